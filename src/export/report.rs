@@ -1,0 +1,167 @@
+//! `report.json`: what a run did, for people and for scripts that collect batch results.
+//! Rewritten (atomically) after every video, so a killed run still leaves an accurate
+//! account of the videos that finished.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::AtomicFile;
+use crate::error::Result;
+use crate::infer::RuntimeInfo;
+use crate::pipeline::{StageTimes, VideoOutcome};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Every frame labelled.
+    Ok,
+    /// Labels written for the frames that could be decoded; see `error`.
+    Partial,
+    /// No labels written; see `error`.
+    Failed,
+    /// Outputs already existed (run with --overwrite to redo).
+    Skipped,
+    /// The run was stopped before or during this video; nothing written for it.
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VideoReport {
+    pub input: PathBuf,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub output_dir: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f32,
+    pub frames: u64,
+    pub frames_expected: u64,
+    pub detections: u64,
+    pub decode_errors: u32,
+    pub wall_s: f64,
+    pub frames_per_s: f64,
+    pub stages: StageTimes,
+}
+
+impl VideoReport {
+    pub fn from_outcome(input: &Path, output_dir: &Path, o: &VideoOutcome) -> VideoReport {
+        let wall = o.wall.as_secs_f64();
+        VideoReport {
+            input: input.to_path_buf(),
+            status: if o.truncated.is_some() { Status::Partial } else { Status::Ok },
+            error: o.truncated.clone(),
+            output_dir: output_dir.to_path_buf(),
+            files: o.files.clone(),
+            width: o.info.width,
+            height: o.info.height,
+            fps: o.info.fps,
+            frames: o.frames,
+            frames_expected: o.info.frames_hint,
+            detections: o.detections,
+            decode_errors: o.decode_errors,
+            wall_s: wall,
+            frames_per_s: if wall > 0.0 { o.frames as f64 / wall } else { 0.0 },
+            stages: o.stages,
+        }
+    }
+
+    /// A video with no labels written: failed, skipped or interrupted.
+    pub fn without_labels(input: &Path, output_dir: &Path, status: Status, error: Option<String>) -> VideoReport {
+        VideoReport {
+            input: input.to_path_buf(),
+            status,
+            error,
+            output_dir: output_dir.to_path_buf(),
+            files: Vec::new(),
+            width: 0,
+            height: 0,
+            fps: 0.0,
+            frames: 0,
+            frames_expected: 0,
+            detections: 0,
+            decode_errors: 0,
+            wall_s: 0.0,
+            frames_per_s: 0.0,
+            stages: StageTimes::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelReport {
+    pub name: String,
+    pub description: PathBuf,
+    pub onnx: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub device_requested: crate::infer::DeviceChoice,
+    pub score_threshold: f32,
+    pub classes: Vec<String>,
+    pub max_detections: usize,
+    pub batch_size: usize,
+    pub threads: usize,
+    pub formats: Vec<crate::export::Format>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub prelabel_version: &'static str,
+    /// "running" while videos remain, then "finished" or "interrupted".
+    pub state: &'static str,
+    pub command_line: Vec<String>,
+    pub model: ModelReport,
+    pub runtime: RuntimeInfo,
+    /// The execution provider that actually ran the model.
+    pub device: String,
+    pub settings: Settings,
+    pub videos: Vec<VideoReport>,
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub videos: usize,
+    pub ok: usize,
+    pub partial: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub frames: u64,
+    pub detections: u64,
+    pub wall_s: f64,
+    pub frames_per_s: f64,
+    pub stages: StageTimes,
+}
+
+impl RunReport {
+    pub fn update_totals(&mut self, wall_s: f64) {
+        let mut t = Totals { videos: self.videos.len(), wall_s, ..Totals::default() };
+        for v in &self.videos {
+            match v.status {
+                Status::Ok => t.ok += 1,
+                Status::Partial => t.partial += 1,
+                Status::Failed | Status::Interrupted => t.failed += 1,
+                Status::Skipped => t.skipped += 1,
+            }
+            t.frames += v.frames;
+            t.detections += v.detections;
+            t.stages.decode_s += v.stages.decode_s;
+            t.stages.preprocess_s += v.stages.preprocess_s;
+            t.stages.infer_s += v.stages.infer_s;
+            t.stages.postprocess_s += v.stages.postprocess_s;
+            t.stages.export_s += v.stages.export_s;
+        }
+        t.frames_per_s = if wall_s > 0.0 { t.frames as f64 / wall_s } else { 0.0 };
+        self.totals = t;
+    }
+
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let mut f = AtomicFile::create(path.to_path_buf())?;
+        serde_json::to_writer_pretty(&mut f, self).map_err(|e| f.err(e.into()))?;
+        f.commit().map(|_| ())
+    }
+}

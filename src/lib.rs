@@ -1,0 +1,26 @@
+//! prelabel: raw video in, draft labels out.
+//!
+//! One module per pipeline stage, all speaking the types in [`types`]:
+//!
+//! | stage | module | takes | gives | runs on |
+//! |---|---|---|---|---|
+//! | 1 | [`decode`] | video file | [`types::Frame`] | CPU (ffmpeg) |
+//! | 2 | [`preprocess`] | frames | [`types::Batch`] | CPU (rayon) |
+//! | 3 | [`infer`] | batch | raw output tensors | GPU (CUDA) or CPU (ONNX Runtime) |
+//! | 4 | [`postprocess`] | raw outputs | [`types::FrameDetections`] | CPU |
+//! | 5 | [`export`] | detections | COCO / CVAT / MOT files, `report.json` | CPU |
+//!
+//! [`pipeline`] wires the stages for one video, [`batch`] runs many videos as one job,
+//! [`model`] reads model description files and [`eval`] scores labels against ground truth.
+
+pub mod batch;
+pub mod decode;
+pub mod error;
+pub mod eval;
+pub mod export;
+pub mod infer;
+pub mod model;
+pub mod pipeline;
+pub mod postprocess;
+pub mod preprocess;
+pub mod types;

@@ -1,0 +1,22 @@
+//! `prelabel`: the command line. Parses arguments, sets up logging, progress bars and Ctrl-C,
+//! and hands the work to the library. Every failure ends as one line on stderr and a
+//! non-zero exit: 1 for a job that could not run, 2 when some videos failed or were
+//! incomplete, 130 when interrupted.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    cli::init_logging(args.verbose, args.quiet);
+    match cli::dispatch(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("prelabel: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Stage 4, postprocess: takes the model's [`RawOutputs`] for a batch, gives
+//! [`FrameDetections`] per frame in original-frame pixels: boxes decoded by the decoder the
+//! model description names, filtered by score and class, then class-aware NMS (skipped for
+//! models that run NMS themselves). Runs on the CPU.
+
+mod end2end;
+pub mod nms;
+pub mod ssd;
+mod yolo;
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::infer::{RawOutputs, RawTensor};
+use crate::model::{ModelSpec, OutputSpec};
+use crate::preprocess::InputTransform;
+use crate::types::{Detection, FrameDetections, FrameInfo};
+
+/// What to keep.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    /// Detections scoring below this are dropped before NMS.
+    pub score_threshold: f32,
+    /// Class indices to keep; empty keeps every reportable class.
+    pub classes: Vec<u32>,
+    /// At most this many detections per frame, best first.
+    pub max_detections: usize,
+}
+
+pub struct Postprocessor {
+    spec: ModelSpec,
+    filter: Filter,
+    /// `keep[c]`: whether class index `c` is reported.
+    keep: Vec<bool>,
+}
+
+/// Per-batch facts every decoder needs.
+pub(crate) struct DecodeContext<'a> {
+    pub frames: &'a [FrameInfo],
+    pub transforms: Vec<InputTransform>,
+    pub input_w: f32,
+    pub input_h: f32,
+    pub score_threshold: f32,
+    pub keep: &'a [bool],
+}
+
+/// Candidate detections per frame of the batch, before NMS.
+pub(crate) type Candidates = Vec<Vec<Detection>>;
+
+impl Postprocessor {
+    pub fn new(spec: &ModelSpec, filter: Filter) -> Postprocessor {
+        let keep = (0..spec.classes.len() as u32)
+            .map(|c| spec.is_reportable(c) && (filter.classes.is_empty() || filter.classes.contains(&c)))
+            .collect();
+        Postprocessor { spec: spec.clone(), filter, keep }
+    }
+
+    /// Turns one batch of raw outputs into detections, one entry per frame of `frames`.
+    pub fn process(&self, raw: &RawOutputs, frames: &[FrameInfo]) -> Result<Vec<FrameDetections>> {
+        let ctx = DecodeContext {
+            frames,
+            transforms: frames.iter().map(|f| InputTransform::new(f.width, f.height, &self.spec.input)).collect(),
+            input_w: self.spec.input.width as f32,
+            input_h: self.spec.input.height as f32,
+            score_threshold: self.filter.score_threshold,
+            keep: &self.keep,
+        };
+        let mut cands: Candidates = vec![Vec::new(); frames.len()];
+        let decoded = match &self.spec.output {
+            OutputSpec::Ssd { boxes, logits, anchors, scales, .. } => {
+                ssd::decode(raw, [boxes, logits, anchors], *scales, &ctx, &mut cands)
+            }
+            OutputSpec::Yolov5 { output, .. } => yolo::decode(raw, output, false, &ctx, &mut cands),
+            OutputSpec::Yolov8 { output, .. } => yolo::decode(raw, output, true, &ctx, &mut cands),
+            OutputSpec::End2end { output, normalized } => end2end::decode_packed(raw, output, *normalized, &ctx, &mut cands),
+            OutputSpec::End2endSplit { boxes, scores, classes, count, box_order, normalized } => end2end::decode_split(
+                raw,
+                [boxes, scores, classes],
+                count.as_deref(),
+                *box_order,
+                *normalized,
+                &ctx,
+                &mut cands,
+            ),
+        };
+        decoded.map_err(|e| Error::Inference(format!("model {}: {e}", self.spec.name)))?;
+
+        let nms_iou = match &self.spec.output {
+            OutputSpec::Ssd { nms_iou, .. } | OutputSpec::Yolov5 { nms_iou, .. } | OutputSpec::Yolov8 { nms_iou, .. } => {
+                Some(*nms_iou)
+            }
+            OutputSpec::End2end { .. } | OutputSpec::End2endSplit { .. } => None,
+        };
+        Ok(cands
+            .into_iter()
+            .zip(frames)
+            .map(|(c, frame)| {
+                let (w, h) = (frame.width as f32, frame.height as f32);
+                let c: Vec<Detection> = c
+                    .into_iter()
+                    .map(|d| Detection { bbox: d.bbox.clamp(w, h), ..d })
+                    .filter(|d| d.bbox.area() > 0.0)
+                    .collect();
+                let detections = match nms_iou {
+                    Some(iou) => nms::nms(c, iou, self.filter.max_detections),
+                    None => {
+                        let mut c = c;
+                        c.sort_by(|a, b| b.score.total_cmp(&a.score));
+                        c.truncate(self.filter.max_detections);
+                        c
+                    }
+                };
+                FrameDetections { frame: *frame, detections }
+            })
+            .collect())
+    }
+}
+
+/// Output tensor shapes as the model declares them (-1 = dynamic).
+pub(crate) struct OutputShapes<'a>(&'a HashMap<String, Vec<i64>>);
+
+impl OutputShapes<'_> {
+    fn get(&self, name: &str) -> Result<&Vec<i64>, String> {
+        self.0.get(name).ok_or_else(|| {
+            let mut have: Vec<&String> = self.0.keys().collect();
+            have.sort();
+            format!("no output named '{name}' (it has {have:?})")
+        })
+    }
+    /// A declared dimension matches `want` when equal or dynamic.
+    fn dim_is(&self, dim: i64, want: i64) -> bool {
+        dim < 0 || want < 0 || dim == want
+    }
+}
+
+/// Checks the model's declared outputs against what its description's decoder needs.
+pub fn check_output_shapes(spec: &ModelSpec, outputs: &HashMap<String, Vec<i64>>) -> Result<(), String> {
+    let o = OutputShapes(outputs);
+    let classes = spec.classes.len();
+    match &spec.output {
+        OutputSpec::Ssd { boxes, logits, anchors, .. } => ssd::check(&o, boxes, logits, anchors, classes),
+        OutputSpec::Yolov5 { output, .. } => yolo::check_v5(&o, output, classes),
+        OutputSpec::Yolov8 { output, .. } => yolo::check_v8(&o, output, classes),
+        OutputSpec::End2end { output, .. } => end2end::check_packed(&o, output),
+        OutputSpec::End2endSplit { boxes, scores, classes, .. } => end2end::check_split(&o, boxes, scores, classes),
+    }
+}
+
+fn tensor<'a>(raw: &'a RawOutputs, name: &str) -> Result<&'a RawTensor, String> {
+    raw.get(name).ok_or_else(|| format!("the model produced no output named '{name}'"))
+}

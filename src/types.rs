@@ -1,0 +1,116 @@
+//! The vocabulary every pipeline stage speaks: frames in, batches through the model,
+//! detections out. Coordinates are always pixels of the *original* frame, (x1, y1) top-left
+//! inclusive and (x2, y2) bottom-right, as f32.
+
+/// One decoded video frame, tightly packed RGB8 (`width * height * 3` bytes, no row padding).
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Position in decode order, counted from 0.
+    pub index: u64,
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+}
+
+/// What later stages need to know about a frame once its pixels are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameInfo {
+    pub index: u64,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Frame {
+    pub fn info(&self) -> FrameInfo {
+        FrameInfo { index: self.index, width: self.width, height: self.height }
+    }
+}
+
+/// Frames resized and normalised into one model input tensor (`shape` in the model's layout).
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub frames: Vec<FrameInfo>,
+    pub shape: [usize; 4],
+    pub data: Vec<f32>,
+}
+
+/// An axis-aligned box in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BBox {
+    pub x1: f32,
+    pub y1: f32,
+    pub x2: f32,
+    pub y2: f32,
+}
+
+impl BBox {
+    pub fn width(&self) -> f32 {
+        (self.x2 - self.x1).max(0.0)
+    }
+    pub fn height(&self) -> f32 {
+        (self.y2 - self.y1).max(0.0)
+    }
+    pub fn area(&self) -> f32 {
+        self.width() * self.height()
+    }
+    /// Intersection over union; 0 when either box is empty.
+    pub fn iou(&self, other: &BBox) -> f32 {
+        let w = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
+        let h = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
+        let inter = w * h;
+        let union = self.area() + other.area() - inter;
+        if union <= 0.0 { 0.0 } else { inter / union }
+    }
+    /// Clamps the box into a `width` x `height` frame.
+    pub fn clamp(&self, width: f32, height: f32) -> BBox {
+        BBox {
+            x1: self.x1.clamp(0.0, width),
+            y1: self.y1.clamp(0.0, height),
+            x2: self.x2.clamp(0.0, width),
+            y2: self.y2.clamp(0.0, height),
+        }
+    }
+}
+
+/// One detected object: where, what (index into the model's class list) and how sure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    pub bbox: BBox,
+    pub class: u32,
+    pub score: f32,
+}
+
+/// All detections of one frame, after NMS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameDetections {
+    pub frame: FrameInfo,
+    pub detections: Vec<Detection>,
+}
+
+/// What is known about a video before its frames are read.
+#[derive(Debug, Clone)]
+pub struct VideoInfo {
+    pub path: std::path::PathBuf,
+    /// File name used in labels (e.g. `vtest.avi`).
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f32,
+    /// Frame count from the container; 0 when it does not say.
+    pub frames_hint: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iou_of_half_overlapping_boxes() {
+        let a = BBox { x1: 0.0, y1: 0.0, x2: 10.0, y2: 10.0 };
+        let b = BBox { x1: 5.0, y1: 0.0, x2: 15.0, y2: 10.0 };
+        // intersection 50, union 150
+        assert!((a.iou(&b) - 1.0 / 3.0).abs() < 1e-6);
+        assert_eq!(a.iou(&BBox { x1: 20.0, y1: 20.0, x2: 30.0, y2: 30.0 }), 0.0);
+        assert_eq!(a.iou(&BBox::default()), 0.0);
+    }
+}
