@@ -73,8 +73,8 @@ struct RunArgs {
     /// Output formats, comma separated.
     #[arg(short, long, value_enum, value_delimiter = ',', default_values_t = Format::ALL)]
     formats: Vec<Format>,
-    /// Frames per inference call.
-    #[arg(short, long, default_value_t = 4)]
+    /// Frames per inference call (0 = auto: 1 on CPU, where batching does not pay, 8 on GPU).
+    #[arg(short, long, default_value_t = 0)]
     batch_size: usize,
     /// CPU threads for preprocessing and inference (0 = all cores).
     #[arg(short, long, default_value_t = 0)]
@@ -133,8 +133,8 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.score_threshold) {
         return Err(Error::Usage(format!("--score-threshold {} is outside 0..1", args.score_threshold)));
     }
-    if args.batch_size == 0 || args.batch_size > 256 {
-        return Err(Error::Usage("--batch-size must be between 1 and 256".into()));
+    if args.batch_size > 256 {
+        return Err(Error::Usage("--batch-size must be at most 256".into()));
     }
     let inputs = expand_inputs(&args.inputs)?;
     check_writable(&args.out)?;
@@ -155,6 +155,11 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         &spec,
         Filter { score_threshold: args.score_threshold, classes, max_detections: args.max_detections },
     );
+    let batch_size = match args.batch_size {
+        0 if detector.device == "cuda" => 8,
+        0 => 1,
+        n => n,
+    };
     let mut formats = args.formats.clone();
     formats.dedup();
 
@@ -170,7 +175,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             score_threshold: args.score_threshold,
             classes: args.classes.clone(),
             max_detections: args.max_detections,
-            batch_size: args.batch_size,
+            batch_size,
             threads: args.threads,
             formats: formats.clone(),
         },
@@ -178,7 +183,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         totals: Default::default(),
     };
     let job = BatchJob {
-        pipeline: Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size: args.batch_size, formats: &formats },
+        pipeline: Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &formats },
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
         report,

@@ -61,13 +61,20 @@ pub fn load_runtime(explicit: Option<&Path>) -> Result<RuntimeInfo> {
             other => format!("{other} (run scripts/setup.sh, or point ORT_DYLIB_PATH at libonnxruntime.so)"),
         })?;
         let env = builder.with_name("prelabel").build().map_err(|e| e.to_string())?;
-        let version = ort::info().split(", ").find_map(|kv| kv.strip_prefix("git-branch=rel-")).unwrap_or("unknown");
-        Ok((RuntimeInfo { library, version: version.to_string() }, env))
+        Ok((RuntimeInfo { version: library_version(&library), library }, env))
     });
     match loaded {
         Ok((info, _)) => Ok(info.clone()),
         Err(msg) => Err(Error::Runtime(msg.clone())),
     }
+}
+
+/// The version in the real file's name (`libonnxruntime.so.1.32.0`), as ort keeps the one
+/// it reads from the library private.
+fn library_version(path: &Path) -> String {
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name.split_once(".so.").map_or_else(|| "unknown".to_string(), |(_, v)| v.to_string())
 }
 
 fn find_library(explicit: Option<&Path>) -> std::result::Result<PathBuf, String> {

@@ -1,6 +1,6 @@
 //! Stage 2, preprocess: takes [`Frame`]s, gives one [`Batch`]: each frame resized (bilinear)
 //! to the model input, normalised per channel and laid out NHWC or NCHW.
-//! Runs on the CPU, rows in parallel with rayon.
+//! Runs on the CPU; the frames of a batch in parallel with rayon.
 //!
 //! Bilinear sampling uses pixel centres (`src = (dst + 0.5) * scale - 0.5`, clamped at the
 //! edges), the convention of OpenCV's INTER_LINEAR and of GPU texture sampling, so a later GPU
@@ -111,50 +111,60 @@ fn fill_frame(frame: &Frame, input: &InputSpec, out: &mut [f32]) {
     let stride = frame.width as usize * 3;
     let src = &frame.rgb;
 
-    // Sample one output row into `put(x, channel, value)`.
-    let sample_row = |y: usize, put: &mut dyn FnMut(usize, usize, f32)| {
-        let Some(ty) = ys[y] else {
-            for x in 0..w {
-                (0..3).for_each(|c| put(x, c, pad[c]));
-            }
-            return;
-        };
-        let (r0, r1) = (&src[ty.i0 * stride..][..stride], &src[ty.i1 * stride..][..stride]);
-        for (x, tx) in xs.iter().enumerate() {
-            let Some(tx) = tx else {
-                (0..3).for_each(|c| put(x, c, pad[c]));
-                continue;
-            };
-            for c in 0..3 {
-                let (a, b) = (r0[tx.i0 * 3 + c] as f32, r0[tx.i1 * 3 + c] as f32);
-                let (d, e) = (r1[tx.i0 * 3 + c] as f32, r1[tx.i1 * 3 + c] as f32);
-                let top = a + (b - a) * tx.w1;
-                let bottom = d + (e - d) * tx.w1;
-                let v = top + (bottom - top) * ty.w1;
-                put(x, c, v * mul[c] + add[c]);
-            }
-        }
-    };
-
+    // Sequential within a frame: frames of a batch run in parallel, and the preprocess
+    // thread overlaps inference, so splitting a 300-row frame further only adds contention.
+    // `row_pixels` is generic over the writer so its inner loop inlines (90k pixels a frame).
     match input.layout {
-        Layout::Nhwc => out.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
-            sample_row(y, &mut |x, c, v| row[x * 3 + c] = v);
+        Layout::Nhwc => out.chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
+            row_pixels(src, stride, ys[y], &xs, mul, add, pad, &mut |x, v: [f32; 3]| {
+                row[x * 3..x * 3 + 3].copy_from_slice(&v)
+            })
         }),
         Layout::Nchw => {
             let (p0, rest) = out.split_at_mut(w * h);
             let (p1, p2) = rest.split_at_mut(w * h);
-            p0.par_chunks_mut(w)
-                .zip(p1.par_chunks_mut(w))
-                .zip(p2.par_chunks_mut(w))
-                .enumerate()
-                .for_each(|(y, ((r0, r1), r2))| {
-                    sample_row(y, &mut |x, c, v| match c {
-                        0 => r0[x] = v,
-                        1 => r1[x] = v,
-                        _ => r2[x] = v,
-                    });
+            for (y, ((r0, r1), r2)) in p0.chunks_mut(w).zip(p1.chunks_mut(w)).zip(p2.chunks_mut(w)).enumerate() {
+                row_pixels(src, stride, ys[y], &xs, mul, add, pad, &mut |x, v: [f32; 3]| {
+                    (r0[x], r1[x], r2[x]) = (v[0], v[1], v[2]);
                 });
+            }
         }
+    }
+}
+
+/// Bilinear samples for one output row; `ty = None` is a padding row.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn row_pixels<F: FnMut(usize, [f32; 3])>(
+    src: &[u8],
+    stride: usize,
+    ty: Option<Tap>,
+    xs: &[Option<Tap>],
+    mul: [f32; 3],
+    add: [f32; 3],
+    pad: [f32; 3],
+    put: &mut F,
+) {
+    let Some(ty) = ty else {
+        (0..xs.len()).for_each(|x| put(x, pad));
+        return;
+    };
+    let (r0, r1) = (&src[ty.i0 * stride..][..stride], &src[ty.i1 * stride..][..stride]);
+    for (x, tx) in xs.iter().enumerate() {
+        let Some(tx) = tx else {
+            put(x, pad);
+            continue;
+        };
+        let (a, b) = (&r0[tx.i0 * 3..][..3], &r0[tx.i1 * 3..][..3]);
+        let (d, e) = (&r1[tx.i0 * 3..][..3], &r1[tx.i1 * 3..][..3]);
+        put(
+            x,
+            std::array::from_fn(|c| {
+                let top = a[c] as f32 + (b[c] as f32 - a[c] as f32) * tx.w1;
+                let bottom = d[c] as f32 + (e[c] as f32 - d[c] as f32) * tx.w1;
+                (top + (bottom - top) * ty.w1) * mul[c] + add[c]
+            }),
+        );
     }
 }
 

@@ -1,0 +1,40 @@
+//! Helpers shared by the end-to-end tests: where set-up put things, and the shared data.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Something `scripts/setup.sh --tests` makes; its absence fails the test with the fix.
+pub fn from_setup(rel: &str) -> PathBuf {
+    let p = repo().join(rel);
+    assert!(p.exists(), "{} is missing: run scripts/setup.sh --tests (or scripts/test.sh)", p.display());
+    p
+}
+
+/// `../shared/data/mot15/<seq>`, or None (said loudly) when the shared data is absent.
+pub fn mot15(seq: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("PRELABEL_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared"))
+        .join("data/mot15")
+        .join(seq);
+    if dir.join(format!("{seq}.mp4")).is_file() {
+        Some(dir)
+    } else {
+        eprintln!("\n*** SKIPPED: MOTChallenge data not found at {} (set PRELABEL_SHARED) ***\n", dir.display());
+        None
+    }
+}
+
+/// Runs the `prelabel` binary built for this test run.
+pub fn prelabel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_prelabel")).args(args).output().expect("prelabel binary runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
