@@ -121,9 +121,17 @@ if ((WANT_TESTS)); then
     if [[ ! -x $TOOLS/bin/tools-ok ]]; then
         say "creating the Python tools venv (onnx, onnxruntime, numpy) for tests and benchmarks"
         python3 -m venv "$TOOLS"
-        "$TOOLS/bin/pip" install -q "onnxruntime==$ORT_CPU_VERSION" 'onnx==1.23.*' 'numpy<3' \
+        "$TOOLS/bin/pip" install -q "onnxruntime==$ORT_CPU_VERSION" 'onnx==1.23.*' 'numpy<3' 'opencv-python-headless==4.*' \
             || die "could not install the test tools from PyPI"
         printf '#!/bin/sh\n' >"$TOOLS/bin/tools-ok" && chmod +x "$TOOLS/bin/tools-ok"
+    fi
+    # An ONNX Runtime older than prelabel supports, to test that it is refused clearly.
+    OLD=$DEPS/onnxruntime-old
+    if [[ ! -f $OLD/libonnxruntime.so ]]; then
+        fetch_wheel ort-old "onnxruntime==1.30.0" --python-version 3.12 --platform manylinux_2_28_x86_64
+        mkdir -p "$OLD"
+        unzip -q -o -j "$CACHE"/ort-old/*.whl 'onnxruntime/capi/libonnxruntime.so.1.30.0' -d "$OLD"
+        ln -sf libonnxruntime.so.1.30.0 "$OLD/libonnxruntime.so"
     fi
     if [[ ! -f $DEPS/test-models/ok ]]; then
         say "generating the small YOLO / end-to-end test models"

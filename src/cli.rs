@@ -252,7 +252,12 @@ impl Progress for Bars {
         let line = match r.status {
             Status::Ok => return,
             Status::Skipped => format!("skipped {}: outputs exist", r.input.display()),
-            _ => format!("{:?} {}: {}", r.status, r.input.display(), r.error.as_deref().unwrap_or("")).to_lowercase(),
+            _ => {
+                let input = r.input.display().to_string();
+                let error = r.error.as_deref().unwrap_or("");
+                let error = error.strip_prefix(&format!("{input}: ")).unwrap_or(error);
+                format!("{} {input}: {error}", format!("{:?}", r.status).to_lowercase())
+            }
         };
         self.bar.suspend(|| eprintln!("prelabel: {line}"));
     }
