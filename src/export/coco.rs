@@ -34,7 +34,7 @@ impl CocoWriter {
             "version": env!("CARGO_PKG_VERSION"),
             "model": ctx.model.name,
             "video": ctx.video.name,
-            "fps": ctx.video.fps,
+            "fps": (ctx.video.fps as f64 * 1000.0).round() / 1000.0,
         });
         let head = format!(
             "{{\"info\":{},\"licenses\":[],\"categories\":{},\"annotations\":[",
@@ -98,6 +98,6 @@ pub(super) fn round2(v: f32) -> f64 {
     (v as f64 * 100.0).round() / 100.0
 }
 
-fn round4(v: f32) -> f64 {
+pub(super) fn round4(v: f32) -> f64 {
     (v as f64 * 10000.0).round() / 10000.0
 }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use quick_xml::Writer;
 
-use super::coco::round2;
+use super::coco::{round2, round4};
 use super::{label_classes, AtomicFile, ExportContext, LabelWriter};
 use crate::error::{Error, Result};
 use crate::types::FrameDetections;
@@ -28,6 +28,8 @@ pub struct CvatWriter {
     height: u32,
     frames: u64,
     next_track: u64,
+    /// The latest frame, not yet spooled.
+    held: Option<FrameDetections>,
 }
 
 impl CvatWriter {
@@ -44,6 +46,7 @@ impl CvatWriter {
             height: ctx.video.height,
             frames: 0,
             next_track: 0,
+            held: None,
         })
     }
 
@@ -87,7 +90,8 @@ impl CvatWriter {
             })?;
             Ok(())
         })?;
-        Ok(())
+        // The spooled tracks follow on their own lines.
+        w.get_mut().write_all(b"\n")
     }
 }
 
@@ -96,9 +100,11 @@ fn text_element<W: Write>(w: &mut Writer<W>, name: &str, text: &str) -> std::io:
     Ok(())
 }
 
-impl LabelWriter for CvatWriter {
-    fn write_frame(&mut self, frame: &FrameDetections) -> Result<()> {
-        self.frames = self.frames.max(frame.frame.index + 1);
+impl CvatWriter {
+    /// Spools one frame's boxes as one-frame tracks. `ends_inside` says whether the frame after
+    /// it exists: only then may a track end with an `outside` box there (a box past the last
+    /// frame makes CVAT refuse the file).
+    fn spool_frame(&mut self, frame: &FrameDetections, ends_inside: bool) -> Result<()> {
         let f = frame.frame.index;
         for d in &frame.detections {
             let id = self.next_track.to_string();
@@ -106,7 +112,7 @@ impl LabelWriter for CvatWriter {
             let b = d.bbox;
             let coords = [b.x1, b.y1, b.x2, b.y2].map(|v| round2(v).to_string());
             let label = self.class_names.get(d.class as usize).map_or("unknown", String::as_str);
-            let score = format!("{:.4}", d.score);
+            let score = format!("{:.4}", round4(d.score));
             let one_box = |w: &mut Writer<_>, frame: u64, outside: &str| {
                 w.create_element("box")
                     .with_attributes([
@@ -133,14 +139,31 @@ impl LabelWriter for CvatWriter {
                 .with_attributes([("id", id.as_str()), ("label", label), ("source", "auto")])
                 .write_inner_content(|w| {
                     one_box(w, f, "0")?;
-                    one_box(w, f + 1, "1")
+                    if ends_inside {
+                        one_box(w, f + 1, "1")?;
+                    }
+                    Ok(())
                 })
                 .map_err(|e| self.out.err(e))?;
         }
         Ok(())
     }
+}
+
+impl LabelWriter for CvatWriter {
+    fn write_frame(&mut self, frame: &FrameDetections) -> Result<()> {
+        self.frames = self.frames.max(frame.frame.index + 1);
+        // Held back one frame, until we know whether a frame follows it.
+        if let Some(prev) = self.held.replace(frame.clone()) {
+            self.spool_frame(&prev, true)?;
+        }
+        Ok(())
+    }
 
     fn finish(mut self: Box<Self>) -> Result<PathBuf> {
+        if let Some(last) = self.held.take() {
+            self.spool_frame(&last, false)?;
+        }
         self.write_header().map_err(|e| self.out.err(e))?;
         let mut spool = self.spool.into_inner().into_inner().map_err(|e| Error::Output(format!("cvat spool: {}", e.error())))?;
         spool.rewind().map_err(|e| self.out.err(e))?;

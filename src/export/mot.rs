@@ -1,9 +1,10 @@
 //! MOTChallenge text: `frame,id,x,y,w,h,conf,-1,-1,-1`, frames counted from 1, one line per
-//! box. Until tracking exists every id is -1, as in MOTChallenge detection files.
+//! box; numbers rounded as in the other formats. Until tracking exists every id is -1, as in MOTChallenge detection files.
 
 use std::io::Write;
 use std::path::PathBuf;
 
+use super::coco::{round2, round4};
 use super::{AtomicFile, LabelWriter};
 use crate::error::Result;
 use crate::types::FrameDetections;
@@ -26,11 +27,11 @@ impl LabelWriter for MotWriter {
                 self.file,
                 "{},-1,{:.2},{:.2},{:.2},{:.2},{:.4},-1,-1,-1",
                 frame.frame.index + 1,
-                b.x1,
-                b.y1,
-                b.width(),
-                b.height(),
-                d.score
+                round2(b.x1),
+                round2(b.y1),
+                round2(b.width()),
+                round2(b.height()),
+                round4(d.score)
             )
             .map_err(|e| self.file.err(e))?;
         }
