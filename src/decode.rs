@@ -70,7 +70,7 @@ impl VideoReader {
         loop {
             match self.decoder.decode_raw() {
                 Ok(raw) => {
-                    let frame = self.to_frame(&raw)?;
+                    let frame = self.copy_frame(&raw)?;
                     return Ok(Some(frame));
                 }
                 Err(VideoError::DecodeExhausted | VideoError::ReadExhausted) => return Ok(None),
@@ -90,7 +90,7 @@ impl VideoReader {
     }
 
     /// Copies the decoder's RGB24 frame (rows may be padded) into a tightly packed [`Frame`].
-    fn to_frame(&mut self, raw: &video_rs::frame::RawFrame) -> Result<Frame> {
+    fn copy_frame(&mut self, raw: &video_rs::frame::RawFrame) -> Result<Frame> {
         let (w, h) = (raw.width() as usize, raw.height() as usize);
         if raw.format() != video_rs::ffmpeg::format::Pixel::RGB24 {
             return Err(Error::video(&self.info.path, format!("decoder gave pixel format {:?}, expected RGB24", raw.format())));
