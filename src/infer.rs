@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use ort::ep::{self, ExecutionProvider};
 use ort::session::{builder::GraphOptimizationLevel, Session};
-use ort::value::{TensorElementType, TensorRef, ValueType};
+use ort::value::{PrimitiveTensorElementType, TensorElementType, TensorRef, ValueType};
 
 use crate::error::{Error, Result};
 use crate::model::ModelSpec;
@@ -188,26 +188,22 @@ impl Detector {
             .map_err(|e| Error::Inference(e.to_string()))?;
         let mut raw = HashMap::new();
         for (name, value) in outputs.iter() {
-            let ty = value.dtype().tensor_type();
-            let tensor = match ty {
-                Some(TensorElementType::Float32) => {
-                    let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| Error::Inference(e.to_string()))?;
-                    RawTensor { shape: shape.iter().map(|d| *d as usize).collect(), data: data.to_vec() }
-                }
-                Some(TensorElementType::Int64) => {
-                    let (shape, data) = value.try_extract_tensor::<i64>().map_err(|e| Error::Inference(e.to_string()))?;
-                    RawTensor { shape: shape.iter().map(|d| *d as usize).collect(), data: data.iter().map(|v| *v as f32).collect() }
-                }
-                Some(TensorElementType::Int32) => {
-                    let (shape, data) = value.try_extract_tensor::<i32>().map_err(|e| Error::Inference(e.to_string()))?;
-                    RawTensor { shape: shape.iter().map(|d| *d as usize).collect(), data: data.iter().map(|v| *v as f32).collect() }
-                }
+            let tensor = match value.dtype().tensor_type() {
+                Some(TensorElementType::Float32) => extract::<f32>(&value, |v| v),
+                Some(TensorElementType::Int64) => extract::<i64>(&value, |v| v as f32),
+                Some(TensorElementType::Int32) => extract::<i32>(&value, |v| v as f32),
                 other => return Err(Error::Inference(format!("output '{name}' has unsupported element type {other:?}"))),
-            };
+            }?;
             raw.insert(name.to_string(), tensor);
         }
         Ok(raw)
     }
+}
+
+/// Copies one output tensor out of ONNX Runtime as f32 (class tensors may be integers).
+fn extract<T: PrimitiveTensorElementType + Copy>(value: &ort::value::DynValue, to_f32: fn(T) -> f32) -> Result<RawTensor> {
+    let (shape, data) = value.try_extract_tensor::<T>().map_err(|e| Error::Inference(e.to_string()))?;
+    Ok(RawTensor { shape: shape.iter().map(|d| *d as usize).collect(), data: data.iter().map(|v| to_f32(*v)).collect() })
 }
 
 fn build_session(onnx: &Path, threads: usize, cuda: bool) -> Result<Session> {

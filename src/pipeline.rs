@@ -106,7 +106,7 @@ impl Pipeline<'_> {
             // On an error here, dropping the receiver unblocks the other threads.
             drop(batch_rx);
             let prep_s = prep.join().map_err(|_| Error::Inference("preprocess thread panicked".into()))?;
-            let (errs, dec_s) = decoder.join().map_err(|_| Error::video(video, "decoder thread panicked"))??;
+            let (errs, dec_s) = decoder.join().map_err(|_| Error::video(video, "decoder thread panicked"))?;
             consumed?;
             Ok((errs, dec_s, prep_s))
         })?;
@@ -129,9 +129,9 @@ impl Pipeline<'_> {
     }
 }
 
-/// Decodes until the end, an error, a cancel, or the consumer hanging up.
-/// Returns the count of skipped decode errors and the time spent decoding.
-fn decode_loop(mut reader: VideoReader, tx: SyncSender<Result<Frame>>, cancel: &AtomicBool) -> Result<(u32, f64)> {
+/// Decodes until the end, an error (sent down the channel), a cancel, or the consumer
+/// hanging up. Returns the count of skipped decode errors and the time spent decoding.
+fn decode_loop(mut reader: VideoReader, tx: SyncSender<Result<Frame>>, cancel: &AtomicBool) -> (u32, f64) {
     let mut busy = Duration::ZERO;
     loop {
         if cancel.load(Ordering::Relaxed) {
@@ -153,7 +153,7 @@ fn decode_loop(mut reader: VideoReader, tx: SyncSender<Result<Frame>>, cancel: &
             }
         }
     }
-    Ok((reader.skipped_errors, busy.as_secs_f64()))
+    (reader.skipped_errors, busy.as_secs_f64())
 }
 
 /// Groups frames into batches and prepares each; returns the time spent preparing.

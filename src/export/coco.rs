@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::{label_classes, AtomicFile, ExportContext, LabelWriter};
+use super::{label_classes, round2, round4, AtomicFile, ExportContext, LabelWriter};
 use crate::error::Result;
 use crate::types::FrameDetections;
 
@@ -92,12 +92,4 @@ impl LabelWriter for CocoWriter {
         write!(self.file, "\n]}}\n").map_err(|e| self.file.err(e))?;
         self.file.commit()
     }
-}
-
-pub(super) fn round2(v: f32) -> f64 {
-    (v as f64 * 100.0).round() / 100.0
-}
-
-pub(super) fn round4(v: f32) -> f64 {
-    (v as f64 * 10000.0).round() / 10000.0
 }

@@ -13,8 +13,7 @@ use std::path::PathBuf;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use quick_xml::Writer;
 
-use super::coco::{round2, round4};
-use super::{label_classes, AtomicFile, ExportContext, LabelWriter};
+use super::{label_classes, round2, round4, AtomicFile, ExportContext, LabelWriter};
 use crate::error::{Error, Result};
 use crate::types::FrameDetections;
 

@@ -68,6 +68,16 @@ impl Format {
     }
 }
 
+/// Pixel coordinates as every format writes them: 2 decimals, ties away from zero.
+pub(crate) fn round2(v: f32) -> f64 {
+    (v as f64 * 100.0).round() / 100.0
+}
+
+/// Scores as every format writes them: 4 decimals, ties away from zero.
+pub(crate) fn round4(v: f32) -> f64 {
+    (v as f64 * 10000.0).round() / 10000.0
+}
+
 /// Reportable classes of a model, in index order: what a label file declares as its labels.
 pub(crate) fn label_classes(model: &ModelSpec) -> impl Iterator<Item = (u32, &str)> {
     (0..model.classes.len() as u32).filter(|c| model.is_reportable(*c)).map(|c| (c, model.class_name(c)))

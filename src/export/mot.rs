@@ -4,8 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::coco::{round2, round4};
-use super::{AtomicFile, LabelWriter};
+use super::{round2, round4, AtomicFile, LabelWriter};
 use crate::error::Result;
 use crate::types::FrameDetections;
 
