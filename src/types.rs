@@ -87,6 +87,83 @@ pub struct FrameDetections {
     pub detections: Vec<Detection>,
 }
 
+/// How a box of a track came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BoxSource {
+    /// The detector saw the object in this frame and the tracker matched it.
+    Detected,
+    /// No detection matched (occlusion, missed detection): the motion model's estimate.
+    Predicted,
+    /// A frame the detector did not run on (`--stride`), filled by interpolation.
+    Interpolated,
+}
+
+/// One box of a track in one frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackBox {
+    /// Frame index in decode order, from 0 (formats that count from 1 convert on write).
+    pub frame: u64,
+    pub bbox: BBox,
+    /// Detector score for detected boxes; for predicted and interpolated ones, the score
+    /// of the nearest detected box, so per-frame formats still carry a confidence.
+    pub score: f32,
+    pub source: BoxSource,
+    /// A box a human would have to place: interpolation between the track's keyframes
+    /// reproduces every other box closely enough (see `track::keyframes`).
+    pub keyframe: bool,
+    /// The object is believed hidden in this frame (no detection matched it).
+    pub occluded: bool,
+}
+
+/// Review band of a track or detection: what a human should do with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewBand {
+    /// Confident enough to accept as drawn.
+    Accept,
+    /// Kept, but a human should look at it first.
+    Review,
+}
+
+/// One object followed through consecutive frames.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Track {
+    /// Stable id, unique within a video, from 1.
+    pub id: u64,
+    /// Index into the model's class list.
+    pub class: u32,
+    /// One box per frame from the first to the last frame of the track, in frame order,
+    /// with no gaps.
+    pub boxes: Vec<TrackBox>,
+    /// Mean and minimum detector score over the track's detected boxes.
+    pub mean_score: f32,
+    pub min_score: f32,
+    pub band: ReviewBand,
+}
+
+impl Track {
+    pub fn first_frame(&self) -> u64 {
+        self.boxes.first().map_or(0, |b| b.frame)
+    }
+    pub fn last_frame(&self) -> u64 {
+        self.boxes.last().map_or(0, |b| b.frame)
+    }
+    pub fn needs_review(&self) -> bool {
+        self.band == ReviewBand::Review
+    }
+}
+
+/// Everything the exporters write for one video: its tracks, and how many frames it had.
+#[derive(Debug, Clone)]
+pub struct VideoLabels {
+    pub video: VideoInfo,
+    /// Frames decoded (frame indices run 0..frames).
+    pub frames: u64,
+    /// Sorted by id.
+    pub tracks: Vec<Track>,
+}
+
 /// What is known about a video before its frames are read.
 #[derive(Debug, Clone)]
 pub struct VideoInfo {
