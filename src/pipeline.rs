@@ -87,7 +87,7 @@ impl Pipeline<'_> {
                     let t = Instant::now();
                     let raw = self.detector.run(&batch)?;
                     let t_post = Instant::now();
-                    let labelled = self.post.process(&raw, &batch.frames)?;
+                    let labelled = self.post.process_batch(&raw, &batch)?;
                     let t_export = Instant::now();
                     for fd in &labelled {
                         detections += fd.detections.len() as u64;

@@ -26,10 +26,32 @@ impl Frame {
     }
 }
 
-/// Frames resized and normalised into one model input tensor (`shape` in the model's layout).
+/// A rectangle of a frame in whole pixels: what one model input sees (the whole frame or a
+/// tile of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Region {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Region {
+    pub fn full(frame: &FrameInfo) -> Region {
+        Region { x: 0, y: 0, width: frame.width, height: frame.height }
+    }
+    pub fn is_full(&self, frame: &FrameInfo) -> bool {
+        *self == Region::full(frame)
+    }
+}
+
+/// Frame regions resized and normalised into one model input tensor (`shape` in the model's
+/// layout). Item `i` of the tensor is `regions[i]` of `frames[i]`; a frame appears once per
+/// region taken from it (several times when tiling).
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub frames: Vec<FrameInfo>,
+    pub regions: Vec<Region>,
     pub shape: [usize; 4],
     pub data: Vec<f32>,
 }
@@ -63,11 +85,15 @@ impl BBox {
     }
     /// Clamps the box into a `width` x `height` frame.
     pub fn clamp(&self, width: f32, height: f32) -> BBox {
+        self.clamp_to(0.0, 0.0, width, height)
+    }
+    /// Clamps the box into the rectangle from (`x0`, `y0`) to (`x1`, `y1`).
+    pub fn clamp_to(&self, x0: f32, y0: f32, x1: f32, y1: f32) -> BBox {
         BBox {
-            x1: self.x1.clamp(0.0, width),
-            y1: self.y1.clamp(0.0, height),
-            x2: self.x2.clamp(0.0, width),
-            y2: self.y2.clamp(0.0, height),
+            x1: self.x1.clamp(x0, x1),
+            y1: self.y1.clamp(y0, y1),
+            x2: self.x2.clamp(x0, x1),
+            y2: self.y2.clamp(y0, y1),
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::infer::{RawOutputs, RawTensor};
 use crate::model::{ModelSpec, OutputSpec};
 use crate::preprocess::InputTransform;
-use crate::types::{Detection, FrameDetections, FrameInfo};
+use crate::types::{Batch, Detection, FrameDetections, FrameInfo, Region};
 
 /// What to keep.
 #[derive(Debug, Clone)]
@@ -55,11 +55,22 @@ impl Postprocessor {
         Postprocessor { spec: spec.clone(), filter, keep }
     }
 
-    /// Turns one batch of raw outputs into detections, one entry per frame of `frames`.
+    /// Turns one batch of raw outputs into detections, one entry per item of `batch`
+    /// (so a tiled frame gets one entry per tile), in frame pixels.
+    pub fn process_batch(&self, raw: &RawOutputs, batch: &Batch) -> Result<Vec<FrameDetections>> {
+        self.process_regions(raw, &batch.frames, &batch.regions)
+    }
+
+    /// Like [`Postprocessor::process_batch`], for a batch of whole frames.
     pub fn process(&self, raw: &RawOutputs, frames: &[FrameInfo]) -> Result<Vec<FrameDetections>> {
+        let regions: Vec<Region> = frames.iter().map(Region::full).collect();
+        self.process_regions(raw, frames, &regions)
+    }
+
+    fn process_regions(&self, raw: &RawOutputs, frames: &[FrameInfo], regions: &[Region]) -> Result<Vec<FrameDetections>> {
         let ctx = DecodeContext {
             frames,
-            transforms: frames.iter().map(|f| InputTransform::new(f.width, f.height, &self.spec.input)).collect(),
+            transforms: regions.iter().map(|r| InputTransform::for_region(*r, &self.spec.input)).collect(),
             input_w: self.spec.input.width as f32,
             input_h: self.spec.input.height as f32,
             score_threshold: self.filter.score_threshold,
@@ -93,12 +104,15 @@ impl Postprocessor {
         };
         Ok(cands
             .into_iter()
-            .zip(frames)
-            .map(|(c, frame)| {
-                let (w, h) = (frame.width as f32, frame.height as f32);
+            .zip(frames.iter().zip(regions))
+            .map(|(c, (frame, r))| {
+                // Clamped to the region the model saw: a box cut by a tile border ends on it,
+                // which is how the tile merge recognises it.
+                let (x0, y0) = (r.x as f32, r.y as f32);
+                let (x1, y1) = (x0 + r.width as f32, y0 + r.height as f32);
                 let c: Vec<Detection> = c
                     .into_iter()
-                    .map(|d| Detection { bbox: d.bbox.clamp(w, h), ..d })
+                    .map(|d| Detection { bbox: d.bbox.clamp_to(x0, y0, x1, y1), ..d })
                     .filter(|d| d.bbox.area() > 0.0)
                     .collect();
                 let detections = match nms_iou {

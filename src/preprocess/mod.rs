@@ -1,6 +1,8 @@
-//! Stage 2, preprocess: takes [`Frame`]s, gives one [`Batch`]: each frame resized (bilinear)
-//! to the model input, normalised per channel and laid out NHWC or NCHW.
-//! Runs on the CPU; the frames of a batch in parallel with rayon.
+//! Stage 2, preprocess: takes [`Frame`]s (and optionally a [`Region`] of each, for tiling),
+//! gives one [`Batch`]: each region resized (bilinear) to the model input, normalised per
+//! channel and laid out NHWC or NCHW.
+//! Runs on the CPU; the items of a batch in parallel with rayon. This is the reference
+//! implementation that the GPU path must match.
 //!
 //! Bilinear sampling uses pixel centres (`src = (dst + 0.5) * scale - 0.5`, clamped at the
 //! edges), the convention of OpenCV's INTER_LINEAR and of GPU texture sampling, so a later GPU
@@ -9,33 +11,46 @@
 use rayon::prelude::*;
 
 use crate::model::{InputSpec, Layout, ResizeMode};
-use crate::types::{BBox, Batch, Frame};
+use crate::types::{BBox, Batch, Frame, Region};
 
 /// Grey used for letterbox padding (the YOLO convention), as a 0..255 pixel value.
 const PAD_VALUE: f32 = 114.0;
 
-/// Maps between frame pixels and model-input pixels: `input = frame * scale + pad`.
+/// Maps between frame pixels and model-input pixels for one region of a frame:
+/// `input = (frame - origin) * scale + pad`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InputTransform {
     pub scale_x: f32,
     pub scale_y: f32,
     pub pad_x: f32,
     pub pad_y: f32,
+    /// Top-left corner of the region in frame pixels (0 for the whole frame).
+    pub origin_x: f32,
+    pub origin_y: f32,
 }
 
 impl InputTransform {
+    /// The transform for a whole `frame_w` x `frame_h` frame.
     pub fn new(frame_w: u32, frame_h: u32, input: &InputSpec) -> InputTransform {
-        let sx = input.width as f32 / frame_w as f32;
-        let sy = input.height as f32 / frame_h as f32;
+        InputTransform::for_region(Region { x: 0, y: 0, width: frame_w, height: frame_h }, input)
+    }
+
+    /// The transform for `region` of a frame.
+    pub fn for_region(region: Region, input: &InputSpec) -> InputTransform {
+        let sx = input.width as f32 / region.width as f32;
+        let sy = input.height as f32 / region.height as f32;
+        let (origin_x, origin_y) = (region.x as f32, region.y as f32);
         match input.resize {
-            ResizeMode::Stretch => InputTransform { scale_x: sx, scale_y: sy, pad_x: 0.0, pad_y: 0.0 },
+            ResizeMode::Stretch => InputTransform { scale_x: sx, scale_y: sy, pad_x: 0.0, pad_y: 0.0, origin_x, origin_y },
             ResizeMode::Letterbox => {
                 let s = sx.min(sy);
                 InputTransform {
                     scale_x: s,
                     scale_y: s,
-                    pad_x: ((input.width as f32 - frame_w as f32 * s) / 2.0).floor(),
-                    pad_y: ((input.height as f32 - frame_h as f32 * s) / 2.0).floor(),
+                    pad_x: ((input.width as f32 - region.width as f32 * s) / 2.0).floor(),
+                    pad_y: ((input.height as f32 - region.height as f32 * s) / 2.0).floor(),
+                    origin_x,
+                    origin_y,
                 }
             }
         }
@@ -44,27 +59,40 @@ impl InputTransform {
     /// A box in model-input pixels, back in frame pixels.
     pub fn to_frame(&self, b: BBox) -> BBox {
         BBox {
-            x1: (b.x1 - self.pad_x) / self.scale_x,
-            y1: (b.y1 - self.pad_y) / self.scale_y,
-            x2: (b.x2 - self.pad_x) / self.scale_x,
-            y2: (b.y2 - self.pad_y) / self.scale_y,
+            x1: (b.x1 - self.pad_x) / self.scale_x + self.origin_x,
+            y1: (b.y1 - self.pad_y) / self.scale_y + self.origin_y,
+            x2: (b.x2 - self.pad_x) / self.scale_x + self.origin_x,
+            y2: (b.y2 - self.pad_y) / self.scale_y + self.origin_y,
         }
     }
 }
 
-/// Resizes and normalises `frames` into one input tensor for the model described by `input`.
+/// Resizes and normalises whole `frames` into one input tensor for the model described by
+/// `input`.
 pub fn make_batch(frames: &[Frame], input: &InputSpec) -> Batch {
+    let items: Vec<(&Frame, Region)> = frames.iter().map(|f| (f, Region::full(&f.info()))).collect();
+    make_region_batch(&items, input)
+}
+
+/// Resizes and normalises one region of a frame per batch item (tiles, or whole frames).
+/// Every region must lie inside its frame and be at least 1x1.
+pub fn make_region_batch(items: &[(&Frame, Region)], input: &InputSpec) -> Batch {
     let (w, h) = (input.width as usize, input.height as usize);
-    let per_frame = w * h * 3;
-    let mut data = vec![0f32; per_frame * frames.len()];
-    data.par_chunks_mut(per_frame).zip(frames.par_iter()).for_each(|(out, frame)| {
-        fill_frame(frame, input, out);
+    let per_item = w * h * 3;
+    let mut data = vec![0f32; per_item * items.len()];
+    data.par_chunks_mut(per_item).zip(items.par_iter()).for_each(|(out, (frame, region))| {
+        fill_region(frame, *region, input, out);
     });
     let shape = match input.layout {
-        Layout::Nhwc => [frames.len(), h, w, 3],
-        Layout::Nchw => [frames.len(), 3, h, w],
+        Layout::Nhwc => [items.len(), h, w, 3],
+        Layout::Nchw => [items.len(), 3, h, w],
     };
-    Batch { frames: frames.iter().map(Frame::info).collect(), shape, data }
+    Batch {
+        frames: items.iter().map(|(f, _)| f.info()).collect(),
+        regions: items.iter().map(|(_, r)| *r).collect(),
+        shape,
+        data,
+    }
 }
 
 /// Per-channel `value = pixel * mul + add`, equivalent to `(pixel/255 - mean) / std`.
@@ -101,22 +129,25 @@ fn taps(src_len: usize, out_len: usize, scale: f32, offset: f32) -> Vec<Option<T
         .collect()
 }
 
-fn fill_frame(frame: &Frame, input: &InputSpec, out: &mut [f32]) {
+fn fill_region(frame: &Frame, region: Region, input: &InputSpec, out: &mut [f32]) {
     let (w, h) = (input.width as usize, input.height as usize);
-    let t = InputTransform::new(frame.width, frame.height, input);
-    let xs = taps(frame.width as usize, w, t.scale_x, t.pad_x);
-    let ys = taps(frame.height as usize, h, t.scale_y, t.pad_y);
+    let t = InputTransform::for_region(region, input);
+    let xs = taps(region.width as usize, w, t.scale_x, t.pad_x);
+    let ys = taps(region.height as usize, h, t.scale_y, t.pad_y);
     let (mul, add) = channel_affine(input);
     let pad: [f32; 3] = std::array::from_fn(|c| PAD_VALUE * mul[c] + add[c]);
     let stride = frame.width as usize * 3;
-    let src = &frame.rgb;
+    // Taps index the region; starting the slice at the region's top-left pixel keeps the
+    // inner loop identical for whole frames and tiles.
+    let src = &frame.rgb[region.y as usize * stride + region.x as usize * 3..];
+    let row_len = region.width as usize * 3;
 
     // Sequential within a frame: frames of a batch run in parallel, and the preprocess
     // thread overlaps inference, so splitting a 300-row frame further only adds contention.
     // `row_pixels` is generic over the writer so its inner loop inlines (90k pixels a frame).
     match input.layout {
         Layout::Nhwc => out.chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
-            row_pixels(src, stride, ys[y], &xs, mul, add, pad, &mut |x, v: [f32; 3]| {
+            row_pixels(src, (stride, row_len), ys[y], &xs, mul, add, pad, &mut |x, v: [f32; 3]| {
                 row[x * 3..x * 3 + 3].copy_from_slice(&v)
             })
         }),
@@ -124,7 +155,7 @@ fn fill_frame(frame: &Frame, input: &InputSpec, out: &mut [f32]) {
             let (p0, rest) = out.split_at_mut(w * h);
             let (p1, p2) = rest.split_at_mut(w * h);
             for (y, ((r0, r1), r2)) in p0.chunks_mut(w).zip(p1.chunks_mut(w)).zip(p2.chunks_mut(w)).enumerate() {
-                row_pixels(src, stride, ys[y], &xs, mul, add, pad, &mut |x, v: [f32; 3]| {
+                row_pixels(src, (stride, row_len), ys[y], &xs, mul, add, pad, &mut |x, v: [f32; 3]| {
                     (r0[x], r1[x], r2[x]) = (v[0], v[1], v[2]);
                 });
             }
@@ -137,7 +168,7 @@ fn fill_frame(frame: &Frame, input: &InputSpec, out: &mut [f32]) {
 #[inline(always)]
 fn row_pixels<F: FnMut(usize, [f32; 3])>(
     src: &[u8],
-    stride: usize,
+    (stride, row_len): (usize, usize),
     ty: Option<Tap>,
     xs: &[Option<Tap>],
     mul: [f32; 3],
@@ -149,7 +180,7 @@ fn row_pixels<F: FnMut(usize, [f32; 3])>(
         (0..xs.len()).for_each(|x| put(x, pad));
         return;
     };
-    let (r0, r1) = (&src[ty.i0 * stride..][..stride], &src[ty.i1 * stride..][..stride]);
+    let (r0, r1) = (&src[ty.i0 * stride..][..row_len], &src[ty.i1 * stride..][..row_len]);
     for (x, tx) in xs.iter().enumerate() {
         let Some(tx) = tx else {
             put(x, pad);
@@ -236,5 +267,25 @@ mod tests {
         assert_eq!(batch.frames[1].index, 7);
         assert_eq!(batch.data[0], 0.0);
         assert_eq!(batch.data[12], 1.0);
+    }
+
+    #[test]
+    fn region_equals_the_same_pixels_cut_out_first() {
+        // A tile of a frame must give exactly what the whole-frame path gives on a frame that
+        // holds only the tile's pixels, and boxes must map back with the tile's offset.
+        let full = frame(16, 12, |x, y, c| (x * 13 + y * 7 + c as u32 * 50) as u8);
+        let region = Region { x: 5, y: 3, width: 9, height: 7 };
+        let cut = frame(9, 7, |x, y, c| (((x + 5) * 13 + (y + 3) * 7) + c as u32 * 50) as u8);
+        for resize in [ResizeMode::Stretch, ResizeMode::Letterbox] {
+            let s = spec(6, 5, Layout::Nchw, resize);
+            let a = make_region_batch(&[(&full, region)], &s);
+            let b = make_batch(&[cut.clone()], &s);
+            assert_eq!(a.data, b.data);
+            assert_eq!(a.regions, vec![region]);
+            let t = InputTransform::for_region(region, &s);
+            let back = t.to_frame(BBox { x1: t.pad_x, y1: t.pad_y, x2: t.pad_x + t.scale_x, y2: t.pad_y + t.scale_y });
+            assert!((back.x1 - 5.0).abs() < 1e-5 && (back.y1 - 3.0).abs() < 1e-5, "{back:?}");
+            assert!((back.x2 - 6.0).abs() < 1e-5 && (back.y2 - 4.0).abs() < 1e-5, "{back:?}");
+        }
     }
 }
