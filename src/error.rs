@@ -11,6 +11,8 @@ pub enum Error {
     Model(String),
     #[error("ONNX Runtime: {0}")]
     Runtime(String),
+    #[error("GPU: {0}")]
+    Gpu(String),
     #[error("inference failed: {0}")]
     Inference(String),
     #[error("output: {0}")]

@@ -18,6 +18,7 @@ pub mod decode;
 pub mod error;
 pub mod eval;
 pub mod export;
+pub mod gpu;
 pub mod infer;
 pub mod model;
 pub mod pipeline;
