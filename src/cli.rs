@@ -123,7 +123,8 @@ impl TrackingArgs {
         if !(0.0..=1.0).contains(&self.track_low) || !(0.0..=1.0).contains(&self.track_high) || self.track_low > self.track_high {
             return bad(format!("need 0 <= --track-low ({}) <= --track-high ({}) <= 1", self.track_low, self.track_high));
         }
-        if !(self.track_buffer >= 0.0 && self.track_buffer.is_finite()) || !(self.min_track_length >= 0.0 && self.min_track_length.is_finite()) {
+        let seconds_ok = |v: f32| v >= 0.0 && v.is_finite();
+        if !seconds_ok(self.track_buffer) || !seconds_ok(self.min_track_length) {
             return bad("--track-buffer and --min-track-length are seconds, 0 or more".into());
         }
         if !(self.keyframe_iou > 0.0 && self.keyframe_iou <= 1.0) {

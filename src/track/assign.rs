@@ -12,6 +12,17 @@ use crate::types::BBox;
 pub struct Item {
     pub bbox: BBox,
     pub class: u32,
+    /// Margin, as a fraction of the box's width and height on each side, by which a track's box
+    /// and the detections it is compared with are widened before IoU (buffered IoU, as in
+    /// C-BIoU): for a track whose motion is still unknown, so that an object which moved
+    /// further than its own width since the last detector frame can still be matched.
+    /// Ignored on detections.
+    pub buffer: f32,
+}
+
+fn widen(b: &BBox, k: f32) -> BBox {
+    let (dx, dy) = (b.width() * k, b.height() * k);
+    BBox { x1: b.x1 - dx, y1: b.y1 - dy, x2: b.x2 + dx, y2: b.y2 + dy }
 }
 
 /// IoU as an integer weight: Kuhn-Munkres needs an exactly ordered weight type, and integers
@@ -20,7 +31,7 @@ fn weight(a: &Item, b: &Item, min_iou: f32) -> i64 {
     if a.class != b.class {
         return 0;
     }
-    let iou = a.bbox.iou(&b.bbox);
+    let iou = if a.buffer > 0.0 { widen(&a.bbox, a.buffer).iou(&widen(&b.bbox, a.buffer)) } else { a.bbox.iou(&b.bbox) };
     if iou < min_iou || iou <= 0.0 {
         0
     } else {
@@ -37,7 +48,9 @@ pub fn assign(tracks: &[Item], dets: &[Item], min_iou: f32) -> Vec<(usize, usize
     // Kuhn-Munkres wants no more rows than columns: put the shorter side in the rows.
     let transposed = tracks.len() > dets.len();
     let (rows, cols) = if transposed { (dets, tracks) } else { (tracks, dets) };
-    let w = Matrix::from_fn(rows.len(), cols.len(), |(r, c)| weight(&rows[r], &cols[c], min_iou));
+    let w = Matrix::from_fn(rows.len(), cols.len(), |(r, c)| {
+        if transposed { weight(&cols[c], &rows[r], min_iou) } else { weight(&rows[r], &cols[c], min_iou) }
+    });
     let (_, col_of_row) = kuhn_munkres(&w);
     let mut pairs: Vec<(usize, usize)> = col_of_row
         .into_iter()
@@ -54,7 +67,7 @@ mod tests {
     use super::*;
 
     fn it(x: f32, class: u32) -> Item {
-        Item { bbox: BBox { x1: x, y1: 0.0, x2: x + 10.0, y2: 10.0 }, class }
+        Item { bbox: BBox { x1: x, y1: 0.0, x2: x + 10.0, y2: 10.0 }, class, buffer: 0.0 }
     }
 
     #[test]

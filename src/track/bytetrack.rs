@@ -20,6 +20,10 @@ use crate::types::{BBox, FrameDetections};
 const MATCH_IOU_HIGH: f32 = 0.2;
 const MATCH_IOU_LOW: f32 = 0.5;
 const MATCH_IOU_TENTATIVE: f32 = 0.3;
+/// Buffered-IoU margin per frame since the last detection, for tracks seen only once (whose
+/// velocity is unknown): people walk up to about 4% of their height per frame.
+const BUFFER_PER_FRAME: f32 = 0.04;
+const MAX_BUFFER: f32 = 0.5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -53,8 +57,11 @@ impl Live {
     fn last_frame(&self) -> u64 {
         self.raw.detections.last().map_or(0, |d| d.0)
     }
-    fn item(&self) -> Item {
-        Item { bbox: self.kalman.bbox(), class: self.raw.class }
+    fn item(&self, frame: u64) -> Item {
+        let unknown_motion = self.hits < 2;
+        let since = (frame - self.last_frame()).saturating_sub(1) as f32;
+        let buffer = if unknown_motion { (BUFFER_PER_FRAME * since).min(MAX_BUFFER) } else { 0.0 };
+        Item { bbox: self.kalman.bbox(), class: self.raw.class, buffer }
     }
     fn take(&mut self, frame: u64, bbox: BBox, score: f32) {
         self.kalman.update(&bbox);
@@ -105,14 +112,14 @@ impl ByteTrack {
         let usable = |d: &&crate::types::Detection| d.score >= self.cfg.low && d.bbox.area() > 0.0;
         let (high, low): (Vec<_>, Vec<_>) = fd.detections.iter().filter(usable).partition(|d| d.score >= self.cfg.high);
         let as_items = |dets: &[&crate::types::Detection]| -> Vec<Item> {
-            dets.iter().map(|d| Item { bbox: d.bbox, class: d.class }).collect()
+            dets.iter().map(|d| Item { bbox: d.bbox, class: d.class, buffer: 0.0 }).collect()
         };
         let mut high_used = vec![false; high.len()];
 
         // Stage 1: high-score detections against confirmed tracks, lost ones included.
         let pool: Vec<usize> = (0..self.live.len()).filter(|&i| self.live[i].state != State::Tentative).collect();
         let mut matched = vec![false; self.live.len()];
-        let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item()).collect();
+        let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame)).collect();
         for (p, d) in assign(&items, &as_items(&high), MATCH_IOU_HIGH) {
             let t = &mut self.live[pool[p]];
             t.take(frame, high[d].bbox, high[d].score);
@@ -123,7 +130,7 @@ impl ByteTrack {
 
         // Stage 2: low-score detections keep tracks that were visible last time alive.
         let pool: Vec<usize> = (0..self.live.len()).filter(|&i| !matched[i] && self.live[i].state == State::Tracked).collect();
-        let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item()).collect();
+        let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame)).collect();
         for (p, d) in assign(&items, &as_items(&low), MATCH_IOU_LOW) {
             self.live[pool[p]].take(frame, low[d].bbox, low[d].score);
             matched[pool[p]] = true;
@@ -137,7 +144,7 @@ impl ByteTrack {
         // Stage 3: tentative tracks take what is left of the high-score detections.
         let rest: Vec<usize> = (0..high.len()).filter(|&d| !high_used[d]).collect();
         let pool: Vec<usize> = (0..self.live.len()).filter(|&i| self.live[i].state == State::Tentative).collect();
-        let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item()).collect();
+        let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame)).collect();
         let rest_dets: Vec<_> = rest.iter().map(|&d| high[d]).collect();
         for (p, r) in assign(&items, &as_items(&rest_dets), MATCH_IOU_TENTATIVE) {
             let t = &mut self.live[pool[p]];
