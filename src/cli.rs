@@ -326,8 +326,8 @@ impl Progress for Bars {
 fn print_summary(r: &RunReport, out: &Path) {
     let t = &r.totals;
     println!(
-        "\nprelabel: {} video(s), {} frames, {} detections in {:.1} s ({:.1} frames/s) on {}",
-        t.videos, t.frames, t.detections, t.wall_s, t.frames_per_s, r.device
+        "\nprelabel: {} video(s), {} frames, {} detections, {} tracks in {:.1} s ({:.1} frames/s) on {}",
+        t.videos, t.frames, t.detections, t.tracks, t.wall_s, t.frames_per_s, r.device
     );
     println!("  {:<8} {:>7} {:>7} {:>7}  video -> labels", "status", "frames", "boxes", "fps");
     for v in &r.videos {
