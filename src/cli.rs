@@ -16,6 +16,7 @@ use prelabel::infer::{load_runtime, DeviceChoice, Detector};
 use prelabel::model::ModelSpec;
 use prelabel::pipeline::Pipeline;
 use prelabel::postprocess::{Filter, Postprocessor};
+use prelabel::track::TrackerConfig;
 use prelabel::types::VideoInfo;
 
 #[derive(Parser)]
@@ -61,8 +62,9 @@ struct RunArgs {
     /// Where the model runs: auto uses the GPU (CUDA) when ONNX Runtime and the machine have one.
     #[arg(short, long, value_enum, default_value = "auto")]
     device: DeviceChoice,
-    /// Drop detections scoring below this (0-1). Lower keeps more drafts for review.
-    #[arg(short = 's', long, default_value_t = 0.3)]
+    /// Detections scoring below this (0-1) never start a track; lower ones, down to
+    /// --track-low, can still continue one through an occlusion.
+    #[arg(short = 's', long, default_value_t = TrackerConfig::default().new_track)]
     score_threshold: f32,
     /// Keep only these classes (names or indices, comma separated), e.g. person,car.
     #[arg(short, long, value_delimiter = ',')]
@@ -85,6 +87,59 @@ struct RunArgs {
     /// Redo videos whose outputs already exist (by default they are skipped, so a re-run resumes).
     #[arg(long)]
     overwrite: bool,
+    #[command(flatten)]
+    tracking: TrackingArgs,
+}
+
+/// Tracking, stride and keyframes.
+#[derive(Args)]
+struct TrackingArgs {
+    /// Run the detector on every Nth frame only (and on the last frame); tracking and
+    /// interpolation fill the frames between. Every frame is still decoded and labelled.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    stride: u32,
+    /// Detections scoring at least this are matched to tracks first (ByteTrack's high threshold).
+    #[arg(long, default_value_t = TrackerConfig::default().high)]
+    track_high: f32,
+    /// Detections between this and --track-high only keep existing tracks alive through
+    /// occlusion; lower ones are dropped.
+    #[arg(long, default_value_t = TrackerConfig::default().low)]
+    track_low: f32,
+    /// Seconds a track may go unseen before it ends (the same at any frame rate).
+    #[arg(long, value_name = "SECONDS", default_value_t = TrackerConfig::default().buffer_s)]
+    track_buffer: f32,
+    /// Tracks spanning less than this many seconds (first to last frame) are dropped as noise.
+    #[arg(long, value_name = "SECONDS", default_value_t = TrackerConfig::default().min_length_s)]
+    min_track_length: f32,
+    /// Keyframes are chosen so that interpolating between them reproduces every box of a track
+    /// with at least this IoU (higher: more keyframes).
+    #[arg(long, default_value_t = TrackerConfig::default().keyframe_iou)]
+    keyframe_iou: f32,
+}
+
+impl TrackingArgs {
+    fn config(&self, score_threshold: f32) -> Result<TrackerConfig> {
+        let bad = |m: String| Err(Error::Usage(m));
+        if !(0.0..=1.0).contains(&self.track_low) || !(0.0..=1.0).contains(&self.track_high) || self.track_low > self.track_high {
+            return bad(format!("need 0 <= --track-low ({}) <= --track-high ({}) <= 1", self.track_low, self.track_high));
+        }
+        let seconds_ok = |v: f32| v >= 0.0 && v.is_finite();
+        if !seconds_ok(self.track_buffer) || !seconds_ok(self.min_track_length) {
+            return bad("--track-buffer and --min-track-length are seconds, 0 or more".into());
+        }
+        if !(self.keyframe_iou > 0.0 && self.keyframe_iou <= 1.0) {
+            return bad(format!("--keyframe-iou {} is outside (0, 1]", self.keyframe_iou));
+        }
+        Ok(TrackerConfig {
+            high: self.track_high,
+            low: self.track_low,
+            new_track: score_threshold,
+            buffer_s: self.track_buffer,
+            min_length_s: self.min_track_length,
+            keyframe_iou: self.keyframe_iou,
+            ..TrackerConfig::default()
+        })
+    }
 }
 
 #[derive(Args)]
@@ -136,6 +191,8 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     if args.batch_size > 256 {
         return Err(Error::Usage("--batch-size must be at most 256".into()));
     }
+    let tracker = args.tracking.config(args.score_threshold)?;
+    let stride = args.tracking.stride as usize;
     let inputs = expand_inputs(&args.inputs)?;
     check_writable(&args.out)?;
     if args.threads > 0 {
@@ -153,7 +210,8 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     tracing::info!("model {} on {} (ONNX Runtime {} from {})", spec.name, detector.device, runtime.version, runtime.library.display());
     let post = Postprocessor::new(
         &spec,
-        Filter { score_threshold: args.score_threshold, classes, max_detections: args.max_detections },
+        // The tracker needs the low-score detections too (see TrackingArgs).
+        Filter { score_threshold: args.score_threshold.min(tracker.low), classes, max_detections: args.max_detections },
     );
     let batch_size = match args.batch_size {
         0 if detector.device == "cuda" => 8,
@@ -178,12 +236,14 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             batch_size,
             threads: args.threads,
             formats: formats.clone(),
+            stride,
+            tracker,
         },
         videos: Vec::new(),
         totals: Default::default(),
     };
     let job = BatchJob {
-        pipeline: Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &formats },
+        pipeline: Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &formats, stride, tracker },
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
         report,
@@ -266,8 +326,8 @@ impl Progress for Bars {
 fn print_summary(r: &RunReport, out: &Path) {
     let t = &r.totals;
     println!(
-        "\nprelabel: {} video(s), {} frames, {} detections in {:.1} s ({:.1} frames/s) on {}",
-        t.videos, t.frames, t.detections, t.wall_s, t.frames_per_s, r.device
+        "\nprelabel: {} video(s), {} frames, {} detections, {} tracks in {:.1} s ({:.1} frames/s) on {}",
+        t.videos, t.frames, t.detections, t.tracks, t.wall_s, t.frames_per_s, r.device
     );
     println!("  {:<8} {:>7} {:>7} {:>7}  video -> labels", "status", "frames", "boxes", "fps");
     for v in &r.videos {

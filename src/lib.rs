@@ -8,7 +8,8 @@
 //! | 2 | [`preprocess`] | frames | [`types::Batch`] | CPU (rayon) |
 //! | 3 | [`infer`] | batch | raw output tensors | GPU (CUDA) or CPU (ONNX Runtime) |
 //! | 4 | [`postprocess`] | raw outputs | [`types::FrameDetections`] | CPU |
-//! | 5 | [`export`] | detections | COCO / CVAT / MOT files, `report.json` | CPU |
+//! | 5 | [`track`] | detections of the detector frames | [`types::Track`]s, dense, with keyframes | CPU |
+//! | 6 | [`export`] | tracks | COCO / CVAT / MOT files, `report.json` | CPU |
 //!
 //! [`pipeline`] wires the stages for one video, [`batch`] runs many videos as one job,
 //! [`model`] reads model description files and [`eval`] scores labels against ground truth.
@@ -24,4 +25,5 @@ pub mod model;
 pub mod pipeline;
 pub mod postprocess;
 pub mod preprocess;
+pub mod track;
 pub mod types;

@@ -1,7 +1,10 @@
 //! Runs the stages over one video: decode and preprocess each on their own thread, inference,
-//! postprocess and export on the caller's, joined by bounded channels so at most
+//! postprocess and tracking on the caller's, joined by bounded channels so at most
 //! `2 * batch_size` decoded frames and two prepared batches are in flight at any time,
-//! whatever the length of the video.
+//! whatever the length of the video. Export runs once at the end, on the finished tracks.
+//!
+//! With `stride` N every frame is decoded (and counted) but only every Nth one, plus the last
+//! frame of the video so tracks reach the end, goes to the detector; tracking fills the rest.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,12 +13,13 @@ use std::time::{Duration, Instant};
 
 use crate::decode::VideoReader;
 use crate::error::{Error, Result};
-use crate::export::{ExportContext, Format, LabelWriter};
+use crate::export::{write_labels, ExportContext, Format};
 use crate::infer::Detector;
 use crate::model::ModelSpec;
 use crate::postprocess::Postprocessor;
 use crate::preprocess::make_batch;
-use crate::types::{Batch, Frame, VideoInfo};
+use crate::track::{Tracker, TrackerConfig};
+use crate::types::{Batch, Frame, VideoInfo, VideoLabels};
 
 /// Busy time per stage, summed over the video (stages overlap, so these add up to more than
 /// the wall time when the pipeline keeps every stage busy).
@@ -25,6 +29,7 @@ pub struct StageTimes {
     pub preprocess_s: f64,
     pub infer_s: f64,
     pub postprocess_s: f64,
+    pub track_s: f64,
     pub export_s: f64,
 }
 
@@ -32,8 +37,13 @@ pub struct StageTimes {
 #[derive(Debug, Clone)]
 pub struct VideoOutcome {
     pub info: VideoInfo,
+    /// Frames decoded.
     pub frames: u64,
+    /// Frames the detector ran on (all of them with stride 1).
+    pub detector_frames: u64,
     pub detections: u64,
+    /// Tracks written.
+    pub tracks: u64,
     pub decode_errors: u32,
     /// Set when the stream ended well before the frame count its container announced.
     pub truncated: Option<String>,
@@ -48,6 +58,9 @@ pub struct Pipeline<'a> {
     pub post: &'a Postprocessor,
     pub batch_size: usize,
     pub formats: &'a [Format],
+    /// Run the detector on every `stride`th frame (1: every frame).
+    pub stride: usize,
+    pub tracker: TrackerConfig,
 }
 
 impl Pipeline<'_> {
@@ -67,18 +80,20 @@ impl Pipeline<'_> {
         on_start(&info);
         std::fs::create_dir_all(out_dir)
             .map_err(|e| Error::Output(format!("cannot create {}: {e}", out_dir.display())))?;
-        let ctx = ExportContext { video: &info, model: self.spec, dir: out_dir };
-        let mut writers: Vec<Box<dyn LabelWriter>> = self.formats.iter().map(|f| f.create(&ctx)).collect::<Result<_>>()?;
+        let mut tracker = Tracker::new(self.tracker, info.fps);
 
         let batch_size = self.batch_size.max(1);
         let (frame_tx, frame_rx) = sync_channel::<Result<Frame>>(batch_size * 2);
         let (batch_tx, batch_rx) = sync_channel::<Result<Batch>>(2);
         let mut stages = StageTimes::default();
-        let mut frames = 0u64;
+        let stride = self.stride.max(1) as u64;
+        let mut detector_frames = 0u64;
         let mut detections = 0u64;
+        // Frames reported to `on_frames` so far: with a stride, the skipped ones count too.
+        let mut reported = 0u64;
 
-        let (decode_errors, decode_s, preprocess_s) = std::thread::scope(|s| -> Result<(u32, f64, f64)> {
-            let decoder = s.spawn(move || decode_loop(reader, frame_tx, cancel));
+        let (decoded, preprocess_s) = std::thread::scope(|s| -> Result<(Decoded, f64)> {
+            let decoder = s.spawn(move || decode_loop(reader, frame_tx, cancel, stride));
             let input = &self.spec.input;
             let prep = s.spawn(move || preprocess_loop(frame_rx, batch_tx, batch_size, input));
             let consumed = (|| -> Result<()> {
@@ -88,29 +103,31 @@ impl Pipeline<'_> {
                     let raw = self.detector.run(&batch)?;
                     let t_post = Instant::now();
                     let labelled = self.post.process_batch(&raw, &batch)?;
-                    let t_export = Instant::now();
+                    let t_track = Instant::now();
+                    // One frame at a time, in frame order: the tracker cannot tell batches apart.
                     for fd in &labelled {
                         detections += fd.detections.len() as u64;
-                        for w in writers.iter_mut() {
-                            w.write_frame(fd)?;
-                        }
+                        tracker.update(fd);
                     }
                     stages.infer_s += (t_post - t).as_secs_f64();
-                    stages.postprocess_s += (t_export - t_post).as_secs_f64();
-                    stages.export_s += t_export.elapsed().as_secs_f64();
-                    frames += batch.frames.len() as u64;
-                    on_frames(batch.frames.len() as u64);
+                    stages.postprocess_s += (t_track - t_post).as_secs_f64();
+                    stages.track_s += t_track.elapsed().as_secs_f64();
+                    detector_frames += batch.frames.len() as u64;
+                    let upto = batch.frames.last().map_or(reported, |f| f.index + 1);
+                    on_frames(upto.saturating_sub(reported));
+                    reported = reported.max(upto);
                 }
                 Ok(())
             })();
             // On an error here, dropping the receiver unblocks the other threads.
             drop(batch_rx);
             let prep_s = prep.join().map_err(|_| Error::Inference("preprocess thread panicked".into()))?;
-            let (errs, dec_s) = decoder.join().map_err(|_| Error::video(video, "decoder thread panicked"))?;
+            let decoded = decoder.join().map_err(|_| Error::video(video, "decoder thread panicked"))?;
             consumed?;
-            Ok((errs, dec_s, prep_s))
+            Ok((decoded, prep_s))
         })?;
-        stages.decode_s = decode_s;
+        let (frames, decode_errors) = (decoded.frames, decoded.errors);
+        stages.decode_s = decoded.busy_s;
         stages.preprocess_s = preprocess_s;
 
         if cancel.load(Ordering::Relaxed) {
@@ -122,17 +139,49 @@ impl Pipeline<'_> {
         let truncated = (info.frames_hint > frames + 2).then(|| {
             format!("stream ended after {frames} of the {} frames its container announces (truncated or damaged file)", info.frames_hint)
         });
+        on_frames(frames.saturating_sub(reported));
         let t = Instant::now();
-        let files = writers.into_iter().map(|w| w.finish()).collect::<Result<Vec<_>>>()?;
+        let tracks = tracker.finish();
+        stages.track_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let labels = VideoLabels { video: info.clone(), frames, tracks };
+        let ctx = ExportContext { video: &info, model: self.spec, dir: out_dir };
+        let files = write_labels(self.formats, &ctx, &labels)?;
         stages.export_s += t.elapsed().as_secs_f64();
-        Ok(VideoOutcome { info, frames, detections, decode_errors, truncated, files, wall: start.elapsed(), stages })
+        let tracks = labels.tracks.len() as u64;
+        Ok(VideoOutcome {
+            info,
+            frames,
+            detector_frames,
+            detections,
+            tracks,
+            decode_errors,
+            truncated,
+            files,
+            wall: start.elapsed(),
+            stages,
+        })
     }
 }
 
+/// What the decode thread did.
+#[derive(Debug, Clone, Copy)]
+struct Decoded {
+    /// Frames decoded, sent on or not.
+    frames: u64,
+    /// Decode errors skipped over.
+    errors: u32,
+    busy_s: f64,
+}
+
 /// Decodes until the end, an error (sent down the channel), a cancel, or the consumer
-/// hanging up. Returns the count of skipped decode errors and the time spent decoding.
-fn decode_loop(mut reader: VideoReader, tx: SyncSender<Result<Frame>>, cancel: &AtomicBool) -> (u32, f64) {
+/// hanging up. Sends on frames whose index is a multiple of `stride`, and the last frame.
+/// The last frame is only known once the next read finds the end, so each frame is held
+/// back until the next one arrives (one frame of latency, no second pass over the file).
+fn decode_loop(mut reader: VideoReader, tx: SyncSender<Result<Frame>>, cancel: &AtomicBool, stride: u64) -> Decoded {
     let mut busy = Duration::ZERO;
+    let mut frames = 0u64;
+    let mut held: Option<Frame> = None;
     loop {
         if cancel.load(Ordering::Relaxed) {
             break;
@@ -142,18 +191,30 @@ fn decode_loop(mut reader: VideoReader, tx: SyncSender<Result<Frame>>, cancel: &
         busy += t.elapsed();
         match next {
             Ok(Some(frame)) => {
-                if tx.send(Ok(frame)).is_err() {
-                    break;
+                frames += 1;
+                if let Some(prev) = held.replace(frame) {
+                    if prev.index % stride == 0 && tx.send(Ok(prev)).is_err() {
+                        break;
+                    }
                 }
             }
-            Ok(None) => break,
+            Ok(None) => {
+                if let Some(last) = held.take() {
+                    let _ = tx.send(Ok(last));
+                }
+                break;
+            }
             Err(e) => {
+                // The frames decoded before the error still get labelled, the last one included.
+                if let Some(last) = held.take() {
+                    let _ = tx.send(Ok(last));
+                }
                 let _ = tx.send(Err(e));
                 break;
             }
         }
     }
-    (reader.skipped_errors, busy.as_secs_f64())
+    Decoded { frames, errors: reader.skipped_errors, busy_s: busy.as_secs_f64() }
 }
 
 /// Groups frames into batches and prepares each; returns the time spent preparing.

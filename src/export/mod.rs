@@ -18,7 +18,7 @@ pub use atomic::AtomicFile;
 
 use crate::error::Result;
 use crate::model::ModelSpec;
-use crate::types::{FrameDetections, VideoInfo};
+use crate::types::{Detection, FrameDetections, FrameInfo, VideoInfo, VideoLabels};
 
 /// One output format being written for one video.
 pub trait LabelWriter: Send {
@@ -81,4 +81,44 @@ pub(crate) fn round4(v: f32) -> f64 {
 /// Reportable classes of a model, in index order: what a label file declares as its labels.
 pub(crate) fn label_classes(model: &ModelSpec) -> impl Iterator<Item = (u32, &str)> {
     (0..model.classes.len() as u32).filter(|c| model.is_reportable(*c)).map(|c| (c, model.class_name(c)))
+}
+
+/// Writes every format of one video from its finished tracks; returns the files written.
+///
+/// THROWAWAY ADAPTER (tracking branch), to be replaced by the export branch's real
+/// `write_labels` with the same signature: it flattens the tracks back into per-frame
+/// detections for the old streaming COCO and CVAT writers (so those lose track ids), and writes
+/// `mot.txt` itself with track ids: `frame (from 1),id,x,y,w,h,score,-1,-1,-1`.
+pub fn write_labels(formats: &[Format], ctx: &ExportContext, labels: &VideoLabels) -> Result<Vec<PathBuf>> {
+    use std::io::Write;
+    let info = |index| FrameInfo { index, width: ctx.video.width, height: ctx.video.height };
+    let mut per_frame: Vec<FrameDetections> = (0..labels.frames).map(|f| FrameDetections { frame: info(f), detections: Vec::new() }).collect();
+    let mut mot_rows: Vec<(u64, u64, crate::types::BBox, f32)> = Vec::new();
+    for t in &labels.tracks {
+        for b in &t.boxes {
+            if let Some(fd) = per_frame.get_mut(b.frame as usize) {
+                fd.detections.push(Detection { bbox: b.bbox, class: t.class, score: b.score });
+            }
+            mot_rows.push((b.frame, t.id, b.bbox, b.score));
+        }
+    }
+    mot_rows.sort_by_key(|r| (r.0, r.1));
+    let mut files = Vec::new();
+    for format in formats {
+        if *format == Format::Mot {
+            let mut f = AtomicFile::create(ctx.dir.join(format.file_name()))?;
+            for (frame, id, b, score) in &mot_rows {
+                let (x, y, w, h, s) = (round2(b.x1), round2(b.y1), round2(b.width()), round2(b.height()), round4(*score));
+                writeln!(f, "{},{id},{x:.2},{y:.2},{w:.2},{h:.2},{s:.4},-1,-1,-1", frame + 1).map_err(|e| f.err(e))?;
+            }
+            files.push(f.commit()?);
+        } else {
+            let mut w = format.create(ctx)?;
+            for fd in &per_frame {
+                w.write_frame(fd)?;
+            }
+            files.push(w.finish()?);
+        }
+    }
+    Ok(files)
 }

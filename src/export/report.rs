@@ -40,6 +40,9 @@ pub struct VideoReport {
     pub frames: u64,
     pub frames_expected: u64,
     pub detections: u64,
+    /// Frames the detector ran on (fewer than `frames` with `--stride`).
+    pub detector_frames: u64,
+    pub tracks: u64,
     pub decode_errors: u32,
     pub wall_s: f64,
     pub frames_per_s: f64,
@@ -61,6 +64,8 @@ impl VideoReport {
             frames: o.frames,
             frames_expected: o.info.frames_hint,
             detections: o.detections,
+            detector_frames: o.detector_frames,
+            tracks: o.tracks,
             decode_errors: o.decode_errors,
             wall_s: wall,
             frames_per_s: if wall > 0.0 { o.frames as f64 / wall } else { 0.0 },
@@ -82,6 +87,8 @@ impl VideoReport {
             frames: 0,
             frames_expected: 0,
             detections: 0,
+            detector_frames: 0,
+            tracks: 0,
             decode_errors: 0,
             wall_s: 0.0,
             frames_per_s: 0.0,
@@ -106,6 +113,8 @@ pub struct Settings {
     pub batch_size: usize,
     pub threads: usize,
     pub formats: Vec<crate::export::Format>,
+    pub stride: usize,
+    pub tracker: crate::track::TrackerConfig,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -132,6 +141,7 @@ pub struct Totals {
     pub skipped: usize,
     pub frames: u64,
     pub detections: u64,
+    pub tracks: u64,
     pub wall_s: f64,
     pub frames_per_s: f64,
     pub stages: StageTimes,
@@ -149,10 +159,12 @@ impl RunReport {
             }
             t.frames += v.frames;
             t.detections += v.detections;
+            t.tracks += v.tracks;
             t.stages.decode_s += v.stages.decode_s;
             t.stages.preprocess_s += v.stages.preprocess_s;
             t.stages.infer_s += v.stages.infer_s;
             t.stages.postprocess_s += v.stages.postprocess_s;
+            t.stages.track_s += v.stages.track_s;
             t.stages.export_s += v.stages.export_s;
         }
         t.frames_per_s = if wall_s > 0.0 { t.frames as f64 / wall_s } else { 0.0 };

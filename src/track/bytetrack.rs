@@ -1,0 +1,190 @@
+//! The online part of the tracker, after ByteTrack (Zhang et al., 2022): takes the detections
+//! of each frame the detector ran on, in frame order, gives for every confirmed track the
+//! detections it was matched to. CPU.
+//!
+//! Per detector frame: every track's Kalman filter predicts to this frame; high-score
+//! detections are matched to confirmed and lost tracks; the low-score ones (occluded or blurred
+//! objects the detector is unsure of) are matched to the confirmed tracks still unmatched, which
+//! keeps them alive through occlusion without ever starting a track from a low score; tentative
+//! tracks take what high-score detections remain; the rest start new tentative tracks. Tracks
+//! unmatched for longer than the lost buffer end. All in a fixed order, so the same detections
+//! always give the same tracks, however they were batched.
+
+use super::assign::{assign, Item};
+use super::kalman::Kalman;
+use super::TrackerConfig;
+use crate::types::{BBox, FrameDetections};
+
+/// Minimum IoU between a track's prediction and a detection, per stage (ByteTrack's
+/// `match_thresh` 0.8 as a distance, then its fixed 0.5 and 0.7 distances).
+const MATCH_IOU_HIGH: f32 = 0.2;
+const MATCH_IOU_LOW: f32 = 0.5;
+const MATCH_IOU_TENTATIVE: f32 = 0.3;
+/// Buffered-IoU margin per frame since the last detection, for tracks seen only once (whose
+/// velocity is unknown): people walk up to about 4% of their height per frame.
+const BUFFER_PER_FRAME: f32 = 0.04;
+const MAX_BUFFER: f32 = 0.5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Seen fewer than `min_hits` times in a row: not yet believed.
+    Tentative,
+    /// Matched in the latest detector frame.
+    Tracked,
+    /// Confirmed, but unmatched since `last_frame`.
+    Lost,
+}
+
+/// What the online tracker found for one confirmed track: its class and matched detections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawTrack {
+    /// Order of creation; only used to break ties deterministically.
+    pub serial: u64,
+    pub class: u32,
+    /// (frame, detected box, score), in frame order.
+    pub detections: Vec<(u64, BBox, f32)>,
+}
+
+#[derive(Debug, Clone)]
+struct Live {
+    raw: RawTrack,
+    kalman: Kalman,
+    state: State,
+    hits: u32,
+}
+
+impl Live {
+    fn last_frame(&self) -> u64 {
+        self.raw.detections.last().map_or(0, |d| d.0)
+    }
+    fn item(&self, frame: u64) -> Item {
+        let unknown_motion = self.hits < 2;
+        let since = (frame - self.last_frame()).saturating_sub(1) as f32;
+        let buffer = if unknown_motion { (BUFFER_PER_FRAME * since).min(MAX_BUFFER) } else { 0.0 };
+        Item { bbox: self.kalman.bbox(), class: self.raw.class, buffer }
+    }
+    fn take(&mut self, frame: u64, bbox: BBox, score: f32) {
+        self.kalman.update(&bbox);
+        self.raw.detections.push((frame, bbox, score));
+        self.hits += 1;
+    }
+}
+
+/// ByteTrack over the detector frames of one video.
+#[derive(Debug, Clone)]
+pub struct ByteTrack {
+    cfg: TrackerConfig,
+    /// The lost buffer in frames (the configured seconds at the video's frame rate).
+    max_lost: u64,
+    live: Vec<Live>,
+    ended: Vec<RawTrack>,
+    last_frame: Option<u64>,
+    serial: u64,
+}
+
+impl ByteTrack {
+    pub fn new(cfg: TrackerConfig, fps: f32) -> ByteTrack {
+        let max_lost = (cfg.buffer_s * fps).round().max(0.0) as u64;
+        ByteTrack { cfg, max_lost, live: Vec::new(), ended: Vec::new(), last_frame: None, serial: 0 }
+    }
+
+    /// Frames seen so far, or None before the first.
+    pub fn last_frame(&self) -> Option<u64> {
+        self.last_frame
+    }
+
+    /// Feeds the detections of one detector frame. Frames must come in increasing order; a
+    /// frame at or before the last one seen is ignored.
+    pub fn update(&mut self, fd: &FrameDetections) {
+        let frame = fd.frame.index;
+        let first = match self.last_frame {
+            Some(last) if frame <= last => return,
+            Some(last) => {
+                for t in &mut self.live {
+                    t.kalman.predict(frame - last);
+                }
+                false
+            }
+            None => true,
+        };
+        self.last_frame = Some(frame);
+
+        let usable = |d: &&crate::types::Detection| d.score >= self.cfg.low && d.bbox.area() > 0.0;
+        let (high, low): (Vec<_>, Vec<_>) = fd.detections.iter().filter(usable).partition(|d| d.score >= self.cfg.high);
+        let as_items = |dets: &[&crate::types::Detection]| -> Vec<Item> {
+            dets.iter().map(|d| Item { bbox: d.bbox, class: d.class, buffer: 0.0 }).collect()
+        };
+        let mut high_used = vec![false; high.len()];
+
+        // Stage 1: high-score detections against confirmed tracks, lost ones included.
+        let pool: Vec<usize> = (0..self.live.len()).filter(|&i| self.live[i].state != State::Tentative).collect();
+        let mut matched = vec![false; self.live.len()];
+        let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame)).collect();
+        for (p, d) in assign(&items, &as_items(&high), MATCH_IOU_HIGH) {
+            let t = &mut self.live[pool[p]];
+            t.take(frame, high[d].bbox, high[d].score);
+            t.state = State::Tracked;
+            matched[pool[p]] = true;
+            high_used[d] = true;
+        }
+
+        // Stage 2: low-score detections keep tracks that were visible last time alive.
+        let pool: Vec<usize> = (0..self.live.len()).filter(|&i| !matched[i] && self.live[i].state == State::Tracked).collect();
+        let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame)).collect();
+        for (p, d) in assign(&items, &as_items(&low), MATCH_IOU_LOW) {
+            self.live[pool[p]].take(frame, low[d].bbox, low[d].score);
+            matched[pool[p]] = true;
+        }
+        for (t, m) in self.live.iter_mut().zip(&matched) {
+            if !m && t.state == State::Tracked {
+                t.state = State::Lost;
+            }
+        }
+
+        // Stage 3: tentative tracks take what is left of the high-score detections.
+        let rest: Vec<usize> = (0..high.len()).filter(|&d| !high_used[d]).collect();
+        let pool: Vec<usize> = (0..self.live.len()).filter(|&i| self.live[i].state == State::Tentative).collect();
+        let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame)).collect();
+        let rest_dets: Vec<_> = rest.iter().map(|&d| high[d]).collect();
+        for (p, r) in assign(&items, &as_items(&rest_dets), MATCH_IOU_TENTATIVE) {
+            let t = &mut self.live[pool[p]];
+            t.take(frame, high[rest[r]].bbox, high[rest[r]].score);
+            if t.hits >= self.cfg.min_hits {
+                t.state = State::Tracked;
+            }
+            matched[pool[p]] = true;
+            high_used[rest[r]] = true;
+        }
+
+        // Tentative tracks that missed a frame were noise; lost tracks past the buffer end.
+        let max_lost = self.max_lost;
+        let mut kept = Vec::with_capacity(self.live.len());
+        for (t, m) in std::mem::take(&mut self.live).into_iter().zip(matched) {
+            match t.state {
+                State::Tentative if !m => {}
+                State::Lost if frame - t.last_frame() > max_lost => self.ended.push(t.raw),
+                _ => kept.push(t),
+            }
+        }
+        self.live = kept;
+
+        // New tracks from confident unmatched detections; on the very first frame they are
+        // believed at once, as nothing could have confirmed them earlier.
+        for (d, det) in high.iter().enumerate() {
+            if high_used[d] || det.score < self.cfg.new_track {
+                continue;
+            }
+            let raw = RawTrack { serial: self.serial, class: det.class, detections: vec![(frame, det.bbox, det.score)] };
+            self.serial += 1;
+            let state = if first || self.cfg.min_hits <= 1 { State::Tracked } else { State::Tentative };
+            self.live.push(Live { raw, kalman: Kalman::new(&det.bbox), state, hits: 1 });
+        }
+    }
+
+    /// Ends every track: the confirmed ones, in order of creation.
+    pub fn finish(mut self) -> Vec<RawTrack> {
+        self.ended.extend(self.live.into_iter().filter(|t| t.state != State::Tentative).map(|t| t.raw));
+        self.ended.sort_by_key(|r| r.serial);
+        self.ended
+    }
+}

@@ -1,0 +1,120 @@
+//! Stage 5, tracking: takes the [`FrameDetections`] of the frames the detector ran on, in frame
+//! order, gives [`Track`]s with one box per frame from each track's first to last frame, ids
+//! from 1 in order of first appearance, and keyframes marked. Runs on the CPU.
+//!
+//! [`bytetrack`] links detections online; [`interpolate`] fills the frames between them (frames
+//! skipped by `--stride` and frames where the detector missed the object); [`keyframes`] marks
+//! the boxes a human would have to place.
+//!
+//! Durations (lost buffer, minimum length) are in seconds and converted with the video's frame
+//! rate, so the same settings mean the same on 25 and 60 fps footage.
+
+mod assign;
+pub mod bytetrack;
+pub mod interpolate;
+pub mod keyframes;
+mod kalman;
+
+use std::collections::BTreeSet;
+
+use crate::types::{FrameDetections, ReviewBand, Track};
+use bytetrack::ByteTrack;
+
+/// Frame rate assumed when the container does not give a usable one.
+const FALLBACK_FPS: f32 = 25.0;
+
+/// Tracker settings; the defaults are tuned for the bundled SSD MobileNet v2 on MOT15.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct TrackerConfig {
+    /// Detections scoring at least this are matched first and may start tracks.
+    pub high: f32,
+    /// Detections between `low` and `high` only keep existing tracks alive; lower ones are ignored.
+    pub low: f32,
+    /// Minimum score for a detection to start a new track (at least `high` to have any effect).
+    pub new_track: f32,
+    /// How long a track may go unmatched before it ends, in seconds.
+    pub buffer_s: f32,
+    /// Tracks spanning less than this, in seconds (first to last frame), are not emitted.
+    pub min_length_s: f32,
+    /// Detector frames in a row a new track must be matched in before it is believed.
+    pub min_hits: u32,
+    /// IoU every box keeps with its interpolation between keyframes.
+    pub keyframe_iou: f32,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            high: 0.5,
+            low: 0.1,
+            new_track: 0.6,
+            buffer_s: 1.0,
+            min_length_s: 0.2,
+            min_hits: 2,
+            keyframe_iou: keyframes::DEFAULT_MIN_IOU,
+        }
+    }
+}
+
+/// Tracks one video. Feed it every detector frame with [`Tracker::update`], then
+/// [`Tracker::finish`].
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    cfg: TrackerConfig,
+    fps: f32,
+    online: ByteTrack,
+    detector_frames: BTreeSet<u64>,
+}
+
+impl Tracker {
+    /// `fps`: the video's frame rate (anything not positive and finite counts as 25).
+    pub fn new(cfg: TrackerConfig, fps: f32) -> Tracker {
+        let fps = if fps.is_finite() && fps > 0.0 { fps } else { FALLBACK_FPS };
+        Tracker { cfg, fps, online: ByteTrack::new(cfg, fps), detector_frames: BTreeSet::new() }
+    }
+
+    /// The detections of one frame the detector ran on; frames in increasing order (a frame
+    /// at or before the last one seen is ignored).
+    pub fn update(&mut self, detections: &FrameDetections) {
+        if self.online.last_frame().is_some_and(|l| detections.frame.index <= l) {
+            return;
+        }
+        self.detector_frames.insert(detections.frame.index);
+        self.online.update(detections);
+    }
+
+    /// The finished tracks, sorted by id (1, 2, ... in order of first frame).
+    pub fn finish(self) -> Vec<Track> {
+        let min_len = (self.cfg.min_length_s * self.fps).round().max(1.0) as u64;
+        let mut raws: Vec<_> = self
+            .online
+            .finish()
+            .into_iter()
+            .filter(|r| match (r.detections.first(), r.detections.last()) {
+                (Some(a), Some(b)) => b.0 - a.0 + 1 >= min_len,
+                _ => false,
+            })
+            .collect();
+        raws.sort_by_key(|r| (r.detections[0].0, r.serial));
+        let frames = &self.detector_frames;
+        raws.into_iter()
+            .enumerate()
+            .map(|(n, raw)| {
+                let mut boxes = interpolate::densify(&raw.detections, |f| frames.contains(&f));
+                keyframes::mark_keyframes(&mut boxes, self.cfg.keyframe_iou);
+                let scores: Vec<f32> = raw.detections.iter().map(|d| d.2).collect();
+                Track {
+                    id: n as u64 + 1,
+                    class: raw.class,
+                    boxes,
+                    mean_score: scores.iter().sum::<f32>() / scores.len() as f32,
+                    min_score: scores.iter().copied().fold(f32::INFINITY, f32::min),
+                    band: ReviewBand::Accept,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,134 @@
+//! Scenario tests of the whole tracker on synthetic detections.
+
+use super::*;
+use crate::types::{BBox, BoxSource, Detection, FrameInfo};
+
+fn det(x: f32, y: f32, score: f32, class: u32) -> Detection {
+    Detection { bbox: BBox { x1: x, y1: y, x2: x + 40.0, y2: y + 100.0 }, class, score }
+}
+
+fn frame(index: u64, detections: Vec<Detection>) -> FrameDetections {
+    FrameDetections { frame: FrameInfo { index, width: 640, height: 480 }, detections }
+}
+
+fn run(cfg: TrackerConfig, fps: f32, frames: Vec<FrameDetections>) -> Vec<Track> {
+    let mut t = Tracker::new(cfg, fps);
+    for f in &frames {
+        t.update(f);
+    }
+    t.finish()
+}
+
+/// Two people walking towards each other on parallel lines, 2 px/frame, 60 frames.
+fn walkers(frames: u64, step: u64) -> Vec<FrameDetections> {
+    (0..frames)
+        .step_by(step as usize)
+        .map(|f| {
+            let x = 2.0 * f as f32;
+            frame(f, vec![det(50.0 + x, 100.0, 0.9, 0), det(500.0 - x, 300.0, 0.8, 0)])
+        })
+        .collect()
+}
+
+#[test]
+fn two_walkers_give_two_dense_tracks_with_stable_ids() {
+    let tracks = run(TrackerConfig::default(), 25.0, walkers(60, 1));
+    assert_eq!(tracks.len(), 2);
+    for (t, id) in tracks.iter().zip([1, 2]) {
+        assert_eq!(t.id, id);
+        assert_eq!((t.first_frame(), t.last_frame(), t.boxes.len()), (0, 59, 60));
+        assert!(t.boxes.iter().all(|b| b.source == BoxSource::Detected && !b.occluded));
+        // straight lines: only the ends are keyframes
+        assert_eq!(t.boxes.iter().filter(|b| b.keyframe).count(), 2);
+    }
+    assert!((tracks[0].mean_score - 0.9).abs() < 1e-6 && (tracks[1].min_score - 0.8).abs() < 1e-6);
+    assert_eq!(tracks[0].boxes[10].bbox.x1, 70.0);
+}
+
+#[test]
+fn stride_fills_skipped_frames_by_interpolation() {
+    let tracks = run(TrackerConfig::default(), 25.0, walkers(57, 7));
+    assert_eq!(tracks.len(), 2);
+    let t = &tracks[0];
+    assert_eq!((t.first_frame(), t.last_frame(), t.boxes.len()), (0, 56, 57));
+    for b in &t.boxes {
+        let want = if b.frame % 7 == 0 { BoxSource::Detected } else { BoxSource::Interpolated };
+        assert_eq!(b.source, want, "frame {}", b.frame);
+        assert!((b.bbox.x1 - (50.0 + 2.0 * b.frame as f32)).abs() < 1e-3);
+    }
+}
+
+#[test]
+fn low_scores_bridge_an_occlusion_but_never_start_a_track() {
+    let mut frames = walkers(40, 1);
+    // frames 15..25: the first walker is half hidden, the detector is unsure of it
+    for f in &mut frames[15..25] {
+        f.detections[0].score = 0.2;
+    }
+    // a lone low-score blob far away all along
+    for f in &mut frames {
+        f.detections.push(det(300.0, 0.0, 0.3, 0));
+    }
+    let tracks = run(TrackerConfig::default(), 25.0, frames);
+    assert_eq!(tracks.len(), 2, "{:?}", tracks.iter().map(|t| (t.id, t.first_frame())).collect::<Vec<_>>());
+    assert_eq!(tracks[0].boxes.len(), 40);
+    assert!((tracks[0].min_score - 0.2).abs() < 1e-6);
+}
+
+#[test]
+fn missed_detections_become_occluded_predictions_within_the_buffer() {
+    let mut frames = walkers(50, 1);
+    for f in &mut frames[20..30] {
+        f.detections.remove(0); // 10 frames (0.4 s) without the first walker
+    }
+    let tracks = run(TrackerConfig::default(), 25.0, frames.clone());
+    assert_eq!(tracks.len(), 2);
+    let t = &tracks[0];
+    assert_eq!(t.boxes.len(), 50);
+    for b in &t.boxes[20..30] {
+        assert_eq!((b.source, b.occluded), (BoxSource::Predicted, true));
+        assert!((b.bbox.x1 - (50.0 + 2.0 * b.frame as f32)).abs() < 1e-3);
+    }
+    assert_eq!(t.boxes.iter().filter(|b| b.keyframe).map(|b| b.frame).collect::<Vec<_>>(), [0, 20, 30, 49]);
+
+    // The same gap is longer than a 0.2 s buffer: the walker comes back as a new track.
+    let short = TrackerConfig { buffer_s: 0.2, ..TrackerConfig::default() };
+    assert_eq!(run(short, 25.0, frames.clone()).len(), 3);
+    // The buffer is in seconds: at 50 fps the same 10 frames are 0.2 s, within a 0.3 s buffer.
+    let at50 = TrackerConfig { buffer_s: 0.3, ..TrackerConfig::default() };
+    assert_eq!(run(at50, 50.0, frames.clone()).len(), 2);
+    assert_eq!(run(at50, 25.0, frames).len(), 3);
+}
+
+#[test]
+fn classes_never_mix_and_short_tracks_are_dropped() {
+    let frames: Vec<_> = (0..30)
+        .map(|f| {
+            let mut d = vec![det(100.0 + f as f32, 100.0, 0.9, 0)];
+            if f % 2 == 0 {
+                d.push(det(100.0 + f as f32, 100.0, 0.9, 2)); // same place, other class, flickering
+            } else {
+                d.push(det(101.0 + f as f32, 101.0, 0.7, 0)); // duplicate-ish person box
+            }
+            if (10..13).contains(&f) {
+                d.push(det(400.0, 50.0, 0.9, 0)); // seen for 3 frames only (0.12 s)
+            }
+            frame(f, d)
+        })
+        .collect();
+    let tracks = run(TrackerConfig::default(), 25.0, frames);
+    let class2: Vec<_> = tracks.iter().filter(|t| t.class == 2).collect();
+    assert_eq!(class2.len(), 1);
+    // class 2 missed every other frame: filled by predictions, not by the person boxes
+    assert!(class2[0].boxes.iter().all(|b| (b.source == BoxSource::Detected) == (b.frame % 2 == 0)));
+    assert!(tracks.iter().all(|t| t.boxes.iter().all(|b| b.bbox.x1 < 300.0)), "the 3-frame track is emitted");
+    let ids: Vec<u64> = tracks.iter().map(|t| t.id).collect();
+    assert_eq!(ids, (1..=tracks.len() as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn same_detections_same_tracks() {
+    let a = run(TrackerConfig::default(), 25.0, walkers(60, 3));
+    let b = run(TrackerConfig::default(), 25.0, walkers(60, 3));
+    assert_eq!(a, b);
+}
