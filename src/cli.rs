@@ -11,7 +11,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use prelabel::batch::{expand_inputs, BatchJob, Progress};
 use prelabel::error::{Error, Result};
 use prelabel::export::report::{ModelReport, RunReport, Settings, Status, VideoReport};
-use prelabel::export::Format;
+use prelabel::export::{ExportOptions, Format};
+use prelabel::labels::LabelSet;
+use prelabel::review::{Levels, Thresholds};
 use prelabel::infer::{load_runtime, DeviceChoice, Detector};
 use prelabel::model::ModelSpec;
 use prelabel::pipeline::Pipeline;
@@ -26,7 +28,8 @@ use prelabel::types::VideoInfo;
     long_about = "Turns raw video into draft labels that annotators correct instead of drawing from scratch.\n\n\
         Example:\n  prelabel run clips/ --out labels/\n\n\
         decodes every video in clips/, detects people and objects with the bundled COCO detector,\n\
-        and writes labels/<video>/{coco.json,cvat.xml,mot.txt} plus labels/report.json."
+        and writes labels/<video>/{coco.json,cvat.xml,labelstudio.json,mot.txt,yolo/,review.json}\n\
+        plus labels/report.json."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -85,6 +88,46 @@ struct RunArgs {
     /// Redo videos whose outputs already exist (by default they are skipped, so a re-run resumes).
     #[arg(long)]
     overwrite: bool,
+    #[command(flatten)]
+    export: ExportArgs,
+}
+
+/// Labels and review routing (export).
+#[derive(Args)]
+#[command(next_help_heading = "Labels and review")]
+struct ExportArgs {
+    /// Keep only these classes, renamed to your label names: person=pedestrian,car=vehicle
+    /// (a class without =name keeps its name), or @file.txt with one mapping per line.
+    #[arg(long, value_name = "MAP")]
+    labels: Option<String>,
+    /// Tracks whose mean detector score is at least this are accepted as drawn; below it they
+    /// are kept, flagged needs_review and listed in review.json.
+    #[arg(long, value_name = "SCORE", default_value_t = prelabel::export::DEFAULT_ACCEPT)]
+    accept_score: f32,
+    /// Tracks whose mean detector score is below this are dropped.
+    #[arg(long, value_name = "SCORE", default_value_t = prelabel::export::DEFAULT_DROP)]
+    drop_score: f32,
+    /// Per-class levels overriding the two above, ACCEPT[:DROP]: person=0.7:0.4,car=0.5
+    /// (class or label names).
+    #[arg(long, value_name = "CLASS=A[:D]", value_delimiter = ',')]
+    thresholds: Vec<String>,
+    /// Add the track id as a sixth column to YOLO files (some importers, CVAT and datumaro
+    /// among them, reject it).
+    #[arg(long)]
+    yolo_track_ids: bool,
+}
+
+impl ExportArgs {
+    fn options(&self, spec: &ModelSpec) -> Result<ExportOptions> {
+        let labels = match &self.labels {
+            Some(map) => LabelSet::parse(spec, map)?,
+            None => LabelSet::all(spec),
+        };
+        let default = Levels::new(self.accept_score, self.drop_score)
+            .map_err(|e| Error::Usage(format!("--accept-score/--drop-score: {e}")))?;
+        let thresholds = Thresholds::parse(spec, &labels, default, &self.thresholds)?;
+        Ok(ExportOptions { labels, thresholds, yolo_track_ids: self.yolo_track_ids })
+    }
 }
 
 #[derive(Args)]
@@ -148,6 +191,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     let model_path = args.model.clone().unwrap_or_else(default_model);
     let spec = ModelSpec::load(&model_path)?;
     let classes = spec.class_indices(&args.classes)?;
+    let export = args.export.options(&spec)?;
     let runtime = load_runtime(args.ort_lib.as_deref())?;
     let mut detector = Detector::new(&spec, args.device, args.threads, args.ort_lib.as_deref())?;
     tracing::info!("model {} on {} (ONNX Runtime {} from {})", spec.name, detector.device, runtime.version, runtime.library.display());
@@ -183,7 +227,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         totals: Default::default(),
     };
     let job = BatchJob {
-        pipeline: Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &formats },
+        pipeline: Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &formats, export: &export },
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
         report,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::decode::VideoReader;
 use crate::error::{Error, Result};
-use crate::export::{ExportContext, Format, LabelWriter};
+use crate::export::{write_labels, ExportContext, ExportOptions, Format, OneFrameTracks};
 use crate::infer::Detector;
 use crate::model::ModelSpec;
 use crate::postprocess::Postprocessor;
@@ -48,6 +48,7 @@ pub struct Pipeline<'a> {
     pub post: &'a Postprocessor,
     pub batch_size: usize,
     pub formats: &'a [Format],
+    pub export: &'a ExportOptions,
 }
 
 impl Pipeline<'_> {
@@ -67,8 +68,8 @@ impl Pipeline<'_> {
         on_start(&info);
         std::fs::create_dir_all(out_dir)
             .map_err(|e| Error::Output(format!("cannot create {}: {e}", out_dir.display())))?;
-        let ctx = ExportContext { video: &info, model: self.spec, dir: out_dir };
-        let mut writers: Vec<Box<dyn LabelWriter>> = self.formats.iter().map(|f| f.create(&ctx)).collect::<Result<_>>()?;
+        // Until the tracker is wired in, every detection is a one-frame track.
+        let mut tracks = OneFrameTracks::default();
 
         let batch_size = self.batch_size.max(1);
         let (frame_tx, frame_rx) = sync_channel::<Result<Frame>>(batch_size * 2);
@@ -91,9 +92,7 @@ impl Pipeline<'_> {
                     let t_export = Instant::now();
                     for fd in &labelled {
                         detections += fd.detections.len() as u64;
-                        for w in writers.iter_mut() {
-                            w.write_frame(fd)?;
-                        }
+                        tracks.push(fd);
                     }
                     stages.infer_s += (t_post - t).as_secs_f64();
                     stages.postprocess_s += (t_export - t_post).as_secs_f64();
@@ -123,7 +122,8 @@ impl Pipeline<'_> {
             format!("stream ended after {frames} of the {} frames its container announces (truncated or damaged file)", info.frames_hint)
         });
         let t = Instant::now();
-        let files = writers.into_iter().map(|w| w.finish()).collect::<Result<Vec<_>>>()?;
+        let ctx = ExportContext { video: &info, model: self.spec, dir: out_dir, options: self.export };
+        let files = write_labels(self.formats, &ctx, &tracks.finish(&info, frames))?;
         stages.export_s += t.elapsed().as_secs_f64();
         Ok(VideoOutcome { info, frames, detections, decode_errors, truncated, files, wall: start.elapsed(), stages })
     }
