@@ -90,6 +90,7 @@ impl LabelFormat for Coco {
                     "bbox": [round2(r.x1), round2(r.y1), round2(r.width()), round2(r.height())],
                     "area": round2(r.area()),
                     "iscrowd": 0,
+                    "segmentation": [],
                     "score": round4(b.score),
                     "needs_review": needs_review,
                     "source": b.source,
