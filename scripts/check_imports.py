@@ -8,8 +8,8 @@ that they read what prelabel meant to write. Exit status 0 when every file loads
 DIR is a video's output folder (coco.json, cvat.xml, labelstudio.json, labelstudio_config.xml,
 mot.txt, yolo/). expect.json says what was written, computed from the labels, not the files:
     {"frames": N, "width": W, "height": H, "fps": F, "labels": [names in order],
-     "tracks": {"<id>": {"label": name, "boxes": n, "held": n, "outside": 0|1,
-                         "needs_review": bool}},
+     "tracks": {"<id>": {"label": name, "boxes": n, "needs_review": bool,
+                         "held": n, "outside": 0|1}},   (held and outside optional)
      "yolo_track_ids": bool}
 Parsers: datumaro (CVAT's format library) for cvat.xml ("cvat"), coco.json
 ("coco_instances"), mot.txt ("mot_seq") and yolo/ ("yolo"); label-studio-sdk's
@@ -80,6 +80,9 @@ def main():
     tracks = {int(k): v for k, v in exp["tracks"].items()}
     total_boxes = sum(t["boxes"] for t in tracks.values())
     labels = exp["labels"]
+    # "held" (boxes CVAT and Label Studio keep) and "outside" may be left out, e.g. when
+    # the expectations come from a real run's mot.txt rather than from the tracks.
+    known_held = all("held" in t and "outside" in t for t in tracks.values())
 
     # ---------------------------------------------------------------- MOT (reference boxes)
     # mot.txt is read first: its boxes, keyed by (track id, frame from 0), are the reference
@@ -115,10 +118,11 @@ def main():
     if ds is not None:
         check(label_names(ds) == labels, f"cvat: labels {label_names(ds)}, expected {labels}")
         got = boxes_of(ds)
-        held = sum(t["held"] + t["outside"] for t in tracks.values())
-        check(len(got) == held, f"cvat: {len(got)} boxes, expected {held}")
         outside = sum(1 for _, a in got if a.attributes.get("outside"))
-        check(outside == sum(t["outside"] for t in tracks.values()), f"cvat: {outside} outside boxes")
+        if known_held:
+            held = sum(t["held"] + t["outside"] for t in tracks.values())
+            check(len(got) == held, f"cvat: {len(got)} boxes, expected {held}")
+            check(outside == sum(t["outside"] for t in tracks.values()), f"cvat: {outside} outside boxes")
         for item, a in got:
             tid, frame = a.attributes.get("track_id"), item.attributes["frame"]
             t = tracks.get(tid)
@@ -215,7 +219,7 @@ def main():
         v = r["value"]
         check(v["labels"] == [t["label"]], f"labelstudio: {r['id']} labels {v['labels']}")
         check(v["framesCount"] == exp["frames"], f"labelstudio: {r['id']} framesCount {v['framesCount']}")
-        check(len(v["sequence"]) == t["held"], f"labelstudio: {r['id']} has {len(v['sequence'])} keyframes, expected {t['held']}")
+        check(not known_held or len(v["sequence"]) == t["held"], f"labelstudio: {r['id']} has {len(v['sequence'])} keyframes, expected {t.get('held')}")
         check([s["enabled"] for s in v["sequence"]][-1] is False, f"labelstudio: {r['id']} does not end")
         check(("meta" in r) == t["needs_review"], f"labelstudio: {r['id']} review note")
         for s in v["sequence"]:
