@@ -106,6 +106,13 @@ pub struct Settings {
     pub batch_size: usize,
     pub threads: usize,
     pub formats: Vec<crate::export::Format>,
+    /// `--labels` as given (None: every class under its own name).
+    pub labels: Option<String>,
+    pub accept_score: f32,
+    pub drop_score: f32,
+    /// `--thresholds` as given.
+    pub thresholds: Vec<String>,
+    pub yolo_track_ids: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
