@@ -64,7 +64,7 @@ impl LabelSet {
             if label.is_empty() {
                 return Err(Error::Usage(format!("--labels: '{entry}' gives class '{class}' an empty label name")));
             }
-            let index = class_index(model, class)?;
+            let index = class_index(model, class).map_err(|e| Error::Usage(format!("--labels: {e}")))?;
             if set.by_class.contains_key(&index) {
                 return Err(Error::Usage(format!("--labels: class '{class}' is mapped twice")));
             }
