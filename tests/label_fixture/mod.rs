@@ -2,6 +2,8 @@
 //! import tests, plus the model and options they are written with.
 #![allow(dead_code)]
 
+pub mod cvat;
+
 use std::path::{Path, PathBuf};
 
 use prelabel::export::ExportOptions;
