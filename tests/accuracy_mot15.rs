@@ -28,7 +28,8 @@ fn person_ap(seq: &str) -> Option<f64> {
     assert!(o.status.success(), "{}", common::stderr(&o));
     let gt = read_mot(&dir.join("gt/gt.txt")).unwrap();
     let pred = read_mot(&out.join(seq).join("mot.txt")).unwrap();
-    assert!(pred.iter().all(|p| p.id == -1 && p.frame >= 1));
+    // Every box belongs to a track (ids from 1); frames count from 1.
+    assert!(pred.iter().all(|p| p.id >= 1 && p.frame >= 1));
     let r = average_precision(&gt, &pred, 0.5);
     eprintln!("{seq}: person AP50 {:.4}, recall {:.3} ({} detections)", r.ap, r.recall, r.detections);
     Some(r.ap)
