@@ -50,6 +50,7 @@ fn main() {
     let mut detector = Detector::new(&spec, DeviceChoice::Auto, 0, None).expect("model loads");
     let post = Postprocessor::new(&spec, Filter { score_threshold: 0.3, classes: vec![], max_detections: 100 });
     let batch_size = if detector.device == "cuda" { 8 } else { 1 };
+    let export = prelabel::export::ExportOptions::defaults(&spec);
     println!("bench: {} on {}, {threads} CPU threads, batch {batch_size}, {rounds} rounds", video.display(), detector.device);
 
     let mut ours = Vec::new();
@@ -57,7 +58,7 @@ fn main() {
     for round in 1..=rounds {
         let out = tempfile::tempdir().expect("temp dir");
         let mut pipeline =
-            Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &Format::ALL, stride: 1, tracker: Default::default() };
+            Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &Format::ALL, export: &export, stride: 1, tracker: Default::default() };
         let o = pipeline.run(&video, out.path(), &AtomicBool::new(false), &|_| {}, &|_| {}).expect("prelabel run");
         let r = Round {
             fps: o.frames as f64 / o.wall.as_secs_f64(),

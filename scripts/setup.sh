@@ -4,6 +4,7 @@
 #
 #   scripts/setup.sh            system packages, ONNX Runtime (CPU), default model, sample video
 #   scripts/setup.sh --tests    the above plus the Python tools the tests and benchmark use
+#                               (and the label importers the format tests load files with)
 #   PRELABEL_ORT=gpu scripts/setup.sh   take ONNX Runtime from onnxruntime-gpu (CUDA 13 hosts)
 #
 # Idempotent and cached: each step checks its output first, downloads live in
@@ -132,6 +133,11 @@ if ((WANT_TESTS)); then
         unzip -q -o -j "$CACHE"/ort-old/*.whl 'onnxruntime/capi/libonnxruntime.so.1.30.0' -d "$OLD"
         ln -sf libonnxruntime.so.1.30.0 "$OLD/libonnxruntime.so"
     fi
+    # The third-party parsers the import tests load every format with (tests/import_thirdparty.rs,
+    # scripts/check_imports.py): datumaro is CVAT's format library. A venv of their own: they
+    # pin numpy/pandas differently from the tools above. Versions as tested together.
+    make_venv "$DEPS/venv-import" "label importers (datumaro, label-studio-sdk, motmetrics)" \
+        'datumaro==1.13.12' 'label-studio-sdk==2.1.2' 'motmetrics==1.4.0' 'numpy==2.2.6' 'pandas==2.3.3'
     # Regenerated whenever the generator changes.
     stamp=$(sha256sum "$ROOT/scripts/make_test_models.py" | cut -d' ' -f1)
     if [[ $(cat "$DEPS/test-models/ok" 2>/dev/null) != "$stamp" ]]; then

@@ -141,7 +141,7 @@ impl BatchJob<'_> {
 
 /// Outputs are only ever renamed into place whole, so existing files mean a finished video.
 fn outputs_complete(dir: &Path, formats: &[Format]) -> bool {
-    !formats.is_empty() && formats.iter().all(|f| dir.join(f.file_name()).is_file())
+    !formats.is_empty() && formats.iter().all(|f| f.output_exists(dir))
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use prelabel::batch::{expand_inputs, BatchJob, Progress};
 use prelabel::error::{Error, Result};
 use prelabel::export::report::{ModelReport, RunReport, Settings, Status, VideoReport};
-use prelabel::export::Format;
+use prelabel::export::{ExportOptions, Format};
+use prelabel::labels::LabelSet;
+use prelabel::review::{Levels, Thresholds};
 use prelabel::infer::{load_runtime, DeviceChoice, Detector};
 use prelabel::model::ModelSpec;
 use prelabel::pipeline::Pipeline;
@@ -27,7 +29,8 @@ use prelabel::types::VideoInfo;
     long_about = "Turns raw video into draft labels that annotators correct instead of drawing from scratch.\n\n\
         Example:\n  prelabel run clips/ --out labels/\n\n\
         decodes every video in clips/, detects people and objects with the bundled COCO detector,\n\
-        and writes labels/<video>/{coco.json,cvat.xml,mot.txt} plus labels/report.json."
+        and writes labels/<video>/{coco.json,cvat.xml,labelstudio.json,mot.txt,yolo/,review.json}\n\
+        plus labels/report.json."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -89,6 +92,8 @@ struct RunArgs {
     overwrite: bool,
     #[command(flatten)]
     tracking: TrackingArgs,
+    #[command(flatten)]
+    export: ExportArgs,
 }
 
 /// Tracking, stride and keyframes.
@@ -115,6 +120,10 @@ struct TrackingArgs {
     /// with at least this IoU (higher: more keyframes).
     #[arg(long, default_value_t = TrackerConfig::default().keyframe_iou)]
     keyframe_iou: f32,
+    /// Do not link detections into tracks: write the detector's output as it is, each box its
+    /// own one-frame track (for scoring the detector alone with `prelabel eval`).
+    #[arg(long)]
+    no_track: bool,
 }
 
 impl TrackingArgs {
@@ -137,8 +146,47 @@ impl TrackingArgs {
             buffer_s: self.track_buffer,
             min_length_s: self.min_track_length,
             keyframe_iou: self.keyframe_iou,
+            off: self.no_track,
             ..TrackerConfig::default()
         })
+    }
+}
+
+/// Labels and review routing (export).
+#[derive(Args)]
+#[command(next_help_heading = "Labels and review")]
+struct ExportArgs {
+    /// Keep only these classes, renamed to your label names: person=pedestrian,car=vehicle
+    /// (a class without =name keeps its name), or @file.txt with one mapping per line.
+    #[arg(long, value_name = "MAP")]
+    labels: Option<String>,
+    /// Tracks whose mean detector score is at least this are accepted as drawn; below it they
+    /// are kept, flagged needs_review and listed in review.json.
+    #[arg(long, value_name = "SCORE", default_value_t = prelabel::export::DEFAULT_ACCEPT)]
+    accept_score: f32,
+    /// Tracks whose mean detector score is below this are dropped.
+    #[arg(long, value_name = "SCORE", default_value_t = prelabel::export::DEFAULT_DROP)]
+    drop_score: f32,
+    /// Per-class levels overriding the two above, ACCEPT[:DROP]: person=0.7:0.4,car=0.5
+    /// (class or label names).
+    #[arg(long, value_name = "CLASS=A[:D]", value_delimiter = ',')]
+    thresholds: Vec<String>,
+    /// Add the track id as a sixth column to YOLO files (some importers, CVAT and datumaro
+    /// among them, reject it).
+    #[arg(long)]
+    yolo_track_ids: bool,
+}
+
+impl ExportArgs {
+    fn options(&self, spec: &ModelSpec) -> Result<ExportOptions> {
+        let labels = match &self.labels {
+            Some(map) => LabelSet::parse(spec, map)?,
+            None => LabelSet::all(spec),
+        };
+        let default = Levels::new(self.accept_score, self.drop_score)
+            .map_err(|e| Error::Usage(format!("--accept-score/--drop-score: {e}")))?;
+        let thresholds = Thresholds::parse(spec, &labels, default, &self.thresholds)?;
+        Ok(ExportOptions { labels, thresholds, yolo_track_ids: self.yolo_track_ids })
     }
 }
 
@@ -205,6 +253,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     let model_path = args.model.clone().unwrap_or_else(default_model);
     let spec = ModelSpec::load(&model_path)?;
     let classes = spec.class_indices(&args.classes)?;
+    let export = args.export.options(&spec)?;
     let runtime = load_runtime(args.ort_lib.as_deref())?;
     let mut detector = Detector::new(&spec, args.device, args.threads, args.ort_lib.as_deref())?;
     tracing::info!("model {} on {} (ONNX Runtime {} from {})", spec.name, detector.device, runtime.version, runtime.library.display());
@@ -238,12 +287,17 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             formats: formats.clone(),
             stride,
             tracker,
+            labels: args.export.labels.clone(),
+            accept_score: args.export.accept_score,
+            drop_score: args.export.drop_score,
+            thresholds: args.export.thresholds.clone(),
+            yolo_track_ids: args.export.yolo_track_ids,
         },
         videos: Vec::new(),
         totals: Default::default(),
     };
     let job = BatchJob {
-        pipeline: Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &formats, stride, tracker },
+        pipeline: Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &formats, stride, tracker, export: &export },
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
         report,

@@ -9,10 +9,12 @@
 //! | 3 | [`infer`] | batch | raw output tensors | GPU (CUDA) or CPU (ONNX Runtime) |
 //! | 4 | [`postprocess`] | raw outputs | [`types::FrameDetections`] | CPU |
 //! | 5 | [`track`] | detections of the detector frames | [`types::Track`]s, dense, with keyframes | CPU |
-//! | 6 | [`export`] | tracks | COCO / CVAT / MOT files, `report.json` | CPU |
+//! | 6 | [`export`] | tracks ([`types::VideoLabels`]) | COCO / CVAT / Label Studio / MOT / YOLO files, `review.json`, `report.json` | CPU |
 //!
 //! [`pipeline`] wires the stages for one video, [`batch`] runs many videos as one job,
 //! [`model`] reads model description files and [`eval`] scores labels against ground truth.
+//! [`labels`] maps model classes to project labels and [`review`] routes tracks into review
+//! bands; both run inside [`export::write_labels`].
 
 pub mod batch;
 pub mod decode;
@@ -21,9 +23,11 @@ pub mod eval;
 pub mod export;
 pub mod gpu;
 pub mod infer;
+pub mod labels;
 pub mod model;
 pub mod pipeline;
 pub mod postprocess;
 pub mod preprocess;
 pub mod track;
+pub mod review;
 pub mod types;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::decode::VideoReader;
 use crate::error::{Error, Result};
-use crate::export::{write_labels, ExportContext, Format};
+use crate::export::{write_labels, ExportContext, ExportOptions, Format};
 use crate::infer::Detector;
 use crate::model::ModelSpec;
 use crate::postprocess::Postprocessor;
@@ -61,6 +61,7 @@ pub struct Pipeline<'a> {
     /// Run the detector on every `stride`th frame (1: every frame).
     pub stride: usize,
     pub tracker: TrackerConfig,
+    pub export: &'a ExportOptions,
 }
 
 impl Pipeline<'_> {
@@ -145,7 +146,7 @@ impl Pipeline<'_> {
         stages.track_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let labels = VideoLabels { video: info.clone(), frames, tracks };
-        let ctx = ExportContext { video: &info, model: self.spec, dir: out_dir };
+        let ctx = ExportContext { video: &info, model: self.spec, dir: out_dir, options: self.export };
         let files = write_labels(self.formats, &ctx, &labels)?;
         stages.export_s += t.elapsed().as_secs_f64();
         let tracks = labels.tracks.len() as u64;

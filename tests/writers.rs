@@ -1,119 +1,62 @@
-//! Golden-file tests for the label writers (COCO, CVAT, MOT) in `src/export/`.
+//! Golden-file and convention tests for the label writers in `src/export/`.
 //!
-//! A small hand-made case (3 frames, frame 1 empty, 3 boxes whose coordinates and scores need
-//! rounding) goes through each writer; the output must match `tests/golden/<name>` byte for
-//! byte. After an intended change to a writer's output, regenerate the golden files with
+//! The hand-built tracks of `label_fixture` (10 frames, 4 tracks: occlusion, interpolation,
+//! a track ending on the last frame, a box outside the frame, a class a mapping drops) go
+//! through `write_labels` twice: with default options and with a class mapping plus
+//! thresholds. Every file must match `tests/golden/<case>/<file>` byte for byte (the YOLO
+//! folder as one listing, `yolo.txt`). After an intended change, regenerate with
 //!
 //! ```text
 //! PRELABEL_BLESS=1 cargo test --release --test writers
 //! ```
 //!
-//! then read the diff of `tests/golden/` before committing it: the golden files are the spec.
+//! and read the diff of `tests/golden/` before committing it: the golden files are the spec.
+//! The crate version written into the files is replaced by `0.0.0-golden` on both sides.
 //!
-//! The only thing not compared literally is the crate version that `coco.json` records in
-//! `info.version`: it is replaced by `0.0.0-golden` on both sides, so a version bump does not
-//! need a re-bless.
-//!
-//! Further tests check the files at the parse level (independent of formatting) and that a
-//! writer dropped without `finish()` leaves nothing behind.
+//! The other tests pin each format's conventions at the parse level (frame numbering,
+//! keyframe / outside logic, review flags), independent of formatting.
 
+mod label_fixture;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use prelabel::export::{ExportContext, Format, LabelWriter};
+use label_fixture::cvat::parse_cvat;
+use label_fixture::*;
+use prelabel::export::{write_labels, ExportContext, ExportOptions, Format};
 use prelabel::model::ModelSpec;
-use prelabel::types::{BBox, Detection, FrameDetections, FrameInfo, VideoInfo};
-use quick_xml::events::Event;
-use quick_xml::Reader;
 use serde_json::Value;
 
-const WIDTH: u32 = 640;
-const HEIGHT: u32 = 480;
-
-fn video() -> VideoInfo {
-    VideoInfo {
-        path: PathBuf::from("/videos/clip.mp4"),
-        name: "clip.mp4".into(),
-        width: WIDTH,
-        height: HEIGHT,
-        fps: 29.97,
-        frames_hint: 3,
-    }
-}
-
-/// A model description with the given classes, loaded through `ModelSpec::load`.
-/// `ssd` (class 0 = background) or `yolov5` (no background class).
-fn model(dir: &Path, kind: &str, classes: &[&str]) -> ModelSpec {
-    let output = match kind {
-        "ssd" => concat!(
-            "kind = \"ssd\"\nboxes = \"b\"\nlogits = \"l\"\nanchors = \"a\"\n",
-            "scales = [10.0, 10.0, 5.0, 5.0]\nnms_iou = 0.6\n"
-        ),
-        "yolov5" => "kind = \"yolov5\"\noutput = \"output0\"\nnms_iou = 0.45\n",
-        other => panic!("no test model of kind {other}"),
-    };
-    let classes = classes.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ");
-    let text = format!(
-        "name = \"tiny_{kind}\"\nfile = \"tiny.onnx\"\nclasses = [{classes}]\n\
-         [input]\nname = \"in\"\nwidth = 32\nheight = 32\nlayout = \"nchw\"\n\
-         mean = [0.0, 0.0, 0.0]\nstd = [1.0, 1.0, 1.0]\n[output]\n{output}"
-    );
-    let path = dir.join(format!("{kind}.toml"));
-    std::fs::write(&path, text).unwrap();
-    ModelSpec::load(&path).unwrap()
-}
-
-fn det(x1: f32, y1: f32, x2: f32, y2: f32, class: u32, score: f32) -> Detection {
-    Detection { bbox: BBox { x1, y1, x2, y2 }, class, score }
-}
-
-/// Three frames, the middle one empty. `person` and `car` are the model's class indices.
-///
-/// Values chosen to exercise rounding: 10.123 -> 10.12, 20.456 -> 20.46, 0.87654 -> 0.8765,
-/// 0.123456 -> 0.1235, 0.99999 -> 1 (score), 639.996 -> 640, and a width (x2 - x1) computed in
-/// f32 that is not exact (100.377 -> 100.38).
-fn frames(person: u32, car: u32) -> Vec<FrameDetections> {
-    let info = |index| FrameInfo { index, width: WIDTH, height: HEIGHT };
-    vec![
-        FrameDetections {
-            frame: info(0),
-            detections: vec![
-                det(10.123, 20.456, 110.5, 220.999, person, 0.87654),
-                det(300.0, 40.0, 350.25, 75.5, car, 0.123456),
-            ],
-        },
-        FrameDetections { frame: info(1), detections: vec![] },
-        FrameDetections { frame: info(2), detections: vec![det(0.0, 0.004, 639.996, 479.5, person, 0.99999)] },
-    ]
-}
-
-/// Writes `frames` in `format` into a fresh folder and returns the finished file's text.
-fn write(format: Format, model: &ModelSpec, frames: &[FrameDetections]) -> String {
+/// Writes the fixture with `options` into a fresh folder; returns (folder, written paths).
+fn write(model: &ModelSpec, options: &ExportOptions) -> (tempfile::TempDir, Vec<PathBuf>) {
     let dir = tempfile::tempdir().unwrap();
     let video = video();
-    let ctx = ExportContext { video: &video, model, dir: dir.path() };
-    let mut writer = format.create(&ctx).unwrap();
-    for f in frames {
-        writer.write_frame(f).unwrap();
+    let ctx = ExportContext { video: &video, model, dir: dir.path(), options };
+    let paths = write_labels(&Format::ALL, &ctx, &labels()).unwrap();
+    (dir, paths)
+}
+
+/// Every file under `dir`, by relative path.
+fn files(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read_to_string(&p).unwrap());
+            }
+        }
     }
-    let path = writer.finish().unwrap();
-    assert_eq!(path, dir.path().join(format.file_name()));
-    // Only the finished file is left: no temp or spool files.
-    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(left, vec![std::ffi::OsString::from(format.file_name())], "files left in the output folder");
-    std::fs::read_to_string(&path).unwrap()
+    out
 }
 
-fn ssd_model(dir: &Path) -> ModelSpec {
-    model(dir, "ssd", &["background", "person", "car"])
-}
-
-fn yolo_model(dir: &Path) -> ModelSpec {
-    model(dir, "yolov5", &["person", "car"])
-}
-
-/// The version the crate writes into `coco.json`, replaced by a fixed one for comparison.
 fn normalise(text: &str) -> String {
     text.replace(&format!("\"version\":\"{}\"", env!("CARGO_PKG_VERSION")), "\"version\":\"0.0.0-golden\"")
+        .replace(&format!("prelabel {} ", env!("CARGO_PKG_VERSION")), "prelabel 0.0.0-golden ")
 }
 
 /// Compares `actual` with `tests/golden/<name>`, or rewrites that file when PRELABEL_BLESS=1.
@@ -147,262 +90,195 @@ fn check_golden(name: &str, actual: &str) {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// 1. Golden files
-
-#[test]
-fn coco_matches_golden() {
-    let dir = tempfile::tempdir().unwrap();
-    let m = ssd_model(dir.path());
-    check_golden("coco.json", &write(Format::Coco, &m, &frames(1, 2)));
+fn golden_case(case: &str, options: fn(&ModelSpec) -> ExportOptions) {
+    let mdir = tempfile::tempdir().unwrap();
+    let m = model(mdir.path());
+    let (dir, _) = write(&m, &options(&m));
+    let mut yolo = String::new();
+    for (rel, text) in files(dir.path()) {
+        match rel.strip_prefix("yolo/") {
+            Some(sub) => yolo += &format!("== {sub}\n{text}"),
+            None => check_golden(&format!("{case}/{rel}"), &text),
+        }
+    }
+    check_golden(&format!("{case}/yolo.txt"), &yolo);
 }
 
 #[test]
-fn coco_without_background_class_matches_golden() {
-    let dir = tempfile::tempdir().unwrap();
-    let m = yolo_model(dir.path());
-    check_golden("coco_no_background.json", &write(Format::Coco, &m, &frames(0, 1)));
+fn default_options_match_golden() {
+    golden_case("default", default_options);
 }
 
 #[test]
-fn cvat_matches_golden() {
-    let dir = tempfile::tempdir().unwrap();
-    let m = ssd_model(dir.path());
-    check_golden("cvat.xml", &write(Format::Cvat, &m, &frames(1, 2)));
-}
-
-#[test]
-fn mot_matches_golden() {
-    let dir = tempfile::tempdir().unwrap();
-    let m = ssd_model(dir.path());
-    check_golden("mot.txt", &write(Format::Mot, &m, &frames(1, 2)));
+fn mapped_labels_and_thresholds_match_golden() {
+    golden_case("mapped", mapped_options);
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2. Parse-level checks, independent of formatting
+// Conventions, at the parse level
 
-fn close(v: &Value, want: f64) -> bool {
-    v.as_f64().is_some_and(|x| (x - want).abs() < 1e-9)
+fn setup() -> (tempfile::TempDir, ModelSpec) {
+    let mdir = tempfile::tempdir().unwrap();
+    let m = model(mdir.path());
+    (mdir, m)
 }
 
-fn check_coco(text: &str, person_id: u64, car_id: u64) {
-    let coco: Value = serde_json::from_str(text).expect("coco.json is valid JSON");
+fn json(dir: &Path, name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+}
+
+#[test]
+fn writes_every_format_and_the_review_queue_and_nothing_else() {
+    let (_m, m) = setup();
+    let (dir, paths) = write(&m, &default_options(&m));
+    let names: Vec<&str> = paths.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
+    assert_eq!(names, ["coco.json", "cvat.xml", "labelstudio.json", "labelstudio_config.xml", "mot.txt", "yolo", "review.json"]);
+    let mut left: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["coco.json", "cvat.xml", "labelstudio.json", "labelstudio_config.xml", "mot.txt", "review.json", "yolo"]);
+}
+
+#[test]
+fn cvat_frames_from_zero_keyframes_and_outside() {
+    let (_m, m) = setup();
+    let (dir, _) = write(&m, &default_options(&m));
+    let (meta, labels, tracks) = parse_cvat(&std::fs::read_to_string(dir.path().join("cvat.xml")).unwrap());
+    assert_eq!((meta["mode"].as_str(), meta["size"].as_str()), ("interpolation", "10"));
+    assert_eq!((meta["start_frame"].as_str(), meta["stop_frame"].as_str()), ("0", "9"));
+    assert_eq!(labels, ["person", "car", "bicycle"]);
+    let frames = |id: u64| tracks[&id].iter().map(|b| (b.0, b.1)).collect::<Vec<_>>();
+    // Track 1: first box, occlusion starts (2) and ends (4), last box (5), outside on 6.
+    assert_eq!(frames(1), [(0, false), (2, false), (4, false), (5, false), (6, true)]);
+    assert_eq!(tracks[&1].iter().map(|b| b.2).collect::<Vec<_>>(), [false, true, false, false, false]);
+    // Track 2 ends on the last frame: no outside box past the video.
+    assert_eq!(frames(2), [(4, false), (8, false), (9, false)]);
+    assert_eq!(frames(3), [(7, false), (8, true)]);
+    for boxes in tracks.values() {
+        assert!(boxes.iter().all(|b| b.3 && b.0 <= 9), "every written box is a keyframe inside the video");
+    }
+    assert_eq!((tracks[&1][0].4.as_str(), tracks[&1][0].5.as_str()), ("0.8765", "false"));
+    assert_eq!(tracks[&2][0].5, "true", "car track is in the review band");
+}
+
+#[test]
+fn mot_frames_from_one_with_track_ids() {
+    let (_m, m) = setup();
+    let (dir, _) = write(&m, &default_options(&m));
+    let text = std::fs::read_to_string(dir.path().join("mot.txt")).unwrap();
+    let rows: Vec<Vec<f64>> = text.lines().map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(rows.len(), 15, "every box of every track");
+    assert_eq!(&rows[0], &[1.0, 1.0, 10.12, 20.46, 100.38, 200.54, 0.8765, -1.0, -1.0, -1.0]);
+    assert!(rows.windows(2).all(|w| (w[0][0], w[0][1]) < (w[1][0], w[1][1])), "sorted by frame, then id");
+    assert_eq!(rows.last().unwrap()[..2], [10.0, 2.0], "frame index 9 is MOT frame 10");
+}
+
+#[test]
+fn label_studio_frames_from_one_ending_disabled() {
+    let (_m, m) = setup();
+    let (dir, _) = write(&m, &default_options(&m));
+    let tasks = json(dir.path(), "labelstudio.json");
+    assert_eq!(tasks[0]["data"]["video"], "clip.mp4");
+    let regions = tasks[0]["predictions"][0]["result"].as_array().unwrap();
+    assert_eq!(regions.len(), 4);
+    let r1 = &regions[0];
+    assert_eq!((r1["id"].as_str(), r1["type"].as_str()), (Some("track-1"), Some("videorectangle")));
+    let seq = r1["value"]["sequence"].as_array().unwrap();
+    let frames: Vec<(u64, bool)> = seq.iter().map(|s| (s["frame"].as_u64().unwrap(), s["enabled"].as_bool().unwrap())).collect();
+    assert_eq!(frames, [(1, true), (3, true), (5, true), (6, false)]);
+    assert_eq!(seq[1]["time"], 0.2, "frame 3 is index 2, 0.2 s at 10 fps");
+    assert_eq!((seq[0]["x"].as_f64(), seq[0]["width"].as_f64()), (Some(1.5817), Some(15.6839)));
+    assert_eq!((r1["value"]["framesCount"].as_u64(), r1["value"]["duration"].as_f64()), (Some(10), Some(1.0)));
+    assert!(r1.get("meta").is_none() && regions[1]["meta"]["text"][0].as_str().unwrap().starts_with("needs review"));
+    // Track 3's box sticks out of the frame: clamped to 0..100 %.
+    let s3 = &regions[2]["value"]["sequence"][0];
+    assert_eq!((s3["x"].as_f64(), s3["y"].as_f64(), s3["height"].as_f64()), (Some(0.0), Some(83.3333), Some(16.6667)));
+}
+
+#[test]
+fn coco_images_per_frame_with_track_fields() {
+    let (_m, m) = setup();
+    let (dir, _) = write(&m, &default_options(&m));
+    let coco = json(dir.path(), "coco.json");
     let images = coco["images"].as_array().unwrap();
+    assert_eq!(images.len(), 10);
+    assert_eq!((images[0]["id"].as_u64(), images[0]["frame_index"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(images[9]["file_name"], "frame_000009.jpg");
+    let cats: Vec<(u64, &str)> = coco["categories"].as_array().unwrap().iter().map(|c| (c["id"].as_u64().unwrap(), c["name"].as_str().unwrap())).collect();
+    assert_eq!(cats, [(1, "person"), (2, "car"), (3, "bicycle")], "COCO ids follow the model's class index");
     let anns = coco["annotations"].as_array().unwrap();
-    let cats = coco["categories"].as_array().unwrap();
-
-    // One image per frame, the empty one included; ids = frame index + 1.
-    assert_eq!(images.len(), 3);
-    for (i, img) in images.iter().enumerate() {
-        assert_eq!(img["id"], i as u64 + 1);
-        assert_eq!(img["frame_index"], i as u64);
-        assert_eq!(img["width"], WIDTH);
-        assert_eq!(img["height"], HEIGHT);
-        assert_eq!(img["video"], "clip.mp4");
-    }
-
-    // Categories: every class but background.
-    let cat_pairs: Vec<(u64, &str)> =
-        cats.iter().map(|c| (c["id"].as_u64().unwrap(), c["name"].as_str().unwrap())).collect();
-    assert_eq!(cat_pairs, vec![(person_id, "person"), (car_id, "car")]);
-
-    // Annotations: unique ids from 1, pointing at existing images and categories.
-    assert_eq!(anns.len(), 3);
-    let image_ids: Vec<u64> = anns.iter().map(|a| a["image_id"].as_u64().unwrap()).collect();
-    assert_eq!(image_ids, vec![1, 1, 3]);
-    let ann_ids: Vec<u64> = anns.iter().map(|a| a["id"].as_u64().unwrap()).collect();
-    assert_eq!(ann_ids, vec![1, 2, 3]);
-    let cat_ids: Vec<u64> = anns.iter().map(|a| a["category_id"].as_u64().unwrap()).collect();
-    assert_eq!(cat_ids, vec![person_id, car_id, person_id]);
-
-    // bbox is [x, y, w, h] in pixels, rounded to 2 decimals; the score is kept.
-    let first = &anns[0];
-    let bbox = first["bbox"].as_array().unwrap();
-    assert_eq!(bbox.len(), 4);
-    for (v, want) in bbox.iter().zip([10.12, 20.46, 100.38, 200.54]) {
-        assert!(close(v, want), "bbox {bbox:?}, want {want}");
-    }
-    assert!(close(&first["score"], 0.8765), "{}", first["score"]);
-    assert!(close(&anns[1]["score"], 0.1235), "{}", anns[1]["score"]);
-    assert!(close(&anns[2]["score"], 1.0), "{}", anns[2]["score"]);
-    for a in anns {
-        assert_eq!(a["iscrowd"], 0);
-        let b: Vec<f64> = a["bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-        assert!((a["area"].as_f64().unwrap() - b[2] * b[3]).abs() < 0.1 * b[2].max(b[3]), "area of {a}");
-    }
-    assert_eq!(coco["info"]["video"], "clip.mp4");
+    assert_eq!(anns.len(), 15);
+    let a = &anns[0];
+    assert_eq!((a["image_id"].as_u64(), a["track_id"].as_u64(), a["video_id"].as_u64()), (Some(1), Some(1), Some(1)));
+    assert_eq!((a["score"].as_f64(), a["needs_review"].as_bool(), a["source"].as_str()), (Some(0.8765), Some(false), Some("detected")));
+    assert_eq!(a["attributes"]["track_id"], 1);
+    let tracks = coco["tracks"].as_array().unwrap();
+    assert_eq!(tracks.iter().map(|t| t["needs_review"].as_bool().unwrap()).collect::<Vec<_>>(), [false, true, true, false]);
+    assert_eq!(coco["videos"][0]["frames"], 10);
 }
 
 #[test]
-fn coco_parses_with_expected_content() {
-    let dir = tempfile::tempdir().unwrap();
-    check_coco(&write(Format::Coco, &ssd_model(dir.path()), &frames(1, 2)), 1, 2);
-    // Without a background class, category ids are class index + 1.
-    check_coco(&write(Format::Coco, &yolo_model(dir.path()), &frames(0, 1)), 1, 2);
+fn yolo_one_file_per_frame_from_zero_and_track_ids_on_request() {
+    let (_m, m) = setup();
+    let (dir, _) = write(&m, &default_options(&m));
+    let y = dir.path().join("yolo");
+    assert_eq!(std::fs::read_to_string(y.join("obj.names")).unwrap(), "person\ncar\nbicycle\n");
+    assert_eq!(std::fs::read_dir(y.join("obj_train_data")).unwrap().count(), 10);
+    assert_eq!(std::fs::read_to_string(y.join("obj_train_data/frame_000000.txt")).unwrap(), "0 0.094237 0.251516 0.156839 0.417798\n");
+    assert_eq!(std::fs::read_to_string(y.join("obj_train_data/frame_000009.txt")).unwrap(), "1 0.523633 0.120313 0.078516 0.073958\n");
+    // Track 3 sticks out of the frame: clamped.
+    let f7 = std::fs::read_to_string(y.join("obj_train_data/frame_000007.txt")).unwrap();
+    assert!(f7.contains("0 0.023438 0.916667 0.046875 0.166667\n"), "{f7}");
+    assert!(std::fs::read_to_string(y.join("images.meta")).unwrap().starts_with("frame_000000 480 640\n"));
+
+    let with_ids = ExportOptions { yolo_track_ids: true, ..default_options(&m) };
+    let (dir, _) = write(&m, &with_ids);
+    let f0 = std::fs::read_to_string(dir.path().join("yolo/obj_train_data/frame_000000.txt")).unwrap();
+    assert_eq!(f0, "0 0.094237 0.251516 0.156839 0.417798 1\n");
 }
 
 #[test]
-fn coco_with_no_detections_is_valid() {
-    let dir = tempfile::tempdir().unwrap();
-    let m = ssd_model(dir.path());
-    let empty: Vec<_> = frames(1, 2).into_iter().map(|f| FrameDetections { detections: vec![], ..f }).collect();
-    let coco: Value = serde_json::from_str(&write(Format::Coco, &m, &empty)).unwrap();
-    assert_eq!(coco["annotations"].as_array().unwrap().len(), 0);
-    assert_eq!(coco["images"].as_array().unwrap().len(), 3);
-}
-
-/// One `<box>` of a CVAT track: (frame, outside, [xtl, ytl, xbr, ybr], score attribute).
-type CvatBox = (u64, String, [f64; 4], String);
-
-/// What a CVAT file says, read with quick-xml.
-#[derive(Debug, Default)]
-struct Cvat {
-    size: String,
-    stop_frame: String,
-    labels: Vec<String>,
-    /// (id, label, boxes).
-    tracks: Vec<(String, String, Vec<CvatBox>)>,
-}
-
-fn parse_cvat(text: &str) -> Cvat {
-    let mut reader = Reader::from_str(text);
-    reader.config_mut().trim_text(true);
-    let mut out = Cvat::default();
-    let mut path: Vec<String> = vec![];
-    let attr = |e: &quick_xml::events::BytesStart, key: &str| -> String {
-        e.attributes()
-            .map(|a| a.unwrap())
-            .find(|a| a.key.as_ref() == key.as_bytes())
-            .map(|a| a.unescape_value().unwrap().into_owned())
-            .unwrap_or_else(|| panic!("<{}> without {key}", String::from_utf8_lossy(e.name().as_ref())))
-    };
-    loop {
-        match reader.read_event().expect("cvat.xml is well-formed XML") {
-            Event::Start(e) => {
-                let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
-                match name.as_str() {
-                    "track" => out.tracks.push((attr(&e, "id"), attr(&e, "label"), vec![])),
-                    "box" => {
-                        let n = |k: &str| attr(&e, k).parse::<f64>().unwrap();
-                        let b = (
-                            attr(&e, "frame").parse().unwrap(),
-                            attr(&e, "outside"),
-                            [n("xtl"), n("ytl"), n("xbr"), n("ybr")],
-                            String::new(),
-                        );
-                        out.tracks.last_mut().expect("<box> inside a <track>").2.push(b);
-                    }
-                    "attribute" if path.last().is_some_and(|p| p == "box") => {
-                        assert_eq!(attr(&e, "name"), "score");
-                    }
-                    _ => {}
-                }
-                path.push(name);
-            }
-            Event::End(_) => {
-                path.pop();
-            }
-            Event::Text(t) => {
-                let t = t.decode().unwrap().into_owned();
-                let p: Vec<&str> = path.iter().map(String::as_str).collect();
-                match p.as_slice() {
-                    ["annotations", "meta", "task", "size"] => out.size = t,
-                    ["annotations", "meta", "task", "stop_frame"] => out.stop_frame = t,
-                    ["annotations", "meta", "task", "labels", "label", "name"] => out.labels.push(t),
-                    [.., "box", "attribute"] => out.tracks.last_mut().unwrap().2.last_mut().unwrap().3 = t,
-                    _ => {}
-                }
-            }
-            Event::Empty(e) => panic!("unexpected empty element <{}>", String::from_utf8_lossy(e.name().as_ref())),
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    assert!(path.is_empty(), "unclosed elements {path:?}");
-    out
+fn review_queue_most_uncertain_first() {
+    let (_m, m) = setup();
+    let (dir, _) = write(&m, &default_options(&m));
+    let r = json(dir.path(), "review.json");
+    let ids: Vec<u64> = r["queue"].as_array().unwrap().iter().map(|e| e["track_id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [3, 2]);
+    let car = &r["queue"][1];
+    assert_eq!((car["first_frame"].as_u64(), car["last_frame"].as_u64(), car["length"].as_u64()), (Some(4), Some(9), Some(6)));
+    assert_eq!(car["mean_score"], 0.45);
+    let ranges: Vec<(u64, u64)> = car["look_at"].as_array().unwrap().iter().map(|x| (x["first_frame"].as_u64().unwrap(), x["last_frame"].as_u64().unwrap())).collect();
+    assert_eq!(ranges, [(4, 4), (6, 6), (8, 9)], "low-score detected boxes; interpolated ones are not flagged");
+    assert_eq!(r["counts"]["accepted"], 2);
 }
 
 #[test]
-fn cvat_parses_with_expected_content() {
-    let dir = tempfile::tempdir().unwrap();
-    let cvat = parse_cvat(&write(Format::Cvat, &ssd_model(dir.path()), &frames(1, 2)));
-    assert_eq!(cvat.size, "3");
-    assert_eq!(cvat.stop_frame, "2");
-    assert_eq!(cvat.labels, vec!["person", "car"]);
-    // One track per box, each a keyframe box then (before the last frame) an outside box on
-    // the next frame. What follows a box on the last frame is checked by
-    // `cvat_boxes_stay_inside_the_task_frames`.
-    assert_eq!(cvat.tracks.len(), 3);
-    let want = [("0", "person", 0, "0.8765"), ("1", "car", 0, "0.1235"), ("2", "person", 2, "1.0000")];
-    for ((id, label, boxes), (wid, wlabel, wframe, wscore)) in cvat.tracks.iter().zip(want) {
-        assert_eq!((id.as_str(), label.as_str()), (wid, wlabel));
-        assert_eq!((boxes[0].0, boxes[0].1.as_str()), (wframe, "0"));
-        assert_eq!(boxes[0].3, wscore);
-        if wframe < 2 {
-            assert_eq!(boxes.len(), 2);
-            assert_eq!((boxes[1].0, boxes[1].1.as_str()), (wframe + 1, "1"));
-            assert_eq!(boxes[0].2, boxes[1].2);
-            assert_eq!(boxes[1].3, wscore);
-        }
-    }
-    assert_eq!(cvat.tracks[0].2[0].2, [10.12, 20.46, 110.5, 221.0]);
-    assert_eq!(cvat.tracks[2].2[0].2, [0.0, 0.0, 640.0, 479.5]);
-    // Labels use names, so a model without a background class gives the same labels.
-    let cvat = parse_cvat(&write(Format::Cvat, &yolo_model(dir.path()), &frames(0, 1)));
-    assert_eq!(cvat.labels, vec!["person", "car"]);
-    assert_eq!(cvat.tracks.iter().map(|t| t.1.as_str()).collect::<Vec<_>>(), vec!["person", "car", "person"]);
-}
-
-/// CVAT refuses to import a track shape outside the task's frames (cvat-ai/cvat#2071 fixed
-/// CVAT's own exporter for exactly this), and datumaro turns such a shape into an extra item
-/// past the end. A box on the last frame must therefore not get an `outside` box on the next.
-#[test]
-fn cvat_boxes_stay_inside_the_task_frames() {
-    let dir = tempfile::tempdir().unwrap();
-    let cvat = parse_cvat(&write(Format::Cvat, &ssd_model(dir.path()), &frames(1, 2)));
-    let stop: u64 = cvat.stop_frame.parse().unwrap();
-    for (id, _, boxes) in &cvat.tracks {
-        for b in boxes {
-            assert!(b.0 <= stop, "track {id} has a box on frame {} after stop_frame {stop}", b.0);
-        }
-    }
+fn mapping_renames_drops_and_routes() {
+    let (_m, m) = setup();
+    let (dir, _) = write(&m, &mapped_options(&m));
+    let (_, labels, tracks) = parse_cvat(&std::fs::read_to_string(dir.path().join("cvat.xml")).unwrap());
+    assert_eq!(labels, ["pedestrian", "vehicle"]);
+    assert_eq!(tracks.keys().copied().collect::<Vec<_>>(), [1, 2], "bicycle unmapped, track 3 below drop");
+    let coco = json(dir.path(), "coco.json");
+    assert_eq!(coco["categories"][1]["name"], "vehicle");
+    assert_eq!(coco["categories"][1]["id"], 2);
+    let r = json(dir.path(), "review.json");
+    assert_eq!(r["counts"], serde_json::json!({"tracks_in": 4, "not_in_labels": 1, "dropped": 1, "review": 0, "accepted": 2}));
+    assert_eq!(std::fs::read_to_string(dir.path().join("mot.txt")).unwrap().lines().count(), 12);
+    let config = std::fs::read_to_string(dir.path().join("labelstudio_config.xml")).unwrap();
+    assert!(config.contains("<Label value=\"vehicle\"/>") && !config.contains("bicycle"), "{config}");
 }
 
 #[test]
-fn mot_lines_have_expected_fields() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = write(Format::Mot, &ssd_model(dir.path()), &frames(1, 2));
-    let rows: Vec<Vec<f64>> =
-        text.lines().map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect()).collect();
-    assert_eq!(rows.len(), 3);
-    for r in &rows {
-        assert_eq!(r.len(), 10);
-        assert_eq!(r[1], -1.0);
-        assert_eq!(&r[7..], &[-1.0, -1.0, -1.0]);
-    }
-    assert_eq!(rows.iter().map(|r| r[0]).collect::<Vec<_>>(), vec![1.0, 1.0, 3.0]);
-    assert_eq!(&rows[0][2..7], &[10.12, 20.46, 100.38, 200.54, 0.8765]);
-}
-
-// ---------------------------------------------------------------------------------------------
-// 3. A writer dropped without finish() leaves nothing
-
-#[test]
-fn dropped_writer_leaves_no_file() {
-    let model_dir = tempfile::tempdir().unwrap();
-    let m = ssd_model(model_dir.path());
+fn rewriting_replaces_old_outputs_whole() {
+    let (_m, m) = setup();
+    let (dir, _) = write(&m, &default_options(&m));
+    std::fs::write(dir.path().join("yolo/obj_train_data/stale.txt"), "x").unwrap();
     let video = video();
-    for format in Format::ALL {
-        let dir = tempfile::tempdir().unwrap();
-        let ctx = ExportContext { video: &video, model: &m, dir: dir.path() };
-        let mut writer: Box<dyn LabelWriter> = format.create(&ctx).unwrap();
-        for f in &frames(1, 2)[..2] {
-            writer.write_frame(f).unwrap();
-        }
-        // While writing, nothing is under the final name.
-        assert!(!dir.path().join(format.file_name()).exists(), "{format:?}");
-        drop(writer);
-        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert!(left.is_empty(), "{format:?} left {left:?} behind");
-    }
+    let options = mapped_options(&m);
+    let ctx = ExportContext { video: &video, model: &m, dir: dir.path(), options: &options };
+    write_labels(&[Format::Yolo, Format::Mot], &ctx, &labels()).unwrap();
+    assert!(!dir.path().join("yolo/obj_train_data/stale.txt").exists());
+    assert_eq!(std::fs::read_to_string(dir.path().join("yolo/obj.names")).unwrap(), "pedestrian\nvehicle\n");
+    assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.')));
 }

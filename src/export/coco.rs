@@ -1,95 +1,109 @@
-//! COCO detection JSON. Keys are written in the order categories, annotations, images so the
-//! annotations can stream: the image list (one per frame) is only complete at the end.
-//! Image ids are frame index + 1; each image carries `video` and `frame_index`. Category ids
-//! are the model's class indices when its class 0 is `background` (COCO-91 ids for the default
-//! model, person = 1), else index + 1. Every annotation keeps its `score`.
-
-use std::io::Write;
-use std::path::PathBuf;
+//! COCO JSON with video and track fields, TAO style (`coco.json`). Plain COCO readers
+//! (pycocotools, datumaro `coco_instances`, CVAT "COCO 1.0") see one image per frame and a box
+//! per track per frame; video-aware readers also find `videos`, `tracks`, and on every image
+//! `video_id` / `frame_index` (from 0, [`super::frames`]) and on every annotation `video_id` /
+//! `track_id`. Image ids are frame index + 1, file names `frame_000000.jpg`.
+//!
+//! Each annotation keeps its `score`, `needs_review` (its track's band) and `source`
+//! (detected / predicted / interpolated). The same facts are repeated in `attributes`, the
+//! field CVAT and datumaro read (CVAT rebuilds tracks from `attributes.track_id`).
+//! Category ids come from the [`crate::labels::LabelSet`].
 
 use serde_json::json;
 
-use super::{label_classes, round2, round4, AtomicFile, ExportContext, LabelWriter};
+use super::frames::{image_stem, number};
+use super::{round2, round4, ExportContext, Format, LabelFormat, Output};
 use crate::error::Result;
-use crate::types::FrameDetections;
+use crate::types::{TrackBox, VideoLabels};
 
-pub struct CocoWriter {
-    file: AtomicFile,
-    video: String,
-    width: u32,
-    height: u32,
-    frames: u64,
-    next_id: u64,
-    id_offset: u32,
-}
+pub struct Coco;
 
-impl CocoWriter {
-    pub fn new(ctx: &ExportContext, path: PathBuf) -> Result<CocoWriter> {
-        let mut file = AtomicFile::create(path)?;
-        let id_offset = if ctx.model.classes.first().is_some_and(|c| c == "background") { 0 } else { 1 };
+impl LabelFormat for Coco {
+    fn write(&self, ctx: &ExportContext, labels: &VideoLabels, out: &mut Output) -> Result<()> {
+        let set = &ctx.options.labels;
+        let video = &labels.video;
         let categories: Vec<_> =
-            label_classes(ctx.model).map(|(c, name)| json!({"id": c + id_offset, "name": name, "supercategory": ""})).collect();
+            set.labels().iter().map(|l| json!({"id": l.id, "name": l.name, "supercategory": ""})).collect();
         let info = json!({
-            "description": format!("prelabel draft labels for {}", ctx.video.name),
+            "description": format!("prelabel draft labels for {}", video.name),
             "version": env!("CARGO_PKG_VERSION"),
             "model": ctx.model.name,
-            "video": ctx.video.name,
-            "fps": (ctx.video.fps as f64 * 1000.0).round() / 1000.0,
+            "video": video.name,
+            "fps": (video.fps as f64 * 1000.0).round() / 1000.0,
         });
-        let head = format!(
-            "{{\"info\":{},\"licenses\":[],\"categories\":{},\"annotations\":[",
-            serde_json::to_string(&info).expect("plain json"),
-            serde_json::to_string(&categories).expect("plain json")
-        );
-        file.write_all(head.as_bytes()).map_err(|e| file.err(e))?;
-        Ok(CocoWriter {
-            file,
-            video: ctx.video.name.clone(),
-            width: ctx.video.width,
-            height: ctx.video.height,
-            frames: 0,
-            next_id: 1,
-            id_offset,
+        let videos = json!([{
+            "id": 1,
+            "name": video.name,
+            "width": video.width,
+            "height": video.height,
+            "fps": (video.fps as f64 * 1000.0).round() / 1000.0,
+            "frames": labels.frames,
+        }]);
+        let mut tracks = Vec::with_capacity(labels.tracks.len());
+        let mut boxes: Vec<(&TrackBox, u64, u32, bool)> = Vec::new();
+        for t in &labels.tracks {
+            let Some((_, label)) = set.of_class(t.class) else { continue };
+            tracks.push(json!({
+                "id": t.id,
+                "category_id": label.id,
+                "video_id": 1,
+                "first_frame_index": t.first_frame(),
+                "last_frame_index": t.last_frame(),
+                "score": round4(t.mean_score),
+                "min_score": round4(t.min_score),
+                "needs_review": t.needs_review(),
+            }));
+            boxes.extend(t.boxes.iter().map(|b| (b, t.id, label.id, t.needs_review())));
+        }
+        boxes.sort_by_key(|(b, id, ..)| (b.frame, *id));
+
+        out.file(Format::Coco.file_name(), |w| {
+            write!(
+                w,
+                "{{\"info\":{info},\"licenses\":[],\"categories\":{},\"videos\":{videos},\"tracks\":[",
+                serde_json::Value::from(categories)
+            )?;
+            for (i, t) in tracks.iter().enumerate() {
+                write!(w, "{}\n{t}", if i == 0 { "" } else { "," })?;
+            }
+            write!(w, "\n],\"images\":[")?;
+            for i in 0..labels.frames {
+                let image = json!({
+                    "id": i + 1,
+                    "video_id": 1,
+                    "frame_index": number(Format::Coco, i),
+                    "file_name": format!("{}.jpg", image_stem(i)),
+                    "width": video.width,
+                    "height": video.height,
+                });
+                write!(w, "{}\n{image}", if i == 0 { "" } else { "," })?;
+            }
+            write!(w, "\n],\"annotations\":[")?;
+            for (n, (b, track_id, category_id, needs_review)) in boxes.iter().enumerate() {
+                let r = b.bbox;
+                let ann = json!({
+                    "id": n + 1,
+                    "image_id": b.frame + 1,
+                    "video_id": 1,
+                    "track_id": track_id,
+                    "category_id": category_id,
+                    "bbox": [round2(r.x1), round2(r.y1), round2(r.width()), round2(r.height())],
+                    "area": round2(r.area()),
+                    "iscrowd": 0,
+                    "segmentation": [],
+                    "score": round4(b.score),
+                    "needs_review": needs_review,
+                    "source": b.source,
+                    "attributes": {
+                        "track_id": track_id,
+                        "keyframe": b.keyframe,
+                        "occluded": b.occluded,
+                        "needs_review": needs_review,
+                    },
+                });
+                write!(w, "{}\n{ann}", if n == 0 { "" } else { "," })?;
+            }
+            writeln!(w, "\n]}}")
         })
-    }
-}
-
-impl LabelWriter for CocoWriter {
-    fn write_frame(&mut self, frame: &FrameDetections) -> Result<()> {
-        self.frames = self.frames.max(frame.frame.index + 1);
-        for d in &frame.detections {
-            let b = d.bbox;
-            let ann = json!({
-                "id": self.next_id,
-                "image_id": frame.frame.index + 1,
-                "category_id": d.class + self.id_offset,
-                "bbox": [round2(b.x1), round2(b.y1), round2(b.width()), round2(b.height())],
-                "area": round2(b.area()),
-                "iscrowd": 0,
-                "score": round4(d.score),
-            });
-            let sep = if self.next_id == 1 { "" } else { "," };
-            write!(self.file, "{sep}\n{ann}").map_err(|e| self.file.err(e))?;
-            self.next_id += 1;
-        }
-        Ok(())
-    }
-
-    fn finish(mut self: Box<Self>) -> Result<PathBuf> {
-        write!(self.file, "\n],\"images\":[").map_err(|e| self.file.err(e))?;
-        for i in 0..self.frames {
-            let image = json!({
-                "id": i + 1,
-                "file_name": format!("frame_{i:06}.jpg"),
-                "width": self.width,
-                "height": self.height,
-                "video": self.video,
-                "frame_index": i,
-            });
-            let sep = if i == 0 { "" } else { "," };
-            write!(self.file, "{sep}\n{image}").map_err(|e| self.file.err(e))?;
-        }
-        write!(self.file, "\n]}}\n").map_err(|e| self.file.err(e))?;
-        self.file.commit()
     }
 }

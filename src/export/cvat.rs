@@ -1,174 +1,140 @@
-//! CVAT for video 1.1 XML. Every box is its own one-frame track (a keyframe box followed by an
-//! `outside` box on the next frame, CVAT's way of ending a track) until tracking links boxes
-//! across frames. The detector's confidence is kept as a `score` attribute so reviewers can
-//! sort by it.
+//! CVAT for video 1.1 XML (`cvat.xml`), for "Upload annotations" into a CVAT task made from
+//! the same video. `<meta><task>` says `mode` interpolation, the frame count (`size`,
+//! `start_frame` 0, `stop_frame`), `original_size` and the labels, each declaring two
+//! attributes: `score` (mutable number: the box's detector score) and `needs_review`
+//! (immutable checkbox: the track's band).
 //!
-//! The `<meta>` header needs the frame count, known only at the end, so tracks are spooled to
-//! a temp file and the final file is header + spool + footer.
+//! One `<track>` per track, `id` = the track id (the same id as in every other file). Its
+//! boxes are the ones [`super::frames::held_boxes`] picks (keyframes, first, last, occlusion
+//! changes), each `keyframe="1"`, with `occluded` from the track; CVAT interpolates between
+//! them. A track that ends before the last frame gets one more box, `outside="1"`, on the
+//! frame after its end (CVAT's way of ending a track). None is written past the last frame:
+//! CVAT refuses the file then (cvat-ai/cvat#2071) and datumaro invents an extra frame. Frames
+//! count from 0 ([`super::frames`]).
 
-use std::fs::File;
-use std::io::{BufWriter, Seek, Write};
-use std::path::PathBuf;
+use std::io::Write;
 
-use quick_xml::events::{BytesDecl, BytesText, Event};
+use quick_xml::events::{BytesDecl, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 
-use super::{label_classes, round2, round4, AtomicFile, ExportContext, LabelWriter};
-use crate::error::{Error, Result};
-use crate::types::FrameDetections;
+use super::frames::{held_boxes, number};
+use super::{round2, round4, ExportContext, Format, LabelFormat, Output};
+use crate::error::Result;
+use crate::types::{Track, TrackBox, VideoLabels};
 
-pub struct CvatWriter {
-    out: AtomicFile,
-    spool: Writer<BufWriter<File>>,
-    labels: Vec<String>,
-    class_names: Vec<String>,
-    task_name: String,
-    width: u32,
-    height: u32,
-    frames: u64,
-    next_track: u64,
-    /// The latest frame, not yet spooled.
-    held: Option<FrameDetections>,
-}
+pub struct Cvat;
 
-impl CvatWriter {
-    pub fn new(ctx: &ExportContext, path: PathBuf) -> Result<CvatWriter> {
-        let out = AtomicFile::create(path)?;
-        let spool = tempfile::tempfile_in(ctx.dir).map_err(|e| out.err(e))?;
-        Ok(CvatWriter {
-            out,
-            spool: Writer::new_with_indent(BufWriter::new(spool), b' ', 2),
-            labels: label_classes(ctx.model).map(|(_, n)| n.to_string()).collect(),
-            class_names: ctx.model.classes.clone(),
-            task_name: ctx.video.name.clone(),
-            width: ctx.video.width,
-            height: ctx.video.height,
-            frames: 0,
-            next_track: 0,
-            held: None,
+impl LabelFormat for Cvat {
+    fn write(&self, ctx: &ExportContext, labels: &VideoLabels, out: &mut Output) -> Result<()> {
+        out.file(Format::Cvat.file_name(), |w| {
+            let mut x = Writer::new_with_indent(w, b' ', 2);
+            x.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)))?;
+            x.write_event(Event::Start(BytesStart::new("annotations")))?;
+            text(&mut x, "version", "1.1")?;
+            meta(&mut x, ctx, labels)?;
+            for t in &labels.tracks {
+                let Some((_, label)) = ctx.options.labels.of_class(t.class) else { continue };
+                track(&mut x, t, &label.name, labels.frames)?;
+            }
+            x.write_event(Event::End(quick_xml::events::BytesEnd::new("annotations")))?;
+            x.get_mut().write_all(b"\n")
         })
     }
-
-    fn write_header(&mut self) -> std::io::Result<()> {
-        let mut w = Writer::new_with_indent(&mut self.out, b' ', 2);
-        w.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)))?;
-        w.write_event(Event::Start(quick_xml::events::BytesStart::new("annotations")))?;
-        text_element(&mut w, "version", "1.1")?;
-        w.create_element("meta").write_inner_content(|w| {
-            w.create_element("task").write_inner_content(|w| {
-                text_element(w, "name", &self.task_name)?;
-                text_element(w, "size", &self.frames.to_string())?;
-                text_element(w, "mode", "interpolation")?;
-                text_element(w, "start_frame", "0")?;
-                text_element(w, "stop_frame", &self.frames.saturating_sub(1).to_string())?;
-                w.create_element("labels").write_inner_content(|w| {
-                    for name in &self.labels {
-                        w.create_element("label").write_inner_content(|w| {
-                            text_element(w, "name", name)?;
-                            text_element(w, "type", "rectangle")?;
-                            w.create_element("attributes").write_inner_content(|w| {
-                                w.create_element("attribute").write_inner_content(|w| {
-                                    text_element(w, "name", "score")?;
-                                    text_element(w, "mutable", "True")?;
-                                    text_element(w, "input_type", "number")?;
-                                    text_element(w, "default_value", "0")?;
-                                    text_element(w, "values", "0;1;0.0001")
-                                })?;
-                                Ok(())
-                            })?;
-                            Ok(())
-                        })?;
-                    }
-                    Ok(())
-                })?;
-                w.create_element("original_size").write_inner_content(|w| {
-                    text_element(w, "width", &self.width.to_string())?;
-                    text_element(w, "height", &self.height.to_string())
-                })?;
-                Ok(())
-            })?;
-            Ok(())
-        })?;
-        // The spooled tracks follow on their own lines.
-        w.get_mut().write_all(b"\n")
-    }
 }
 
-fn text_element<W: Write>(w: &mut Writer<W>, name: &str, text: &str) -> std::io::Result<()> {
-    w.create_element(name).write_text_content(BytesText::new(text))?;
+type Xml<'w> = Writer<&'w mut dyn Write>;
+
+fn text(w: &mut Xml, name: &str, value: &str) -> std::io::Result<()> {
+    w.create_element(name).write_text_content(BytesText::new(value))?;
     Ok(())
 }
 
-impl CvatWriter {
-    /// Spools one frame's boxes as one-frame tracks. `ends_inside` says whether the frame after
-    /// it exists: only then may a track end with an `outside` box there (a box past the last
-    /// frame makes CVAT refuse the file).
-    fn spool_frame(&mut self, frame: &FrameDetections, ends_inside: bool) -> Result<()> {
-        let f = frame.frame.index;
-        for d in &frame.detections {
-            let id = self.next_track.to_string();
-            self.next_track += 1;
-            let b = d.bbox;
-            let coords = [b.x1, b.y1, b.x2, b.y2].map(|v| round2(v).to_string());
-            let label = self.class_names.get(d.class as usize).map_or("unknown", String::as_str);
-            let score = format!("{:.4}", round4(d.score));
-            let one_box = |w: &mut Writer<_>, frame: u64, outside: &str| {
-                w.create_element("box")
-                    .with_attributes([
-                        ("frame", frame.to_string().as_str()),
-                        ("keyframe", "1"),
-                        ("outside", outside),
-                        ("occluded", "0"),
-                        ("xtl", &coords[0]),
-                        ("ytl", &coords[1]),
-                        ("xbr", &coords[2]),
-                        ("ybr", &coords[3]),
-                        ("z_order", "0"),
-                    ])
-                    .write_inner_content(|w| {
-                        w.create_element("attribute")
-                            .with_attribute(("name", "score"))
-                            .write_text_content(BytesText::new(&score))?;
+fn meta(w: &mut Xml, ctx: &ExportContext, labels: &VideoLabels) -> std::io::Result<()> {
+    let video = &labels.video;
+    w.create_element("meta").write_inner_content(|w| {
+        w.create_element("task").write_inner_content(|w| {
+            text(w, "name", &video.name)?;
+            text(w, "size", &labels.frames.to_string())?;
+            text(w, "mode", "interpolation")?;
+            text(w, "overlap", "0")?;
+            text(w, "start_frame", &number(Format::Cvat, 0).to_string())?;
+            text(w, "stop_frame", &number(Format::Cvat, labels.frames.saturating_sub(1)).to_string())?;
+            w.create_element("labels").write_inner_content(|w| {
+                for label in ctx.options.labels.labels() {
+                    w.create_element("label").write_inner_content(|w| {
+                        text(w, "name", &label.name)?;
+                        text(w, "type", "rectangle")?;
+                        w.create_element("attributes").write_inner_content(|w| {
+                            attribute_spec(w, "score", "True", "number", "0", "0;1;0.0001")?;
+                            attribute_spec(w, "needs_review", "False", "checkbox", "false", "false")
+                        })?;
                         Ok(())
-                    })
-                    .map(|_| ())
-            };
-            self.spool
-                .create_element("track")
-                .with_attributes([("id", id.as_str()), ("label", label), ("source", "auto")])
-                .write_inner_content(|w| {
-                    one_box(w, f, "0")?;
-                    if ends_inside {
-                        one_box(w, f + 1, "1")?;
-                    }
-                    Ok(())
-                })
-                .map_err(|e| self.out.err(e))?;
-        }
+                    })?;
+                }
+                Ok(())
+            })?;
+            w.create_element("original_size").write_inner_content(|w| {
+                text(w, "width", &video.width.to_string())?;
+                text(w, "height", &video.height.to_string())
+            })?;
+            text(w, "source", &video.name)
+        })?;
         Ok(())
-    }
+    })?;
+    Ok(())
 }
 
-impl LabelWriter for CvatWriter {
-    fn write_frame(&mut self, frame: &FrameDetections) -> Result<()> {
-        self.frames = self.frames.max(frame.frame.index + 1);
-        // Held back one frame, until we know whether a frame follows it.
-        if let Some(prev) = self.held.replace(frame.clone()) {
-            self.spool_frame(&prev, true)?;
-        }
-        Ok(())
-    }
-
-    fn finish(mut self: Box<Self>) -> Result<PathBuf> {
-        if let Some(last) = self.held.take() {
-            self.spool_frame(&last, false)?;
-        }
-        self.write_header().map_err(|e| self.out.err(e))?;
-        let mut spool = self.spool.into_inner().into_inner().map_err(|e| Error::Output(format!("cvat spool: {}", e.error())))?;
-        spool.rewind().map_err(|e| self.out.err(e))?;
-        std::io::copy(&mut spool, &mut self.out).map_err(|e| self.out.err(e))?;
-        self.out.write_all(b"\n</annotations>\n").map_err(|e| self.out.err(e))?;
-        self.out.commit()
-    }
+fn attribute_spec(w: &mut Xml, name: &str, mutable: &str, input: &str, default: &str, values: &str) -> std::io::Result<()> {
+    w.create_element("attribute").write_inner_content(|w| {
+        text(w, "name", name)?;
+        text(w, "mutable", mutable)?;
+        text(w, "input_type", input)?;
+        text(w, "default_value", default)?;
+        text(w, "values", values)
+    })?;
+    Ok(())
 }
 
+fn track(w: &mut Xml, t: &Track, label: &str, frames: u64) -> std::io::Result<()> {
+    let id = t.id.to_string();
+    let review = if t.needs_review() { "true" } else { "false" };
+    w.create_element("track").with_attributes([("id", id.as_str()), ("label", label), ("source", "auto")]).write_inner_content(
+        |w| {
+            for i in held_boxes(&t.boxes) {
+                one_box(w, &t.boxes[i], t.boxes[i].frame, false, review)?;
+            }
+            if let Some(last) = t.boxes.last() {
+                if last.frame + 1 < frames {
+                    one_box(w, last, last.frame + 1, true, review)?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+fn one_box(w: &mut Xml, b: &TrackBox, frame: u64, outside: bool, review: &str) -> std::io::Result<()> {
+    let r = b.bbox;
+    let coords = [r.x1, r.y1, r.x2, r.y2].map(|v| round2(v).to_string());
+    let frame = number(Format::Cvat, frame).to_string();
+    let score = format!("{:.4}", round4(b.score));
+    w.create_element("box")
+        .with_attributes([
+            ("frame", frame.as_str()),
+            ("keyframe", "1"),
+            ("outside", if outside { "1" } else { "0" }),
+            ("occluded", if b.occluded { "1" } else { "0" }),
+            ("xtl", &coords[0]),
+            ("ytl", &coords[1]),
+            ("xbr", &coords[2]),
+            ("ybr", &coords[3]),
+            ("z_order", "0"),
+        ])
+        .write_inner_content(|w| {
+            w.create_element("attribute").with_attribute(("name", "score")).write_text_content(BytesText::new(&score))?;
+            w.create_element("attribute").with_attribute(("name", "needs_review")).write_text_content(BytesText::new(review))?;
+            Ok(())
+        })?;
+    Ok(())
+}

@@ -1,71 +1,143 @@
-//! Stage 6, export: takes [`FrameDetections`] one frame at a time, gives label files that
-//! annotation tools import. Runs on the CPU. Each format is one file behind [`LabelWriter`];
-//! writers stream, so memory stays flat however long the video.
+//! Stage 6, export: takes one video's [`VideoLabels`] (tracks with a box per frame), gives
+//! the label files annotation tools import, plus `review.json`. Runs on the CPU, once per
+//! video, after tracking.
 //!
-//! Every file is written to a hidden temp file in the output folder and renamed into place
-//! only when complete, so a crash, kill or full disk never leaves a partial file under the
-//! final name.
+//! [`write_labels`] first routes the tracks ([`crate::review`]: class mapping, per-class
+//! thresholds, review bands), then writes each format behind the one [`LabelFormat`] trait
+//! into a hidden staging folder ([`output::Output`]) and renames each finished file or folder
+//! into place only once all are complete: a crash, kill or full disk never leaves a partial
+//! file under a final name. Frame numbering lives in [`frames`].
 
 mod atomic;
 mod coco;
 mod cvat;
+pub mod frames;
+mod labelstudio;
 mod mot;
+mod output;
 pub mod report;
+mod yolo;
 
 use std::path::{Path, PathBuf};
 
 pub use atomic::AtomicFile;
+pub use output::Output;
 
 use crate::error::Result;
+use crate::labels::LabelSet;
 use crate::model::ModelSpec;
-use crate::types::{Detection, FrameDetections, FrameInfo, VideoInfo, VideoLabels};
+use crate::review::{Levels, Thresholds};
+use crate::types::{VideoInfo, VideoLabels};
 
-/// One output format being written for one video.
-pub trait LabelWriter: Send {
-    /// Adds one frame's detections; called for every frame, in order, even empty ones.
-    fn write_frame(&mut self, frame: &FrameDetections) -> Result<()>;
-    /// Completes the file and moves it to its final name, which it returns.
-    fn finish(self: Box<Self>) -> Result<PathBuf>;
+/// Job-wide choices that shape the files, the same for every video.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// Which model classes are written, under which label names and ids (`--labels`).
+    pub labels: LabelSet,
+    /// Per-class accept/drop levels for review routing (`--accept-score`, `--drop-score`,
+    /// `--thresholds`).
+    pub thresholds: Thresholds,
+    /// Add a sixth column, the track id, to YOLO lines (`--yolo-track-ids`). Off by default:
+    /// datumaro and CVAT reject lines with more than five fields.
+    pub yolo_track_ids: bool,
 }
 
-/// What every writer knows about the video and model it labels.
+impl ExportOptions {
+    /// Every class under its own name, accept at 0.6, drop nothing, plain YOLO.
+    pub fn defaults(model: &ModelSpec) -> ExportOptions {
+        ExportOptions {
+            labels: LabelSet::all(model),
+            thresholds: Thresholds::uniform(Levels { accept: DEFAULT_ACCEPT, drop: DEFAULT_DROP }),
+            yolo_track_ids: false,
+        }
+    }
+}
+
+/// Default `--accept-score`.
+pub const DEFAULT_ACCEPT: f32 = 0.6;
+/// Default `--drop-score`: nothing is dropped unless asked (the detector threshold already
+/// removed the weakest boxes; what remains a human should at least see).
+pub const DEFAULT_DROP: f32 = 0.0;
+
+/// What every format knows about the video and job it labels.
 pub struct ExportContext<'a> {
     pub video: &'a VideoInfo,
     pub model: &'a ModelSpec,
     /// Folder the files go into (created by the caller).
     pub dir: &'a Path,
+    pub options: &'a ExportOptions,
+}
+
+/// One output format: writes a video's routed labels through `out`.
+pub trait LabelFormat {
+    /// Writes the format's file(s); `labels` are already routed (every track's class is in
+    /// `ctx.options.labels`, its band set).
+    fn write(&self, ctx: &ExportContext, labels: &VideoLabels, out: &mut Output) -> Result<()>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
-    /// COCO detection JSON (`coco.json`), one image per frame, scores kept.
+    /// COCO JSON, TAO style (`coco.json`): videos, images per frame, annotations with track_id.
     Coco,
-    /// CVAT for video 1.1 XML (`cvat.xml`).
+    /// CVAT for video 1.1 XML (`cvat.xml`): tracks with keyframes.
     Cvat,
+    /// Label Studio tasks JSON (`labelstudio.json`): videorectangle predictions.
+    #[value(name = "labelstudio")]
+    LabelStudio,
     /// MOTChallenge text (`mot.txt`): frame,id,x,y,w,h,conf,-1,-1,-1 with frames from 1.
     Mot,
+    /// YOLO (Darknet) folder (`yolo/`): one txt per frame, obj.names, obj.data, train.txt.
+    Yolo,
 }
 
 impl Format {
-    pub const ALL: [Format; 3] = [Format::Coco, Format::Cvat, Format::Mot];
+    pub const ALL: [Format; 5] = [Format::Coco, Format::Cvat, Format::LabelStudio, Format::Mot, Format::Yolo];
 
+    /// File (or, for YOLO, folder) name in the video's output folder.
     pub fn file_name(self) -> &'static str {
         match self {
             Format::Coco => "coco.json",
             Format::Cvat => "cvat.xml",
+            Format::LabelStudio => "labelstudio.json",
             Format::Mot => "mot.txt",
+            Format::Yolo => "yolo",
         }
     }
 
-    pub fn create(self, ctx: &ExportContext) -> Result<Box<dyn LabelWriter>> {
-        let path = ctx.dir.join(self.file_name());
-        Ok(match self {
-            Format::Coco => Box::new(coco::CocoWriter::new(ctx, path)?),
-            Format::Cvat => Box::new(cvat::CvatWriter::new(ctx, path)?),
-            Format::Mot => Box::new(mot::MotWriter::new(path)?),
-        })
+    /// Whether a finished output of this format is in `dir` (outputs only appear whole).
+    pub fn output_exists(self, dir: &Path) -> bool {
+        dir.join(self.file_name()).exists()
     }
+
+    fn writer(self) -> &'static dyn LabelFormat {
+        match self {
+            Format::Coco => &coco::Coco,
+            Format::Cvat => &cvat::Cvat,
+            Format::LabelStudio => &labelstudio::LabelStudio,
+            Format::Mot => &mot::Mot,
+            Format::Yolo => &yolo::Yolo,
+        }
+    }
+}
+
+/// Name of the review queue written beside the formats.
+pub const REVIEW_FILE: &str = "review.json";
+
+/// Routes `labels` (class mapping, thresholds, bands), writes every format in `formats` and
+/// `review.json` into `ctx.dir`, and returns the paths written, in `formats` order, then
+/// `review.json`. Nothing appears under a final name unless everything was written.
+pub fn write_labels(formats: &[Format], ctx: &ExportContext, labels: &VideoLabels) -> Result<Vec<PathBuf>> {
+    let routed = crate::review::route(labels, &ctx.options.labels, &ctx.options.thresholds);
+    let mut out = Output::new(ctx.dir)?;
+    for &format in formats {
+        format.writer().write(ctx, &routed.labels, &mut out)?;
+    }
+    out.file(REVIEW_FILE, |w| {
+        serde_json::to_writer_pretty(&mut *w, &routed.review)?;
+        w.write_all(b"\n")
+    })?;
+    out.commit()
 }
 
 /// Pixel coordinates as every format writes them: 2 decimals, ties away from zero.
@@ -76,49 +148,4 @@ pub(crate) fn round2(v: f32) -> f64 {
 /// Scores as every format writes them: 4 decimals, ties away from zero.
 pub(crate) fn round4(v: f32) -> f64 {
     (v as f64 * 10000.0).round() / 10000.0
-}
-
-/// Reportable classes of a model, in index order: what a label file declares as its labels.
-pub(crate) fn label_classes(model: &ModelSpec) -> impl Iterator<Item = (u32, &str)> {
-    (0..model.classes.len() as u32).filter(|c| model.is_reportable(*c)).map(|c| (c, model.class_name(c)))
-}
-
-/// Writes every format of one video from its finished tracks; returns the files written.
-///
-/// THROWAWAY ADAPTER (tracking branch), to be replaced by the export branch's real
-/// `write_labels` with the same signature: it flattens the tracks back into per-frame
-/// detections for the old streaming COCO and CVAT writers (so those lose track ids), and writes
-/// `mot.txt` itself with track ids: `frame (from 1),id,x,y,w,h,score,-1,-1,-1`.
-pub fn write_labels(formats: &[Format], ctx: &ExportContext, labels: &VideoLabels) -> Result<Vec<PathBuf>> {
-    use std::io::Write;
-    let info = |index| FrameInfo { index, width: ctx.video.width, height: ctx.video.height };
-    let mut per_frame: Vec<FrameDetections> = (0..labels.frames).map(|f| FrameDetections { frame: info(f), detections: Vec::new() }).collect();
-    let mut mot_rows: Vec<(u64, u64, crate::types::BBox, f32)> = Vec::new();
-    for t in &labels.tracks {
-        for b in &t.boxes {
-            if let Some(fd) = per_frame.get_mut(b.frame as usize) {
-                fd.detections.push(Detection { bbox: b.bbox, class: t.class, score: b.score });
-            }
-            mot_rows.push((b.frame, t.id, b.bbox, b.score));
-        }
-    }
-    mot_rows.sort_by_key(|r| (r.0, r.1));
-    let mut files = Vec::new();
-    for format in formats {
-        if *format == Format::Mot {
-            let mut f = AtomicFile::create(ctx.dir.join(format.file_name()))?;
-            for (frame, id, b, score) in &mot_rows {
-                let (x, y, w, h, s) = (round2(b.x1), round2(b.y1), round2(b.width()), round2(b.height()), round4(*score));
-                writeln!(f, "{},{id},{x:.2},{y:.2},{w:.2},{h:.2},{s:.4},-1,-1,-1", frame + 1).map_err(|e| f.err(e))?;
-            }
-            files.push(f.commit()?);
-        } else {
-            let mut w = format.create(ctx)?;
-            for fd in &per_frame {
-                w.write_frame(fd)?;
-            }
-            files.push(w.finish()?);
-        }
-    }
-    Ok(files)
 }

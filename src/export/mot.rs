@@ -1,43 +1,36 @@
-//! MOTChallenge text: `frame,id,x,y,w,h,conf,-1,-1,-1`, frames counted from 1, one line per
-//! box; numbers rounded as in the other formats. Until tracking exists every id is -1, as in MOTChallenge detection files.
+//! MOTChallenge text (`mot.txt`), the tracker result format `motmetrics` and the MOT devkits
+//! score: `frame,id,x,y,w,h,conf,-1,-1,-1`, one line per box of every track (predicted and
+//! interpolated boxes included: trackers submit them), sorted by frame then id, frames from 1
+//! ([`super::frames`]). `conf` is the box's score. The label is not in the format: `mot.txt`
+//! of a multi-class job mixes classes (use `--labels` to keep one).
 
-use std::io::Write;
-use std::path::PathBuf;
-
-use super::{round2, round4, AtomicFile, LabelWriter};
+use super::frames::number;
+use super::{round2, round4, ExportContext, Format, LabelFormat, Output};
 use crate::error::Result;
-use crate::types::FrameDetections;
+use crate::types::VideoLabels;
 
-pub struct MotWriter {
-    file: AtomicFile,
-}
+pub struct Mot;
 
-impl MotWriter {
-    pub fn new(path: PathBuf) -> Result<MotWriter> {
-        Ok(MotWriter { file: AtomicFile::create(path)? })
-    }
-}
-
-impl LabelWriter for MotWriter {
-    fn write_frame(&mut self, frame: &FrameDetections) -> Result<()> {
-        for d in &frame.detections {
-            let b = d.bbox;
-            writeln!(
-                self.file,
-                "{},-1,{:.2},{:.2},{:.2},{:.2},{:.4},-1,-1,-1",
-                frame.frame.index + 1,
-                round2(b.x1),
-                round2(b.y1),
-                round2(b.width()),
-                round2(b.height()),
-                round4(d.score)
-            )
-            .map_err(|e| self.file.err(e))?;
-        }
-        Ok(())
-    }
-
-    fn finish(self: Box<Self>) -> Result<PathBuf> {
-        self.file.commit()
+impl LabelFormat for Mot {
+    fn write(&self, _ctx: &ExportContext, labels: &VideoLabels, out: &mut Output) -> Result<()> {
+        let mut rows: Vec<(u64, u64, &crate::types::TrackBox)> =
+            labels.tracks.iter().flat_map(|t| t.boxes.iter().map(move |b| (b.frame, t.id, b))).collect();
+        rows.sort_by_key(|r| (r.0, r.1));
+        out.file(Format::Mot.file_name(), |w| {
+            for (frame, id, b) in rows {
+                let r = b.bbox;
+                writeln!(
+                    w,
+                    "{},{id},{:.2},{:.2},{:.2},{:.2},{:.4},-1,-1,-1",
+                    number(Format::Mot, frame),
+                    round2(r.x1),
+                    round2(r.y1),
+                    round2(r.width()),
+                    round2(r.height()),
+                    round4(b.score)
+                )?;
+            }
+            Ok(())
+        })
     }
 }

@@ -115,6 +115,13 @@ pub struct Settings {
     pub formats: Vec<crate::export::Format>,
     pub stride: usize,
     pub tracker: crate::track::TrackerConfig,
+    /// `--labels` as given (None: every class under its own name).
+    pub labels: Option<String>,
+    pub accept_score: f32,
+    pub drop_score: f32,
+    /// `--thresholds` as given.
+    pub thresholds: Vec<String>,
+    pub yolo_track_ids: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

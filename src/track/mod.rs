@@ -17,7 +17,7 @@ mod kalman;
 
 use std::collections::BTreeSet;
 
-use crate::types::{FrameDetections, ReviewBand, Track};
+use crate::types::{BoxSource, FrameDetections, ReviewBand, Track, TrackBox};
 use bytetrack::ByteTrack;
 
 /// Frame rate assumed when the container does not give a usable one.
@@ -40,6 +40,9 @@ pub struct TrackerConfig {
     pub min_hits: u32,
     /// IoU every box keeps with its interpolation between keyframes.
     pub keyframe_iou: f32,
+    /// No linking: every detection becomes a one-frame track of its own (the detector's raw
+    /// output, for scoring the detector alone with `prelabel eval`).
+    pub off: bool,
 }
 
 impl Default for TrackerConfig {
@@ -52,6 +55,7 @@ impl Default for TrackerConfig {
             min_length_s: 0.2,
             min_hits: 2,
             keyframe_iou: keyframes::DEFAULT_MIN_IOU,
+            off: false,
         }
     }
 }
@@ -64,13 +68,15 @@ pub struct Tracker {
     fps: f32,
     online: ByteTrack,
     detector_frames: BTreeSet<u64>,
+    /// With `cfg.off`: the one-frame tracks so far.
+    singles: Vec<Track>,
 }
 
 impl Tracker {
     /// `fps`: the video's frame rate (anything not positive and finite counts as 25).
     pub fn new(cfg: TrackerConfig, fps: f32) -> Tracker {
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { FALLBACK_FPS };
-        Tracker { cfg, fps, online: ByteTrack::new(cfg, fps), detector_frames: BTreeSet::new() }
+        Tracker { cfg, fps, online: ByteTrack::new(cfg, fps), detector_frames: BTreeSet::new(), singles: Vec::new() }
     }
 
     /// The detections of one frame the detector ran on; frames in increasing order (a frame
@@ -80,11 +86,33 @@ impl Tracker {
             return;
         }
         self.detector_frames.insert(detections.frame.index);
+        if self.cfg.off {
+            self.push_singles(detections);
+        }
         self.online.update(detections);
+    }
+
+    fn push_singles(&mut self, detections: &FrameDetections) {
+        for d in detections.detections.iter().filter(|d| d.score >= self.cfg.new_track) {
+            let b = TrackBox {
+                frame: detections.frame.index,
+                bbox: d.bbox,
+                score: d.score,
+                source: BoxSource::Detected,
+                keyframe: true,
+                occluded: false,
+            };
+            let id = self.singles.len() as u64 + 1;
+            let band = ReviewBand::Accept;
+            self.singles.push(Track { id, class: d.class, boxes: vec![b], mean_score: d.score, min_score: d.score, band });
+        }
     }
 
     /// The finished tracks, sorted by id (1, 2, ... in order of first frame).
     pub fn finish(self) -> Vec<Track> {
+        if self.cfg.off {
+            return self.singles;
+        }
         let min_len = (self.cfg.min_length_s * self.fps).round().max(1.0) as u64;
         let mut raws: Vec<_> = self
             .online

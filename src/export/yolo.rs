@@ -1,0 +1,71 @@
+//! YOLO, Darknet layout (`yolo/`), as CVAT "YOLO 1.1" exports it and datumaro's `yolo`
+//! importer reads it:
+//!
+//! ```text
+//! yolo/obj.data                     classes, train = data/train.txt, names = data/obj.names
+//! yolo/obj.names                    one label per line; line n = class n
+//! yolo/train.txt                    data/obj_train_data/frame_000000.jpg, one line per frame
+//! yolo/images.meta                  frame_000000 <height> <width>: frame sizes, so importers
+//!                                   need no images to turn normalised boxes into pixels
+//! yolo/obj_train_data/frame_000000.txt   `class cx cy w h` normalised, one line per box
+//! ```
+//!
+//! One txt per frame (empty when nothing is there), named from frame 0 ([`super::frames`]);
+//! to train on them, extract the frames beside them:
+//! `ffmpeg -i clip.mp4 -start_number 0 yolo/obj_train_data/frame_%06d.jpg`.
+//! Scores and review flags have no place in YOLO. `--yolo-track-ids` appends the track id as
+//! a sixth column (the MOT-style YOLO variant some trackers read; datumaro and CVAT reject it).
+
+use super::frames::image_stem;
+use super::{ExportContext, Format, LabelFormat, Output};
+use crate::error::Result;
+use crate::types::VideoLabels;
+
+pub struct Yolo;
+
+impl LabelFormat for Yolo {
+    fn write(&self, ctx: &ExportContext, labels: &VideoLabels, out: &mut Output) -> Result<()> {
+        let dir = Format::Yolo.file_name();
+        let set = &ctx.options.labels;
+        let video = &labels.video;
+        let (w, h) = (video.width.max(1) as f64, video.height.max(1) as f64);
+
+        // Lines per frame, in track id order within a frame.
+        let mut per_frame: Vec<Vec<String>> = vec![Vec::new(); labels.frames as usize];
+        for t in &labels.tracks {
+            let Some((class, _)) = set.of_class(t.class) else { continue };
+            for b in &t.boxes {
+                let Some(lines) = per_frame.get_mut(b.frame as usize) else { continue };
+                let r = b.bbox.clamp(video.width as f32, video.height as f32);
+                let (cx, cy) = ((r.x1 + r.x2) as f64 / 2.0 / w, (r.y1 + r.y2) as f64 / 2.0 / h);
+                let mut line =
+                    format!("{class} {cx:.6} {cy:.6} {:.6} {:.6}", r.width() as f64 / w, r.height() as f64 / h);
+                if ctx.options.yolo_track_ids {
+                    line += &format!(" {}", t.id);
+                }
+                lines.push(line);
+            }
+        }
+
+        out.file(&format!("{dir}/obj.names"), |f| set.labels().iter().try_for_each(|l| writeln!(f, "{}", l.name)))?;
+        out.file(&format!("{dir}/obj.data"), |f| {
+            write!(
+                f,
+                "classes = {}\ntrain = data/train.txt\nnames = data/obj.names\nbackup = backup/\n",
+                set.labels().len()
+            )
+        })?;
+        out.file(&format!("{dir}/train.txt"), |f| {
+            (0..labels.frames).try_for_each(|i| writeln!(f, "data/obj_train_data/{}.jpg", image_stem(i)))
+        })?;
+        out.file(&format!("{dir}/images.meta"), |f| {
+            (0..labels.frames).try_for_each(|i| writeln!(f, "{} {} {}", image_stem(i), video.height, video.width))
+        })?;
+        for (i, lines) in per_frame.iter().enumerate() {
+            out.file(&format!("{dir}/obj_train_data/{}.txt", image_stem(i as u64)), |f| {
+                lines.iter().try_for_each(|l| writeln!(f, "{l}"))
+            })?;
+        }
+        Ok(())
+    }
+}
