@@ -12,8 +12,10 @@
 //!
 //! [`pipeline`] wires the stages for one video, [`batch`] runs many videos as one job,
 //! [`model`] reads model description files and [`eval`] scores labels against ground truth.
+//! [`bundle`] packs the program, its libraries and a model into a relocatable folder.
 
 pub mod batch;
+pub mod bundle;
 pub mod decode;
 pub mod error;
 pub mod eval;

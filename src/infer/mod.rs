@@ -1,0 +1,224 @@
+//! Stage 3, infer: takes a [`Batch`], gives the model's raw output tensors ([`RawOutputs`]).
+//! Runs through ONNX Runtime, on the GPU with the CUDA execution provider when the loaded
+//! library has it and a GPU answers, else on the CPU; [`Detector::execution_provider`] says
+//! which ran and [`Detector::fallback_reason`] why the CPU was used.
+//!
+//! ONNX Runtime is loaded at run time ([`runtime`]); batches go through an IoBinding
+//! ([`binding`]) so that on CUDA each batch crosses the bus once each way.
+
+pub mod binding;
+pub mod runtime;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use ort::ep::{self, ExecutionProvider};
+use ort::session::{builder::GraphOptimizationLevel, Session};
+use ort::value::{TensorRef, ValueType};
+
+use self::binding::{Bound, HostMemory};
+pub use self::runtime::{find_library, load_runtime, RuntimeInfo};
+use crate::error::{Error, Result};
+use crate::model::{Layout, ModelSpec};
+use crate::postprocess;
+use crate::types::Batch;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// CUDA when available, else CPU.
+    Auto,
+    Cpu,
+    /// CUDA or fail.
+    Gpu,
+}
+
+/// ONNX Runtime's names for the providers prelabel registers.
+pub const CUDA_PROVIDER: &str = "CUDAExecutionProvider";
+pub const CPU_PROVIDER: &str = "CPUExecutionProvider";
+
+/// Frames per inference call when the user does not say: on the CPU batching does not pay
+/// (measured: batch 1 is fastest), on a GPU 16 SSD-sized frames keep it busy while holding
+/// at most 32 decoded frames in flight (pipeline bound: 2 x batch).
+pub const AUTO_BATCH_CPU: usize = 1;
+pub const AUTO_BATCH_CUDA: usize = 16;
+
+/// One output tensor copied out of ONNX Runtime, as f32 (integer class tensors are converted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+pub type RawOutputs = HashMap<String, RawTensor>;
+
+/// A loaded model, ready to run batches.
+pub struct Detector {
+    session: Session,
+    bound: Bound,
+    input_name: String,
+    /// Which execution provider runs the model, e.g. "cuda" or "cpu (CUDA provider failed: ...)".
+    pub device: String,
+    /// ONNX Runtime's name for it: [`CUDA_PROVIDER`] or [`CPU_PROVIDER`].
+    pub execution_provider: &'static str,
+    /// Why the CPU runs the model when `auto` was asked for; `None` on CUDA or with `--device cpu`.
+    pub fallback_reason: Option<String>,
+}
+
+impl Detector {
+    /// Loads the model described by `spec` on `device` with `threads` intra-op threads
+    /// (0 = ONNX Runtime's default), and checks its tensors against the description.
+    pub fn new(spec: &ModelSpec, device: DeviceChoice, threads: usize, ort_lib: Option<&Path>) -> Result<Detector> {
+        load_runtime(ort_lib)?;
+        let onnx = spec.onnx_path();
+        if !onnx.is_file() {
+            return Err(Error::Model(format!(
+                "{} not found (described by {}); run scripts/setup.sh to build the default model",
+                onnx.display(),
+                spec.path.display()
+            )));
+        }
+        let cuda_built = ep::CUDA::is_available().unwrap_or(false);
+        let cpu = |reason: Option<String>| -> Result<Detector> {
+            let session = build_session(&onnx, threads, false)?;
+            Detector::assemble(spec, session, false, HostMemory::Plain, reason)
+        };
+        let detector = match device {
+            DeviceChoice::Cpu => cpu(None)?,
+            DeviceChoice::Gpu if !cuda_built => {
+                return Err(Error::Runtime(
+                    "--device gpu: the loaded ONNX Runtime has no CUDA provider (set PRELABEL_ORT=gpu for scripts/setup.sh)".into(),
+                ))
+            }
+            DeviceChoice::Gpu => Detector::on_cuda(spec, &onnx, threads).map_err(|e| Error::Runtime(format!("--device gpu: {e}")))?,
+            DeviceChoice::Auto if !cuda_built => cpu(Some("ONNX Runtime build has no CUDA provider".into()))?,
+            DeviceChoice::Auto => match Detector::on_cuda(spec, &onnx, threads) {
+                Ok(d) => d,
+                Err(e) => cpu(Some(format!("CUDA provider failed: {}", first_line(&e))))?,
+            },
+        };
+        if let Some(reason) = &detector.fallback_reason {
+            tracing::info!("running on the CPU execution provider: {reason}");
+        }
+        detector.check_against(spec)?;
+        Ok(detector)
+    }
+
+    /// A CUDA session, warmed up with one blank frame: the first run is where a missing CUDA
+    /// or cuDNN library, or pinned memory being refused, shows up, and failing here still
+    /// leaves room to fall back instead of failing the first video.
+    fn on_cuda(spec: &ModelSpec, onnx: &Path, threads: usize) -> Result<Detector> {
+        let (h, w) = (spec.input.height as usize, spec.input.width as usize);
+        let shape = match spec.input.layout {
+            Layout::Nhwc => [1, h, w, 3],
+            Layout::Nchw => [1, 3, h, w],
+        };
+        let blank = Batch { frames: Vec::new(), shape, data: vec![0.0; h * w * 3] };
+        let session = build_session(onnx, threads, true)?;
+        let pinned = Detector::assemble(spec, session, true, HostMemory::CudaPinned, None).and_then(|mut d| d.run(&blank).map(|_| d));
+        match pinned {
+            Ok(d) => Ok(d),
+            Err(e) => {
+                tracing::warn!("CUDA with pinned host memory failed ({}); trying plain host memory", first_line(&e));
+                let mut d = Detector::assemble(spec, build_session(onnx, threads, true)?, true, HostMemory::Plain, None)?;
+                d.run(&blank)?;
+                Ok(d)
+            }
+        }
+    }
+
+    fn assemble(spec: &ModelSpec, session: Session, cuda: bool, memory: HostMemory, reason: Option<String>) -> Result<Detector> {
+        let bound = Bound::new(&session, &spec.input.name, memory)?;
+        Ok(Detector {
+            session,
+            bound,
+            input_name: spec.input.name.clone(),
+            device: match (&reason, cuda) {
+                (_, true) => "cuda".to_string(),
+                (Some(r), false) => format!("cpu ({r})"),
+                (None, false) => "cpu".to_string(),
+            },
+            execution_provider: if cuda { CUDA_PROVIDER } else { CPU_PROVIDER },
+            fallback_reason: reason,
+        })
+    }
+
+    /// Frames per inference call for `--batch-size 0` (auto).
+    pub fn auto_batch_size(&self) -> usize {
+        if self.execution_provider == CUDA_PROVIDER { AUTO_BATCH_CUDA } else { AUTO_BATCH_CPU }
+    }
+
+    /// Fails with a clear message when the model's tensors are not what its description says.
+    fn check_against(&self, spec: &ModelSpec) -> Result<()> {
+        let mismatch = |msg: String| {
+            Error::Model(format!("{} does not match its description {}: {msg}", spec.onnx_path().display(), spec.path.display()))
+        };
+        let inputs: Vec<&str> = self.session.inputs().iter().map(|i| i.name()).collect();
+        let input = self
+            .session
+            .inputs()
+            .iter()
+            .find(|i| i.name() == spec.input.name)
+            .ok_or_else(|| mismatch(format!("no input named '{}' (it has {inputs:?})", spec.input.name)))?;
+        let dims = tensor_dims(input.dtype()).ok_or_else(|| mismatch("input is not a tensor".into()))?;
+        let want = match spec.input.layout {
+            Layout::Nhwc => [-1, spec.input.height as i64, spec.input.width as i64, 3],
+            Layout::Nchw => [-1, 3, spec.input.height as i64, spec.input.width as i64],
+        };
+        if dims.len() != 4 || dims.iter().zip(want).skip(1).any(|(d, w)| *d >= 0 && *d != w) {
+            return Err(mismatch(format!("input '{}' has shape {dims:?}, expected {want:?}", spec.input.name)));
+        }
+        let outputs: HashMap<String, Vec<i64>> = self
+            .session
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.name().to_string(), tensor_dims(o.dtype())?)))
+            .collect();
+        postprocess::check_output_shapes(spec, &outputs).map_err(mismatch)
+    }
+
+    /// Runs one batch through the IoBinding and copies every output out as f32.
+    pub fn run(&mut self, batch: &Batch) -> Result<RawOutputs> {
+        self.bound.run(&mut self.session, batch)
+    }
+
+    /// The same without IoBinding (plain `Session::run`, ONNX Runtime allocates the outputs).
+    /// Kept to check, in tests and benches, that binding changes neither results nor speed.
+    pub fn run_unbound(&mut self, batch: &Batch) -> Result<RawOutputs> {
+        let input = TensorRef::from_array_view((batch.shape, batch.data.as_slice()))
+            .map_err(|e| Error::Inference(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input_name.as_str() => input])
+            .map_err(|e| Error::Inference(e.to_string()))?;
+        binding::copy_out(&outputs)
+    }
+}
+
+fn build_session(onnx: &Path, threads: usize, cuda: bool) -> Result<Session> {
+    let env = runtime::environment().ok_or_else(|| Error::Runtime("ONNX Runtime is not loaded".into()))?;
+    let fail = |e: String| Error::Model(format!("cannot load {}: {e}", onnx.display()));
+    let mut builder = Session::builder(env)
+        .map_err(|e| fail(e.to_string()))?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| fail(e.to_string()))?;
+    if threads > 0 {
+        builder = builder.with_intra_threads(threads).map_err(|e| fail(e.to_string()))?;
+    }
+    let providers = if cuda {
+        vec![ep::CUDA::default().build().error_on_failure()]
+    } else {
+        vec![ep::CPU::default().build()]
+    };
+    builder = builder.with_execution_providers(providers).map_err(|e| fail(e.to_string()))?;
+    builder.commit_from_file(onnx).map_err(|e| fail(e.to_string()))
+}
+
+fn tensor_dims(ty: &ValueType) -> Option<Vec<i64>> {
+    ty.tensor_shape().map(|s| s.iter().copied().collect())
+}
+
+fn first_line(e: &Error) -> String {
+    e.to_string().lines().next().unwrap_or_default().chars().take(160).collect()
+}
+
