@@ -81,6 +81,11 @@ pub fn build(req: &BundleRequest) -> Result<BundleSummary> {
     let ort = crate::infer::find_library(req.ort_lib)?;
     let ort = std::fs::canonicalize(&ort).map_err(|e| Error::Runtime(format!("{}: {e}", ort.display())))?;
     let exe = std::env::current_exe().map_err(|e| Error::Usage(format!("bundle: cannot find the running binary: {e}")))?;
+    // Before anything is written: a library the loader cannot find fails the bundle here.
+    let mut carried = libs::closure(&[&exe, &ort])?;
+    if let Some(vk) = libs::vulkan_loader() {
+        carried.entry("libvulkan.so.1".into()).or_insert(vk);
+    }
 
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| out_err("cannot create", parent, e))?;
@@ -103,10 +108,6 @@ pub fn build(req: &BundleRequest) -> Result<BundleSummary> {
     }
     let has_cuda = providers.iter().any(|p| file_name(p).contains("providers_cuda"));
 
-    let mut carried = libs::closure(&[&exe, &ort])?;
-    if let Some(vk) = libs::vulkan_loader() {
-        carried.entry("libvulkan.so.1".into()).or_insert(vk);
-    }
     for (soname, path) in &carried {
         copy(path, &root.join("lib").join(soname))?;
     }
@@ -211,6 +212,7 @@ fn libs_the_node_provides(providers: &[PathBuf], carried: &std::collections::BTr
 fn strip_debug_info(binary: &Path) {
     match Command::new("strip").arg("--strip-debug").arg(binary).status() {
         Ok(s) if s.success() => {}
-        other => tracing::info!("bundle: binary kept with debug info (strip: {other:?})"),
+        Ok(s) => tracing::info!("bundle: `strip` failed ({s}); the binary keeps its debug info"),
+        Err(e) => tracing::info!("bundle: no `strip` ({e}); the binary keeps its debug info"),
     }
 }

@@ -52,16 +52,16 @@ pub fn readme(f: &Facts) -> String {
     let glibcxx = f.glibcxx.map_or(String::new(), |v| format!(" (GLIBCXX_{v})"));
     let gpu = if f.has_cuda {
         format!(
-            "GPU: the ONNX Runtime here has the CUDA execution provider. The node needs an NVIDIA driver\n\
-             and the CUDA 13 and cuDNN 9 runtime libraries where the loader finds them (ldconfig, or\n\
-             LD_LIBRARY_PATH before calling ./prelabel):\n    {}\n\
-             Without them prelabel runs on the CPU and says why on its log and in report.json\n\
-             (\"execution_provider\", \"fallback_reason\"); `--device gpu` makes that an error instead.\n",
+            "GPU: the ONNX Runtime here has the CUDA execution provider. The node needs an NVIDIA\n  \
+             driver and the CUDA 13 and cuDNN 9 runtime libraries where the loader finds them\n  \
+             (ldconfig, or LD_LIBRARY_PATH set before calling ./prelabel):\n    {}\n  \
+             Without them prelabel runs on the CPU and says why in its log and in report.json\n  \
+             (\"execution_provider\", \"fallback_reason\"); `--device gpu` makes that an error.\n",
             f.node_libs.join(" ")
         )
     } else {
-        "GPU: none. The ONNX Runtime here is the CPU build: it never uses a GPU. For CUDA, make the\n\
-         bundle on a checkout set up with `PRELABEL_ORT=gpu scripts/setup.sh`.\n"
+        "GPU: none. The ONNX Runtime here is the CPU build: it never uses a GPU. For CUDA,\n  \
+         make the bundle on a checkout set up with `PRELABEL_ORT=gpu scripts/setup.sh`.\n"
             .to_string()
     };
     let parts = f.parts.as_ref().map_or(String::new(), |p| {
@@ -86,8 +86,8 @@ pub fn readme(f: &Facts) -> String {
          prelabel       launcher: sets LD_LIBRARY_PATH, ORT_DYLIB_PATH and PRELABEL_MODEL to this folder\n                 \
          and runs bin/prelabel\n  \
          bin/prelabel   the program\n  \
-         lib/           ONNX Runtime ({ort}) and its provider libraries, and the {n} shared libraries\n                 \
-         prelabel links (ffmpeg and everything it needs) except the base system: glibc, the\n                 \
+         lib/           ONNX Runtime ({ort}) and its provider libraries, and the {n}\n                 \
+         shared libraries prelabel links (ffmpeg and all it needs) except the base system: glibc, the\n                 \
          dynamic loader, libgcc_s, libstdc++ and the NVIDIA driver / CUDA / cuDNN libraries\n  \
          models/        the detector {model_name} ({model}) and its ONNX file\n  \
          SHA256SUMS     checksums of every file: `sha256sum -c SHA256SUMS` in this folder\n\
