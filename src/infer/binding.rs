@@ -48,6 +48,7 @@ pub struct Bound {
     allocator: Allocator,
     staging: Option<Tensor<f32>>,
     input_name: String,
+    output_names: Vec<String>,
     pub memory: HostMemory,
 }
 
@@ -61,14 +62,22 @@ impl Bound {
             HostMemory::Plain => Allocator::default(),
             HostMemory::CudaPinned => Allocator::new(session, memory.info(MemoryType::CPUInput)?).map_err(inference)?,
         };
-        let mut binding = session.create_binding().map_err(inference)?;
-        // Shapes are left to ONNX Runtime: the batch dimension, and for some models the box
-        // count, are only known after the run.
-        let out_info = memory.info(MemoryType::CPUOutput)?;
-        for output in session.outputs() {
-            binding.bind_output_to_device(output.name(), &out_info).map_err(inference)?;
+        let binding = session.create_binding().map_err(inference)?;
+        let output_names = session.outputs().iter().map(|o| o.name().to_string()).collect();
+        Ok(Bound { binding, allocator, staging: None, input_name: input_name.to_string(), output_names, memory })
+    }
+
+    /// Binds every output to host memory of our kind. Shapes are left to ONNX Runtime (the
+    /// batch dimension, and for some models the box count, are only known after the run);
+    /// it allocates them on the first run and then reuses them, so a new batch shape needs a
+    /// fresh binding.
+    fn bind_outputs(&mut self) -> Result<()> {
+        let info = self.memory.info(MemoryType::CPUOutput)?;
+        self.binding.clear_outputs();
+        for name in &self.output_names {
+            self.binding.bind_output_to_device(name.as_str(), &info).map_err(inference)?;
         }
-        Ok(Bound { binding, allocator, staging: None, input_name: input_name.to_string(), memory })
+        Ok(())
     }
 
     /// Runs one batch and copies every output out as f32.
@@ -78,8 +87,9 @@ impl Bound {
         }
         let fits = self.staging.as_ref().is_some_and(|t| t.shape().iter().map(|d| *d as usize).eq(batch.shape));
         if !fits {
-            // Reallocated only when the shape changes (the last, shorter batch of a video).
+            // Only when the shape changes (first run, the last and shorter batch of a video).
             self.staging = Some(Tensor::<f32>::new(&self.allocator, batch.shape).map_err(inference)?);
+            self.bind_outputs()?;
         }
         let staging = self.staging.as_mut().expect("allocated above");
         staging.extract_tensor_mut().1.copy_from_slice(&batch.data);

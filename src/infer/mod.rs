@@ -222,3 +222,41 @@ fn first_line(e: &Error) -> String {
     e.to_string().lines().next().unwrap_or_default().chars().take(160).collect()
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::VideoReader;
+    use crate::preprocess::make_batch;
+
+    fn repo() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// The IoBinding path gives exactly what plain `Session::run` gives, across batch sizes
+    /// (the staging tensor is reallocated when the shape changes and reused when it does not).
+    #[test]
+    fn binding_matches_plain_run_bit_for_bit() {
+        let spec = ModelSpec::load(&repo().join("models/ssd_mobilenet_v2_coco.toml")).unwrap();
+        let mut d = Detector::new(&spec, DeviceChoice::Cpu, 2, None).unwrap();
+        assert_eq!((d.execution_provider, d.fallback_reason.as_deref(), d.auto_batch_size()), (CPU_PROVIDER, None, 1));
+        let mut reader = VideoReader::open(&repo().join(".deps/vtest.avi")).unwrap();
+        let frames: Vec<_> = (0..3).map(|_| reader.next_frame().unwrap().unwrap()).collect();
+        for range in [0..2, 2..3, 1..3, 0..1] {
+            let batch = make_batch(&frames[range.clone()], &spec.input);
+            let bound = d.run(&batch).unwrap();
+            let plain = d.run_unbound(&batch).unwrap();
+            assert_eq!(bound.len(), 3);
+            assert_eq!(bound, plain, "frames {range:?}");
+            assert_eq!(bound["concat_1:0"].shape[0], range.len());
+        }
+    }
+
+    #[test]
+    fn a_batch_whose_data_does_not_fit_its_shape_is_an_error() {
+        let spec = ModelSpec::load(&repo().join("models/ssd_mobilenet_v2_coco.toml")).unwrap();
+        let mut d = Detector::new(&spec, DeviceChoice::Cpu, 1, None).unwrap();
+        let bad = Batch { frames: Vec::new(), shape: [2, 300, 300, 3], data: vec![0.0; 300 * 300 * 3] };
+        assert!(matches!(d.run(&bad), Err(Error::Inference(_))));
+    }
+}
