@@ -55,6 +55,7 @@ pub fn readme(f: &Facts) -> String {
             "GPU: the ONNX Runtime here has the CUDA execution provider. The node needs an NVIDIA\n  \
              driver and the CUDA 13 and cuDNN 9 runtime libraries where the loader finds them\n  \
              (ldconfig, or LD_LIBRARY_PATH set before calling ./prelabel):\n    {}\n  \
+             (cuDNN, and for some models cuFFT, are opened at run time.)\n  \
              Without them prelabel runs on the CPU and says why in its log and in report.json\n  \
              (\"execution_provider\", \"fallback_reason\"); `--device gpu` makes that an error.\n",
             f.node_libs.join(" ")

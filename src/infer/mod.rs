@@ -94,7 +94,10 @@ impl Detector {
             DeviceChoice::Auto if !cuda_built => cpu(Some("ONNX Runtime build has no CUDA provider".into()))?,
             DeviceChoice::Auto => match Detector::on_cuda(spec, &onnx, threads) {
                 Ok(d) => d,
-                Err(e) => cpu(Some(format!("CUDA provider failed: {}", first_line(&e))))?,
+                Err(e) => {
+                    tracing::warn!("CUDA execution provider failed: {e}");
+                    cpu(Some(format!("CUDA provider failed: {}", ort_message(&e))))?
+                }
             },
         };
         if let Some(reason) = &detector.fallback_reason {
@@ -119,7 +122,7 @@ impl Detector {
         match pinned {
             Ok(d) => Ok(d),
             Err(e) => {
-                tracing::warn!("CUDA with pinned host memory failed ({}); trying plain host memory", first_line(&e));
+                tracing::warn!("CUDA with pinned host memory failed ({}); trying plain host memory", ort_message(&e));
                 let mut d = Detector::assemble(spec, build_session(onnx, threads, true)?, true, HostMemory::Plain, None)?;
                 d.run(&blank)?;
                 Ok(d)
@@ -218,8 +221,18 @@ fn tensor_dims(ty: &ValueType) -> Option<Vec<i64>> {
     ty.tensor_shape().map(|s| s.iter().copied().collect())
 }
 
-fn first_line(e: &Error) -> String {
-    e.to_string().lines().next().unwrap_or_default().chars().take(160).collect()
+/// The part of an ONNX Runtime error a person can act on: its messages start with the source
+/// file and function (`/onnxruntime_src/...cc:2043 onnxruntime::...() [ONNXRuntimeError] : 1 :
+/// FAIL : Failed to load library ... libcublasLt.so.13: cannot open ...`), then say what failed.
+fn ort_message(e: &Error) -> String {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    let tail = match line.find("[ONNXRuntimeError]") {
+        // Skip "[ONNXRuntimeError] : 1 : FAIL : ".
+        Some(i) => line[i..].splitn(4, " : ").nth(3).unwrap_or(&line[i..]),
+        None => line,
+    };
+    tail.chars().take(300).collect()
 }
 
 
@@ -250,6 +263,16 @@ mod tests {
             assert_eq!(bound, plain, "frames {range:?}");
             assert_eq!(bound["concat_1:0"].shape[0], range.len());
         }
+    }
+
+    #[test]
+    fn ort_errors_are_cut_to_what_failed() {
+        let e = Error::Model("cannot load m.onnx: /onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:2043 onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : FAIL : Failed to load library libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared object file".into());
+        assert_eq!(
+            ort_message(&e),
+            "Failed to load library libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared object file"
+        );
+        assert_eq!(ort_message(&Error::Runtime("no GPU".into())), "ONNX Runtime: no GPU");
     }
 
     #[test]
