@@ -159,7 +159,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a");
         std::fs::write(&a, b"xx\0GLIBC_2.17\0GLIBC_2.9\0GLIBC_PRIVATE\0GLIBC_2.34\0GLIBC_2.3x").unwrap();
-        assert_eq!(newest_symbol_version(&[a.clone()], "GLIBC_").unwrap().as_deref(), Some("2.34"));
+        assert_eq!(newest_symbol_version(std::slice::from_ref(&a), "GLIBC_").unwrap().as_deref(), Some("2.34"));
         assert_eq!(newest_symbol_version(&[a], "GLIBCXX_").unwrap(), None);
     }
 }
