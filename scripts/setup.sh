@@ -28,6 +28,8 @@ ORT_CPU_VERSION=1.32.0
 ORT_CPU_WHEEL=onnxruntime-1.32.0-cp312-cp312-manylinux_2_28_x86_64.whl
 ORT_CPU_SHA256=99e1074c4b2197accd5073052a465361be17b89c093b8ffb6e6bd8f986c52df8
 ORT_GPU_VERSION=1.31.1
+ORT_GPU_WHEEL=onnxruntime_gpu-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl
+ORT_GPU_SHA256=05d548956197b9d01f59b625de740e0d6be3593f874e241a12dc0362650ecdf7
 MODEL_PKG_VERSION=0.4.4
 MODEL_PB_SHA256=2a8d8a89d695842e60d8c6d144181100555563e21acf2fa1e8f561fec5c3c6ad
 
@@ -72,11 +74,18 @@ fi
 ORT_DIR=$DEPS/onnxruntime
 if [[ ${PRELABEL_ORT:-cpu} == gpu ]]; then
     ORT_DIR=$DEPS/onnxruntime-gpu
-    if [[ ! -f $ORT_DIR/libonnxruntime.so ]]; then
+    # Built for CUDA 13 + cuDNN 9, which the node provides (prelabel falls back to the CPU
+    # without them). The CUDA provider must sit beside libonnxruntime; TensorRT's is left out.
+    if [[ ! -f $ORT_DIR/libonnxruntime_providers_cuda.so ]]; then
         fetch_wheel ort-gpu "onnxruntime-gpu==$ORT_GPU_VERSION" --python-version 3.12 --platform manylinux_2_28_x86_64
-        say "unpacking onnxruntime-gpu $ORT_GPU_VERSION"
+        sha_ok "$CACHE/ort-gpu/$ORT_GPU_WHEEL" "$ORT_GPU_SHA256" \
+            || die "onnxruntime-gpu wheel sha256 mismatch (expected $ORT_GPU_SHA256); delete $CACHE/ort-gpu and retry"
+        say "unpacking onnxruntime-gpu $ORT_GPU_VERSION (CUDA 13, cuDNN 9)"
         mkdir -p "$ORT_DIR"
-        unzip -q -o -j "$CACHE"/ort-gpu/*.whl 'onnxruntime/capi/libonnxruntime*.so*' -d "$ORT_DIR"
+        unzip -q -o -j "$CACHE/ort-gpu/$ORT_GPU_WHEEL" \
+            "onnxruntime/capi/libonnxruntime.so.$ORT_GPU_VERSION" \
+            'onnxruntime/capi/libonnxruntime_providers_shared.so' \
+            'onnxruntime/capi/libonnxruntime_providers_cuda.so' -d "$ORT_DIR"
         ln -sf "libonnxruntime.so.$ORT_GPU_VERSION" "$ORT_DIR/libonnxruntime.so"
     fi
 elif [[ ! -f $ORT_DIR/libonnxruntime.so ]]; then

@@ -49,6 +49,8 @@ enum Command {
     Run(RunArgs),
     /// Score a MOTChallenge file (e.g. a run's mot.txt) against ground truth: average precision.
     Eval(EvalArgs),
+    /// Make a relocatable folder (program, libraries, ONNX Runtime, model, launcher) for a node with nothing installed.
+    Bundle(BundleArgs),
 }
 
 #[derive(Args)]
@@ -78,7 +80,7 @@ struct RunArgs {
     /// Output formats, comma separated.
     #[arg(short, long, value_enum, value_delimiter = ',', default_values_t = Format::ALL)]
     formats: Vec<Format>,
-    /// Frames per inference call (0 = auto: 1 on CPU, where batching does not pay, 8 on GPU).
+    /// Frames per inference call (0 = auto: 1 on CPU, where batching does not pay, 16 on GPU).
     #[arg(short, long, default_value_t = 0)]
     batch_size: usize,
     /// CPU threads for preprocessing and inference (0 = all cores).
@@ -221,6 +223,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run(args, cli.quiet),
         Command::Eval(args) => eval(args),
+        Command::Bundle(args) => bundle(args, cli.quiet),
     }
 }
 
@@ -263,8 +266,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         Filter { score_threshold: args.score_threshold.min(tracker.low), classes, max_detections: args.max_detections },
     );
     let batch_size = match args.batch_size {
-        0 if detector.device == "cuda" => 8,
-        0 => 1,
+        0 => detector.auto_batch_size(),
         n => n,
     };
     let mut formats = args.formats.clone();
@@ -277,6 +279,8 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         model: ModelReport { name: spec.name.clone(), description: spec.path.clone(), onnx: spec.onnx_path() },
         runtime,
         device: detector.device.clone(),
+        execution_provider: detector.execution_provider,
+        fallback_reason: detector.fallback_reason.clone(),
         settings: Settings {
             device_requested: args.device,
             score_threshold: args.score_threshold,
@@ -411,6 +415,45 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
             "AP@{:.2} = {:.4}  (recall {:.3}, {} of {} ground-truth boxes found, {} detections)",
             args.iou, r.ap, r.recall, r.true_positives, r.ground_truth, r.detections
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------- prelabel bundle
+
+#[derive(Args)]
+struct BundleArgs {
+    /// Folder to create (it must not exist). Built beside it and renamed into place when complete.
+    dir: PathBuf,
+    /// Model description (.toml) to carry with its .onnx. Default: the bundled SSD MobileNet v2 COCO.
+    #[arg(short, long, env = "PRELABEL_MODEL")]
+    model: Option<PathBuf>,
+    /// ONNX Runtime library to carry (its provider libraries come from the same folder). Default: the one `run` would load.
+    #[arg(long)]
+    ort_lib: Option<PathBuf>,
+    /// Also write DIR.parts/: the bundle as a tar in pieces of at most 60 MB, with SHA256SUMS and assemble.sh.
+    #[arg(long)]
+    pieces: bool,
+}
+
+fn bundle(args: BundleArgs, quiet: bool) -> Result<ExitCode> {
+    let model = args.model.clone().unwrap_or_else(default_model);
+    let req = prelabel::bundle::BundleRequest { dir: &args.dir, model: &model, ort_lib: args.ort_lib.as_deref(), pieces: args.pieces };
+    let started = std::time::Instant::now();
+    let s = prelabel::bundle::build(&req)?;
+    if !quiet {
+        let gpu = if s.has_cuda { "CUDA and CPU" } else { "CPU only" };
+        println!(
+            "prelabel: bundle {} ready: {} files, {:.1} MB, ONNX Runtime {gpu}, needs glibc {} ({:.1} s)",
+            s.dir.display(),
+            s.files,
+            s.bytes as f64 / 1e6,
+            s.glibc.as_deref().unwrap_or("?"),
+            started.elapsed().as_secs_f64()
+        );
+        if let Some((dir, n)) = &s.parts {
+            println!("  {n} pieces of at most 60 MB in {}; rebuild with: bash {}/assemble.sh DEST", dir.display(), dir.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -15,8 +15,10 @@
 //! [`model`] reads model description files and [`eval`] scores labels against ground truth.
 //! [`labels`] maps model classes to project labels and [`review`] routes tracks into review
 //! bands; both run inside [`export::write_labels`].
+//! [`bundle`] packs the program, its libraries and a model into a relocatable folder.
 
 pub mod batch;
+pub mod bundle;
 pub mod decode;
 pub mod error;
 pub mod eval;

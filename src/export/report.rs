@@ -134,6 +134,11 @@ pub struct RunReport {
     pub runtime: RuntimeInfo,
     /// The execution provider that actually ran the model.
     pub device: String,
+    /// ONNX Runtime's name for it: "CUDAExecutionProvider" or "CPUExecutionProvider".
+    pub execution_provider: &'static str,
+    /// Why the CPU ran the model although `auto` was asked for (no CUDA build, no GPU...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
     pub settings: Settings,
     pub videos: Vec<VideoReport>,
     pub totals: Totals,
