@@ -30,7 +30,7 @@ struct Params {
 struct Cand {
     x1: f32, y1: f32, x2: f32, y2: f32,
     score: f32,
-    class: u32,
+    cls: u32,
     index: u32, // position in the CPU reference's candidate order: the tie-breaker
     pad: u32,
 }
@@ -131,13 +131,13 @@ fn iou_above(a: Cand, b: Cand, unsure: ptr<function, bool>) -> bool {
     let inter = opaque(w * h);
     let area_a = opaque(max(a.x2 - a.x1, 0.0) * max(a.y2 - a.y1, 0.0));
     let area_b = opaque(max(b.x2 - b.x1, 0.0) * max(b.y2 - b.y1, 0.0));
-    let union = opaque(area_a + area_b) - inter;
-    if (!(safe(w) && safe(h) && safe(inter) && safe(area_a) && safe(area_b) && safe(union))) {
+    let uni = opaque(area_a + area_b) - inter;
+    if (!(safe(w) && safe(h) && safe(inter) && safe(area_a) && safe(area_b) && safe(uni))) {
         *unsure = true;
     }
     var iou = 0.0;
-    if (!(union <= 0.0)) {
-        iou = inter / union;
+    if (!(uni <= 0.0)) {
+        iou = inter / uni;
     }
     // inter == 0 gives exactly 0 on both sides; only a real quotient can round differently.
     if (inter > 0.0 && abs(iou - params.iou_threshold) <= params.band) {
@@ -164,7 +164,7 @@ fn iou_mask(@builtin(global_invocation_id) gid: vec3<u32>) {
         let j = w * 32u + b;
         if (j > i && j < n_k) {
             let c = sorted[item * TOP_K + j];
-            if ((params.class_aware == 0u || a.class == c.class) && iou_above(a, c, &unsure)) {
+            if ((params.class_aware == 0u || a.cls == c.cls) && iou_above(a, c, &unsure)) {
                 bits |= 1u << b;
             }
         }
@@ -205,7 +205,7 @@ fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
                     out[r + 2u] = bitcast<u32>(c.x2);
                     out[r + 3u] = bitcast<u32>(c.y2);
                     out[r + 4u] = bitcast<u32>(c.score);
-                    out[r + 5u] = c.class;
+                    out[r + 5u] = c.cls;
                     out[r + 6u] = c.index;
                     out[r + 7u] = 0u;
                     wg_kept += 1u;

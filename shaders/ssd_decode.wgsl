@@ -28,7 +28,7 @@ struct ItemTf {
 struct Cand {
     x1: f32, y1: f32, x2: f32, y2: f32,
     score: f32,
-    class: u32,
+    cls: u32,
     index: u32,
     pad: u32,
 }
