@@ -147,3 +147,93 @@ fn nms_beyond_top_k_matches_cpu() {
     assert_eq!(nms.run(&[item.clone()], 0.5, 100, true).unwrap()[0], nms_with(item, 0.5, 100, true));
     assert_eq!(nms.fallbacks, before);
 }
+
+mod decode_parity {
+    use super::*;
+    use prelabel::decode::VideoReader;
+    use prelabel::infer::{DeviceChoice, Detector, RawOutputs};
+    use prelabel::model::ModelSpec;
+    use prelabel::postprocess::gpu::GpuPostprocessor;
+    use prelabel::postprocess::{Filter, Postprocessor};
+    use prelabel::preprocess::make_region_batch;
+    use prelabel::types::{Batch, Frame, FrameDetections, Region};
+
+    /// Every 10th of the first 80 frames of a MOT15 sequence.
+    fn frames(seq: &str) -> Option<Vec<Frame>> {
+        let dir = common::mot15(seq)?;
+        let mut reader = VideoReader::open(&dir.join(format!("{seq}.mp4"))).unwrap();
+        let mut out = Vec::new();
+        while let Some(f) = reader.next_frame().unwrap() {
+            if f.index % 10 == 0 {
+                out.push(f);
+            }
+            if out.len() == 8 {
+                break;
+            }
+        }
+        Some(out)
+    }
+
+    /// Detections must be the same boxes in the same order. Tolerances: WGSL lets `exp` and
+    /// division differ from the CPU by a few ULP; at 640 px one ULP is 6e-5 px, and a score
+    /// in (0, 1) has ULPs below 6e-8.
+    fn assert_same(gpu: &[FrameDetections], cpu: &[FrameDetections], what: &str) -> usize {
+        assert_eq!(gpu.len(), cpu.len());
+        let (mut n, mut worst_box, mut worst_score) = (0, 0f32, 0f32);
+        for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
+            assert_eq!(g.frame, c.frame);
+            let classes = |d: &FrameDetections| d.detections.iter().map(|d| d.class).collect::<Vec<_>>();
+            assert_eq!(classes(g), classes(c), "{what}, item {i}: kept sets differ");
+            for (a, b) in g.detections.iter().zip(&c.detections) {
+                let d = [a.bbox.x1 - b.bbox.x1, a.bbox.y1 - b.bbox.y1, a.bbox.x2 - b.bbox.x2, a.bbox.y2 - b.bbox.y2];
+                worst_box = d.iter().fold(worst_box, |m, v| m.max(v.abs()));
+                worst_score = worst_score.max((a.score - b.score).abs());
+                assert!(d.iter().all(|v| v.abs() <= 1e-3), "{what}, item {i}: {a:?} vs {b:?}");
+                assert!((a.score - b.score).abs() <= 1e-6, "{what}, item {i}: {a:?} vs {b:?}");
+            }
+            n += c.detections.len();
+        }
+        eprintln!("{what}: {n} detections agree; largest difference {worst_box:e} px, {worst_score:e} in score");
+        n
+    }
+
+    fn run(spec: &ModelSpec, detector: &mut Detector, batch: &Batch, threshold: f32) -> (RawOutputs, Filter) {
+        let raw = detector.run(batch).unwrap();
+        (raw, Filter { score_threshold: threshold, classes: vec![], max_detections: 100 })
+    }
+
+    #[test]
+    fn ssd_on_gpu_matches_cpu_on_real_frames() {
+        let Some(frames) = frames("TUD-Campus") else { return };
+        let spec = ModelSpec::load(&common::repo().join("models/ssd_mobilenet_v2_coco.toml")).unwrap();
+        let mut detector = Detector::new(&spec, DeviceChoice::Cpu, 2, None).unwrap();
+        let ctx = gpu();
+        // Whole frames, then 2x2 overlapping tiles of the first two (region mapping + clamp).
+        let whole: Vec<(&Frame, Region)> = frames.iter().map(|f| (f, Region::full(&f.info()))).collect();
+        let tiles: Vec<(&Frame, Region)> = frames[..2]
+            .iter()
+            .flat_map(|f| {
+                let (w, h) = (f.width * 6 / 10, f.height * 6 / 10);
+                [(0, 0), (f.width - w, 0), (0, f.height - h), (f.width - w, f.height - h)]
+                    .map(|(x, y)| (f, Region { x, y, width: w, height: h }))
+            })
+            .collect();
+        let mut total = 0;
+        for (name, items) in [("whole frames", whole), ("tiles", tiles)] {
+            let batch = make_region_batch(&items, &spec.input);
+            // 0.3 is the default; 0.05 (the AP evaluation's) gives thousands of candidates.
+            for threshold in [0.3, 0.05] {
+                let (raw, filter) = run(&spec, &mut detector, &batch, threshold);
+                let cpu = Postprocessor::new(&spec, filter.clone()).process_batch(&raw, &batch).unwrap();
+                let mut gpu_post = GpuPostprocessor::new(ctx.clone(), &spec, filter).unwrap();
+                assert!(gpu_post.decodes_on_gpu());
+                let got = gpu_post.process_batch(&raw, &batch).unwrap();
+                total += assert_same(&got, &cpu, &format!("{name}, threshold {threshold}"));
+                assert_eq!(gpu_post.cpu_fallbacks, 0, "{name}, threshold {threshold}: items redone on the CPU");
+                // Deterministic: the same input again gives the same output, bit for bit.
+                assert_eq!(gpu_post.process_batch(&raw, &batch).unwrap(), got);
+            }
+        }
+        assert!(total > 50, "only {total} detections: the comparison says little");
+    }
+}
