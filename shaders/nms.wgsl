@@ -43,6 +43,9 @@ struct Cand {
 @group(0) @binding(5) var<storage, read_write> mask: array<u32>;            // n_items * TOP_K * WORDS
 @group(0) @binding(6) var<storage, read_write> flags: array<atomic<u32>>;   // n_items
 @group(0) @binding(7) var<storage, read_write> out: array<u32>;             // n_items * out_stride
+// Workgroup counts for `iou_mask` (x, y, z), x grown here to cover the longest item; the host
+// sets (0, n_items, 1) first.
+@group(0) @binding(8) var<storage, read_write> mask_dispatch: array<atomic<u32>, 3>;
 
 fn opaque(x: f32) -> f32 {
     return bitcast<f32>(bitcast<u32>(x) ^ params.zero);
@@ -82,6 +85,7 @@ fn sort_items(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             atomicOr(&flags[item], FLAG_OVERFLOW);
         }
         wg_n = min(count, params.cap);
+        atomicMax(&mask_dispatch[0], (min(wg_n, TOP_K) * WORDS + 63u) / 64u);
     }
     let n = workgroupUniformLoad(&wg_n);
     var n_pad = 1u;

@@ -197,7 +197,7 @@ mod decode_parity {
         n
     }
 
-    fn run(spec: &ModelSpec, detector: &mut Detector, batch: &Batch, threshold: f32) -> (RawOutputs, Filter) {
+    fn run(detector: &mut Detector, batch: &Batch, threshold: f32) -> (RawOutputs, Filter) {
         let raw = detector.run(batch).unwrap();
         (raw, Filter { score_threshold: threshold, classes: vec![], max_detections: 100 })
     }
@@ -223,7 +223,7 @@ mod decode_parity {
             let batch = make_region_batch(&items, &spec.input);
             // 0.3 is the default; 0.05 (the AP evaluation's) gives thousands of candidates.
             for threshold in [0.3, 0.05] {
-                let (raw, filter) = run(&spec, &mut detector, &batch, threshold);
+                let (raw, filter) = run(&mut detector, &batch, threshold);
                 let cpu = Postprocessor::new(&spec, filter.clone()).process_batch(&raw, &batch).unwrap();
                 let mut gpu_post = GpuPostprocessor::new(ctx.clone(), &spec, filter).unwrap();
                 assert!(gpu_post.decodes_on_gpu());

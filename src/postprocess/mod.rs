@@ -90,7 +90,7 @@ impl Postprocessor {
     }
 
     /// The IoU threshold of the NMS this model needs; `None` when the model ran NMS itself.
-    pub(crate) fn nms_iou(&self) -> Option<f32> {
+    pub fn nms_iou(&self) -> Option<f32> {
         match &self.spec.output {
             OutputSpec::Ssd { nms_iou, .. } | OutputSpec::Yolov5 { nms_iou, .. } | OutputSpec::Yolov8 { nms_iou, .. } => {
                 Some(*nms_iou)
@@ -110,7 +110,7 @@ impl Postprocessor {
 
     /// Candidates per batch item, before NMS: decoded, in frame pixels, clamped to the region
     /// the model saw, empty boxes dropped; in decoder order (the order NMS breaks ties by).
-    pub(crate) fn candidates(&self, raw: &RawOutputs, frames: &[FrameInfo], regions: &[Region]) -> Result<Candidates> {
+    pub fn candidates(&self, raw: &RawOutputs, frames: &[FrameInfo], regions: &[Region]) -> Result<Vec<Vec<Detection>>> {
         let ctx = DecodeContext {
             frames,
             transforms: regions.iter().map(|r| InputTransform::for_region(*r, &self.spec.input)).collect(),

@@ -107,7 +107,7 @@ impl GpuPostprocessor {
         enc.clear_buffer(&bufs.counts, 0, None);
         enc.clear_buffer(&bufs.flags, 0, None);
         ssd.encode(&mut enc, raw, &batch.regions, n_anchors, self.n_classes, self.cpu.filter().score_threshold, bufs);
-        self.nms.encode(&mut enc, n, iou, max_keep, true, nms::TOP_K);
+        self.nms.encode(&mut enc, n, iou, max_keep, true);
         ctx.queue.submit([enc.finish()]);
         self.nms.read(n)
     }
