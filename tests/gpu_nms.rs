@@ -144,7 +144,7 @@ fn nms_beyond_top_k_matches_cpu() {
     assert_eq!(nms.run(std::slice::from_ref(&item), 0.5, 2000, true).unwrap()[0], want);
     // With max_keep within the top K the GPU answers alone.
     let before = nms.fallbacks;
-    assert_eq!(nms.run(&[item.clone()], 0.5, 100, true).unwrap()[0], nms_with(item, 0.5, 100, true));
+    assert_eq!(nms.run(std::slice::from_ref(&item), 0.5, 100, true).unwrap()[0], nms_with(item, 0.5, 100, true));
     assert_eq!(nms.fallbacks, before);
 }
 

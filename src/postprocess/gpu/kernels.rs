@@ -98,3 +98,24 @@ pub(crate) fn bind_group(ctx: &GpuContext, layout: &wgpu::BindGroupLayout, buffe
 pub(crate) fn pow2_at_least(n: usize, min: usize) -> usize {
     n.max(min).next_power_of_two()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_shader_is_an_error_not_a_panic() {
+        let ctx = GpuContext::new(true).expect("no GPU adapter at all: install mesa-vulkan-drivers");
+        let l = layout(&ctx, "t", 1);
+        let err = pipelines(&ctx, "broken.wgsl", "@compute @workgroup_size(1) fn main() { let class = 1; }", &l, ["main"])
+            .expect_err("a reserved word must not compile");
+        assert!(err.to_string().contains("broken.wgsl"), "{err}");
+    }
+
+    #[test]
+    fn powers_of_two() {
+        assert_eq!(pow2_at_least(0, 64), 64);
+        assert_eq!(pow2_at_least(65, 64), 128);
+        assert_eq!(pow2_at_least(4096, 1), 4096);
+    }
+}
