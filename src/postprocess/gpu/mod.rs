@@ -101,7 +101,7 @@ impl GpuPostprocessor {
         let n = batch.regions.len();
         let ssd = self.ssd.as_mut().expect("SSD model");
         let n_anchors = ssd.anchors(raw, n, self.n_classes)?;
-        let bufs = self.nms.buffers(n, cap, max_keep);
+        let bufs = self.nms.buffers(n, cap, max_keep)?;
         let ctx = &self.ctx;
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         enc.clear_buffer(&bufs.counts, 0, None);

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytemuck::{Pod, Zeroable};
 
 use super::kernels;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::postprocess::nms::nms_with;
 use crate::types::{BBox, Detection};
@@ -110,7 +110,7 @@ impl GpuNms {
         }
         let longest = items.iter().map(Vec::len).max().unwrap_or(0);
         let cap = kernels::pow2_at_least(longest, 64).min(MAX_CAP);
-        self.buffers(items.len(), cap, max_keep);
+        self.buffers(items.len(), cap, max_keep)?;
         let bufs = self.bufs.as_ref().expect("buffers were just made");
         let mut cands = vec![GpuCand::zeroed(); items.len() * bufs.cap];
         for (item, dets) in items.iter().enumerate() {
@@ -146,8 +146,10 @@ impl GpuNms {
             .collect())
     }
 
-    /// Buffers for `n_items` items of up to `cap` candidates (a power of two) each.
-    pub(crate) fn buffers(&mut self, n_items: usize, cap: usize, max_keep: usize) -> &NmsBuffers {
+    /// Buffers for `n_items` items of up to `cap` candidates (a power of two) each; fewer
+    /// slots when the adapter's storage buffers cannot hold that many (items with more
+    /// candidates then go to the CPU).
+    pub(crate) fn buffers(&mut self, n_items: usize, cap: usize, max_keep: usize) -> Result<&NmsBuffers> {
         let fits = self.bufs.as_ref().is_some_and(|b| b.n_items >= n_items && b.cap >= cap && b.max_keep >= max_keep);
         if !fits {
             let old = self.bufs.take();
@@ -156,8 +158,17 @@ impl GpuNms {
                 None => (n_items, cap, max_keep),
             };
             let ctx = &*self.ctx;
-            let n = n_items as u64;
+            let n = n_items.max(1) as u64;
+            let limit = ctx.limits.max_storage_buffer_binding_size;
             let out_bytes = n * (2 + 8 * max_keep as u64) * 4;
+            if n * (TOP_K * WORDS * 4) as u64 > limit || out_bytes > limit {
+                return Err(Error::Gpu(format!(
+                    "a batch of {n_items} items with {max_keep} detections each does not fit in {}'s storage buffers ({limit} bytes)",
+                    ctx.adapter
+                )));
+            }
+            let most = (limit / (n * 32)) as usize;
+            let cap = cap.min(1 << most.ilog2());
             let params = kernels::uniform(ctx, "nms params", std::mem::size_of::<Params>() as u64);
             let cands = kernels::storage(ctx, "nms cands", n * cap as u64 * 32);
             let counts = kernels::storage(ctx, "nms counts", n * 4);
@@ -173,7 +184,7 @@ impl GpuNms {
                 kernels::bind_group(ctx, &self.layout, &[&params, &cands, &counts, &keys, &sorted, &mask, &flags, &out, &dispatch]);
             self.bufs = Some(NmsBuffers { n_items, cap, max_keep, params, cands, counts, flags, out, dispatch, indirect, readback, bind_group });
         }
-        self.bufs.as_ref().expect("buffers were just made")
+        Ok(self.bufs.as_ref().expect("buffers were just made"))
     }
 
     /// Records sort, bitmask, sweep and the copy of the kept boxes for readback. Candidates,
