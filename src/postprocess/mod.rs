@@ -4,6 +4,7 @@
 //! models that run NMS themselves). Runs on the CPU.
 
 mod end2end;
+pub mod gpu;
 pub mod nms;
 pub mod ssd;
 mod yolo;
@@ -68,6 +69,48 @@ impl Postprocessor {
     }
 
     fn process_regions(&self, raw: &RawOutputs, frames: &[FrameInfo], regions: &[Region]) -> Result<Vec<FrameDetections>> {
+        let cands = self.candidates(raw, frames, regions)?;
+        let nms_iou = self.nms_iou();
+        Ok(cands
+            .into_iter()
+            .zip(frames)
+            .map(|(c, frame)| {
+                let detections = match nms_iou {
+                    Some(iou) => nms::nms(c, iou, self.filter.max_detections),
+                    None => {
+                        let mut c = c;
+                        c.sort_by(|a, b| b.score.total_cmp(&a.score));
+                        c.truncate(self.filter.max_detections);
+                        c
+                    }
+                };
+                FrameDetections { frame: *frame, detections }
+            })
+            .collect())
+    }
+
+    /// The IoU threshold of the NMS this model needs; `None` when the model ran NMS itself.
+    pub fn nms_iou(&self) -> Option<f32> {
+        match &self.spec.output {
+            OutputSpec::Ssd { nms_iou, .. } | OutputSpec::Yolov5 { nms_iou, .. } | OutputSpec::Yolov8 { nms_iou, .. } => {
+                Some(*nms_iou)
+            }
+            OutputSpec::End2end { .. } | OutputSpec::End2endSplit { .. } => None,
+        }
+    }
+
+    pub(crate) fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// Class `c` is reported (reportable and asked for).
+    pub(crate) fn keeps(&self) -> &[bool] {
+        &self.keep
+    }
+
+    /// Candidates per batch item, before NMS: decoded, in frame pixels, clamped to the region
+    /// the model saw, empty boxes dropped; in decoder order (the order NMS breaks ties by).
+    pub fn candidates(&self, raw: &RawOutputs, frames: &[FrameInfo], regions: &[Region]) -> Result<Vec<Vec<Detection>>> {
         let ctx = DecodeContext {
             frames,
             transforms: regions.iter().map(|r| InputTransform::for_region(*r, &self.spec.input)).collect(),
@@ -95,36 +138,18 @@ impl Postprocessor {
             ),
         };
         decoded.map_err(|e| Error::Inference(format!("model {}: {e}", self.spec.name)))?;
-
-        let nms_iou = match &self.spec.output {
-            OutputSpec::Ssd { nms_iou, .. } | OutputSpec::Yolov5 { nms_iou, .. } | OutputSpec::Yolov8 { nms_iou, .. } => {
-                Some(*nms_iou)
-            }
-            OutputSpec::End2end { .. } | OutputSpec::End2endSplit { .. } => None,
-        };
         Ok(cands
             .into_iter()
-            .zip(frames.iter().zip(regions))
-            .map(|(c, (frame, r))| {
+            .zip(regions)
+            .map(|(c, r)| {
                 // Clamped to the region the model saw: a box cut by a tile border ends on it,
                 // which is how the tile merge recognises it.
                 let (x0, y0) = (r.x as f32, r.y as f32);
                 let (x1, y1) = (x0 + r.width as f32, y0 + r.height as f32);
-                let c: Vec<Detection> = c
-                    .into_iter()
+                c.into_iter()
                     .map(|d| Detection { bbox: d.bbox.clamp_to(x0, y0, x1, y1), ..d })
                     .filter(|d| d.bbox.area() > 0.0)
-                    .collect();
-                let detections = match nms_iou {
-                    Some(iou) => nms::nms(c, iou, self.filter.max_detections),
-                    None => {
-                        let mut c = c;
-                        c.sort_by(|a, b| b.score.total_cmp(&a.score));
-                        c.truncate(self.filter.max_detections);
-                        c
-                    }
-                };
-                FrameDetections { frame: *frame, detections }
+                    .collect()
             })
             .collect())
     }
