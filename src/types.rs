@@ -48,12 +48,17 @@ impl Region {
 /// Frame regions resized and normalised into one model input tensor (`shape` in the model's
 /// layout). Item `i` of the tensor is `regions[i]` of `frames[i]`; a frame appears once per
 /// region taken from it (several times when tiling).
+///
+/// The elements are in `data` for f32 models and in `data_f16` for f16 models (input
+/// `dtype = "f16"`); the other vector is empty. Two plain vectors rather than an enum keep
+/// every f32 consumer (`batch.data`) unchanged.
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub frames: Vec<FrameInfo>,
     pub regions: Vec<Region>,
     pub shape: [usize; 4],
     pub data: Vec<f32>,
+    pub data_f16: Vec<half::f16>,
 }
 
 /// An axis-aligned box in pixels.

@@ -8,9 +8,11 @@
 //! edges), the convention of OpenCV's INTER_LINEAR and of GPU texture sampling, so a later GPU
 //! path can match it exactly.
 
+pub mod gpu;
+
 use rayon::prelude::*;
 
-use crate::model::{InputSpec, Layout, ResizeMode};
+use crate::model::{DType, InputSpec, Layout, ResizeMode};
 use crate::types::{BBox, Batch, Frame, Region};
 
 /// Grey used for letterbox padding (the YOLO convention), as a 0..255 pixel value.
@@ -87,11 +89,17 @@ pub fn make_region_batch(items: &[(&Frame, Region)], input: &InputSpec) -> Batch
         Layout::Nhwc => [items.len(), h, w, 3],
         Layout::Nchw => [items.len(), 3, h, w],
     };
+    // f16 models: convert after the f32 arithmetic, which is what the GPU path does too.
+    let (data, data_f16) = match input.dtype {
+        DType::F32 => (data, Vec::new()),
+        DType::F16 => (Vec::new(), data.iter().map(|&v| half::f16::from_f32(v)).collect()),
+    };
     Batch {
         frames: items.iter().map(|(f, _)| f.info()).collect(),
         regions: items.iter().map(|(_, r)| *r).collect(),
         shape,
         data,
+        data_f16,
     }
 }
 
@@ -204,7 +212,7 @@ mod tests {
     use super::*;
 
     fn spec(w: u32, h: u32, layout: Layout, resize: ResizeMode) -> InputSpec {
-        InputSpec { name: "in".into(), width: w, height: h, layout, resize, mean: [0.0; 3], std: [1.0; 3] }
+        InputSpec { name: "in".into(), width: w, height: h, layout, resize, mean: [0.0; 3], std: [1.0; 3], dtype: DType::F32 }
     }
 
     fn frame(w: u32, h: u32, f: impl Fn(u32, u32, usize) -> u8) -> Frame {
