@@ -26,8 +26,10 @@ use crate::model::{DType, InputSpec, Layout};
 use crate::types::{Batch, Frame, FrameInfo, Region};
 
 const SHADER: &str = include_str!("../../shaders/preprocess.wgsl");
-/// Must equal `@workgroup_size` in the shader.
-const WORKGROUP: u32 = 64;
+/// Must equal `@workgroup_size` of the shader's entry points: `preprocess` (8x8 pixel pairs
+/// of one item) and `preprocess_f16_odd` (64 words).
+const TILE: u32 = 8;
+const WORKGROUP_ODD: u32 = 64;
 /// Buffers grow in steps of this much, so slowly changing batches do not reallocate often.
 const GROW_STEP: u64 = 1 << 20;
 
@@ -75,7 +77,7 @@ struct Slot {
     bind_group: Option<wgpu::BindGroup>,
     /// Bumped on every submit into this slot, so a stale [`Pending`] is caught.
     generation: u64,
-    dispatch: (u32, u32),
+    dispatch: [u32; 3],
 }
 
 /// A batch queued on the GPU; hand it back to [`GpuPreprocessor::finish`].
@@ -106,6 +108,8 @@ pub struct GpuPreprocessor {
     ctx: Arc<GpuContext>,
     input: InputSpec,
     pipeline: wgpu::ComputePipeline,
+    /// f16 with an odd output width: the per-word fallback entry point.
+    odd_f16: bool,
     slots: [Slot; 2],
     next_slot: usize,
     last: Option<usize>,
@@ -114,8 +118,10 @@ pub struct GpuPreprocessor {
 impl GpuPreprocessor {
     /// Compiles the shader for the model input `input`.
     pub fn new(ctx: Arc<GpuContext>, input: &InputSpec) -> Result<GpuPreprocessor> {
-        let pipeline = ctx.compute_pipeline("preprocess", SHADER, "preprocess");
-        Ok(GpuPreprocessor { ctx, input: input.clone(), pipeline, slots: Default::default(), next_slot: 0, last: None })
+        let odd_f16 = input.dtype == DType::F16 && input.width % 2 == 1;
+        let entry = if odd_f16 { "preprocess_f16_odd" } else { "preprocess" };
+        let pipeline = ctx.compute_pipeline("preprocess", SHADER, entry);
+        Ok(GpuPreprocessor { ctx, input: input.clone(), pipeline, odd_f16, slots: Default::default(), next_slot: 0, last: None })
     }
 
     /// Whole frames, as [`super::make_batch`].
@@ -127,10 +133,7 @@ impl GpuPreprocessor {
     /// One region of a frame per item, as [`super::make_region_batch`]. Waits for the
     /// result; a batch too big for one dispatch on this adapter is done in several.
     pub fn make_region_batch(&mut self, items: &[(&Frame, Region)]) -> Result<Batch> {
-        let mut chunk = items.len().max(1);
-        while chunk > 1 && self.plan(&items[..chunk]).is_err() {
-            chunk = chunk.div_ceil(2);
-        }
+        let chunk = self.max_items(items).max(1);
         let mut out: Option<Batch> = None;
         for part in items.chunks(chunk) {
             let pending = self.submit(part)?;
@@ -163,10 +166,8 @@ impl GpuPreprocessor {
         self.next_slot = 1 - self.next_slot;
         let records = self.records(items, &plan)?;
         let ctx = &*self.ctx;
-        let groups = plan.words.div_ceil(WORKGROUP as u64) as u32;
-        let gx = groups.min(ctx.limits.max_compute_workgroups_per_dimension).max(1);
-        let gy = groups.div_ceil(gx).max(1);
-        let params = self.params(items.len(), plan.elements as u32, gx * WORKGROUP);
+        let dispatch = self.dispatch(items.len(), plan.words);
+        let params = self.params(items.len(), plan.elements as u32, dispatch[0] * WORKGROUP_ODD);
 
         let slot = &mut self.slots[slot_index];
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
@@ -211,14 +212,14 @@ impl GpuPreprocessor {
                 ],
             }));
         }
-        slot.dispatch = (gx, gy);
+        slot.dispatch = dispatch;
         slot.generation += 1;
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, slot.bind_group.as_ref(), &[]);
-            pass.dispatch_workgroups(gx, gy, 1);
+            pass.dispatch_workgroups(dispatch[0], dispatch[1], dispatch[2]);
         }
         encoder.copy_buffer_to_buffer(dst, 0, staging, 0, plan.words * 4);
         let submission = ctx.queue.submit([encoder.finish()]);
@@ -281,12 +282,40 @@ impl GpuPreprocessor {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, slot.bind_group.as_ref(), &[]);
-            pass.dispatch_workgroups(slot.dispatch.0, slot.dispatch.1, 1);
+            let [x, y, z] = slot.dispatch;
+            pass.dispatch_workgroups(x, y, z);
         }
         let t = Instant::now();
         self.ctx.queue.submit([encoder.finish()]);
         self.ctx.wait()?;
         Ok(t.elapsed())
+    }
+
+    /// How many of `items`, from the first, fit one [`GpuPreprocessor::submit`] on this
+    /// adapter (0 when not even the first does). Callers that pipeline batches cap their
+    /// batch size with it; [`GpuPreprocessor::make_region_batch`] splits by it.
+    pub fn max_items(&self, items: &[(&Frame, Region)]) -> usize {
+        if self.plan(items).is_ok() {
+            return items.len();
+        }
+        // Sizes only grow with more items: binary search for the last prefix that fits.
+        let (mut fits, mut fails) = (0, items.len());
+        while fails - fits > 1 {
+            let mid = (fits + fails) / 2;
+            if self.plan(&items[..mid]).is_ok() { fits = mid } else { fails = mid }
+        }
+        fits
+    }
+
+    /// Workgroup counts: pixel pairs x rows x items, or rows of words for the fallback.
+    fn dispatch(&self, n_items: usize, words: u64) -> [u32; 3] {
+        if self.odd_f16 {
+            let groups = words.div_ceil(WORKGROUP_ODD as u64);
+            let gx = groups.min(self.ctx.limits.max_compute_workgroups_per_dimension as u64).max(1);
+            [gx as u32, groups.div_ceil(gx) as u32, 1]
+        } else {
+            [self.input.width.div_ceil(2).div_ceil(TILE), self.input.height.div_ceil(TILE), n_items as u32]
+        }
     }
 
     fn empty_batch(&self) -> Batch {
@@ -323,8 +352,7 @@ impl GpuPreprocessor {
         };
         let limits = &self.ctx.limits;
         let binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size).min(u32::MAX as u64);
-        let groups = words.div_ceil(WORKGROUP as u64);
-        let max_groups = limits.max_compute_workgroups_per_dimension as u64;
+        let max_groups = limits.max_compute_workgroups_per_dimension;
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         for (what, bytes) in [("frame upload", src_bytes), ("output tensor", words * 4), ("item table", bytes_of_items(items.len()))] {
             if bytes > binding {
@@ -334,8 +362,13 @@ impl GpuPreprocessor {
                 ));
             }
         }
-        if groups > max_groups * max_groups {
-            return Err(format!("a batch of {} regions needs {groups} workgroups, over this adapter's limit; use a smaller batch", items.len()));
+        let too_many = if self.odd_f16 {
+            words.div_ceil(WORKGROUP_ODD as u64) > max_groups as u64 * max_groups as u64
+        } else {
+            items.len() as u64 > max_groups as u64 || self.input.height.div_ceil(TILE) > max_groups
+        };
+        if too_many {
+            return Err(format!("a batch of {} regions needs more workgroups than this adapter allows; use a smaller batch", items.len()));
         }
         Ok(Plan { frame_offsets, item_frame, src_bytes, elements, words })
     }
