@@ -9,12 +9,13 @@ mod common;
 
 use std::sync::Arc;
 
-use prelabel::decode::VideoReader;
+use prelabel::decode::{PixelOutput, VideoReader};
 use prelabel::gpu::GpuContext;
 use prelabel::model::{DType, InputSpec, Layout, ResizeMode};
 use prelabel::preprocess::gpu::GpuPreprocessor;
 use prelabel::preprocess::{make_batch, make_region_batch};
-use prelabel::types::{Batch, Frame, Region};
+use prelabel::preprocess::yuv::as_rgb;
+use prelabel::types::{Batch, Frame, Region, Yuv420};
 
 fn context() -> Arc<GpuContext> {
     match GpuContext::new(true) {
@@ -60,7 +61,16 @@ fn random_frame(rng: &mut Rng, index: u64, w: u32, h: u32) -> Frame {
             ((x * gx + y * gy + c * 70 + noise) % 256) as u8
         })
         .collect();
-    Frame { index, width: w, height: h, rgb }
+    Frame::from_rgb(index, w, h, rgb)
+}
+
+/// Random planes: any byte is a valid YUV sample (out-of-gamut ones clamp).
+fn random_yuv_frame(rng: &mut Rng, index: u64, w: u32, h: u32) -> Frame {
+    let (w, h) = (w as usize, h as usize);
+    let mut plane = |n: usize, lo: u64| (0..n).map(|i| (lo + (i as u64 * 7 + rng.next() % 40) % 200) as u8).collect::<Vec<u8>>();
+    let chroma = w.div_ceil(2) * h.div_ceil(2);
+    let yuv = Yuv420 { y: plane(w * h, 16), u: plane(chroma, 28), v: plane(chroma, 28) };
+    Frame { index, width: w as u32, height: h as u32, rgb: vec![], yuv: Some(yuv) }
 }
 
 fn random_region(rng: &mut Rng, f: &Frame) -> Region {
@@ -119,7 +129,11 @@ fn randomised_batches_match_the_cpu_reference() {
             let frames: Vec<Frame> = (0..rng.range(1, 3))
                 .map(|i| {
                     let (w, h) = (rng.range(1, 90), rng.range(1, 70));
-                    random_frame(&mut rng, i as u64, w, h)
+                    if rng.range(0, 2) == 0 {
+                        random_yuv_frame(&mut rng, i as u64, w, h)
+                    } else {
+                        random_frame(&mut rng, i as u64, w, h)
+                    }
                 })
                 .collect();
             // Several regions per frame sometimes (tiles share one upload).
@@ -186,7 +200,7 @@ fn batches_over_the_binding_limit_are_split() {
     let input = spec(8, 6, Layout::Nchw, ResizeMode::Letterbox, DType::F32);
     let mut gpu = GpuPreprocessor::new(ctx.clone(), &input).unwrap();
     let frames: Vec<Frame> =
-        (0..24).map(|i| Frame { index: i, width: 1920, height: 1080, rgb: vec![(i * 10) as u8; 1920 * 1080 * 3] }).collect();
+        (0..24).map(|i| Frame::from_rgb(i, 1920, 1080, vec![(i * 10) as u8; 1920 * 1080 * 3])).collect();
     let items: Vec<(&Frame, Region)> = frames.iter().map(|f| (f, Region::full(&f.info()))).collect();
     let fit = gpu.max_items(&items);
     let limit = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
@@ -203,7 +217,11 @@ fn batches_over_the_binding_limit_are_split() {
 }
 
 fn decode(path: &std::path::Path, n: usize) -> Vec<Frame> {
-    let mut reader = VideoReader::open(path).unwrap();
+    decode_as(path, n, PixelOutput::Rgb8)
+}
+
+fn decode_as(path: &std::path::Path, n: usize, output: PixelOutput) -> Vec<Frame> {
+    let mut reader = VideoReader::open_as(path, output).unwrap();
     (0..n).map_while(|_| reader.next_frame().unwrap()).collect()
 }
 
@@ -232,4 +250,38 @@ fn real_mot15_frames_match_the_cpu_reference() {
         eprintln!("{}x{} {:?} {:?}: whole frames {whole:.6} levels, tiles {tiled:.6} levels", input.width, input.height, input.layout, input.dtype);
         assert!(whole <= 1.0 && tiled <= 1.0, "{whole} / {tiled} levels apart");
     }
+}
+
+#[test]
+fn real_mot15_yuv_frames_match_the_cpu_reference_and_the_rgb_decoder() {
+    let Some(dir) = common::mot15("TUD-Stadtmitte") else { return };
+    let video = dir.join("TUD-Stadtmitte.mp4");
+    let (yuv, rgb) = (decode_as(&video, 8, PixelOutput::Yuv420), decode(&video, 8));
+    assert_eq!(yuv.len(), 8);
+    assert!(yuv.iter().all(|f| f.yuv.is_some() && f.is_consistent()));
+    assert_eq!(yuv.iter().map(|f| f.index).collect::<Vec<_>>(), (0..8).collect::<Vec<_>>());
+
+    // The shader's YUV path against the CPU reference on the same planes.
+    let ctx = context();
+    let input = spec(300, 300, Layout::Nhwc, ResizeMode::Stretch, DType::F32);
+    let mut gpu = GpuPreprocessor::new(ctx, &input).unwrap();
+    let from_yuv = gpu.make_batch(&yuv).unwrap();
+    let shader_vs_cpu = max_level_diff(&from_yuv, &make_batch(&yuv, &input), &input);
+
+    // How far this conversion is from swscale's (the RGB decoder), per pixel and after resize.
+    let (mut max_px, mut sum_px, mut n_px) = (0u8, 0u64, 0u64);
+    for (a, b) in yuv.iter().zip(&rgb) {
+        for (p, q) in as_rgb(a).rgb.iter().zip(&b.rgb) {
+            let d = p.abs_diff(*q);
+            (max_px, sum_px, n_px) = (max_px.max(d), sum_px + d as u64, n_px + 1);
+        }
+    }
+    let mean_px = sum_px as f64 / n_px as f64;
+    let vs_swscale = max_level_diff(&from_yuv, &make_batch(&rgb, &input), &input);
+    eprintln!(
+        "YUV path: shader vs CPU reference {shader_vs_cpu:.6} levels; reference vs swscale RGB per pixel max {max_px} mean {mean_px:.3} levels, after resize to 300x300 max {vs_swscale:.3} levels"
+    );
+    assert!(shader_vs_cpu <= 1.0, "{shader_vs_cpu} levels");
+    // Same matrix, different rounding and chroma siting: a few levels, never a colour shift.
+    assert!(mean_px < 2.0, "mean {mean_px} levels from swscale");
 }

@@ -3,7 +3,8 @@
 //! dispatch of `shaders/preprocess.wgsl` for the whole batch. Runs on the wgpu adapter of
 //! the shared [`GpuContext`].
 //!
-//! Frames are uploaded as they are (packed RGB8 bytes, four to a u32 word); each batch item
+//! Frames are uploaded as they are (packed RGB8 bytes, or the three YUV 4:2:0 planes, which
+//! the shader converts with the integers of [`super::yuv`]; four bytes to a u32 word); each batch item
 //! gets a small record (where its frame lies in the upload, its region, scale and padding),
 //! and the shader writes the output tensor word by word (f32, or two f16 per word).
 //!
@@ -23,7 +24,7 @@ use super::{channel_affine, InputTransform, PAD_VALUE};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::model::{DType, InputSpec, Layout};
-use crate::types::{Batch, Frame, FrameInfo, Region};
+use crate::types::{Batch, Frame, FrameInfo, PixelFormat, Region};
 
 const SHADER: &str = include_str!("../../shaders/preprocess.wgsl");
 /// Must equal `@workgroup_size` of the shader's entry points: `preprocess` (8x8 pixel pairs
@@ -193,8 +194,9 @@ impl GpuPreprocessor {
                 .write_buffer_with(src, 0, size)
                 .ok_or_else(|| Error::Gpu("cannot stage the frame upload".into()))?;
             for &(frame, offset) in &plan.frame_offsets {
-                let rgb = &items[frame].0.rgb;
-                view.slice(offset as usize..offset as usize + rgb.len()).copy_from_slice(rgb);
+                for (plane, at) in planes(items[frame].0).into_iter().zip(plane_offsets(items[frame].0, offset)) {
+                    view.slice(at as usize..at as usize + plane.len()).copy_from_slice(plane);
+                }
             }
         }
 
@@ -341,7 +343,7 @@ impl GpuPreprocessor {
             let known = frame_offsets.iter().position(|&(j, _)| std::ptr::eq(items[j].0, *frame));
             item_frame.push(known.unwrap_or_else(|| {
                 frame_offsets.push((i, src_bytes));
-                src_bytes += (frame.rgb.len() as u64).next_multiple_of(4);
+                src_bytes += planes(frame).iter().map(|p| (p.len() as u64).next_multiple_of(4)).sum::<u64>();
                 frame_offsets.len() - 1
             }));
         }
@@ -379,22 +381,25 @@ impl GpuPreprocessor {
             .zip(&plan.item_frame)
             .map(|((frame, r), &fi)| {
                 let inside = r.width > 0 && r.height > 0 && r.x + r.width <= frame.width && r.y + r.height <= frame.height;
-                if !inside || frame.rgb.len() != frame.width as usize * frame.height as usize * 3 {
+                if !inside || !frame.is_consistent() {
                     return Err(Error::Usage(format!(
-                        "preprocess: region {}x{}+{}+{} does not lie inside frame {} ({}x{}, {} bytes)",
-                        r.width, r.height, r.x, r.y, frame.index, frame.width, frame.height, frame.rgb.len()
+                        "preprocess: region {}x{}+{}+{} does not lie inside frame {} ({}x{} {:?}, {} bytes)",
+                        r.width, r.height, r.x, r.y, frame.index, frame.width, frame.height, frame.format(),
+                        planes(frame).iter().map(|p| p.len()).sum::<usize>()
                     )));
                 }
+                let at = plane_offsets(frame, plan.frame_offsets[fi].1);
+                let yuv = frame.format() == PixelFormat::Yuv420;
                 let t = InputTransform::for_region(*r, &self.input);
                 // Same integer placement as `taps` in the CPU reference.
                 let covered = |len: u32, scale: f32| (len as f32 * scale).round() as u32;
                 Ok(Item {
-                    format: 0,
-                    offset: plan.frame_offsets[fi].1 as u32,
-                    stride: frame.width * 3,
-                    u_offset: 0,
-                    v_offset: 0,
-                    uv_stride: 0,
+                    format: yuv as u32,
+                    offset: at[0] as u32,
+                    stride: if yuv { frame.width } else { frame.width * 3 },
+                    u_offset: at.get(1).copied().unwrap_or(0) as u32,
+                    v_offset: at.get(2).copied().unwrap_or(0) as u32,
+                    uv_stride: frame.width.div_ceil(2),
                     region: [r.x, r.y, r.width, r.height],
                     start: [t.pad_x as u32, t.pad_y as u32],
                     covered: [covered(r.width, t.scale_x), covered(r.height, t.scale_y)],
@@ -421,6 +426,27 @@ impl GpuPreprocessor {
             pad: four(std::array::from_fn(|c| PAD_VALUE * mul[c] + add[c])),
         }
     }
+}
+
+/// The pixel buffers of a frame, in upload order.
+fn planes(frame: &Frame) -> Vec<&[u8]> {
+    match &frame.yuv {
+        None => vec![&frame.rgb],
+        Some(p) => vec![&p.y, &p.u, &p.v],
+    }
+}
+
+/// Where each of `planes(frame)` goes when the frame's upload starts at `start` (every
+/// plane on a word boundary, so plane sizes need not be multiples of 4).
+fn plane_offsets(frame: &Frame, start: u64) -> Vec<u64> {
+    planes(frame)
+        .iter()
+        .scan(start, |at, p| {
+            let here = *at;
+            *at += (p.len() as u64).next_multiple_of(4);
+            Some(here)
+        })
+        .collect()
 }
 
 /// Binds the first `size` bytes of `buffer`.

@@ -9,6 +9,7 @@
 //! path can match it exactly.
 
 pub mod gpu;
+pub mod yuv;
 
 use rayon::prelude::*;
 
@@ -83,7 +84,9 @@ pub fn make_region_batch(items: &[(&Frame, Region)], input: &InputSpec) -> Batch
     let per_item = w * h * 3;
     let mut data = vec![0f32; per_item * items.len()];
     data.par_chunks_mut(per_item).zip(items.par_iter()).for_each(|(out, (frame, region))| {
-        fill_region(frame, *region, input, out);
+        // YUV frames: whole-frame reference conversion first (per item, so a frame cut into
+        // tiles is converted once per tile; this path is the reference, not the fast one).
+        fill_region(&yuv::as_rgb(frame), *region, input, out);
     });
     let shape = match input.layout {
         Layout::Nhwc => [items.len(), h, w, 3],
@@ -222,7 +225,7 @@ mod tests {
                 (0..3).for_each(|c| rgb.push(f(x, y, c)));
             }
         }
-        Frame { index: 0, width: w, height: h, rgb }
+        Frame::from_rgb(0, w, h, rgb)
     }
 
     #[test]
