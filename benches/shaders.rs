@@ -1,5 +1,6 @@
 //! GPU shaders against their CPU references, per stage, on frames decoded from a real clip.
-//! One function per shader (`bench_preprocess`, ...), each printing its own table.
+//! One function per stage (`bench_decode`, `bench_preprocess`, ...), each printing its own
+//! table; a new shader gets its own function called from `main`.
 //!
 //!   cargo bench --bench shaders            (needs ../shared/data/mot15 and the ffmpeg CLI)
 //!   PRELABEL_BENCH_SECONDS=2 cargo bench --bench shaders     (time per measurement)
@@ -13,12 +14,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prelabel::decode::VideoReader;
+use prelabel::decode::{PixelOutput, VideoReader};
 use prelabel::gpu::GpuContext;
 use prelabel::model::{DType, InputSpec, Layout, ResizeMode};
 use prelabel::preprocess::gpu::GpuPreprocessor;
 use prelabel::preprocess::make_batch;
-use prelabel::types::Frame;
+use prelabel::types::{Frame, Region};
 
 const BATCHES: [usize; 3] = [1, 8, 32];
 
@@ -58,8 +59,8 @@ fn clips() -> Vec<(String, PathBuf)> {
     vec![("640x480".into(), sd), ("1920x1080".into(), hd)]
 }
 
-fn decode(path: &Path, n: usize) -> Vec<Frame> {
-    let mut reader = VideoReader::open(path).unwrap_or_else(|e| fail(e.to_string()));
+fn decode(path: &Path, n: usize, output: PixelOutput) -> Vec<Frame> {
+    let mut reader = VideoReader::open_as(path, output).unwrap_or_else(|e| fail(e.to_string()));
     let frames: Vec<Frame> = (0..n).map_while(|_| reader.next_frame().unwrap_or_else(|e| fail(e.to_string()))).collect();
     if frames.len() < n {
         fail(format!("{} has only {} frames", path.display(), frames.len()));
@@ -89,9 +90,20 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// Decoding the same frames to RGB (swscale on the CPU) and to YUV planes (no conversion):
+/// what the YUV path saves before preprocessing starts.
+fn bench_decode(clips: &[(String, PathBuf)], n: usize, budget: Duration) {
+    println!("\ndecode: ms per frame (median of runs over {n} frames)");
+    println!("{:<10} {:>10} {:>10}", "frames", "RGB", "YUV");
+    for (size, path) in clips {
+        let per = |output| ms(median(budget, || timed(|| drop(decode(path, n, output))))) / n as f64;
+        println!("{size:<10} {:>10.2} {:>10.2}", per(PixelOutput::Rgb8), per(PixelOutput::Yuv420));
+    }
+}
+
 /// Preprocess: CPU reference vs the shader with upload and readback (one batch at a time,
-/// and two in flight), and the dispatch alone.
-fn bench_preprocess(ctx: &Arc<GpuContext>, clips: &[(String, Vec<Frame>)], budget: Duration) {
+/// and two in flight), the dispatch alone, and the shader from YUV planes.
+fn bench_preprocess(ctx: &Arc<GpuContext>, clips: &[(String, Vec<Frame>, Vec<Frame>)], budget: Duration) {
     let ssd = InputSpec {
         name: "ssd".into(),
         width: 300,
@@ -103,22 +115,26 @@ fn bench_preprocess(ctx: &Arc<GpuContext>, clips: &[(String, Vec<Frame>)], budge
         dtype: DType::F32,
     };
     let yolo = InputSpec { name: "yolo".into(), width: 640, height: 640, layout: Layout::Nchw, resize: ResizeMode::Letterbox, ..ssd.clone() };
-    println!("\npreprocess: ms per batch (median); pipelined = submit N+1 before finishing N, per batch");
-    println!("{:<10} {:<20} {:>5} {:>9} {:>9} {:>10} {:>9} {:>8}", "frames", "model input", "batch", "CPU", "GPU", "pipelined", "shader", "GPU/CPU");
+    println!("\npreprocess: ms per batch (median). CPU: reference on RGB frames. GPU: shader incl. upload + readback;");
+    println!("pipelined: two batches in flight (submit N+1, then finish N); shader: dispatch alone; yuv: GPU from YUV planes");
+    println!(
+        "{:<10} {:<22} {:>5} {:>9} {:>9} {:>10} {:>9} {:>9} {:>8}",
+        "frames", "model input", "batch", "CPU", "GPU", "pipelined", "shader", "GPU yuv", "GPU/CPU"
+    );
     for input in [ssd, yolo] {
         let mut gpu = GpuPreprocessor::new(ctx.clone(), &input).unwrap_or_else(|e| fail(e.to_string()));
         let name = format!("{}x{} {:?} {:?}", input.width, input.height, input.layout, input.resize).to_lowercase();
-        for (size, frames) in clips {
+        for (size, rgb, yuv) in clips {
             for &n in &BATCHES {
-                let batch = &frames[..n];
+                let batch = &rgb[..n];
                 let cpu = median(budget, || timed(|| drop(make_batch(batch, &input))));
                 let one = median(budget, || timed(|| drop(gpu.make_batch(batch).unwrap())));
-                let shader = median(budget, || gpu.time_last_dispatch().unwrap());
-                // Four batches with two in flight, as a pipeline stage would run them.
-                // (Capped to what one submit may hold on this adapter, as a pipeline would.)
-                let mut items: Vec<_> = batch.iter().map(|f| (f, prelabel::types::Region::full(&f.info()))).collect();
+                let from_yuv = median(budget, || timed(|| drop(gpu.make_batch(&yuv[..n]).unwrap())));
+                // Four batches with two in flight, as a pipeline stage would run them, each
+                // capped to what one submit may hold on this adapter; times scaled to n frames.
+                let mut items: Vec<_> = batch.iter().map(|f| (f, Region::full(&f.info()))).collect();
                 items.truncate(gpu.max_items(&items));
-                let per = items.len() as f64 / n as f64;
+                let scale = n as f64 / items.len() as f64;
                 let piped = median(budget, || {
                     timed(|| {
                         let mut prev = gpu.submit(&items).unwrap();
@@ -130,10 +146,11 @@ fn bench_preprocess(ctx: &Arc<GpuContext>, clips: &[(String, Vec<Frame>)], budge
                         drop(gpu.finish(prev).unwrap());
                     })
                 })
-                .div_f64(4.0 * per);
+                .mul_f64(scale / 4.0);
+                let shader = median(budget, || gpu.time_last_dispatch().unwrap()).mul_f64(scale);
                 println!(
-                    "{size:<10} {name:<20} {n:>5} {:>9.2} {:>9.2} {:>10.2} {:>9.2} {:>8.2}",
-                    ms(cpu), ms(one), ms(piped), ms(shader), one.as_secs_f64() / cpu.as_secs_f64()
+                    "{size:<10} {name:<22} {n:>5} {:>9.2} {:>9.2} {:>10.2} {:>9.2} {:>9.2} {:>8.2}",
+                    ms(cpu), ms(one), ms(piped), ms(shader), ms(from_yuv), one.as_secs_f64() / cpu.as_secs_f64()
                 );
             }
         }
@@ -151,6 +168,11 @@ fn main() {
         println!("NOTE: software adapter: the GPU columns are a CPU emulation of Vulkan, NOT GPU numbers.");
     }
     let n = *BATCHES.iter().max().unwrap();
-    let clips: Vec<(String, Vec<Frame>)> = clips().into_iter().map(|(size, path)| (size, decode(&path, n))).collect();
-    bench_preprocess(&ctx, &clips, budget);
+    let clips = clips();
+    bench_decode(&clips, n, budget);
+    let frames: Vec<_> = clips
+        .iter()
+        .map(|(size, path)| (size.clone(), decode(path, n, PixelOutput::Rgb8), decode(path, n, PixelOutput::Yuv420)))
+        .collect();
+    bench_preprocess(&ctx, &frames, budget);
 }
