@@ -285,3 +285,51 @@ fn real_mot15_yuv_frames_match_the_cpu_reference_and_the_rgb_decoder() {
     // Same matrix, different rounding and chroma siting: a few levels, never a colour shift.
     assert!(mean_px < 2.0, "mean {mean_px} levels from swscale");
 }
+
+/// A short video made with the ffmpeg CLI (installed by set-up).
+fn small_video(dir: &std::path::Path, name: &str, codec: &[&str]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-frames:v", "20"])
+        .args(codec)
+        .arg(&p)
+        .status()
+        .expect("ffmpeg runs (scripts/setup.sh installs it)");
+    assert!(ok.success());
+    p
+}
+
+#[test]
+fn yuv_decoding_gives_the_same_frames_and_refuses_other_pixel_formats() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mp4 = small_video(tmp.path(), "a.mp4", &["-c:v", "mpeg4", "-pix_fmt", "yuv420p"]);
+    let (yuv, rgb) = (decode_as(&mp4, 100, PixelOutput::Yuv420), decode(&mp4, 100));
+    assert_eq!((yuv.len(), rgb.len()), (20, 20));
+    for (a, b) in yuv.iter().zip(&rgb) {
+        assert_eq!((a.index, a.width, a.height), (b.index, b.width, b.height));
+        assert!(a.is_consistent() && a.rgb.is_empty());
+        let mean = as_rgb(a).rgb.iter().zip(&b.rgb).map(|(p, q)| p.abs_diff(*q) as f64).sum::<f64>() / b.rgb.len() as f64;
+        // testsrc has saturated colour bars: chroma siting differs from swscale at their edges.
+        assert!(mean < 3.0, "frame {}: mean {mean} levels from swscale", a.index);
+    }
+
+    let mkv = small_video(tmp.path(), "b.mkv", &["-c:v", "ffv1", "-pix_fmt", "yuv444p"]);
+    let err = VideoReader::open_as(&mkv, PixelOutput::Yuv420).err().expect("yuv444p refused").to_string();
+    assert!(err.contains("needs 8-bit yuv420p") && err.contains("b.mkv"), "{err}");
+    assert_eq!(decode(&mkv, 100).len(), 20, "RGB output still reads it");
+}
+
+#[test]
+fn yuv_decoding_of_a_truncated_file_stops_without_panicking() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sample = std::fs::read(common::from_setup(".deps/vtest.avi")).unwrap();
+    let cut = tmp.path().join("cut.avi");
+    std::fs::write(&cut, &sample[..sample.len() / 10]).unwrap();
+    let mut reader = VideoReader::open_as(&cut, PixelOutput::Yuv420).unwrap();
+    let mut frames = 0;
+    while let Ok(Some(f)) = reader.next_frame() {
+        assert!(f.is_consistent());
+        frames += 1;
+    }
+    assert!(frames > 10 && frames < 795, "{frames} frames");
+}

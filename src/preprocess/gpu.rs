@@ -469,3 +469,25 @@ fn ensure(ctx: &GpuContext, buf: &mut Option<wgpu::Buffer>, size: u64, usage: wg
     let size = size.next_multiple_of(GROW_STEP).min(ctx.limits.max_buffer_size.max(size));
     *buf = Some(ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some("preprocess"), size, usage, mapped_at_creation: false }));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Yuv420;
+
+    #[test]
+    fn records_have_the_shader_struct_sizes() {
+        // WGSL: Params = 8 u32 + 3 vec4<f32> (16-aligned) = 80 bytes; Item = 16 scalars.
+        assert_eq!(std::mem::size_of::<Params>(), 80);
+        assert_eq!(std::mem::size_of::<Item>(), 64);
+    }
+
+    #[test]
+    fn planes_start_on_word_boundaries() {
+        // 5x3 YUV: 15 luma bytes, 3x2 = 6 bytes per chroma plane.
+        let f = Frame { index: 0, width: 5, height: 3, rgb: vec![], yuv: Some(Yuv420 { y: vec![0; 15], u: vec![0; 6], v: vec![0; 6] }) };
+        assert_eq!(plane_offsets(&f, 8), vec![8, 24, 32]);
+        let g = Frame::from_rgb(0, 5, 3, vec![0; 45]);
+        assert_eq!(plane_offsets(&g, 4), vec![4]);
+    }
+}
