@@ -18,54 +18,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytemuck::{Pod, Zeroable};
-
-use super::{channel_affine, InputTransform, PAD_VALUE};
+use super::gpu_plan::{bytes_of_items, plane_offsets, planes, Params, Planner, WORKGROUP_ODD};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::model::{DType, InputSpec, Layout};
-use crate::types::{Batch, Frame, FrameInfo, PixelFormat, Region};
+use crate::model::{DType, InputSpec};
+use crate::types::{Batch, Frame, FrameInfo, Region};
 
 const SHADER: &str = include_str!("../../shaders/preprocess.wgsl");
-/// Must equal `@workgroup_size` of the shader's entry points: `preprocess` (8x8 pixel pairs
-/// of one item) and `preprocess_f16_odd` (64 words).
-const TILE: u32 = 8;
-const WORKGROUP_ODD: u32 = 64;
 /// Buffers grow in steps of this much, so slowly changing batches do not reallocate often.
 const GROW_STEP: u64 = 1 << 20;
-
-/// `Params` in the shader (uniform).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    out_w: u32,
-    out_h: u32,
-    n_items: u32,
-    nchw: u32,
-    dtype: u32,
-    total: u32,
-    row_invocations: u32,
-    _pad: u32,
-    mul: [f32; 4],
-    add: [f32; 4],
-    pad: [f32; 4],
-}
-
-/// `Item` in the shader (storage).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Item {
-    format: u32,
-    offset: u32,
-    stride: u32,
-    u_offset: u32,
-    v_offset: u32,
-    uv_stride: u32,
-    region: [u32; 4],
-    start: [u32; 2],
-    covered: [u32; 2],
-    scale: [f32; 2],
-}
 
 /// One of the two alternating buffer sets.
 #[derive(Default)]
@@ -94,23 +55,10 @@ pub struct Pending {
     words: usize,
 }
 
-/// Sizes of one batch on the GPU, checked against the adapter's limits before anything is
-/// allocated.
-struct Plan {
-    /// Byte offset of each distinct frame in the upload, and which frame each item uses.
-    frame_offsets: Vec<(usize, u64)>,
-    item_frame: Vec<usize>,
-    src_bytes: u64,
-    elements: u64,
-    words: u64,
-}
-
 pub struct GpuPreprocessor {
     ctx: Arc<GpuContext>,
-    input: InputSpec,
+    planner: Planner,
     pipeline: wgpu::ComputePipeline,
-    /// f16 with an odd output width: the per-word fallback entry point.
-    odd_f16: bool,
     slots: [Slot; 2],
     next_slot: usize,
     last: Option<usize>,
@@ -119,10 +67,10 @@ pub struct GpuPreprocessor {
 impl GpuPreprocessor {
     /// Compiles the shader for the model input `input`.
     pub fn new(ctx: Arc<GpuContext>, input: &InputSpec) -> Result<GpuPreprocessor> {
-        let odd_f16 = input.dtype == DType::F16 && input.width % 2 == 1;
-        let entry = if odd_f16 { "preprocess_f16_odd" } else { "preprocess" };
+        let planner = Planner::new(input, &ctx.limits);
+        let entry = if planner.odd_f16 { "preprocess_f16_odd" } else { "preprocess" };
         let pipeline = ctx.compute_pipeline("preprocess", SHADER, entry);
-        Ok(GpuPreprocessor { ctx, input: input.clone(), pipeline, odd_f16, slots: Default::default(), next_slot: 0, last: None })
+        Ok(GpuPreprocessor { ctx, planner, pipeline, slots: Default::default(), next_slot: 0, last: None })
     }
 
     /// Whole frames, as [`super::make_batch`].
@@ -150,25 +98,22 @@ impl GpuPreprocessor {
                 }
             }
         }
-        Ok(out.unwrap_or_else(|| self.empty_batch()))
+        let empty = || Batch { frames: vec![], regions: vec![], shape: self.planner.shape(0), data: vec![], data_f16: vec![] };
+        Ok(out.unwrap_or_else(empty))
     }
 
     /// Uploads `items` and queues their dispatch without waiting. At most two batches may
     /// be in flight: the third submit reuses the first one's buffers, and finishing the first
     /// one after that is an error.
     pub fn submit(&mut self, items: &[(&Frame, Region)]) -> Result<Pending> {
-        let plan = self.plan(items).map_err(Error::Gpu)?;
-        let (w, h) = (self.input.width as usize, self.input.height as usize);
-        let shape = match self.input.layout {
-            Layout::Nhwc => [items.len(), h, w, 3],
-            Layout::Nchw => [items.len(), 3, h, w],
-        };
+        let plan = self.planner.plan(items).map_err(Error::Gpu)?;
+        let shape = self.planner.shape(items.len());
         let slot_index = self.next_slot;
         self.next_slot = 1 - self.next_slot;
-        let records = self.records(items, &plan)?;
+        let records = self.planner.records(items, &plan)?;
         let ctx = &*self.ctx;
-        let dispatch = self.dispatch(items.len(), plan.words);
-        let params = self.params(items.len(), plan.elements as u32, dispatch[0] * WORKGROUP_ODD);
+        let dispatch = self.planner.dispatch(items.len(), plan.words);
+        let params: Params = self.planner.params(items.len(), plan.elements as u32, dispatch[0] * WORKGROUP_ODD);
 
         let slot = &mut self.slots[slot_index];
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
@@ -260,7 +205,7 @@ impl GpuPreprocessor {
         let (mut data, mut data_f16) = (Vec::new(), Vec::new());
         {
             let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("GPU readback failed: {e}")))?;
-            match self.input.dtype {
+            match self.planner.input.dtype {
                 DType::F32 => {
                     data = vec![0f32; p.elements];
                     bytemuck::cast_slice_mut(&mut data).copy_from_slice(&view[..p.elements * 4]);
@@ -297,156 +242,8 @@ impl GpuPreprocessor {
     /// adapter (0 when not even the first does). Callers that pipeline batches cap their
     /// batch size with it; [`GpuPreprocessor::make_region_batch`] splits by it.
     pub fn max_items(&self, items: &[(&Frame, Region)]) -> usize {
-        if self.plan(items).is_ok() {
-            return items.len();
-        }
-        // Sizes only grow with more items: binary search for the last prefix that fits.
-        let (mut fits, mut fails) = (0, items.len());
-        while fails - fits > 1 {
-            let mid = (fits + fails) / 2;
-            if self.plan(&items[..mid]).is_ok() { fits = mid } else { fails = mid }
-        }
-        fits
+        self.planner.max_items(items)
     }
-
-    /// Workgroup counts: pixel pairs x rows x items, or rows of words for the fallback.
-    fn dispatch(&self, n_items: usize, words: u64) -> [u32; 3] {
-        if self.odd_f16 {
-            let groups = words.div_ceil(WORKGROUP_ODD as u64);
-            let gx = groups.min(self.ctx.limits.max_compute_workgroups_per_dimension as u64).max(1);
-            [gx as u32, groups.div_ceil(gx) as u32, 1]
-        } else {
-            [self.input.width.div_ceil(2).div_ceil(TILE), self.input.height.div_ceil(TILE), n_items as u32]
-        }
-    }
-
-    fn empty_batch(&self) -> Batch {
-        let (w, h) = (self.input.width as usize, self.input.height as usize);
-        let shape = match self.input.layout {
-            Layout::Nhwc => [0, h, w, 3],
-            Layout::Nchw => [0, 3, h, w],
-        };
-        Batch { frames: vec![], regions: vec![], shape, data: vec![], data_f16: vec![] }
-    }
-
-    /// Lays out the upload and checks the batch against the adapter's limits; the error
-    /// says what to change.
-    fn plan(&self, items: &[(&Frame, Region)]) -> Result<Plan, String> {
-        if items.is_empty() {
-            return Err("empty batch".into());
-        }
-        let mut frame_offsets: Vec<(usize, u64)> = Vec::new();
-        let mut item_frame = Vec::with_capacity(items.len());
-        let mut src_bytes = 0u64;
-        for (i, (frame, _)) in items.iter().enumerate() {
-            // Tiles of one frame share its upload.
-            let known = frame_offsets.iter().position(|&(j, _)| std::ptr::eq(items[j].0, *frame));
-            item_frame.push(known.unwrap_or_else(|| {
-                frame_offsets.push((i, src_bytes));
-                src_bytes += planes(frame).iter().map(|p| (p.len() as u64).next_multiple_of(4)).sum::<u64>();
-                frame_offsets.len() - 1
-            }));
-        }
-        let elements = items.len() as u64 * 3 * self.input.width as u64 * self.input.height as u64;
-        let words = match self.input.dtype {
-            DType::F32 => elements,
-            DType::F16 => elements.div_ceil(2),
-        };
-        let limits = &self.ctx.limits;
-        let binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size).min(u32::MAX as u64);
-        let max_groups = limits.max_compute_workgroups_per_dimension;
-        let mib = |b: u64| b as f64 / (1 << 20) as f64;
-        for (what, bytes) in [("frame upload", src_bytes), ("output tensor", words * 4), ("item table", bytes_of_items(items.len()))] {
-            if bytes > binding {
-                return Err(format!(
-                    "a batch of {} regions needs {:.0} MiB for its {what}, over this adapter's limit of {:.0} MiB per buffer; use a smaller batch",
-                    items.len(), mib(bytes), mib(binding)
-                ));
-            }
-        }
-        let too_many = if self.odd_f16 {
-            words.div_ceil(WORKGROUP_ODD as u64) > max_groups as u64 * max_groups as u64
-        } else {
-            items.len() as u64 > max_groups as u64 || self.input.height.div_ceil(TILE) > max_groups
-        };
-        if too_many {
-            return Err(format!("a batch of {} regions needs more workgroups than this adapter allows; use a smaller batch", items.len()));
-        }
-        Ok(Plan { frame_offsets, item_frame, src_bytes, elements, words })
-    }
-
-    fn records(&self, items: &[(&Frame, Region)], plan: &Plan) -> Result<Vec<Item>> {
-        items
-            .iter()
-            .zip(&plan.item_frame)
-            .map(|((frame, r), &fi)| {
-                let inside = r.width > 0 && r.height > 0 && r.x + r.width <= frame.width && r.y + r.height <= frame.height;
-                if !inside || !frame.is_consistent() {
-                    return Err(Error::Usage(format!(
-                        "preprocess: region {}x{}+{}+{} does not lie inside frame {} ({}x{} {:?}, {} bytes)",
-                        r.width, r.height, r.x, r.y, frame.index, frame.width, frame.height, frame.format(),
-                        planes(frame).iter().map(|p| p.len()).sum::<usize>()
-                    )));
-                }
-                let at = plane_offsets(frame, plan.frame_offsets[fi].1);
-                let yuv = frame.format() == PixelFormat::Yuv420;
-                let t = InputTransform::for_region(*r, &self.input);
-                // Same integer placement as `taps` in the CPU reference.
-                let covered = |len: u32, scale: f32| (len as f32 * scale).round() as u32;
-                Ok(Item {
-                    format: yuv as u32,
-                    offset: at[0] as u32,
-                    stride: if yuv { frame.width } else { frame.width * 3 },
-                    u_offset: at.get(1).copied().unwrap_or(0) as u32,
-                    v_offset: at.get(2).copied().unwrap_or(0) as u32,
-                    uv_stride: frame.width.div_ceil(2),
-                    region: [r.x, r.y, r.width, r.height],
-                    start: [t.pad_x as u32, t.pad_y as u32],
-                    covered: [covered(r.width, t.scale_x), covered(r.height, t.scale_y)],
-                    scale: [t.scale_x, t.scale_y],
-                })
-            })
-            .collect()
-    }
-
-    fn params(&self, n_items: usize, total: u32, row_invocations: u32) -> Params {
-        let (mul, add) = channel_affine(&self.input);
-        let four = |v: [f32; 3]| [v[0], v[1], v[2], 0.0];
-        Params {
-            out_w: self.input.width,
-            out_h: self.input.height,
-            n_items: n_items as u32,
-            nchw: matches!(self.input.layout, Layout::Nchw) as u32,
-            dtype: matches!(self.input.dtype, DType::F16) as u32,
-            total,
-            row_invocations,
-            _pad: 0,
-            mul: four(mul),
-            add: four(add),
-            pad: four(std::array::from_fn(|c| PAD_VALUE * mul[c] + add[c])),
-        }
-    }
-}
-
-/// The pixel buffers of a frame, in upload order.
-fn planes(frame: &Frame) -> Vec<&[u8]> {
-    match &frame.yuv {
-        None => vec![&frame.rgb],
-        Some(p) => vec![&p.y, &p.u, &p.v],
-    }
-}
-
-/// Where each of `planes(frame)` goes when the frame's upload starts at `start` (every
-/// plane on a word boundary, so plane sizes need not be multiples of 4).
-fn plane_offsets(frame: &Frame, start: u64) -> Vec<u64> {
-    planes(frame)
-        .iter()
-        .scan(start, |at, p| {
-            let here = *at;
-            *at += (p.len() as u64).next_multiple_of(4);
-            Some(here)
-        })
-        .collect()
 }
 
 /// Binds the first `size` bytes of `buffer`.
@@ -457,10 +254,6 @@ fn entry(binding: u32, buffer: &wgpu::Buffer, size: u64) -> wgpu::BindGroupEntry
     }
 }
 
-fn bytes_of_items(n: usize) -> u64 {
-    (n * std::mem::size_of::<Item>()) as u64
-}
-
 /// Makes `buf` at least `size` bytes.
 fn ensure(ctx: &GpuContext, buf: &mut Option<wgpu::Buffer>, size: u64, usage: wgpu::BufferUsages) {
     if buf.as_ref().is_some_and(|b| b.size() >= size) {
@@ -468,26 +261,4 @@ fn ensure(ctx: &GpuContext, buf: &mut Option<wgpu::Buffer>, size: u64, usage: wg
     }
     let size = size.next_multiple_of(GROW_STEP).min(ctx.limits.max_buffer_size.max(size));
     *buf = Some(ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some("preprocess"), size, usage, mapped_at_creation: false }));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::types::Yuv420;
-
-    #[test]
-    fn records_have_the_shader_struct_sizes() {
-        // WGSL: Params = 8 u32 + 3 vec4<f32> (16-aligned) = 80 bytes; Item = 16 scalars.
-        assert_eq!(std::mem::size_of::<Params>(), 80);
-        assert_eq!(std::mem::size_of::<Item>(), 64);
-    }
-
-    #[test]
-    fn planes_start_on_word_boundaries() {
-        // 5x3 YUV: 15 luma bytes, 3x2 = 6 bytes per chroma plane.
-        let f = Frame { index: 0, width: 5, height: 3, rgb: vec![], yuv: Some(Yuv420 { y: vec![0; 15], u: vec![0; 6], v: vec![0; 6] }) };
-        assert_eq!(plane_offsets(&f, 8), vec![8, 24, 32]);
-        let g = Frame::from_rgb(0, 5, 3, vec![0; 45]);
-        assert_eq!(plane_offsets(&g, 4), vec![4]);
-    }
 }

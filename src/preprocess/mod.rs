@@ -9,6 +9,7 @@
 //! path can match it exactly.
 
 pub mod gpu;
+mod gpu_plan;
 pub mod yuv;
 
 use rayon::prelude::*;
@@ -290,7 +291,7 @@ mod tests {
         for resize in [ResizeMode::Stretch, ResizeMode::Letterbox] {
             let s = spec(6, 5, Layout::Nchw, resize);
             let a = make_region_batch(&[(&full, region)], &s);
-            let b = make_batch(&[cut.clone()], &s);
+            let b = make_batch(std::slice::from_ref(&cut), &s);
             assert_eq!(a.data, b.data);
             assert_eq!(a.regions, vec![region]);
             let t = InputTransform::for_region(region, &s);
