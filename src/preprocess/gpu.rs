@@ -114,6 +114,10 @@ impl GpuPreprocessor {
         let ctx = &*self.ctx;
         let dispatch = self.planner.dispatch(items.len(), plan.words);
         let params: Params = self.planner.params(items.len(), plan.elements as u32, dispatch[0] * WORKGROUP_ODD);
+        // wgpu reports failures (out of GPU memory above all) to a handler that panics;
+        // scopes turn them into errors. Dropped on an early return, they pop themselves.
+        let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let invalid = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
 
         let slot = &mut self.slots[slot_index];
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
@@ -170,6 +174,13 @@ impl GpuPreprocessor {
         }
         encoder.copy_buffer_to_buffer(dst, 0, staging, 0, plan.words * 4);
         let submission = ctx.queue.submit([encoder.finish()]);
+        for scope in [invalid, oom] {
+            if let Some(e) = pollster::block_on(scope.pop()) {
+                // The slot's buffers may be the ones that failed: make them anew next time.
+                *slot = Slot { generation: slot.generation, ..Default::default() };
+                return Err(Error::Gpu(format!("preprocess batch of {} regions failed: {e}", items.len())));
+            }
+        }
         self.last = Some(slot_index);
         Ok(Pending {
             slot: slot_index,
@@ -224,11 +235,12 @@ impl GpuPreprocessor {
     /// without uploads and readback (plus one submit and wait). For benchmarks.
     pub fn time_last_dispatch(&mut self) -> Result<Duration> {
         let slot = &self.slots[self.last.ok_or_else(|| Error::Gpu("nothing dispatched yet".into()))?];
+        let Some(bind_group) = slot.bind_group.as_ref() else { return Err(Error::Gpu("the last dispatch failed".into())) };
         let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             pass.set_pipeline(&self.pipeline);
-            pass.set_bind_group(0, slot.bind_group.as_ref(), &[]);
+            pass.set_bind_group(0, bind_group, &[]);
             let [x, y, z] = slot.dispatch;
             pass.dispatch_workgroups(x, y, z);
         }
