@@ -14,6 +14,11 @@
 //! batch N's result while the GPU works on N+1. What does *not* overlap: on the GPU itself
 //! the copies and dispatches of consecutive batches run one after another (one queue), and
 //! [`GpuPreprocessor::make_region_batch`] (submit then finish) overlaps nothing.
+//!
+//! The result comes back to CPU memory: wgpu (Vulkan) and ONNX Runtime (CUDA) share no
+//! buffers, so on a GPU machine this path costs an upload of the frames, a readback of the
+//! tensor and ONNX Runtime's own upload of it. It pays where CPU cores are scarce, frames are
+//! large, or YUV input spares the CPU its colour conversion; measure (benches/shaders.rs).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
