@@ -60,6 +60,19 @@ pub struct InputSpec {
     /// Per-channel (R, G, B) normalisation: value = (pixel / 255 - mean) / std.
     pub mean: [f32; 3],
     pub std: [f32; 3],
+    /// Element type of the input tensor: `f32` (default) or `f16`. An `f16` model gets its
+    /// batch in [`crate::types::Batch::data_f16`] instead of `data`.
+    #[serde(default)]
+    pub dtype: DType,
+}
+
+/// Element type of a model input tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    #[default]
+    F32,
+    F16,
 }
 
 /// How the model's raw outputs turn into boxes. Coordinates of YOLO and end-to-end models are

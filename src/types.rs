@@ -2,7 +2,9 @@
 //! detections out. Coordinates are always pixels of the *original* frame, (x1, y1) top-left
 //! inclusive and (x2, y2) bottom-right, as f32.
 
-/// One decoded video frame, tightly packed RGB8 (`width * height * 3` bytes, no row padding).
+/// One decoded video frame: tightly packed RGB8 (`width * height * 3` bytes, no row
+/// padding), or, when the decoder was asked for it, the video's own YUV 4:2:0 planes
+/// (then `rgb` is empty). [`Frame::format`] says which.
 #[derive(Debug, Clone)]
 pub struct Frame {
     /// Position in decode order, counted from 0.
@@ -10,6 +12,48 @@ pub struct Frame {
     pub width: u32,
     pub height: u32,
     pub rgb: Vec<u8>,
+    /// YUV 4:2:0 planes instead of `rgb` (see `decode::PixelOutput::Yuv420`).
+    pub yuv: Option<Yuv420>,
+}
+
+/// How a [`Frame`] holds its pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelFormat {
+    Rgb8,
+    Yuv420,
+}
+
+/// Planar YUV 4:2:0, 8 bit, BT.601 limited range (what H.264/MPEG-4 SD video carries):
+/// `y` is `width * height` bytes, `u` and `v` are `ceil(width/2) * ceil(height/2)` bytes
+/// each, all rows tightly packed. `preprocess::yuv` has the reference conversion to RGB.
+#[derive(Debug, Clone)]
+pub struct Yuv420 {
+    pub y: Vec<u8>,
+    pub u: Vec<u8>,
+    pub v: Vec<u8>,
+}
+
+impl Frame {
+    /// A packed RGB8 frame.
+    pub fn from_rgb(index: u64, width: u32, height: u32, rgb: Vec<u8>) -> Frame {
+        Frame { index, width, height, rgb, yuv: None }
+    }
+
+    pub fn format(&self) -> PixelFormat {
+        if self.yuv.is_some() { PixelFormat::Yuv420 } else { PixelFormat::Rgb8 }
+    }
+
+    /// Whether the pixel buffers have the sizes `width` and `height` call for.
+    pub fn is_consistent(&self) -> bool {
+        let (w, h) = (self.width as usize, self.height as usize);
+        match &self.yuv {
+            None => self.rgb.len() == w * h * 3,
+            Some(p) => {
+                let chroma = w.div_ceil(2) * h.div_ceil(2);
+                self.rgb.is_empty() && p.y.len() == w * h && p.u.len() == chroma && p.v.len() == chroma
+            }
+        }
+    }
 }
 
 /// What later stages need to know about a frame once its pixels are gone.
@@ -48,12 +92,17 @@ impl Region {
 /// Frame regions resized and normalised into one model input tensor (`shape` in the model's
 /// layout). Item `i` of the tensor is `regions[i]` of `frames[i]`; a frame appears once per
 /// region taken from it (several times when tiling).
+///
+/// The elements are in `data` for f32 models and in `data_f16` for f16 models (input
+/// `dtype = "f16"`); the other vector is empty. Two plain vectors rather than an enum keep
+/// every f32 consumer (`batch.data`) unchanged.
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub frames: Vec<FrameInfo>,
     pub regions: Vec<Region>,
     pub shape: [usize; 4],
     pub data: Vec<f32>,
+    pub data_f16: Vec<half::f16>,
 }
 
 /// An axis-aligned box in pixels.

@@ -12,7 +12,7 @@ use prelabel::types::{Detection, Frame};
 use serde_json::Value;
 
 fn frame(index: u64, w: u32, h: u32, value: u8) -> Frame {
-    Frame { index, width: w, height: h, rgb: vec![value; (w * h * 3) as usize] }
+    Frame::from_rgb(index, w, h, vec![value; (w * h * 3) as usize])
 }
 
 fn sorted(mut d: Vec<(u32, f32, [f32; 4])>) -> Vec<(u32, f32, [f32; 4])> {

@@ -116,7 +116,7 @@ impl Detector {
             Layout::Nhwc => [1, h, w, 3],
             Layout::Nchw => [1, 3, h, w],
         };
-        let blank = Batch { frames: Vec::new(), regions: Vec::new(), shape, data: vec![0.0; h * w * 3] };
+        let blank = Batch { frames: Vec::new(), regions: Vec::new(), data_f16: Vec::new(), shape, data: vec![0.0; h * w * 3] };
         let session = build_session(onnx, threads, true)?;
         let pinned = Detector::assemble(spec, session, true, HostMemory::CudaPinned, None).and_then(|mut d| d.run(&blank).map(|_| d));
         match pinned {
@@ -279,7 +279,7 @@ mod tests {
     fn a_batch_whose_data_does_not_fit_its_shape_is_an_error() {
         let spec = ModelSpec::load(&repo().join("models/ssd_mobilenet_v2_coco.toml")).unwrap();
         let mut d = Detector::new(&spec, DeviceChoice::Cpu, 1, None).unwrap();
-        let bad = Batch { frames: Vec::new(), regions: Vec::new(), shape: [2, 300, 300, 3], data: vec![0.0; 300 * 300 * 3] };
+        let bad = Batch { frames: Vec::new(), regions: Vec::new(), data_f16: Vec::new(), shape: [2, 300, 300, 3], data: vec![0.0; 300 * 300 * 3] };
         assert!(matches!(d.run(&bad), Err(Error::Inference(_))));
     }
 }

@@ -8,9 +8,13 @@
 //! edges), the convention of OpenCV's INTER_LINEAR and of GPU texture sampling, so a later GPU
 //! path can match it exactly.
 
+pub mod gpu;
+mod gpu_plan;
+pub mod yuv;
+
 use rayon::prelude::*;
 
-use crate::model::{InputSpec, Layout, ResizeMode};
+use crate::model::{DType, InputSpec, Layout, ResizeMode};
 use crate::types::{BBox, Batch, Frame, Region};
 
 /// Grey used for letterbox padding (the YOLO convention), as a 0..255 pixel value.
@@ -81,17 +85,25 @@ pub fn make_region_batch(items: &[(&Frame, Region)], input: &InputSpec) -> Batch
     let per_item = w * h * 3;
     let mut data = vec![0f32; per_item * items.len()];
     data.par_chunks_mut(per_item).zip(items.par_iter()).for_each(|(out, (frame, region))| {
-        fill_region(frame, *region, input, out);
+        // YUV frames: whole-frame reference conversion first (per item, so a frame cut into
+        // tiles is converted once per tile; this path is the reference, not the fast one).
+        fill_region(&yuv::as_rgb(frame), *region, input, out);
     });
     let shape = match input.layout {
         Layout::Nhwc => [items.len(), h, w, 3],
         Layout::Nchw => [items.len(), 3, h, w],
+    };
+    // f16 models: convert after the f32 arithmetic, which is what the GPU path does too.
+    let (data, data_f16) = match input.dtype {
+        DType::F32 => (data, Vec::new()),
+        DType::F16 => (Vec::new(), data.iter().map(|&v| half::f16::from_f32(v)).collect()),
     };
     Batch {
         frames: items.iter().map(|(f, _)| f.info()).collect(),
         regions: items.iter().map(|(_, r)| *r).collect(),
         shape,
         data,
+        data_f16,
     }
 }
 
@@ -204,7 +216,7 @@ mod tests {
     use super::*;
 
     fn spec(w: u32, h: u32, layout: Layout, resize: ResizeMode) -> InputSpec {
-        InputSpec { name: "in".into(), width: w, height: h, layout, resize, mean: [0.0; 3], std: [1.0; 3] }
+        InputSpec { name: "in".into(), width: w, height: h, layout, resize, mean: [0.0; 3], std: [1.0; 3], dtype: DType::F32 }
     }
 
     fn frame(w: u32, h: u32, f: impl Fn(u32, u32, usize) -> u8) -> Frame {
@@ -214,7 +226,7 @@ mod tests {
                 (0..3).for_each(|c| rgb.push(f(x, y, c)));
             }
         }
-        Frame { index: 0, width: w, height: h, rgb }
+        Frame::from_rgb(0, w, h, rgb)
     }
 
     #[test]
@@ -279,7 +291,7 @@ mod tests {
         for resize in [ResizeMode::Stretch, ResizeMode::Letterbox] {
             let s = spec(6, 5, Layout::Nchw, resize);
             let a = make_region_batch(&[(&full, region)], &s);
-            let b = make_batch(&[cut.clone()], &s);
+            let b = make_batch(std::slice::from_ref(&cut), &s);
             assert_eq!(a.data, b.data);
             assert_eq!(a.regions, vec![region]);
             let t = InputTransform::for_region(region, &s);
