@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
+use prelabel::devices::{Postprocess, Preparer};
 use prelabel::export::Format;
 use prelabel::infer::{DeviceChoice, Detector};
 use prelabel::model::ModelSpec;
@@ -48,8 +49,10 @@ fn main() {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
 
     let mut detector = Detector::new(&spec, DeviceChoice::Auto, 0, None).expect("model loads");
-    let post = Postprocessor::new(&spec, Filter { score_threshold: 0.3, classes: vec![], max_detections: 100 });
-    let batch_size = if detector.device == "cuda" { 8 } else { 1 };
+    let filter = Filter { score_threshold: 0.3, classes: vec![], max_detections: 100 };
+    let mut preparer = Preparer::Cpu(spec.input.clone());
+    let mut post = Postprocess::Cpu(Postprocessor::new(&spec, filter));
+    let batch_size = detector.auto_batch_size();
     let export = prelabel::export::ExportOptions::defaults(&spec);
     println!("bench: {} on {}, {threads} CPU threads, batch {batch_size}, {rounds} rounds", video.display(), detector.device);
 
@@ -58,7 +61,17 @@ fn main() {
     for round in 1..=rounds {
         let out = tempfile::tempdir().expect("temp dir");
         let mut pipeline =
-            Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &Format::ALL, export: &export, stride: 1, tracker: Default::default() };
+            Pipeline {
+                spec: &spec,
+                detector: &mut detector,
+                preparer: &mut preparer,
+                post: &mut post,
+                batch_size,
+                formats: &Format::ALL,
+                export: &export,
+                stride: 1,
+                tracker: Default::default(),
+            };
         let o = pipeline.run(&video, out.path(), &AtomicBool::new(false), &|_| {}, &|_| {}).expect("prelabel run");
         let r = Round {
             fps: o.frames as f64 / o.wall.as_secs_f64(),

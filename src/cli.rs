@@ -10,14 +10,15 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use prelabel::batch::{expand_inputs, BatchJob, Progress};
 use prelabel::error::{Error, Result};
-use prelabel::export::report::{ModelReport, RunReport, Settings, Status, VideoReport};
+use prelabel::export::report::{ModelReport, RunReport, Settings, StageDevices, Status, VideoReport};
 use prelabel::export::{ExportOptions, Format};
 use prelabel::labels::LabelSet;
 use prelabel::review::{Levels, Thresholds};
 use prelabel::infer::{load_runtime, DeviceChoice, Detector};
 use prelabel::model::ModelSpec;
 use prelabel::pipeline::Pipeline;
-use prelabel::postprocess::{Filter, Postprocessor};
+use prelabel::devices::{DeviceRequest, ShaderStages};
+use prelabel::postprocess::Filter;
 use prelabel::track::TrackerConfig;
 use prelabel::types::VideoInfo;
 
@@ -64,9 +65,21 @@ struct RunArgs {
     /// Model description (.toml) next to its .onnx file. Default: the bundled SSD MobileNet v2 COCO.
     #[arg(short, long, env = "PRELABEL_MODEL")]
     model: Option<PathBuf>,
-    /// Where the model runs: auto uses the GPU (CUDA) when ONNX Runtime and the machine have one.
+    /// Where the stages run. auto: the model on CUDA when ONNX Runtime and the machine have
+    /// it, preprocessing in a wgpu shader on a real GPU, the rest on the CPU. gpu: every stage
+    /// that has a shader runs it, on a software adapter (lavapipe) if that is all there is,
+    /// and the model on CUDA, or on the CPU with a logged reason. cpu: everything on the CPU.
     #[arg(short, long, value_enum, default_value = "auto")]
     device: DeviceChoice,
+    /// Overrides --device for preprocessing (resize, normalise: shaders/preprocess.wgsl).
+    #[arg(long, value_enum, value_name = "DEVICE")]
+    preprocess_device: Option<DeviceChoice>,
+    /// Overrides --device for the model; gpu here means CUDA or fail.
+    #[arg(long, value_enum, value_name = "DEVICE")]
+    infer_device: Option<DeviceChoice>,
+    /// Overrides --device for box decoding and NMS (shaders/ssd_decode.wgsl, nms.wgsl).
+    #[arg(long, value_enum, value_name = "DEVICE")]
+    postprocess_device: Option<DeviceChoice>,
     /// Detections scoring below this (0-1) never start a track; lower ones, down to
     /// --track-low, can still continue one through an occlusion.
     #[arg(short = 's', long, default_value_t = TrackerConfig::default().new_track)]
@@ -258,13 +271,27 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     let classes = spec.class_indices(&args.classes)?;
     let export = args.export.options(&spec)?;
     let runtime = load_runtime(args.ort_lib.as_deref())?;
-    let mut detector = Detector::new(&spec, args.device, args.threads, args.ort_lib.as_deref())?;
+    let request = DeviceRequest {
+        all: args.device,
+        preprocess: args.preprocess_device,
+        infer: args.infer_device,
+        postprocess: args.postprocess_device,
+    };
+    let mut detector = Detector::new(&spec, request.infer(), args.threads, args.ort_lib.as_deref())?;
     tracing::info!("model {} on {} (ONNX Runtime {} from {})", spec.name, detector.device, runtime.version, runtime.library.display());
-    let post = Postprocessor::new(
-        &spec,
-        // The tracker needs the low-score detections too (see TrackingArgs).
-        Filter { score_threshold: args.score_threshold.min(tracker.low), classes, max_detections: args.max_detections },
-    );
+    // The tracker needs the low-score detections too (see TrackingArgs).
+    let filter = Filter { score_threshold: args.score_threshold.min(tracker.low), classes, max_detections: args.max_detections };
+    let mut shaders = ShaderStages::new(&request, &spec, filter)?;
+    let (pre_dev, post_dev) = shaders.describe();
+    tracing::info!("preprocess on {pre_dev}, postprocess on {post_dev}");
+    let stage_devices = StageDevices {
+        decode: format!("cpu (ffmpeg{})", if shaders.preparer.on_gpu() { ", YUV planes straight to the shader" } else { "" }),
+        preprocess: pre_dev,
+        infer: detector.device.clone(),
+        postprocess: post_dev,
+        track: "cpu".into(),
+        export: "cpu".into(),
+    };
     let batch_size = match args.batch_size {
         0 => detector.auto_batch_size(),
         n => n,
@@ -281,6 +308,8 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         device: detector.device.clone(),
         execution_provider: detector.execution_provider,
         fallback_reason: detector.fallback_reason.clone(),
+        stage_devices,
+        gpu_adapter: shaders.adapter.clone(),
         settings: Settings {
             device_requested: args.device,
             score_threshold: args.score_threshold,
@@ -301,7 +330,12 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         totals: Default::default(),
     };
     let job = BatchJob {
-        pipeline: Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &formats, stride, tracker, export: &export },
+        pipeline: Pipeline {
+            spec: &spec,
+            detector: &mut detector,
+            preparer: &mut shaders.preparer,
+            post: &mut shaders.postprocess,
+            batch_size, formats: &formats, stride, tracker, export: &export },
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
         report,

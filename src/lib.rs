@@ -20,6 +20,7 @@
 pub mod batch;
 pub mod bundle;
 pub mod decode;
+pub mod devices;
 pub mod error;
 pub mod eval;
 pub mod export;

@@ -16,10 +16,10 @@ use crate::error::{Error, Result};
 use crate::export::{write_labels, ExportContext, ExportOptions, Format};
 use crate::infer::Detector;
 use crate::model::ModelSpec;
-use crate::postprocess::Postprocessor;
-use crate::preprocess::make_batch;
+use crate::decode::PixelOutput;
+use crate::devices::{Postprocess, Preparer};
 use crate::track::{Tracker, TrackerConfig};
-use crate::types::{Batch, Frame, VideoInfo, VideoLabels};
+use crate::types::{Batch, Frame, Region, VideoInfo, VideoLabels};
 
 /// Busy time per stage, summed over the video (stages overlap, so these add up to more than
 /// the wall time when the pipeline keeps every stage busy).
@@ -55,7 +55,9 @@ pub struct VideoOutcome {
 pub struct Pipeline<'a> {
     pub spec: &'a ModelSpec,
     pub detector: &'a mut Detector,
-    pub post: &'a Postprocessor,
+    /// Stage 2 and stage 4, each on the device chosen for it (see `devices`).
+    pub preparer: &'a mut Preparer,
+    pub post: &'a mut Postprocess,
     pub batch_size: usize,
     pub formats: &'a [Format],
     /// Run the detector on every `stride`th frame (1: every frame).
@@ -76,7 +78,7 @@ impl Pipeline<'_> {
         on_frames: &(dyn Fn(u64) + Sync),
     ) -> Result<VideoOutcome> {
         let start = Instant::now();
-        let reader = VideoReader::open(video)?;
+        let reader = open_reader(video, self.preparer.on_gpu())?;
         let info = reader.info().clone();
         on_start(&info);
         std::fs::create_dir_all(out_dir)
@@ -95,8 +97,8 @@ impl Pipeline<'_> {
 
         let (decoded, preprocess_s) = std::thread::scope(|s| -> Result<(Decoded, f64)> {
             let decoder = s.spawn(move || decode_loop(reader, frame_tx, cancel, stride));
-            let input = &self.spec.input;
-            let prep = s.spawn(move || preprocess_loop(frame_rx, batch_tx, batch_size, input));
+            let preparer = &mut *self.preparer;
+            let prep = s.spawn(move || preprocess_loop(frame_rx, batch_tx, batch_size, preparer));
             let consumed = (|| -> Result<()> {
                 for batch in batch_rx.iter() {
                     let batch = batch?;
@@ -218,24 +220,38 @@ fn decode_loop(mut reader: VideoReader, tx: SyncSender<Result<Frame>>, cancel: &
     Decoded { frames, errors: reader.skipped_errors, busy_s: busy.as_secs_f64() }
 }
 
+/// The shader takes the decoder's YUV 4:2:0 planes as they are, which saves the CPU's colour
+/// conversion; videos in other pixel formats are converted to RGB by swscale as before.
+fn open_reader(video: &Path, gpu_preprocess: bool) -> Result<VideoReader> {
+    if gpu_preprocess {
+        match VideoReader::open_as(video, PixelOutput::Yuv420) {
+            Ok(r) => return Ok(r),
+            Err(e) => tracing::debug!("YUV decoding not possible, decoding to RGB: {e}"),
+        }
+    }
+    VideoReader::open(video)
+}
+
 /// Groups frames into batches and prepares each; returns the time spent preparing.
 fn preprocess_loop(
     rx: Receiver<Result<Frame>>,
     tx: SyncSender<Result<Batch>>,
     batch_size: usize,
-    input: &crate::model::InputSpec,
+    preparer: &mut Preparer,
 ) -> f64 {
     let mut busy = Duration::ZERO;
     let mut pending: Vec<Frame> = Vec::with_capacity(batch_size);
-    let flush = |pending: &mut Vec<Frame>, busy: &mut Duration| -> bool {
+    let mut flush = |pending: &mut Vec<Frame>, busy: &mut Duration| -> bool {
         if pending.is_empty() {
             return true;
         }
         let t = Instant::now();
-        let batch = make_batch(pending, input);
+        let items: Vec<(&Frame, Region)> = pending.iter().map(|f| (f, Region::full(&f.info()))).collect();
+        let batch = preparer.prepare(&items);
         *busy += t.elapsed();
         pending.clear();
-        tx.send(Ok(batch)).is_ok()
+        let failed = batch.is_err();
+        tx.send(batch).is_ok() && !failed
     };
     for frame in rx.iter() {
         match frame {

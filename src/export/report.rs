@@ -139,9 +139,24 @@ pub struct RunReport {
     /// Why the CPU ran the model although `auto` was asked for (no CUDA build, no GPU...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_reason: Option<String>,
+    /// What ran each stage: "cpu", "gpu: <adapter>", or the execution provider.
+    pub stage_devices: StageDevices,
+    /// The wgpu adapter of the shader stages, when any ran on one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_adapter: Option<crate::gpu::AdapterSummary>,
     pub settings: Settings,
     pub videos: Vec<VideoReport>,
     pub totals: Totals,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StageDevices {
+    pub decode: String,
+    pub preprocess: String,
+    pub infer: String,
+    pub postprocess: String,
+    pub track: String,
+    pub export: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

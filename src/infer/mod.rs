@@ -87,10 +87,10 @@ impl Detector {
             DeviceChoice::Cpu => cpu(None)?,
             DeviceChoice::Gpu if !cuda_built => {
                 return Err(Error::Runtime(
-                    "--device gpu: the loaded ONNX Runtime has no CUDA provider (set PRELABEL_ORT=gpu for scripts/setup.sh)".into(),
+                    "--infer-device gpu: the loaded ONNX Runtime has no CUDA provider (set PRELABEL_ORT=gpu for scripts/setup.sh)".into(),
                 ))
             }
-            DeviceChoice::Gpu => Detector::on_cuda(spec, &onnx, threads).map_err(|e| Error::Runtime(format!("--device gpu: {e}")))?,
+            DeviceChoice::Gpu => Detector::on_cuda(spec, &onnx, threads).map_err(|e| Error::Runtime(format!("--infer-device gpu: {e}")))?,
             DeviceChoice::Auto if !cuda_built => cpu(Some("ONNX Runtime build has no CUDA provider".into()))?,
             DeviceChoice::Auto => match Detector::on_cuda(spec, &onnx, threads) {
                 Ok(d) => d,
