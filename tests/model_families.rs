@@ -103,7 +103,7 @@ fn gpu_request_without_cuda_says_so() {
     let spec = ModelSpec::load(&dir.join("yolov5.toml")).unwrap();
     match Detector::new(&spec, DeviceChoice::Gpu, 1, None) {
         Ok(d) => assert_eq!(d.device, "cuda"),
-        Err(e) => assert!(e.to_string().contains("--device gpu"), "{e}"),
+        Err(e) => assert!(e.to_string().contains("--infer-device gpu"), "{e}"),
     }
     let auto = Detector::new(&spec, DeviceChoice::Auto, 1, None).unwrap();
     assert!(auto.device == "cuda" || auto.device.starts_with("cpu ("), "{}", auto.device);
