@@ -57,7 +57,7 @@ fn main() {
     for round in 1..=rounds {
         let out = tempfile::tempdir().expect("temp dir");
         let mut pipeline =
-            Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &Format::ALL };
+            Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &Format::ALL, tiles: prelabel::tile::Tiling::off(&spec, 100) };
         let o = pipeline.run(&video, out.path(), &AtomicBool::new(false), &|_| {}, &|_| {}).expect("prelabel run");
         let r = Round {
             fps: o.frames as f64 / o.wall.as_secs_f64(),

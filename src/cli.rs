@@ -16,6 +16,7 @@ use prelabel::infer::{load_runtime, DeviceChoice, Detector};
 use prelabel::model::ModelSpec;
 use prelabel::pipeline::Pipeline;
 use prelabel::postprocess::{Filter, Postprocessor};
+use prelabel::tile::{MergeParams, TileConfig, TileMode, Tiling};
 use prelabel::types::VideoInfo;
 
 #[derive(Parser)]
@@ -85,6 +86,15 @@ struct RunArgs {
     /// Redo videos whose outputs already exist (by default they are skipped, so a re-run resumes).
     #[arg(long)]
     overwrite: bool,
+    /// Tiles for small, far-away objects: off; auto (only for frames much larger than the model
+    /// input, e.g. 1080p into 300x300: 2x3 tiles); or RxC rows x columns (2x2). The whole frame
+    /// is always looked at too. Each tile costs one more model call per frame.
+    #[arg(long, default_value = "auto")]
+    tiles: TileMode,
+    /// Fraction of a tile shared with its neighbour (0-0.9): objects smaller than the overlap
+    /// lie whole in some tile.
+    #[arg(long, default_value_t = 0.2)]
+    tile_overlap: f32,
 }
 
 #[derive(Args)]
@@ -162,6 +172,10 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     };
     let mut formats = args.formats.clone();
     formats.dedup();
+    let tiles = Tiling {
+        config: TileConfig::new(args.tiles, args.tile_overlap).map_err(Error::Usage)?,
+        merge: MergeParams::for_model(&spec, args.max_detections),
+    };
 
     let report = RunReport {
         prelabel_version: env!("CARGO_PKG_VERSION"),
@@ -183,7 +197,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         totals: Default::default(),
     };
     let job = BatchJob {
-        pipeline: Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &formats },
+        pipeline: Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &formats, tiles },
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
         report,

@@ -12,6 +12,8 @@
 //!
 //! [`pipeline`] wires the stages for one video, [`batch`] runs many videos as one job,
 //! [`model`] reads model description files and [`eval`] scores labels against ground truth.
+//! [`tile`] cuts large frames into overlapping tiles for small objects (between decode and
+//! preprocess) and merges the tiles' detections back per frame (after postprocess).
 
 pub mod batch;
 pub mod decode;
@@ -24,4 +26,5 @@ pub mod model;
 pub mod pipeline;
 pub mod postprocess;
 pub mod preprocess;
+pub mod tile;
 pub mod types;

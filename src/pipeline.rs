@@ -14,8 +14,9 @@ use crate::export::{ExportContext, Format, LabelWriter};
 use crate::infer::Detector;
 use crate::model::ModelSpec;
 use crate::postprocess::Postprocessor;
-use crate::preprocess::make_batch;
-use crate::types::{Batch, Frame, VideoInfo};
+use crate::preprocess::make_region_batch;
+use crate::tile::{merge_batch, TilePlan, Tiling};
+use crate::types::{Batch, Frame, Region, VideoInfo};
 
 /// Busy time per stage, summed over the video (stages overlap, so these add up to more than
 /// the wall time when the pipeline keeps every stage busy).
@@ -48,6 +49,9 @@ pub struct Pipeline<'a> {
     pub post: &'a Postprocessor,
     pub batch_size: usize,
     pub formats: &'a [Format],
+    /// Which regions of each frame the model sees (whole frame, tiles) and how their
+    /// detections merge back.
+    pub tiles: Tiling,
 }
 
 impl Pipeline<'_> {
@@ -80,14 +84,17 @@ impl Pipeline<'_> {
         let (decode_errors, decode_s, preprocess_s) = std::thread::scope(|s| -> Result<(u32, f64, f64)> {
             let decoder = s.spawn(move || decode_loop(reader, frame_tx, cancel));
             let input = &self.spec.input;
-            let prep = s.spawn(move || preprocess_loop(frame_rx, batch_tx, batch_size, input));
+            let tiles = &self.tiles;
+            let prep = s.spawn(move || preprocess_loop(frame_rx, batch_tx, batch_size, input, tiles));
             let consumed = (|| -> Result<()> {
                 for batch in batch_rx.iter() {
                     let batch = batch?;
                     let t = Instant::now();
                     let raw = self.detector.run(&batch)?;
                     let t_post = Instant::now();
+                    // One entry per region, then one per frame: downstream never sees tiles.
                     let labelled = self.post.process_batch(&raw, &batch)?;
+                    let labelled = merge_batch(labelled, &batch.regions, &self.tiles.merge);
                     let t_export = Instant::now();
                     for fd in &labelled {
                         detections += fd.detections.len() as u64;
@@ -98,8 +105,8 @@ impl Pipeline<'_> {
                     stages.infer_s += (t_post - t).as_secs_f64();
                     stages.postprocess_s += (t_export - t_post).as_secs_f64();
                     stages.export_s += t_export.elapsed().as_secs_f64();
-                    frames += batch.frames.len() as u64;
-                    on_frames(batch.frames.len() as u64);
+                    frames += labelled.len() as u64;
+                    on_frames(labelled.len() as u64);
                 }
                 Ok(())
             })();
@@ -156,21 +163,35 @@ fn decode_loop(mut reader: VideoReader, tx: SyncSender<Result<Frame>>, cancel: &
     (reader.skipped_errors, busy.as_secs_f64())
 }
 
-/// Groups frames into batches and prepares each; returns the time spent preparing.
+/// Groups frames into batches of `batch_size` frames and prepares each; every region the
+/// tile plan gives a frame becomes one batch item, a frame's regions side by side, so a batch
+/// holds `batch_size` x regions items. Returns the time spent preparing.
 fn preprocess_loop(
     rx: Receiver<Result<Frame>>,
     tx: SyncSender<Result<Batch>>,
     batch_size: usize,
     input: &crate::model::InputSpec,
+    tiles: &Tiling,
 ) -> f64 {
     let mut busy = Duration::ZERO;
     let mut pending: Vec<Frame> = Vec::with_capacity(batch_size);
-    let flush = |pending: &mut Vec<Frame>, busy: &mut Duration| -> bool {
+    // Frames of a video share one size, so the plan is computed once (again if it changes).
+    let mut plan: Option<TilePlan> = None;
+    let mut flush = |pending: &mut Vec<Frame>, busy: &mut Duration| -> bool {
         if pending.is_empty() {
             return true;
         }
         let t = Instant::now();
-        let batch = make_batch(pending, input);
+        let mut items: Vec<(&Frame, Region)> = Vec::new();
+        for f in pending.iter() {
+            let full = Region::full(&f.info());
+            let p = match &plan {
+                Some(p) if p.regions[0] == full => p,
+                _ => plan.insert(tiles.plan(f.width, f.height, input)),
+            };
+            items.extend(p.regions.iter().map(|r| (f, *r)));
+        }
+        let batch = make_region_batch(&items, input);
         *busy += t.elapsed();
         pending.clear();
         tx.send(Ok(batch)).is_ok()
