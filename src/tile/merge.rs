@@ -20,8 +20,10 @@ pub struct MergeParams {
     pub nms_iou: f32,
     /// Most detections kept per frame, best first.
     pub max_detections: usize,
-    /// A box side within this many pixels of an interior tile border counts as cut by it.
-    pub border_px: f32,
+    /// A box side within this fraction of the tile's extent (at least 2 px) of an interior
+    /// tile border counts as cut by it: the detector ends boxes of cut objects a few input
+    /// pixels short of the image edge, not exactly on it.
+    pub border: f32,
     /// A cut box is dropped when an uncut same-class box from another region covers at least
     /// this fraction of its area (intersection over the cut box's area: the cut box is a part
     /// of the whole one, so IoU would understate the match).
@@ -36,19 +38,20 @@ impl MergeParams {
             OutputSpec::Ssd { nms_iou, .. } | OutputSpec::Yolov5 { nms_iou, .. } | OutputSpec::Yolov8 { nms_iou, .. } => *nms_iou,
             OutputSpec::End2end { .. } | OutputSpec::End2endSplit { .. } => 0.5,
         };
-        MergeParams { nms_iou, max_detections, border_px: 2.0, cover: 0.5 }
+        MergeParams { nms_iou, max_detections, border: 0.02, cover: 0.5 }
     }
 }
 
-/// Which sides of `b` lie on a border of `r` that is inside the frame (a frame edge cuts
+/// Whether a side of `b` lies on a border of `r` that is inside the frame (a frame edge cuts
 /// nothing: the object ends there for every region).
-fn is_cut(b: &BBox, r: &Region, frame: &FrameInfo, tol: f32) -> bool {
+fn is_cut(b: &BBox, r: &Region, frame: &FrameInfo, border: f32) -> bool {
+    let (tx, ty) = ((border * r.width as f32).max(2.0), (border * r.height as f32).max(2.0));
     let (x0, y0) = (r.x as f32, r.y as f32);
     let (x1, y1) = ((r.x + r.width) as f32, (r.y + r.height) as f32);
-    (r.x > 0 && b.x1 <= x0 + tol)
-        || (r.y > 0 && b.y1 <= y0 + tol)
-        || (r.x + r.width < frame.width && b.x2 >= x1 - tol)
-        || (r.y + r.height < frame.height && b.y2 >= y1 - tol)
+    (r.x > 0 && b.x1 <= x0 + tx)
+        || (r.y > 0 && b.y1 <= y0 + ty)
+        || (r.x + r.width < frame.width && b.x2 >= x1 - tx)
+        || (r.y + r.height < frame.height && b.y2 >= y1 - ty)
 }
 
 /// Fraction of `part`'s area that `whole` covers.
@@ -68,7 +71,7 @@ pub fn merge(frame: FrameInfo, parts: &[(Region, Vec<Detection>)], p: &MergePara
     let flagged: Vec<(usize, bool, &Detection)> = parts
         .iter()
         .enumerate()
-        .flat_map(|(i, (r, dets))| dets.iter().map(move |d| (i, is_cut(&d.bbox, r, &frame, p.border_px), d)))
+        .flat_map(|(i, (r, dets))| dets.iter().map(move |d| (i, is_cut(&d.bbox, r, &frame, p.border), d)))
         .collect();
     let kept: Vec<Detection> = flagged
         .iter()
@@ -118,7 +121,7 @@ mod tests {
     }
 
     fn params() -> MergeParams {
-        MergeParams { nms_iou: 0.5, max_detections: 100, border_px: 2.0, cover: 0.5 }
+        MergeParams { nms_iou: 0.5, max_detections: 100, border: 0.02, cover: 0.5 }
     }
 
     #[test]
