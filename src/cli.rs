@@ -87,7 +87,7 @@ struct RunArgs {
     #[arg(long)]
     overwrite: bool,
     /// Tiles for small, far-away objects: off; auto (only for frames much larger than the model
-    /// input, e.g. 1080p into 300x300: 2x3 tiles); or RxC rows x columns (2x2). The whole frame
+    /// input, e.g. 1080p into 300x300: 2x4 tiles); or RxC rows x columns (2x2). The whole frame
     /// is always looked at too. Each tile costs one more model call per frame.
     #[arg(long, default_value = "auto")]
     tiles: TileMode,

@@ -187,7 +187,14 @@ fn preprocess_loop(
             let full = Region::full(&f.info());
             let p = match &plan {
                 Some(p) if p.regions[0] == full => p,
-                _ => plan.insert(tiles.plan(f.width, f.height, input)),
+                _ => {
+                    let p = plan.insert(tiles.plan(f.width, f.height, input));
+                    if p.is_tiled() {
+                        let (w, h) = (f.width, f.height);
+                        tracing::info!("{w}x{h} frames: whole frame + {}x{} tiles, {} model inputs per frame", p.rows, p.cols, p.regions.len());
+                    }
+                    p
+                }
             };
             items.extend(p.regions.iter().map(|r| (f, *r)));
         }

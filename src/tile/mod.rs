@@ -4,8 +4,8 @@
 //! the detections of all those regions back into one set per frame. Pure CPU arithmetic.
 //!
 //! Why the whole frame stays in: a detector with a 300x300 input sees a 1920x1080 frame
-//! shrunk 6x, so a person 60 px tall becomes 10 px and is missed; a tile shrunk 2.5x keeps
-//! them at 24 px. But a close-up person is cut by the tile borders, and only the whole-frame
+//! shrunk 6x, so a person 60 px tall becomes 10 px and is missed; a tile shrunk 2x keeps
+//! them at 30 px. But a close-up person is cut by the tile borders, and only the whole-frame
 //! pass sees them whole: the merge keeps that box and drops the cut halves.
 
 pub mod merge;
@@ -16,11 +16,16 @@ use crate::types::Region;
 
 pub use merge::{merge, merge_batch, MergeParams};
 
-/// How `auto` decides: tile only when the whole frame is shrunk by more than this to fit the
-/// model input (along its more-shrunk axis), and then cut tiles that are each shrunk by about
-/// this much. Measured on the MOT15 sequences (see tests/tiling.rs and the branch report):
-/// 640x480 into 300x300 (2.1x) gains nothing from tiles, 1920x1080 (6.4x) gains a lot.
-pub const AUTO_MAX_DOWNSCALE: f32 = 2.5;
+/// `auto` tiles only frames shrunk by more than this to fit the model input (along the
+/// more-shrunk axis). Measured (person AP50, SSD 300x300, see the branch notes): at 2.1x
+/// (640x480 MOT15 sequences) 2x2 tiles gain nothing (-0.03 and +0.004); at 3.2x (the same
+/// sequences halved into 960x720) tiles lift AP50 from 0.40 to 0.60 and 0.30 to 0.59.
+pub const AUTO_TILE_ABOVE: f32 = 2.5;
+
+/// `auto` cuts tiles each shrunk by at most this much: on people shrunk 3x into a 1920x1080
+/// frame, tiles shrunk 2.5x (2x3 grid) reached AP50 0.40, 2.0x (2x4) 0.55, 1.9x/1.4x (3x4,
+/// 13 model calls a frame instead of 9) 0.56.
+pub const AUTO_TILE_DOWNSCALE: f32 = 2.0;
 
 /// Largest grid side accepted from `--tiles RxC`: beyond it a frame becomes dozens of model
 /// calls for objects no detector input can resolve anyway.
@@ -126,18 +131,18 @@ impl TilePlan {
     }
 }
 
-/// Grid for `auto`: none unless the frame is shrunk more than [`AUTO_MAX_DOWNSCALE`] to fit
-/// the input; else enough tiles per axis that each is shrunk by at most that much, which
-/// keeps a tile's aspect close to the input's (both axes end near the same shrink factor).
+/// Grid for `auto`: none unless the frame is shrunk more than [`AUTO_TILE_ABOVE`] to fit the
+/// input; else enough tiles per axis that each is shrunk by at most [`AUTO_TILE_DOWNSCALE`],
+/// which keeps a tile's aspect close to the input's (both axes end near the same factor).
 fn auto_grid(frame_w: u32, frame_h: u32, input_w: u32, input_h: u32, overlap: f32) -> (u32, u32) {
     let sx = frame_w as f32 / input_w.max(1) as f32;
     let sy = frame_h as f32 / input_h.max(1) as f32;
-    if sx.max(sy) <= AUTO_MAX_DOWNSCALE {
+    if sx.max(sy) <= AUTO_TILE_ABOVE {
         return (1, 1);
     }
     // n tiles of length t overlapping by `overlap * t` cover n*t - (n-1)*overlap*t; solve for
-    // the smallest n that makes t <= AUTO_MAX_DOWNSCALE * input.
-    let count = |s: f32| (((s / AUTO_MAX_DOWNSCALE - overlap) / (1.0 - overlap)).ceil().max(1.0) as u32).min(MAX_GRID);
+    // the smallest n that makes t <= AUTO_TILE_DOWNSCALE * input.
+    let count = |s: f32| (((s / AUTO_TILE_DOWNSCALE - overlap) / (1.0 - overlap)).ceil().max(1.0) as u32).min(MAX_GRID);
     (count(sy), count(sx))
 }
 
@@ -208,15 +213,18 @@ mod tests {
         let auto = cfg("auto", 0.2);
         // 640x480 into 300x300 is shrunk 2.1x: no tiles.
         assert!(!TilePlan::new(640, 480, 300, 300, &auto).is_tiled());
-        // 1920x1080 is shrunk 6.4x x 3.6x: 2 rows x 3 columns of tiles shrunk at most 2.5x.
+        // 1920x1080 is shrunk 6.4x x 3.6x: 2 rows x 4 columns of tiles shrunk at most 2x.
         let p = TilePlan::new(1920, 1080, 300, 300, &auto);
-        assert_eq!((p.rows, p.cols), (2, 3));
+        assert_eq!((p.rows, p.cols), (2, 4));
         for t in &p.regions[1..] {
-            assert!(t.width as f32 / 300.0 <= AUTO_MAX_DOWNSCALE + 0.01, "{t:?}");
-            assert!(t.height as f32 / 300.0 <= AUTO_MAX_DOWNSCALE + 0.01, "{t:?}");
+            assert!(t.width as f32 / 300.0 <= AUTO_TILE_DOWNSCALE + 0.01, "{t:?}");
+            assert!(t.height as f32 / 300.0 <= AUTO_TILE_DOWNSCALE + 0.01, "{t:?}");
             let aspect = t.width as f32 / t.height as f32;
             assert!((0.75..=1.34).contains(&aspect), "{t:?}");
         }
+        // 768x576 is shrunk 2.56x across: two tiles side by side.
+        let p = TilePlan::new(768, 576, 300, 300, &auto);
+        assert_eq!((p.rows, p.cols), (1, 2));
         // A 640x640 model input already sees 1280x720 well enough.
         assert!(!TilePlan::new(1280, 720, 640, 640, &auto).is_tiled());
         // 4K into 300x300 is capped at MAX_GRID tiles per side.
