@@ -56,8 +56,9 @@ fn main() {
     let mut baseline = Vec::new();
     for round in 1..=rounds {
         let out = tempfile::tempdir().expect("temp dir");
-        let mut pipeline =
-            Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &Format::ALL, tiles: prelabel::tile::Tiling::off(&spec, 100) };
+        // Untiled: the Python baseline looks at whole frames only.
+        let tiles = prelabel::tile::Tiling::off(&spec, 100);
+        let mut pipeline = Pipeline { spec: &spec, detector: &mut detector, post: &post, batch_size, formats: &Format::ALL, tiles };
         let o = pipeline.run(&video, out.path(), &AtomicBool::new(false), &|_| {}, &|_| {}).expect("prelabel run");
         let r = Round {
             fps: o.frames as f64 / o.wall.as_secs_f64(),
