@@ -71,6 +71,8 @@ fn main() {
                 export: &export,
                 stride: 1,
                 tracker: Default::default(),
+                // Untiled: the Python baseline looks at whole frames only.
+                tiles: prelabel::tile::Tiling::off(&spec, 100),
             };
         let o = pipeline.run(&video, out.path(), &AtomicBool::new(false), &|_| {}, &|_| {}).expect("prelabel run");
         let r = Round {

@@ -20,6 +20,7 @@ use prelabel::pipeline::Pipeline;
 use prelabel::devices::{DeviceRequest, ShaderStages};
 use prelabel::postprocess::Filter;
 use prelabel::track::TrackerConfig;
+use prelabel::tile::{MergeParams, TileConfig, TileMode, Tiling};
 use prelabel::types::VideoInfo;
 
 #[derive(Parser)]
@@ -105,6 +106,15 @@ struct RunArgs {
     /// Redo videos whose outputs already exist (by default they are skipped, so a re-run resumes).
     #[arg(long)]
     overwrite: bool,
+    /// Tiles for small, far-away objects: off; auto (only for frames much larger than the model
+    /// input, e.g. 1080p into 300x300: 2x4 tiles); or RxC rows x columns (2x2). The whole frame
+    /// is always looked at too. Each tile costs one more model call per frame.
+    #[arg(long, default_value = "auto")]
+    tiles: TileMode,
+    /// Fraction of a tile shared with its neighbour (0-0.9): objects smaller than the overlap
+    /// lie whole in some tile.
+    #[arg(long, default_value_t = 0.2)]
+    tile_overlap: f32,
     #[command(flatten)]
     tracking: TrackingArgs,
     #[command(flatten)]
@@ -298,6 +308,10 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     };
     let mut formats = args.formats.clone();
     formats.dedup();
+    let tiles = Tiling {
+        config: TileConfig::new(args.tiles, args.tile_overlap).map_err(Error::Usage)?,
+        merge: MergeParams::for_model(&spec, args.max_detections),
+    };
 
     let report = RunReport {
         prelabel_version: env!("CARGO_PKG_VERSION"),
@@ -319,6 +333,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             threads: args.threads,
             formats: formats.clone(),
             stride,
+            tiles: format!("{:?}, overlap {}", args.tiles, args.tile_overlap),
             tracker,
             labels: args.export.labels.clone(),
             accept_score: args.export.accept_score,
@@ -335,7 +350,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             detector: &mut detector,
             preparer: &mut shaders.preparer,
             post: &mut shaders.postprocess,
-            batch_size, formats: &formats, stride, tracker, export: &export },
+            batch_size, formats: &formats, stride, tracker, export: &export, tiles },
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
         report,

@@ -16,6 +16,8 @@
 //! [`labels`] maps model classes to project labels and [`review`] routes tracks into review
 //! bands; both run inside [`export::write_labels`].
 //! [`bundle`] packs the program, its libraries and a model into a relocatable folder.
+//! [`tile`] cuts large frames into overlapping tiles for small objects (between decode and
+//! preprocess) and merges the tiles' detections back per frame (after postprocess).
 
 pub mod batch;
 pub mod bundle;
@@ -33,4 +35,5 @@ pub mod postprocess;
 pub mod preprocess;
 pub mod track;
 pub mod review;
+pub mod tile;
 pub mod types;

@@ -20,6 +20,7 @@ use crate::decode::PixelOutput;
 use crate::devices::{Postprocess, Preparer};
 use crate::track::{Tracker, TrackerConfig};
 use crate::types::{Batch, Frame, Region, VideoInfo, VideoLabels};
+use crate::tile::{merge_batch, TilePlan, Tiling};
 
 /// Busy time per stage, summed over the video (stages overlap, so these add up to more than
 /// the wall time when the pipeline keeps every stage busy).
@@ -64,6 +65,9 @@ pub struct Pipeline<'a> {
     pub stride: usize,
     pub tracker: TrackerConfig,
     pub export: &'a ExportOptions,
+    /// Which regions of each frame the model sees (whole frame, tiles) and how their
+    /// detections merge back.
+    pub tiles: Tiling,
 }
 
 impl Pipeline<'_> {
@@ -98,14 +102,18 @@ impl Pipeline<'_> {
         let (decoded, preprocess_s) = std::thread::scope(|s| -> Result<(Decoded, f64)> {
             let decoder = s.spawn(move || decode_loop(reader, frame_tx, cancel, stride));
             let preparer = &mut *self.preparer;
-            let prep = s.spawn(move || preprocess_loop(frame_rx, batch_tx, batch_size, preparer));
+            let (input, tiles) = (&self.spec.input, &self.tiles);
+            let prep = s.spawn(move || preprocess_loop(frame_rx, batch_tx, batch_size, preparer, input, tiles));
             let consumed = (|| -> Result<()> {
                 for batch in batch_rx.iter() {
                     let batch = batch?;
                     let t = Instant::now();
                     let raw = self.detector.run(&batch)?;
                     let t_post = Instant::now();
+                    // One entry per region, then one per frame: downstream never sees tiles.
                     let labelled = self.post.process_batch(&raw, &batch)?;
+                    // One entry per region, then one per frame: downstream never sees tiles.
+                    let labelled = merge_batch(labelled, &batch.regions, &self.tiles.merge);
                     let t_track = Instant::now();
                     // One frame at a time, in frame order: the tracker cannot tell batches apart.
                     for fd in &labelled {
@@ -115,8 +123,8 @@ impl Pipeline<'_> {
                     stages.infer_s += (t_post - t).as_secs_f64();
                     stages.postprocess_s += (t_track - t_post).as_secs_f64();
                     stages.track_s += t_track.elapsed().as_secs_f64();
-                    detector_frames += batch.frames.len() as u64;
-                    let upto = batch.frames.last().map_or(reported, |f| f.index + 1);
+                    detector_frames += labelled.len() as u64;
+                    let upto = labelled.last().map_or(reported, |f| f.frame.index + 1);
                     on_frames(upto.saturating_sub(reported));
                     reported = reported.max(upto);
                 }
@@ -232,21 +240,42 @@ fn open_reader(video: &Path, gpu_preprocess: bool) -> Result<VideoReader> {
     VideoReader::open(video)
 }
 
-/// Groups frames into batches and prepares each; returns the time spent preparing.
+/// Groups frames into batches of `batch_size` frames and prepares each; every region the
+/// tile plan gives a frame becomes one batch item, a frame's regions side by side, so a batch
+/// holds `batch_size` x regions items. Returns the time spent preparing.
 fn preprocess_loop(
     rx: Receiver<Result<Frame>>,
     tx: SyncSender<Result<Batch>>,
     batch_size: usize,
     preparer: &mut Preparer,
+    input: &crate::model::InputSpec,
+    tiles: &Tiling,
 ) -> f64 {
     let mut busy = Duration::ZERO;
     let mut pending: Vec<Frame> = Vec::with_capacity(batch_size);
+    // Frames of a video share one size, so the plan is computed once (again if it changes).
+    let mut plan: Option<TilePlan> = None;
     let mut flush = |pending: &mut Vec<Frame>, busy: &mut Duration| -> bool {
         if pending.is_empty() {
             return true;
         }
         let t = Instant::now();
-        let items: Vec<(&Frame, Region)> = pending.iter().map(|f| (f, Region::full(&f.info()))).collect();
+        let mut items: Vec<(&Frame, Region)> = Vec::new();
+        for f in pending.iter() {
+            let full = Region::full(&f.info());
+            let p = match &plan {
+                Some(p) if p.regions[0] == full => p,
+                _ => {
+                    let p = plan.insert(tiles.plan(f.width, f.height, input));
+                    if p.is_tiled() {
+                        let (w, h) = (f.width, f.height);
+                        tracing::info!("{w}x{h} frames: whole frame + {}x{} tiles, {} model inputs per frame", p.rows, p.cols, p.regions.len());
+                    }
+                    p
+                }
+            };
+            items.extend(p.regions.iter().map(|r| (f, *r)));
+        }
         let batch = preparer.prepare(&items);
         *busy += t.elapsed();
         pending.clear();

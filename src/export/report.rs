@@ -114,6 +114,8 @@ pub struct Settings {
     pub threads: usize,
     pub formats: Vec<crate::export::Format>,
     pub stride: usize,
+    /// `--tiles` and `--tile-overlap` as given, e.g. "auto, overlap 0.2".
+    pub tiles: String,
     pub tracker: crate::track::TrackerConfig,
     /// `--labels` as given (None: every class under its own name).
     pub labels: Option<String>,
