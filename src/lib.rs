@@ -5,9 +5,9 @@
 //! | stage | module | takes | gives | runs on |
 //! |---|---|---|---|---|
 //! | 1 | [`decode`] | video file | [`types::Frame`] | CPU (ffmpeg) |
-//! | 2 | [`preprocess`] | frames | [`types::Batch`] | CPU (rayon) |
+//! | 2 | [`preprocess`] | frames (whole, or [`tile`] regions) | [`types::Batch`] | CPU (rayon) or wgpu (`shaders/preprocess.wgsl`) |
 //! | 3 | [`infer`] | batch | raw output tensors | GPU (CUDA) or CPU (ONNX Runtime) |
-//! | 4 | [`postprocess`] | raw outputs | [`types::FrameDetections`] | CPU |
+//! | 4 | [`postprocess`] | raw outputs | [`types::FrameDetections`] | CPU or wgpu (`shaders/ssd_decode.wgsl`, `shaders/nms.wgsl`) |
 //! | 5 | [`track`] | detections of the detector frames | [`types::Track`]s, dense, with keyframes | CPU |
 //! | 6 | [`export`] | tracks ([`types::VideoLabels`]) | COCO / CVAT / Label Studio / MOT / YOLO files, `review.json`, `report.json` | CPU |
 //!
@@ -15,6 +15,7 @@
 //! [`model`] reads model description files and [`eval`] scores labels against ground truth.
 //! [`labels`] maps model classes to project labels and [`review`] routes tracks into review
 //! bands; both run inside [`export::write_labels`].
+//! [`devices`] picks the device of each stage; [`gpu`] holds the one wgpu device they share.
 //! [`bundle`] packs the program, its libraries and a model into a relocatable folder.
 //! [`tile`] cuts large frames into overlapping tiles for small objects (between decode and
 //! preprocess) and merges the tiles' detections back per frame (after postprocess).
