@@ -41,6 +41,7 @@ impl Preparer {
 }
 
 /// Stage 4 on the device chosen for it.
+#[allow(clippy::large_enum_variant)] // one per run, never moved in a hot loop
 pub enum Postprocess {
     Cpu(Postprocessor),
     Gpu(Box<GpuPostprocessor>),

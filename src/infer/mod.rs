@@ -26,10 +26,11 @@ use crate::types::Batch;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
-    /// CUDA when available, else CPU.
+    /// Per stage, the GPU where it pays and is present, else the CPU.
     Auto,
+    /// The CPU.
     Cpu,
-    /// CUDA or fail.
+    /// The GPU (for --infer-device: CUDA or fail).
     Gpu,
 }
 

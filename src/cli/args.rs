@@ -1,0 +1,204 @@
+//! The arguments of each subcommand, as clap parses them, and their checks.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use prelabel::error::{Error, Result};
+use prelabel::export::{ExportOptions, Format};
+use prelabel::infer::DeviceChoice;
+use prelabel::labels::LabelSet;
+use prelabel::model::ModelSpec;
+use prelabel::review::{Levels, Thresholds};
+use prelabel::tile::TileMode;
+use prelabel::track::TrackerConfig;
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// Video files, or folders searched recursively for videos.
+    #[arg(required = true)]
+    pub(crate) inputs: Vec<PathBuf>,
+    /// Output folder: one sub-folder per video, plus report.json.
+    #[arg(short, long)]
+    pub(crate) out: PathBuf,
+    /// Model description (.toml) next to its .onnx file. Default: the bundled SSD MobileNet v2 COCO.
+    #[arg(short, long, env = "PRELABEL_MODEL")]
+    pub(crate) model: Option<PathBuf>,
+    /// Where the stages run. auto: the model on CUDA when ONNX Runtime and the machine have
+    /// it, preprocessing in a wgpu shader on a real GPU, the rest on the CPU. gpu: every stage
+    /// that has a shader runs it, on a software adapter (lavapipe) if that is all there is,
+    /// and the model on CUDA, or on the CPU with a logged reason. cpu: everything on the CPU.
+    #[arg(short, long, value_enum, default_value = "auto")]
+    pub(crate) device: DeviceChoice,
+    /// Overrides --device for preprocessing (resize, normalise: shaders/preprocess.wgsl).
+    #[arg(long, value_enum, value_name = "DEVICE")]
+    pub(crate) preprocess_device: Option<DeviceChoice>,
+    /// Overrides --device for the model; gpu here means CUDA or fail.
+    #[arg(long, value_enum, value_name = "DEVICE")]
+    pub(crate) infer_device: Option<DeviceChoice>,
+    /// Overrides --device for box decoding and NMS (shaders/ssd_decode.wgsl, nms.wgsl).
+    #[arg(long, value_enum, value_name = "DEVICE")]
+    pub(crate) postprocess_device: Option<DeviceChoice>,
+    /// Detections scoring below this (0-1) never start a track; lower ones, down to
+    /// --track-low, can still continue one through an occlusion.
+    #[arg(short = 's', long, default_value_t = TrackerConfig::default().new_track)]
+    pub(crate) score_threshold: f32,
+    /// Keep only these classes (names or indices, comma separated), e.g. person,car.
+    #[arg(short, long, value_delimiter = ',')]
+    pub(crate) classes: Vec<String>,
+    /// Most detections kept per frame.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) max_detections: usize,
+    /// Output formats, comma separated.
+    #[arg(short, long, value_enum, value_delimiter = ',', default_values_t = Format::ALL)]
+    pub(crate) formats: Vec<Format>,
+    /// Frames per inference call (0 = auto: 1 on CPU, where batching does not pay, 16 on GPU).
+    #[arg(short, long, default_value_t = 0)]
+    pub(crate) batch_size: usize,
+    /// CPU threads for preprocessing and inference (0 = all cores).
+    #[arg(short, long, default_value_t = 0)]
+    pub(crate) threads: usize,
+    /// ONNX Runtime library (libonnxruntime.so). Default: ORT_DYLIB_PATH, then the copy scripts/setup.sh installs.
+    #[arg(long)]
+    pub(crate) ort_lib: Option<PathBuf>,
+    /// Redo videos whose outputs already exist (by default they are skipped, so a re-run resumes).
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+    /// Tiles for small, far-away objects: off; auto (only for frames much larger than the model
+    /// input, e.g. 1080p into 300x300: 2x4 tiles); or RxC rows x columns (2x2). The whole frame
+    /// is always looked at too. Each tile costs one more model call per frame.
+    #[arg(long, default_value = "auto")]
+    pub(crate) tiles: TileMode,
+    /// Fraction of a tile shared with its neighbour (0-0.9): objects smaller than the overlap
+    /// lie whole in some tile.
+    #[arg(long, default_value_t = 0.2)]
+    pub(crate) tile_overlap: f32,
+    #[command(flatten)]
+    pub(crate) tracking: TrackingArgs,
+    #[command(flatten)]
+    pub(crate) export: ExportArgs,
+}
+
+/// Tracking, stride and keyframes.
+#[derive(Args)]
+pub(crate) struct TrackingArgs {
+    /// Run the detector on every Nth frame only (and on the last frame); tracking and
+    /// interpolation fill the frames between. Every frame is still decoded and labelled.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub(crate) stride: u32,
+    /// Detections scoring at least this are matched to tracks first (ByteTrack's high threshold).
+    #[arg(long, default_value_t = TrackerConfig::default().high)]
+    pub(crate) track_high: f32,
+    /// Detections between this and --track-high only keep existing tracks alive through
+    /// occlusion; lower ones are dropped.
+    #[arg(long, default_value_t = TrackerConfig::default().low)]
+    pub(crate) track_low: f32,
+    /// Seconds a track may go unseen before it ends (the same at any frame rate).
+    #[arg(long, value_name = "SECONDS", default_value_t = TrackerConfig::default().buffer_s)]
+    pub(crate) track_buffer: f32,
+    /// Tracks spanning less than this many seconds (first to last frame) are dropped as noise.
+    #[arg(long, value_name = "SECONDS", default_value_t = TrackerConfig::default().min_length_s)]
+    pub(crate) min_track_length: f32,
+    /// Keyframes are chosen so that interpolating between them reproduces every box of a track
+    /// with at least this IoU (higher: more keyframes).
+    #[arg(long, default_value_t = TrackerConfig::default().keyframe_iou)]
+    pub(crate) keyframe_iou: f32,
+    /// Do not link detections into tracks: write the detector's output as it is, each box its
+    /// own one-frame track (for scoring the detector alone with `prelabel eval`).
+    #[arg(long)]
+    pub(crate) no_track: bool,
+}
+
+impl TrackingArgs {
+    pub(crate) fn config(&self, score_threshold: f32) -> Result<TrackerConfig> {
+        let bad = |m: String| Err(Error::Usage(m));
+        if !(0.0..=1.0).contains(&self.track_low) || !(0.0..=1.0).contains(&self.track_high) || self.track_low > self.track_high {
+            return bad(format!("need 0 <= --track-low ({}) <= --track-high ({}) <= 1", self.track_low, self.track_high));
+        }
+        let seconds_ok = |v: f32| v >= 0.0 && v.is_finite();
+        if !seconds_ok(self.track_buffer) || !seconds_ok(self.min_track_length) {
+            return bad("--track-buffer and --min-track-length are seconds, 0 or more".into());
+        }
+        if !(self.keyframe_iou > 0.0 && self.keyframe_iou <= 1.0) {
+            return bad(format!("--keyframe-iou {} is outside (0, 1]", self.keyframe_iou));
+        }
+        Ok(TrackerConfig {
+            high: self.track_high,
+            low: self.track_low,
+            new_track: score_threshold,
+            buffer_s: self.track_buffer,
+            min_length_s: self.min_track_length,
+            keyframe_iou: self.keyframe_iou,
+            off: self.no_track,
+            ..TrackerConfig::default()
+        })
+    }
+}
+
+/// Labels and review routing (export).
+#[derive(Args)]
+#[command(next_help_heading = "Labels and review")]
+pub(crate) struct ExportArgs {
+    /// Keep only these classes, renamed to your label names: person=pedestrian,car=vehicle
+    /// (a class without =name keeps its name), or @file.txt with one mapping per line.
+    #[arg(long, value_name = "MAP")]
+    pub(crate) labels: Option<String>,
+    /// Tracks whose mean detector score is at least this are accepted as drawn; below it they
+    /// are kept, flagged needs_review and listed in review.json.
+    #[arg(long, value_name = "SCORE", default_value_t = prelabel::export::DEFAULT_ACCEPT)]
+    pub(crate) accept_score: f32,
+    /// Tracks whose mean detector score is below this are dropped.
+    #[arg(long, value_name = "SCORE", default_value_t = prelabel::export::DEFAULT_DROP)]
+    pub(crate) drop_score: f32,
+    /// Per-class levels overriding the two above, ACCEPT[:DROP]: person=0.7:0.4,car=0.5
+    /// (class or label names).
+    #[arg(long, value_name = "CLASS=A[:D]", value_delimiter = ',')]
+    pub(crate) thresholds: Vec<String>,
+    /// Add the track id as a sixth column to YOLO files (some importers, CVAT and datumaro
+    /// among them, reject it).
+    #[arg(long)]
+    pub(crate) yolo_track_ids: bool,
+}
+
+impl ExportArgs {
+    pub(crate) fn options(&self, spec: &ModelSpec) -> Result<ExportOptions> {
+        let labels = match &self.labels {
+            Some(map) => LabelSet::parse(spec, map)?,
+            None => LabelSet::all(spec),
+        };
+        let default = Levels::new(self.accept_score, self.drop_score)
+            .map_err(|e| Error::Usage(format!("--accept-score/--drop-score: {e}")))?;
+        let thresholds = Thresholds::parse(spec, &labels, default, &self.thresholds)?;
+        Ok(ExportOptions { labels, thresholds, yolo_track_ids: self.yolo_track_ids })
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct EvalArgs {
+    /// Ground truth, MOTChallenge format (gt/gt.txt).
+    #[arg(long)]
+    pub(crate) gt: PathBuf,
+    /// Detections, MOTChallenge format (a run's mot.txt).
+    #[arg(long)]
+    pub(crate) pred: PathBuf,
+    /// IoU a detection needs to count as a hit.
+    #[arg(long, default_value_t = 0.5)]
+    pub(crate) iou: f32,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct BundleArgs {
+    /// Folder to create (it must not exist). Built beside it and renamed into place when complete.
+    pub(crate) dir: PathBuf,
+    /// Model description (.toml) to carry with its .onnx. Default: the bundled SSD MobileNet v2 COCO.
+    #[arg(short, long, env = "PRELABEL_MODEL")]
+    pub(crate) model: Option<PathBuf>,
+    /// ONNX Runtime library to carry (its provider libraries come from the same folder). Default: the one `run` would load.
+    #[arg(long)]
+    pub(crate) ort_lib: Option<PathBuf>,
+    /// Also write DIR.parts/: the bundle as a tar in pieces of at most 60 MB, with SHA256SUMS and assemble.sh.
+    #[arg(long)]
+    pub(crate) pieces: bool,
+}

@@ -1,0 +1,252 @@
+//! The command line: `Cli` and its subcommands (argument definitions in `args.rs`, whose
+//! `--help` text users learn the tool from), and the glue from arguments to library calls.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+mod args;
+mod progress;
+
+use args::{BundleArgs, EvalArgs, RunArgs};
+use clap::{Parser, Subcommand};
+use progress::{print_summary, Bars};
+use prelabel::batch::{expand_inputs, BatchJob};
+use prelabel::error::{Error, Result};
+use prelabel::export::report::{ModelReport, RunReport, Settings, StageDevices};
+use prelabel::infer::{load_runtime, Detector};
+use prelabel::model::ModelSpec;
+use prelabel::pipeline::Pipeline;
+use prelabel::devices::{DeviceRequest, ShaderStages};
+use prelabel::postprocess::Filter;
+use prelabel::tile::{MergeParams, TileConfig, Tiling};
+
+#[derive(Parser)]
+#[command(
+    name = "prelabel",
+    version,
+    about = "Turns raw video into draft labels that annotators correct instead of drawing from scratch.",
+    long_about = "Turns raw video into draft labels that annotators correct instead of drawing from scratch.\n\n\
+        Example:\n  prelabel run clips/ --out labels/\n\n\
+        decodes every video in clips/, detects people and objects with the bundled COCO detector,\n\
+        and writes labels/<video>/{coco.json,cvat.xml,labelstudio.json,mot.txt,yolo/,review.json}\n\
+        plus labels/report.json."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// More logging (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors: no progress bars, no summary.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Detect objects in videos and write draft labels.
+    Run(Box<RunArgs>),
+    /// Score a MOTChallenge file (e.g. a run's mot.txt) against ground truth: average precision.
+    Eval(EvalArgs),
+    /// Make a relocatable folder (program, libraries, ONNX Runtime, model, launcher) for a node with nothing installed.
+    Bundle(BundleArgs),
+}
+
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "prelabel=info,ort=warn,video_rs=error",
+        (false, 1) => "prelabel=debug,ort=warn,video_rs=warn",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PRELABEL_LOG").unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run(*args, cli.quiet),
+        Command::Eval(args) => eval(args),
+        Command::Bundle(args) => bundle(args, cli.quiet),
+    }
+}
+
+/// The bundled model description: beside the executable's checkout, or in this source tree.
+fn default_model() -> PathBuf {
+    let rel = Path::new("models/ssd_mobilenet_v2_coco.toml");
+    let exe_dir = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
+    let candidates = exe_dir.iter().flat_map(|d| [d.join(rel), d.join("../..").join(rel)]);
+    candidates.chain([Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)]).find(|p| p.is_file()).unwrap_or_else(|| rel.into())
+}
+
+fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
+    if !(0.0..=1.0).contains(&args.score_threshold) {
+        return Err(Error::Usage(format!("--score-threshold {} is outside 0..1", args.score_threshold)));
+    }
+    if args.batch_size > 256 {
+        return Err(Error::Usage("--batch-size must be at most 256".into()));
+    }
+    let tracker = args.tracking.config(args.score_threshold)?;
+    let stride = args.tracking.stride as usize;
+    let inputs = expand_inputs(&args.inputs)?;
+    check_writable(&args.out)?;
+    if args.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(args.threads)
+            .build_global()
+            .map_err(|e| Error::Usage(format!("--threads: {e}")))?;
+    }
+
+    let model_path = args.model.clone().unwrap_or_else(default_model);
+    let spec = ModelSpec::load(&model_path)?;
+    let classes = spec.class_indices(&args.classes)?;
+    let export = args.export.options(&spec)?;
+    let runtime = load_runtime(args.ort_lib.as_deref())?;
+    let request = DeviceRequest {
+        all: args.device,
+        preprocess: args.preprocess_device,
+        infer: args.infer_device,
+        postprocess: args.postprocess_device,
+    };
+    let mut detector = Detector::new(&spec, request.infer(), args.threads, args.ort_lib.as_deref())?;
+    tracing::info!("model {} on {} (ONNX Runtime {} from {})", spec.name, detector.device, runtime.version, runtime.library.display());
+    // The tracker needs the low-score detections too (see TrackingArgs).
+    let filter = Filter { score_threshold: args.score_threshold.min(tracker.low), classes, max_detections: args.max_detections };
+    let mut shaders = ShaderStages::new(&request, &spec, filter)?;
+    let (pre_dev, post_dev) = shaders.describe();
+    tracing::info!("preprocess on {pre_dev}, postprocess on {post_dev}");
+    let stage_devices = StageDevices {
+        decode: format!("cpu (ffmpeg{})", if shaders.preparer.on_gpu() { ", YUV planes straight to the shader" } else { "" }),
+        preprocess: pre_dev,
+        infer: detector.device.clone(),
+        postprocess: post_dev,
+        track: "cpu".into(),
+        export: "cpu".into(),
+    };
+    let batch_size = match args.batch_size {
+        0 => detector.auto_batch_size(),
+        n => n,
+    };
+    let mut formats = args.formats.clone();
+    formats.dedup();
+    let tiles = Tiling {
+        config: TileConfig::new(args.tiles, args.tile_overlap).map_err(Error::Usage)?,
+        merge: MergeParams::for_model(&spec, args.max_detections),
+    };
+
+    let report = RunReport {
+        prelabel_version: env!("CARGO_PKG_VERSION"),
+        state: "running",
+        command_line: std::env::args().collect(),
+        model: ModelReport { name: spec.name.clone(), description: spec.path.clone(), onnx: spec.onnx_path() },
+        runtime,
+        device: detector.device.clone(),
+        execution_provider: detector.execution_provider,
+        fallback_reason: detector.fallback_reason.clone(),
+        stage_devices,
+        gpu_adapter: shaders.adapter.clone(),
+        settings: Settings {
+            device_requested: args.device,
+            score_threshold: args.score_threshold,
+            classes: args.classes.clone(),
+            max_detections: args.max_detections,
+            batch_size,
+            threads: args.threads,
+            formats: formats.clone(),
+            stride,
+            tiles: format!("{:?}, overlap {}", args.tiles, args.tile_overlap),
+            tracker,
+            labels: args.export.labels.clone(),
+            accept_score: args.export.accept_score,
+            drop_score: args.export.drop_score,
+            thresholds: args.export.thresholds.clone(),
+            yolo_track_ids: args.export.yolo_track_ids,
+        },
+        videos: Vec::new(),
+        totals: Default::default(),
+    };
+    let job = BatchJob {
+        pipeline: Pipeline {
+            spec: &spec,
+            detector: &mut detector,
+            preparer: &mut shaders.preparer,
+            post: &mut shaders.postprocess,
+            batch_size, formats: &formats, stride, tracker, export: &export, tiles },
+        out_dir: args.out.clone(),
+        overwrite: args.overwrite,
+        report,
+    };
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    // A second Ctrl-C falls through to the default: the user really wants out.
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nprelabel: stopping after the current batch (Ctrl-C again to quit at once)");
+    });
+
+    let bars = Bars::new(quiet);
+    let report = job.run(&inputs, &cancel, &bars)?;
+    bars.bar.finish_and_clear();
+    if !quiet {
+        print_summary(&report, &args.out);
+    }
+    let t = &report.totals;
+    Ok(if cancel.load(Ordering::SeqCst) {
+        ExitCode::from(130)
+    } else if t.failed + t.partial > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Fails early, before any model loads, when the output folder cannot be written.
+fn check_writable(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::Output(format!("cannot create output folder {}: {e}", out.display())))?;
+    tempfile::tempfile_in(out).map_err(|e| Error::Output(format!("output folder {} is not writable: {e}", out.display())))?;
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<ExitCode> {
+    let gt = prelabel::eval::read_mot(&args.gt)?;
+    let pred = prelabel::eval::read_mot(&args.pred)?;
+    let r = prelabel::eval::average_precision(&gt, &pred, args.iou);
+    if args.json {
+        println!("{}", serde_json::to_string(&r).expect("plain json"));
+    } else {
+        println!(
+            "AP@{:.2} = {:.4}  (recall {:.3}, {} of {} ground-truth boxes found, {} detections)",
+            args.iou, r.ap, r.recall, r.true_positives, r.ground_truth, r.detections
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------- prelabel bundle
+
+fn bundle(args: BundleArgs, quiet: bool) -> Result<ExitCode> {
+    let model = args.model.clone().unwrap_or_else(default_model);
+    let req = prelabel::bundle::BundleRequest { dir: &args.dir, model: &model, ort_lib: args.ort_lib.as_deref(), pieces: args.pieces };
+    let started = std::time::Instant::now();
+    let s = prelabel::bundle::build(&req)?;
+    if !quiet {
+        let gpu = if s.has_cuda { "CUDA and CPU" } else { "CPU only" };
+        println!(
+            "prelabel: bundle {} ready: {} files, {:.1} MB, ONNX Runtime {gpu}, needs glibc {} ({:.1} s)",
+            s.dir.display(),
+            s.files,
+            s.bytes as f64 / 1e6,
+            s.glibc.as_deref().unwrap_or("?"),
+            started.elapsed().as_secs_f64()
+        );
+        if let Some((dir, n)) = &s.parts {
+            println!("  {n} pieces of at most 60 MB in {}; rebuild with: bash {}/assemble.sh DEST", dir.display(), dir.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
