@@ -12,21 +12,7 @@ fn person_ap(seq: &str) -> Option<f64> {
     let tmp = tempfile::tempdir().unwrap();
     let video = dir.join(format!("{seq}.mp4"));
     let out = tmp.path().join("out");
-    let o = common::prelabel(&[
-        "run",
-        video.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--classes",
-        "person",
-        "--score-threshold",
-        "0.05",
-        "--no-track",
-        "--device",
-        "cpu",
-        "-q",
-    ]);
-    assert!(o.status.success(), "{}", common::stderr(&o));
+    common::label_people(&video, &out, &["--score-threshold", "0.05", "--no-track"]);
     let gt = read_mot(&dir.join("gt/gt.txt")).unwrap();
     let pred = read_mot(&out.join(seq).join("mot.txt")).unwrap();
     // Every box belongs to a track (ids from 1); frames count from 1.

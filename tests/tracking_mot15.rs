@@ -20,23 +20,7 @@ fn run(tmp: &Path, seq_dir: &Path, seq: &str, stride: u32, batch: u32) -> PathBu
     let video = seq_dir.join(format!("{seq}.mp4"));
     let out = tmp.join(format!("s{stride}b{batch}"));
     let (stride, batch) = (stride.to_string(), batch.to_string());
-    let o = common::prelabel(&[
-        "run",
-        video.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--classes",
-        "person",
-        "--stride",
-        &stride,
-        "--batch-size",
-        &batch,
-        "--device",
-        "cpu",
-        "-q",
-    ]);
-    assert!(o.status.success(), "{}", common::stderr(&o));
-    out.join(seq)
+    common::label_people(&video, &out, &["--stride", &stride, "--batch-size", &batch])
 }
 
 /// MOTA, IDF1, id switches from scripts/mot_eval.py.

@@ -35,6 +35,18 @@ pub fn prelabel(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_prelabel")).args(args).output().expect("prelabel binary runs")
 }
 
+/// Labels the people in `video` on the CPU into `out` (`run VIDEO --out OUT --classes person
+/// --device cpu -q` plus `extra`), asserts the run succeeded, and returns the video's output
+/// folder.
+#[allow(dead_code)] // not every test file labels sequences
+pub fn label_people(video: &Path, out: &Path, extra: &[&str]) -> PathBuf {
+    let (v, o) = (video.to_str().unwrap(), out.to_str().unwrap());
+    let args = [&["run", v, "--out", o, "--classes", "person", "--device", "cpu", "-q"][..], extra].concat();
+    let run = prelabel(&args);
+    assert!(run.status.success(), "prelabel {}: {}", args.join(" "), stderr(&run));
+    out.join(video.file_stem().unwrap())
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
