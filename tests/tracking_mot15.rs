@@ -25,12 +25,13 @@ fn run(tmp: &Path, seq_dir: &Path, seq: &str, stride: u32, batch: u32) -> PathBu
 
 /// MOTA, IDF1, id switches from scripts/mot_eval.py.
 fn metrics(gt: &Path, pred: &Path) -> serde_json::Value {
-    let python = common::from_setup(".deps/venv/bin/python");
+    // motmetrics lives with the other label importers (`scripts/setup.sh --tests`).
+    let python = common::from_setup(".deps/venv-import/bin/python");
     let o = Command::new(python).arg(common::repo().join("scripts/mot_eval.py")).arg(gt).arg(pred).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         o.status.success(),
-        "mot_eval.py failed (motmetrics missing? .deps/venv/bin/pip install motmetrics==1.4.0 'pandas<2.3'):\n{err}"
+        "mot_eval.py failed (motmetrics missing? run scripts/setup.sh --tests):\n{err}"
     );
     let out = String::from_utf8_lossy(&o.stdout);
     serde_json::from_str(out.lines().last().unwrap()).unwrap()
