@@ -104,18 +104,6 @@ impl Thresholds {
     }
 }
 
-/// Mean and min detector score over a track's detected boxes (over all boxes when none was
-/// detected, which a tracker should not produce).
-pub fn track_scores(track: &Track) -> (f32, f32) {
-    let detected: Vec<f32> = track.boxes.iter().filter(|b| b.source == BoxSource::Detected).map(|b| b.score).collect();
-    let scores = if detected.is_empty() { track.boxes.iter().map(|b| b.score).collect() } else { detected };
-    if scores.is_empty() {
-        return (0.0, 0.0);
-    }
-    let mean = scores.iter().map(|&s| s as f64).sum::<f64>() / scores.len() as f64;
-    (mean as f32, scores.iter().copied().fold(f32::INFINITY, f32::min))
-}
-
 /// The routed tracks and the queue file.
 pub struct Routed {
     pub labels: VideoLabels,
@@ -187,7 +175,7 @@ pub fn route(input: &VideoLabels, labels: &LabelSet, thresholds: &Thresholds) ->
             continue;
         };
         let levels = thresholds.for_class(track.class);
-        let (mean, min) = track_scores(track);
+        let (mean, min) = track.detected_scores();
         if mean < levels.drop {
             counts.dropped += 1;
             continue;

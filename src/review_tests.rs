@@ -39,7 +39,7 @@ const I: BoxSource = BoxSource::Interpolated;
 #[test]
 fn track_score_counts_detected_boxes_only() {
     let t = track(1, 1, 0, &[(0.9, D), (0.9, P), (0.9, I), (0.5, D)]);
-    let (mean, min) = track_scores(&t);
+    let (mean, min) = t.detected_scores();
     assert!((mean - 0.7).abs() < 1e-6 && (min - 0.5).abs() < 1e-6, "{mean} {min}");
 }
 

@@ -227,6 +227,17 @@ impl Track {
     pub fn needs_review(&self) -> bool {
         self.band == ReviewBand::Review
     }
+    /// (mean, min) detector score over the detected boxes; over all boxes when none was
+    /// detected (hand-made labels), (0, 0) for an empty track.
+    pub fn detected_scores(&self) -> (f32, f32) {
+        let detected: Vec<f32> = self.boxes.iter().filter(|b| b.source == BoxSource::Detected).map(|b| b.score).collect();
+        let scores = if detected.is_empty() { self.boxes.iter().map(|b| b.score).collect() } else { detected };
+        if scores.is_empty() {
+            return (0.0, 0.0);
+        }
+        let mean = scores.iter().map(|&s| s as f64).sum::<f64>() / scores.len() as f64;
+        (mean as f32, scores.iter().copied().fold(f32::INFINITY, f32::min))
+    }
 }
 
 /// Everything the exporters write for one video: its tracks, and how many frames it had.

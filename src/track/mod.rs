@@ -82,14 +82,15 @@ impl Tracker {
     /// The detections of one frame the detector ran on; frames in increasing order (a frame
     /// at or before the last one seen is ignored).
     pub fn update(&mut self, detections: &FrameDetections) {
-        if self.online.last_frame().is_some_and(|l| detections.frame.index <= l) {
+        if self.detector_frames.last().is_some_and(|&l| detections.frame.index <= l) {
             return;
         }
         self.detector_frames.insert(detections.frame.index);
         if self.cfg.off {
             self.push_singles(detections);
+        } else {
+            self.online.update(detections);
         }
-        self.online.update(detections);
     }
 
     fn push_singles(&mut self, detections: &FrameDetections) {
@@ -130,15 +131,10 @@ impl Tracker {
             .map(|(n, raw)| {
                 let mut boxes = interpolate::densify(&raw.detections, |f| frames.contains(&f));
                 keyframes::mark_keyframes(&mut boxes, self.cfg.keyframe_iou);
-                let scores: Vec<f32> = raw.detections.iter().map(|d| d.2).collect();
-                Track {
-                    id: n as u64 + 1,
-                    class: raw.class,
-                    boxes,
-                    mean_score: scores.iter().sum::<f32>() / scores.len() as f32,
-                    min_score: scores.iter().copied().fold(f32::INFINITY, f32::min),
-                    band: ReviewBand::Accept,
-                }
+                let mut track =
+                    Track { id: n as u64 + 1, class: raw.class, boxes, mean_score: 0.0, min_score: 0.0, band: ReviewBand::Accept };
+                (track.mean_score, track.min_score) = track.detected_scores();
+                track
             })
             .collect()
     }
