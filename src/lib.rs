@@ -1,7 +1,7 @@
 //! prelabel: raw video in, draft labels out.
 //!
 //! One module per pipeline stage, all speaking the types in [`types`]. Data flows one way,
-//! down this table: no stage imports a later one.
+//! down this table: no stage imports a later one (`tests/architecture.rs` checks it).
 //!
 //! | stage | module | takes | gives | runs on |
 //! |---|---|---|---|---|
