@@ -1,4 +1,5 @@
-//! Export cost: `write_labels` for each format, alone and all together, on synthetic tracks
+//! Export cost: `route` then `write_labels` (as the pipeline runs them once per video) for
+//! each format, alone and all together, on synthetic tracks
 //! the size of the sample video (795 frames of 768x576, 40 tracks of 150 boxes, about the
 //! 7,500 boxes SSD finds there) written into a temp folder on the target's file system.
 //! Each case runs `PRELABEL_BENCH_ROUNDS` times (default 5); the best and median are printed.
@@ -9,6 +10,7 @@ use std::time::Instant;
 
 use prelabel::export::{write_labels, ExportContext, ExportOptions, Format};
 use prelabel::model::ModelSpec;
+use prelabel::route::{route, RouteOptions};
 use prelabel::types::{BBox, BoxSource, ReviewBand, Track, TrackBox, VideoInfo, VideoLabels};
 
 fn labels() -> VideoLabels {
@@ -35,7 +37,8 @@ fn labels() -> VideoLabels {
 fn main() {
     let spec = ModelSpec::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ssd_mobilenet_v2_coco.toml"))
         .expect("model description");
-    let options = ExportOptions::defaults(&spec);
+    let route_options = RouteOptions::defaults(&spec);
+    let options = ExportOptions::default();
     let labels = labels();
     let rounds: usize = std::env::var("PRELABEL_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     let boxes: usize = labels.tracks.iter().map(|t| t.boxes.len()).sum();
@@ -50,9 +53,10 @@ fn main() {
         let mut times: Vec<f64> = (0..rounds)
             .map(|_| {
                 let dir = tempfile::tempdir_in(&target).expect("temp dir");
-                let ctx = ExportContext { video: &labels.video, model: &spec, dir: dir.path(), options: &options };
+                let ctx = ExportContext { video: &labels.video, model: &spec, dir: dir.path(), label_set: &route_options.labels, options: &options };
                 let t = Instant::now();
-                write_labels(&formats, &ctx, &labels).expect("write");
+                let routed = route(&labels, &route_options.labels, &route_options.thresholds);
+                write_labels(&formats, &ctx, &routed).expect("write");
                 t.elapsed().as_secs_f64() * 1000.0
             })
             .collect();

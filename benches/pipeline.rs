@@ -53,7 +53,8 @@ fn main() {
     let mut preparer = Preparer::Cpu(spec.input.clone());
     let mut post = Postprocess::Cpu(Postprocessor::new(&spec, filter));
     let batch_size = detector.auto_batch_size();
-    let export = prelabel::export::ExportOptions::defaults(&spec);
+    let route = prelabel::route::RouteOptions::defaults(&spec);
+    let export = prelabel::export::ExportOptions::default();
     println!("bench: {} on {}, {threads} CPU threads, batch {batch_size}, {rounds} rounds", video.display(), detector.device);
 
     let mut ours = Vec::new();
@@ -68,6 +69,7 @@ fn main() {
                 post: &mut post,
                 batch_size,
                 formats: &Format::ALL,
+                route: &route,
                 export: &export,
                 stride: 1,
                 tracker: Default::default(),

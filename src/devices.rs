@@ -13,13 +13,13 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::gpu::{AdapterSummary, GpuContext};
-use crate::infer::{DeviceChoice, RawOutputs};
+use crate::infer::DeviceChoice;
 use crate::model::{InputSpec, ModelSpec};
 use crate::postprocess::gpu::GpuPostprocessor;
 use crate::postprocess::{Filter, Postprocessor};
 use crate::preprocess::gpu::GpuPreprocessor;
 use crate::preprocess::make_region_batch;
-use crate::types::{Batch, Frame, FrameDetections, Region};
+use crate::types::{Batch, Frame, FrameDetections, RawOutputs, Region};
 
 /// Stage 2 on the device chosen for it.
 pub enum Preparer {

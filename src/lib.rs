@@ -1,20 +1,25 @@
 //! prelabel: raw video in, draft labels out.
 //!
-//! One module per pipeline stage, all speaking the types in [`types`]:
+//! One module per pipeline stage, all speaking the types in [`types`]. Data flows one way,
+//! down this table: no stage imports a later one (`tests/architecture.rs` checks it).
 //!
 //! | stage | module | takes | gives | runs on |
 //! |---|---|---|---|---|
 //! | 1 | [`decode`] | video file | [`types::Frame`] | CPU (ffmpeg) |
 //! | 2 | [`preprocess`] | frames (whole, or [`tile`] regions) | [`types::Batch`] | CPU (rayon) or wgpu (`shaders/preprocess.wgsl`) |
-//! | 3 | [`infer`] | batch | raw output tensors | GPU (CUDA) or CPU (ONNX Runtime) |
+//! | 3 | [`infer`] | batch | raw output tensors ([`types::RawOutputs`]) | GPU (CUDA) or CPU (ONNX Runtime) |
 //! | 4 | [`postprocess`] | raw outputs | [`types::FrameDetections`] | CPU or wgpu (`shaders/ssd_decode.wgsl`, `shaders/nms.wgsl`) |
 //! | 5 | [`track`] | detections of the detector frames | [`types::Track`]s, dense, with keyframes | CPU |
-//! | 6 | [`export`] | tracks ([`types::VideoLabels`]) | COCO / CVAT / Label Studio / MOT / YOLO files, `review.json`, `report.json` | CPU |
+//! | 6 | [`route`] | tracks ([`types::VideoLabels`]), [`route::RouteOptions`] (labels, thresholds) | [`route::Routed`]: kept tracks with review bands, the review queue | CPU |
+//! | 7 | [`export`] | [`route::Routed`] | COCO / CVAT / Label Studio / MOT / YOLO files, `review.json`, `report.json` | CPU |
+//!
+//! A refine stage (`refine`, between track and route) is planned; it does not exist yet.
 //!
 //! [`pipeline`] wires the stages for one video, [`batch`] runs many videos as one job,
 //! [`model`] reads model description files and [`eval`] scores labels against ground truth.
-//! [`labels`] maps model classes to project labels and [`review`] routes tracks into review
-//! bands; both run inside [`export::write_labels`].
+//! [`labels`] maps model classes to project labels (routing keeps and renames by it, export
+//! writes its names and ids); [`units`] holds the frame time and score rounding routing and
+//! export share.
 //! [`devices`] picks the device of each stage; [`gpu`] holds the one wgpu device they share.
 //! [`bundle`] packs the program, its libraries and a model into a relocatable folder.
 //! [`tile`] cuts large frames into overlapping tiles for small objects (between decode and
@@ -34,7 +39,8 @@ pub mod model;
 pub mod pipeline;
 pub mod postprocess;
 pub mod preprocess;
-pub mod track;
-pub mod review;
+pub mod route;
 pub mod tile;
+pub mod track;
 pub mod types;
+pub mod units;

@@ -1,7 +1,8 @@
 //! Runs the stages over one video: decode and preprocess each on their own thread, inference,
 //! postprocess and tracking on the caller's, joined by bounded channels so at most
 //! `2 * batch_size` decoded frames and two prepared batches are in flight at any time,
-//! whatever the length of the video. Export runs once at the end, on the finished tracks.
+//! whatever the length of the video. Routing and export run once at the end, on the finished
+//! tracks: track -> route -> export.
 //!
 //! With `stride` N every frame is decoded (and counted) but only every Nth one, plus the last
 //! frame of the video so tracks reach the end, goes to the detector; tracking fills the rest.
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::decode::VideoReader;
 use crate::error::{Error, Result};
 use crate::export::{write_labels, ExportContext, ExportOptions, Format};
+use crate::route::{route, RouteOptions};
 use crate::infer::Detector;
 use crate::model::ModelSpec;
 use crate::decode::PixelOutput;
@@ -31,6 +33,7 @@ pub struct StageTimes {
     pub infer_s: f64,
     pub postprocess_s: f64,
     pub track_s: f64,
+    /// Routing and writing the files.
     pub export_s: f64,
 }
 
@@ -64,6 +67,8 @@ pub struct Pipeline<'a> {
     /// Run the detector on every `stride`th frame (1: every frame).
     pub stride: usize,
     pub tracker: TrackerConfig,
+    /// Which classes are kept under which labels, and the review levels (stage 6).
+    pub route: &'a RouteOptions,
     pub export: &'a ExportOptions,
     /// Which regions of each frame the model sees (whole frame, tiles) and how their
     /// detections merge back.
@@ -156,10 +161,11 @@ impl Pipeline<'_> {
         stages.track_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let labels = VideoLabels { video: info.clone(), frames, tracks };
-        let ctx = ExportContext { video: &info, model: self.spec, dir: out_dir, options: self.export };
-        let files = write_labels(self.formats, &ctx, &labels)?;
-        stages.export_s += t.elapsed().as_secs_f64();
         let tracks = labels.tracks.len() as u64;
+        let routed = route(&labels, &self.route.labels, &self.route.thresholds);
+        let ctx = ExportContext { video: &info, model: self.spec, dir: out_dir, label_set: &self.route.labels, options: self.export };
+        let files = write_labels(self.formats, &ctx, &routed)?;
+        stages.export_s += t.elapsed().as_secs_f64();
         Ok(VideoOutcome {
             info,
             frames,

@@ -105,6 +105,17 @@ pub struct Batch {
     pub data_f16: Vec<half::f16>,
 }
 
+/// One output tensor of the model, copied out of ONNX Runtime as f32 (integer class tensors
+/// are converted): what infer gives and postprocess takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// The model's outputs for one batch, by output name.
+pub type RawOutputs = std::collections::HashMap<String, RawTensor>;
+
 /// An axis-aligned box in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct BBox {

@@ -151,12 +151,12 @@ fn nms_beyond_top_k_matches_cpu() {
 mod decode_parity {
     use super::*;
     use prelabel::decode::VideoReader;
-    use prelabel::infer::{DeviceChoice, Detector, RawOutputs};
+    use prelabel::infer::{DeviceChoice, Detector};
     use prelabel::model::ModelSpec;
     use prelabel::postprocess::gpu::GpuPostprocessor;
     use prelabel::postprocess::{Filter, Postprocessor};
     use prelabel::preprocess::make_region_batch;
-    use prelabel::types::{Batch, Frame, FrameDetections, Region};
+    use prelabel::types::{Batch, Frame, FrameDetections, RawOutputs, Region};
 
     /// Every 10th of the first 80 frames of a MOT15 sequence.
     fn frames(seq: &str) -> Option<Vec<Frame>> {

@@ -16,9 +16,9 @@ use std::process::Command;
 
 use label_fixture::*;
 use prelabel::export::frames::held_boxes;
-use prelabel::export::{write_labels, ExportContext, ExportOptions, Format};
+use prelabel::export::{ExportOptions, Format};
 use prelabel::model::ModelSpec;
-use prelabel::review::route;
+use prelabel::route::route;
 use prelabel::types::VideoLabels;
 use serde_json::{json, Value};
 
@@ -49,13 +49,13 @@ fn check(dir: &Path, expect: &Value, extra: &[&str]) -> (bool, String) {
 }
 
 /// What the files must hold, computed from the labels (routed as the writers route them).
-fn expectations(labels: &VideoLabels, options: &ExportOptions) -> Value {
-    let routed = route(labels, &options.labels, &options.thresholds).labels;
+fn expectations(labels: &VideoLabels, options: &Options) -> Value {
+    let routed = route(labels, &options.route.labels, &options.route.thresholds).labels;
     let tracks: BTreeMap<String, Value> = routed
         .tracks
         .iter()
         .map(|t| {
-            let (_, label) = options.labels.of_class(t.class).unwrap();
+            let (_, label) = options.route.labels.of_class(t.class).unwrap();
             let v = json!({
                 "label": label.name,
                 "boxes": t.boxes.len(),
@@ -71,21 +71,19 @@ fn expectations(labels: &VideoLabels, options: &ExportOptions) -> Value {
         "width": routed.video.width,
         "height": routed.video.height,
         "fps": routed.video.fps,
-        "labels": options.labels.labels().iter().map(|l| l.name.clone()).collect::<Vec<_>>(),
+        "labels": options.route.labels.labels().iter().map(|l| l.name.clone()).collect::<Vec<_>>(),
         "tracks": tracks,
-        "yolo_track_ids": options.yolo_track_ids,
+        "yolo_track_ids": options.export.yolo_track_ids,
     })
 }
 
-fn write_fixture(m: &ModelSpec, options: &ExportOptions) -> (tempfile::TempDir, Value) {
+fn write_fixture(m: &ModelSpec, options: &Options) -> (tempfile::TempDir, Value) {
     let dir = tempfile::tempdir().unwrap();
-    let video = video();
-    let ctx = ExportContext { video: &video, model: m, dir: dir.path(), options };
-    write_labels(&Format::ALL, &ctx, &labels()).unwrap();
+    route_and_write(m, dir.path(), &Format::ALL, &labels(), options).unwrap();
     (dir, expectations(&labels(), options))
 }
 
-fn assert_loads(case: &str, options: impl Fn(&ModelSpec) -> ExportOptions) {
+fn assert_loads(case: &str, options: impl Fn(&ModelSpec) -> Options) {
     let mdir = tempfile::tempdir().unwrap();
     let m = model(mdir.path());
     let (dir, expect) = write_fixture(&m, &options(&m));
@@ -106,7 +104,7 @@ fn mapped_labels_load_in_every_parser() {
 
 #[test]
 fn yolo_track_id_column_loads_as_documented() {
-    assert_loads("--yolo-track-ids", |m| ExportOptions { yolo_track_ids: true, ..default_options(m) });
+    assert_loads("--yolo-track-ids", |m| Options { export: ExportOptions { yolo_track_ids: true }, ..default_options(m) });
 }
 
 /// The checker must catch a frame-numbering slip: Label Studio frames written from 0.

@@ -23,16 +23,14 @@ use std::path::{Path, PathBuf};
 
 use label_fixture::cvat::parse_cvat;
 use label_fixture::*;
-use prelabel::export::{write_labels, ExportContext, ExportOptions, Format};
+use prelabel::export::{ExportOptions, Format};
 use prelabel::model::ModelSpec;
 use serde_json::Value;
 
 /// Writes the fixture with `options` into a fresh folder; returns (folder, written paths).
-fn write(model: &ModelSpec, options: &ExportOptions) -> (tempfile::TempDir, Vec<PathBuf>) {
+fn write(model: &ModelSpec, options: &Options) -> (tempfile::TempDir, Vec<PathBuf>) {
     let dir = tempfile::tempdir().unwrap();
-    let video = video();
-    let ctx = ExportContext { video: &video, model, dir: dir.path(), options };
-    let paths = write_labels(&Format::ALL, &ctx, &labels()).unwrap();
+    let paths = route_and_write(model, dir.path(), &Format::ALL, &labels(), options).unwrap();
     (dir, paths)
 }
 
@@ -90,7 +88,7 @@ fn check_golden(name: &str, actual: &str) {
     }
 }
 
-fn golden_case(case: &str, options: fn(&ModelSpec) -> ExportOptions) {
+fn golden_case(case: &str, options: fn(&ModelSpec) -> Options) {
     let mdir = tempfile::tempdir().unwrap();
     let m = model(mdir.path());
     let (dir, _) = write(&m, &options(&m));
@@ -231,7 +229,7 @@ fn yolo_one_file_per_frame_from_zero_and_track_ids_on_request() {
     assert!(f7.contains("0 0.023438 0.916667 0.046875 0.166667\n"), "{f7}");
     assert!(std::fs::read_to_string(y.join("images.meta")).unwrap().starts_with("frame_000000 480 640\n"));
 
-    let with_ids = ExportOptions { yolo_track_ids: true, ..default_options(&m) };
+    let with_ids = Options { export: ExportOptions { yolo_track_ids: true }, ..default_options(&m) };
     let (dir, _) = write(&m, &with_ids);
     let f0 = std::fs::read_to_string(dir.path().join("yolo/obj_train_data/frame_000000.txt")).unwrap();
     assert_eq!(f0, "0 0.094237 0.251516 0.156839 0.417798 1\n");
@@ -274,10 +272,7 @@ fn rewriting_replaces_old_outputs_whole() {
     let (_m, m) = setup();
     let (dir, _) = write(&m, &default_options(&m));
     std::fs::write(dir.path().join("yolo/obj_train_data/stale.txt"), "x").unwrap();
-    let video = video();
-    let options = mapped_options(&m);
-    let ctx = ExportContext { video: &video, model: &m, dir: dir.path(), options: &options };
-    write_labels(&[Format::Yolo, Format::Mot], &ctx, &labels()).unwrap();
+    route_and_write(&m, dir.path(), &[Format::Yolo, Format::Mot], &labels(), &mapped_options(&m)).unwrap();
     assert!(!dir.path().join("yolo/obj_train_data/stale.txt").exists());
     assert_eq!(std::fs::read_to_string(dir.path().join("yolo/obj.names")).unwrap(), "pedestrian\nvehicle\n");
     assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.')));

@@ -8,7 +8,7 @@ use prelabel::export::{ExportOptions, Format};
 use prelabel::infer::DeviceChoice;
 use prelabel::labels::LabelSet;
 use prelabel::model::ModelSpec;
-use prelabel::review::{Levels, Thresholds};
+use prelabel::route::{Levels, RouteOptions, Thresholds, DEFAULT_ACCEPT, DEFAULT_DROP};
 use prelabel::tile::TileMode;
 use prelabel::track::TrackerConfig;
 
@@ -134,7 +134,7 @@ impl TrackingArgs {
     }
 }
 
-/// Labels and review routing (export).
+/// Labels and review routing (the route stage), and the YOLO track-id column (export).
 #[derive(Args)]
 #[command(next_help_heading = "Labels and review")]
 pub(crate) struct ExportArgs {
@@ -144,10 +144,10 @@ pub(crate) struct ExportArgs {
     pub(crate) labels: Option<String>,
     /// Tracks whose mean detector score is at least this are accepted as drawn; below it they
     /// are kept, flagged needs_review and listed in review.json.
-    #[arg(long, value_name = "SCORE", default_value_t = prelabel::export::DEFAULT_ACCEPT)]
+    #[arg(long, value_name = "SCORE", default_value_t = DEFAULT_ACCEPT)]
     pub(crate) accept_score: f32,
     /// Tracks whose mean detector score is below this are dropped.
-    #[arg(long, value_name = "SCORE", default_value_t = prelabel::export::DEFAULT_DROP)]
+    #[arg(long, value_name = "SCORE", default_value_t = DEFAULT_DROP)]
     pub(crate) drop_score: f32,
     /// Per-class levels overriding the two above, ACCEPT[:DROP]: person=0.7:0.4,car=0.5
     /// (class or label names).
@@ -160,7 +160,7 @@ pub(crate) struct ExportArgs {
 }
 
 impl ExportArgs {
-    pub(crate) fn options(&self, spec: &ModelSpec) -> Result<ExportOptions> {
+    pub(crate) fn route_options(&self, spec: &ModelSpec) -> Result<RouteOptions> {
         let labels = match &self.labels {
             Some(map) => LabelSet::parse(spec, map)?,
             None => LabelSet::all(spec),
@@ -168,7 +168,11 @@ impl ExportArgs {
         let default = Levels::new(self.accept_score, self.drop_score)
             .map_err(|e| Error::Usage(format!("--accept-score/--drop-score: {e}")))?;
         let thresholds = Thresholds::parse(spec, &labels, default, &self.thresholds)?;
-        Ok(ExportOptions { labels, thresholds, yolo_track_ids: self.yolo_track_ids })
+        Ok(RouteOptions { labels, thresholds })
+    }
+
+    pub(crate) fn export_options(&self) -> ExportOptions {
+        ExportOptions { yolo_track_ids: self.yolo_track_ids }
     }
 }
 

@@ -102,7 +102,8 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     let model_path = args.model.clone().unwrap_or_else(default_model);
     let spec = ModelSpec::load(&model_path)?;
     let classes = spec.class_indices(&args.classes)?;
-    let export = args.export.options(&spec)?;
+    let route = args.export.route_options(&spec)?;
+    let export = args.export.export_options();
     let runtime = load_runtime(args.ort_lib.as_deref())?;
     let request = DeviceRequest {
         all: args.device,
@@ -173,7 +174,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             detector: &mut detector,
             preparer: &mut shaders.preparer,
             post: &mut shaders.postprocess,
-            batch_size, formats: &formats, stride, tracker, export: &export, tiles },
+            batch_size, formats: &formats, stride, tracker, route: &route, export: &export, tiles },
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
         report,

@@ -12,15 +12,16 @@
 use serde_json::json;
 
 use super::frames::{image_stem, number};
-use super::{round2, round4, ExportContext, Format, LabelFormat, Output};
+use super::{round2, ExportContext, Format, LabelFormat, Output};
 use crate::error::Result;
 use crate::types::{TrackBox, VideoLabels};
+use crate::units::round4;
 
 pub struct Coco;
 
 impl LabelFormat for Coco {
     fn write(&self, ctx: &ExportContext, labels: &VideoLabels, out: &mut Output) -> Result<()> {
-        let set = &ctx.options.labels;
+        let set = &ctx.label_set;
         let video = &labels.video;
         let categories: Vec<_> =
             set.labels().iter().map(|l| json!({"id": l.id, "name": l.name, "supercategory": ""})).collect();

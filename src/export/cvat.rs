@@ -18,9 +18,10 @@ use quick_xml::events::{BytesDecl, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 
 use super::frames::{held_boxes, number};
-use super::{round2, round4, ExportContext, Format, LabelFormat, Output};
+use super::{round2, ExportContext, Format, LabelFormat, Output};
 use crate::error::Result;
 use crate::types::{Track, TrackBox, VideoLabels};
+use crate::units::round4;
 
 pub struct Cvat;
 
@@ -33,7 +34,7 @@ impl LabelFormat for Cvat {
             text(&mut x, "version", "1.1")?;
             meta(&mut x, ctx, labels)?;
             for t in &labels.tracks {
-                let Some((_, label)) = ctx.options.labels.of_class(t.class) else { continue };
+                let Some((_, label)) = ctx.label_set.of_class(t.class) else { continue };
                 track(&mut x, t, &label.name, labels.frames)?;
             }
             x.write_event(Event::End(quick_xml::events::BytesEnd::new("annotations")))?;
@@ -60,7 +61,7 @@ fn meta(w: &mut Xml, ctx: &ExportContext, labels: &VideoLabels) -> std::io::Resu
             text(w, "start_frame", &number(Format::Cvat, 0).to_string())?;
             text(w, "stop_frame", &number(Format::Cvat, labels.frames.saturating_sub(1)).to_string())?;
             w.create_element("labels").write_inner_content(|w| {
-                for label in ctx.options.labels.labels() {
+                for label in ctx.label_set.labels() {
                     w.create_element("label").write_inner_content(|w| {
                         text(w, "name", &label.name)?;
                         text(w, "type", "rectangle")?;

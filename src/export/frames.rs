@@ -33,11 +33,6 @@ pub fn image_stem(index: u64) -> String {
     format!("frame_{index:06}")
 }
 
-/// Seconds from the start of the video to the frame at `index`.
-pub fn time_s(index: u64, fps: f32) -> f64 {
-    if fps > 0.0 { index as f64 / fps as f64 } else { 0.0 }
-}
-
 /// Positions (into `boxes`) of the boxes formats with interpolation (CVAT, Label Studio)
 /// write: the tracker's keyframes, plus the first and last box (a track must start and end
 /// where it does) and every box whose `occluded` flag differs from the box before it (both
@@ -63,8 +58,6 @@ mod tests {
         assert_eq!(number(Format::LabelStudio, 0), 1);
         assert_eq!(number(Format::Mot, 41), 42);
         assert_eq!(image_stem(7), "frame_000007");
-        assert!((time_s(30, 30.0) - 1.0).abs() < 1e-12);
-        assert_eq!(time_s(30, 0.0), 0.0);
     }
 
     #[test]

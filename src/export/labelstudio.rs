@@ -14,10 +14,11 @@
 
 use serde_json::json;
 
-use super::frames::{held_boxes, number, time_s};
-use super::{round4, ExportContext, Format, LabelFormat, Output};
+use super::frames::{held_boxes, number};
+use super::{ExportContext, Format, LabelFormat, Output};
 use crate::error::Result;
 use crate::types::VideoLabels;
+use crate::units::{round4, time_s};
 
 pub struct LabelStudio;
 
@@ -31,7 +32,7 @@ impl LabelFormat for LabelStudio {
         let pct = |v: f32, of: f64| ((v as f64 / of * 100.0).clamp(0.0, 100.0) * 10000.0).round() / 10000.0;
         let mut results = Vec::with_capacity(labels.tracks.len());
         for t in &labels.tracks {
-            let Some((_, label)) = ctx.options.labels.of_class(t.class) else { continue };
+            let Some((_, label)) = ctx.label_set.of_class(t.class) else { continue };
             let held = held_boxes(&t.boxes);
             let sequence: Vec<_> = held
                 .iter()
@@ -98,7 +99,7 @@ impl LabelFormat for LabelStudio {
 /// `Video` whose framerate is the video's (Label Studio maps time to frames with it).
 pub fn config(ctx: &ExportContext, fps: f32) -> String {
     let mut s = String::from("<View>\n  <Labels name=\"videoLabels\" toName=\"video\" allowEmpty=\"true\">\n");
-    for l in ctx.options.labels.labels() {
+    for l in ctx.label_set.labels() {
         s += &format!("    <Label value=\"{}\"/>\n", quick_xml::escape::escape(l.name.as_str()));
     }
     s += &format!(

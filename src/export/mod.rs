@@ -1,12 +1,12 @@
-//! Stage 6, export: takes one video's [`VideoLabels`] (tracks with a box per frame), gives
-//! the label files annotation tools import, plus `review.json`. Runs on the CPU, once per
-//! video, after tracking.
+//! Stage 7, export: takes one video's [`Routed`] labels (the tracks routing kept, a box per
+//! frame, each with its band, and the review queue), gives the label files annotation tools
+//! import, plus `review.json`. Runs on the CPU, once per video, after routing; it decides
+//! nothing about which tracks to write, only how.
 //!
-//! [`write_labels`] first routes the tracks ([`crate::review`]: class mapping, per-class
-//! thresholds, review bands), then writes each format behind the one [`LabelFormat`] trait
-//! into a hidden staging folder ([`output::Output`]) and renames each finished file or folder
-//! into place only once all are complete: a crash, kill or full disk never leaves a partial
-//! file under a final name. Frame numbering lives in [`frames`].
+//! [`write_labels`] writes each format behind the one [`LabelFormat`] trait into a hidden
+//! staging folder ([`output::Output`]) and renames each finished file or folder into place
+//! only once all are complete: a crash, kill or full disk never leaves a partial file under a
+//! final name. Frame numbering lives in [`frames`].
 
 mod atomic;
 mod coco;
@@ -26,38 +26,16 @@ pub use output::Output;
 use crate::error::Result;
 use crate::labels::LabelSet;
 use crate::model::ModelSpec;
-use crate::review::{Levels, Thresholds};
+use crate::route::Routed;
 use crate::types::{VideoInfo, VideoLabels};
 
 /// Job-wide choices that shape the files, the same for every video.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ExportOptions {
-    /// Which model classes are written, under which label names and ids (`--labels`).
-    pub labels: LabelSet,
-    /// Per-class accept/drop levels for review routing (`--accept-score`, `--drop-score`,
-    /// `--thresholds`).
-    pub thresholds: Thresholds,
     /// Add a sixth column, the track id, to YOLO lines (`--yolo-track-ids`). Off by default:
     /// datumaro and CVAT reject lines with more than five fields.
     pub yolo_track_ids: bool,
 }
-
-impl ExportOptions {
-    /// Every class under its own name, accept at 0.6, drop nothing, plain YOLO.
-    pub fn defaults(model: &ModelSpec) -> ExportOptions {
-        ExportOptions {
-            labels: LabelSet::all(model),
-            thresholds: Thresholds::uniform(Levels { accept: DEFAULT_ACCEPT, drop: DEFAULT_DROP }),
-            yolo_track_ids: false,
-        }
-    }
-}
-
-/// Default `--accept-score`.
-pub const DEFAULT_ACCEPT: f32 = 0.6;
-/// Default `--drop-score`: nothing is dropped unless asked (the detector threshold already
-/// removed the weakest boxes; what remains a human should at least see).
-pub const DEFAULT_DROP: f32 = 0.0;
 
 /// What every format knows about the video and job it labels.
 pub struct ExportContext<'a> {
@@ -65,13 +43,16 @@ pub struct ExportContext<'a> {
     pub model: &'a ModelSpec,
     /// Folder the files go into (created by the caller).
     pub dir: &'a Path,
+    /// The label set the tracks were routed with (`RouteOptions::labels`): label names and
+    /// ids as the files list them.
+    pub label_set: &'a LabelSet,
     pub options: &'a ExportOptions,
 }
 
 /// One output format: writes a video's routed labels through `out`.
 pub trait LabelFormat {
     /// Writes the format's file(s); `labels` are already routed (every track's class is in
-    /// `ctx.options.labels`, its band set).
+    /// `ctx.label_set`, its band set).
     fn write(&self, ctx: &ExportContext, labels: &VideoLabels, out: &mut Output) -> Result<()>;
 }
 
@@ -124,11 +105,10 @@ impl Format {
 /// Name of the review queue written beside the formats.
 pub const REVIEW_FILE: &str = "review.json";
 
-/// Routes `labels` (class mapping, thresholds, bands), writes every format in `formats` and
-/// `review.json` into `ctx.dir`, and returns the paths written, in `formats` order, then
-/// `review.json`. Nothing appears under a final name unless everything was written.
-pub fn write_labels(formats: &[Format], ctx: &ExportContext, labels: &VideoLabels) -> Result<Vec<PathBuf>> {
-    let routed = crate::review::route(labels, &ctx.options.labels, &ctx.options.thresholds);
+/// Writes every format in `formats` and the review queue (`review.json`) of `routed` into
+/// `ctx.dir`, and returns the paths written, in `formats` order, then `review.json`. Nothing
+/// appears under a final name unless everything was written.
+pub fn write_labels(formats: &[Format], ctx: &ExportContext, routed: &Routed) -> Result<Vec<PathBuf>> {
     let mut out = Output::new(ctx.dir)?;
     for &format in formats {
         format.writer().write(ctx, &routed.labels, &mut out)?;
@@ -143,9 +123,4 @@ pub fn write_labels(formats: &[Format], ctx: &ExportContext, labels: &VideoLabel
 /// Pixel coordinates as every format writes them: 2 decimals, ties away from zero.
 pub(crate) fn round2(v: f32) -> f64 {
     (v as f64 * 100.0).round() / 100.0
-}
-
-/// Scores as every format writes them: 4 decimals, ties away from zero.
-pub(crate) fn round4(v: f32) -> f64 {
-    (v as f64 * 10000.0).round() / 10000.0
 }

@@ -5,9 +5,10 @@
 //! of a multi-class job mixes classes (use `--labels` to keep one).
 
 use super::frames::number;
-use super::{round2, round4, ExportContext, Format, LabelFormat, Output};
+use super::{round2, ExportContext, Format, LabelFormat, Output};
 use crate::error::Result;
 use crate::types::VideoLabels;
+use crate::units::round4;
 
 pub struct Mot;
 

@@ -26,7 +26,7 @@ pub struct Yolo;
 impl LabelFormat for Yolo {
     fn write(&self, ctx: &ExportContext, labels: &VideoLabels, out: &mut Output) -> Result<()> {
         let dir = Format::Yolo.file_name();
-        let set = &ctx.options.labels;
+        let set = &ctx.label_set;
         let video = &labels.video;
         let (w, h) = (video.width.max(1) as f64, video.height.max(1) as f64);
 

@@ -20,9 +20,8 @@ use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, Memory
 use ort::session::{IoBinding, Session};
 use ort::value::{PrimitiveTensorElementType, Tensor, TensorElementType};
 
-use super::{RawOutputs, RawTensor};
 use crate::error::{Error, Result};
-use crate::types::Batch;
+use crate::types::{Batch, RawOutputs, RawTensor};
 
 /// Host memory the staging input and the outputs live in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

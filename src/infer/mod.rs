@@ -8,6 +8,7 @@
 
 pub mod binding;
 pub mod runtime;
+mod shapes;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,8 +21,7 @@ use self::binding::{Bound, HostMemory};
 pub use self::runtime::{find_library, load_runtime, RuntimeInfo};
 use crate::error::{Error, Result};
 use crate::model::{Layout, ModelSpec};
-use crate::postprocess;
-use crate::types::Batch;
+use crate::types::{Batch, RawOutputs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,15 +43,6 @@ pub const CPU_PROVIDER: &str = "CPUExecutionProvider";
 /// at most 32 decoded frames in flight (pipeline bound: 2 x batch).
 pub const AUTO_BATCH_CPU: usize = 1;
 pub const AUTO_BATCH_CUDA: usize = 16;
-
-/// One output tensor copied out of ONNX Runtime, as f32 (integer class tensors are converted).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawTensor {
-    pub shape: Vec<usize>,
-    pub data: Vec<f32>,
-}
-
-pub type RawOutputs = HashMap<String, RawTensor>;
 
 /// A loaded model, ready to run batches.
 pub struct Detector {
@@ -178,7 +169,7 @@ impl Detector {
             .iter()
             .filter_map(|o| Some((o.name().to_string(), tensor_dims(o.dtype())?)))
             .collect();
-        postprocess::check_output_shapes(spec, &outputs).map_err(mismatch)
+        shapes::check_output_shapes(spec, &outputs).map_err(mismatch)
     }
 
     /// Runs one batch through the IoBinding and copies every output out as f32.

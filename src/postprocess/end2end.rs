@@ -3,31 +3,9 @@
 //! boxes / scores / classes tensors (TF Object Detection API style). Rows below the score
 //! threshold (including the zero padding such models emit) are dropped.
 
-use super::{Candidates, DecodeContext, OutputShapes};
-use crate::infer::RawOutputs;
+use super::{Candidates, DecodeContext};
 use crate::model::BoxOrder;
-use crate::types::{BBox, Detection};
-
-pub(super) fn check_packed(o: &OutputShapes, name: &str) -> Result<(), String> {
-    let s = o.get(name)?;
-    if s.len() != 3 || !o.dim_is(s[2], 6) {
-        return Err(format!("'{name}' has shape {s:?}, expected end-to-end detections [N, K, 6]"));
-    }
-    Ok(())
-}
-
-pub(super) fn check_split(o: &OutputShapes, boxes: &str, scores: &str, classes: &str) -> Result<(), String> {
-    let b = o.get(boxes)?;
-    let s = o.get(scores)?;
-    let c = o.get(classes)?;
-    if b.len() != 3 || !o.dim_is(b[2], 4) {
-        return Err(format!("'{boxes}' has shape {b:?}, expected boxes [N, K, 4]"));
-    }
-    if s.len() != 2 || c.len() != 2 {
-        return Err(format!("'{scores}' {s:?} and '{classes}' {c:?} must both be [N, K]"));
-    }
-    Ok(())
-}
+use crate::types::{BBox, Detection, RawOutputs};
 
 /// Where each field of one detection lives; `normalized` boxes are fractions of the input.
 pub(super) struct Layout<'a> {

@@ -9,13 +9,10 @@ pub mod nms;
 pub mod ssd;
 mod yolo;
 
-use std::collections::HashMap;
-
 use crate::error::{Error, Result};
-use crate::infer::{RawOutputs, RawTensor};
 use crate::model::{ModelSpec, OutputSpec};
 use crate::preprocess::InputTransform;
-use crate::types::{Batch, Detection, FrameDetections, FrameInfo, Region};
+use crate::types::{Batch, Detection, FrameDetections, FrameInfo, RawOutputs, RawTensor, Region};
 
 /// What to keep.
 #[derive(Debug, Clone)]
@@ -152,36 +149,6 @@ impl Postprocessor {
                     .collect()
             })
             .collect())
-    }
-}
-
-/// Output tensor shapes as the model declares them (-1 = dynamic).
-pub(crate) struct OutputShapes<'a>(&'a HashMap<String, Vec<i64>>);
-
-impl OutputShapes<'_> {
-    fn get(&self, name: &str) -> Result<&Vec<i64>, String> {
-        self.0.get(name).ok_or_else(|| {
-            let mut have: Vec<&String> = self.0.keys().collect();
-            have.sort();
-            format!("no output named '{name}' (it has {have:?})")
-        })
-    }
-    /// A declared dimension matches `want` when equal or dynamic.
-    fn dim_is(&self, dim: i64, want: i64) -> bool {
-        dim < 0 || want < 0 || dim == want
-    }
-}
-
-/// Checks the model's declared outputs against what its description's decoder needs.
-pub fn check_output_shapes(spec: &ModelSpec, outputs: &HashMap<String, Vec<i64>>) -> Result<(), String> {
-    let o = OutputShapes(outputs);
-    let classes = spec.classes.len();
-    match &spec.output {
-        OutputSpec::Ssd { boxes, logits, anchors, .. } => ssd::check(&o, boxes, logits, anchors, classes),
-        OutputSpec::Yolov5 { output, .. } => yolo::check_v5(&o, output, classes),
-        OutputSpec::Yolov8 { output, .. } => yolo::check_v8(&o, output, classes),
-        OutputSpec::End2end { output, .. } => end2end::check_packed(&o, output),
-        OutputSpec::End2endSplit { boxes, scores, classes, .. } => end2end::check_split(&o, boxes, scores, classes),
     }
 }
 

@@ -1,28 +1,8 @@
 //! Decoder for the TF Object Detection API SSD raw head (the default model): anchors plus
 //! centre-size box encodings, sigmoid class scores with class 0 = background.
 
-use super::{Candidates, DecodeContext, OutputShapes};
-use crate::infer::RawOutputs;
-use crate::types::{BBox, Detection};
-
-pub(super) fn check(o: &OutputShapes, boxes: &str, logits: &str, anchors: &str, classes: usize) -> Result<(), String> {
-    let b = o.get(boxes)?;
-    let l = o.get(logits)?;
-    let a = o.get(anchors)?;
-    if b.len() != 4 || !o.dim_is(b[3], 4) {
-        return Err(format!("'{boxes}' has shape {b:?}, expected box encodings [N, A, 1, 4]"));
-    }
-    if l.len() != 3 || !o.dim_is(l[2], classes as i64) {
-        return Err(format!("'{logits}' has shape {l:?}, expected class logits [N, A, {classes}] ({classes} classes listed)"));
-    }
-    if a.len() != 2 || !o.dim_is(a[1], 4) {
-        return Err(format!("'{anchors}' has shape {a:?}, expected anchors [A, 4]"));
-    }
-    if !o.dim_is(b[1], a[0]) || !o.dim_is(l[1], a[0]) {
-        return Err(format!("anchor counts differ: boxes {b:?}, logits {l:?}, anchors {a:?}"));
-    }
-    Ok(())
-}
+use super::{Candidates, DecodeContext};
+use crate::types::{BBox, Detection, RawOutputs};
 
 pub(super) fn decode(
     raw: &RawOutputs,

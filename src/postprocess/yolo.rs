@@ -3,25 +3,8 @@
 //! YOLOv8/YOLO11 `[N, 4+C, A]` (cx, cy, w, h, class scores). Boxes are in input pixels;
 //! each anchor proposes its best class, as Ultralytics' own NMS does by default.
 
-use super::{Candidates, DecodeContext, OutputShapes};
-use crate::infer::RawOutputs;
-use crate::types::{BBox, Detection};
-
-pub(super) fn check_v5(o: &OutputShapes, name: &str, classes: usize) -> Result<(), String> {
-    let s = o.get(name)?;
-    if s.len() != 3 || !o.dim_is(s[2], 5 + classes as i64) {
-        return Err(format!("'{name}' has shape {s:?}, expected YOLOv5 [N, A, {}] (5 + {classes} classes)", 5 + classes));
-    }
-    Ok(())
-}
-
-pub(super) fn check_v8(o: &OutputShapes, name: &str, classes: usize) -> Result<(), String> {
-    let s = o.get(name)?;
-    if s.len() != 3 || !o.dim_is(s[1], 4 + classes as i64) {
-        return Err(format!("'{name}' has shape {s:?}, expected YOLOv8 [N, {}, A] (4 + {classes} classes)", 4 + classes));
-    }
-    Ok(())
-}
+use super::{Candidates, DecodeContext};
+use crate::types::{BBox, Detection, RawOutputs};
 
 /// `v8 = false`: rows are anchors (v5); `v8 = true`: rows are channels (v8, transposed).
 pub(super) fn decode(raw: &RawOutputs, name: &str, v8: bool, ctx: &DecodeContext, out: &mut Candidates) -> Result<(), String> {

@@ -1,15 +1,16 @@
 //! A small hand-built video's tracks, shared by the writer golden tests and the third-party
-//! import tests, plus the model and options they are written with.
+//! import tests, plus the model and the routing and export options they are written with.
 #![allow(dead_code)]
 
 pub mod cvat;
 
 use std::path::{Path, PathBuf};
 
-use prelabel::export::ExportOptions;
+use prelabel::error::Result;
+use prelabel::export::{write_labels, ExportContext, ExportOptions, Format};
 use prelabel::labels::LabelSet;
 use prelabel::model::ModelSpec;
-use prelabel::review::{Levels, Thresholds};
+use prelabel::route::{route, Levels, RouteOptions, Thresholds};
 use prelabel::types::{BBox, BoxSource, ReviewBand, Track, TrackBox, VideoInfo, VideoLabels};
 
 pub const WIDTH: u32 = 640;
@@ -106,14 +107,28 @@ pub fn labels() -> VideoLabels {
     VideoLabels { video: video(), frames: FRAMES, tracks: vec![t1, t2, t3, t4] }
 }
 
-/// Every class, default levels (accept 0.6, drop nothing).
-pub fn default_options(model: &ModelSpec) -> ExportOptions {
-    ExportOptions::defaults(model)
+/// What a job hands the route and export stages.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub route: RouteOptions,
+    pub export: ExportOptions,
+}
+
+/// Every class, default levels (accept 0.6, drop nothing), plain YOLO.
+pub fn default_options(model: &ModelSpec) -> Options {
+    Options { route: RouteOptions::defaults(model), export: ExportOptions::default() }
 }
 
 /// `--labels person=pedestrian,car=vehicle --drop-score 0.35 --thresholds vehicle=0.4`.
-pub fn mapped_options(model: &ModelSpec) -> ExportOptions {
+pub fn mapped_options(model: &ModelSpec) -> Options {
     let labels = LabelSet::parse(model, "person=pedestrian,car=vehicle").unwrap();
     let thresholds = Thresholds::parse(model, &labels, Levels::new(0.6, 0.35).unwrap(), &["vehicle=0.4".into()]).unwrap();
-    ExportOptions { labels, thresholds, yolo_track_ids: false }
+    Options { route: RouteOptions { labels, thresholds }, export: ExportOptions::default() }
+}
+
+/// Routes `labels` and writes `formats` into `dir`, as the pipeline does for one video.
+pub fn route_and_write(model: &ModelSpec, dir: &Path, formats: &[Format], labels: &VideoLabels, options: &Options) -> Result<Vec<PathBuf>> {
+    let routed = route(labels, &options.route.labels, &options.route.thresholds);
+    let ctx = ExportContext { video: &labels.video, model, dir, label_set: &options.route.labels, options: &options.export };
+    write_labels(formats, &ctx, &routed)
 }

@@ -24,7 +24,7 @@ use self::ssd::{SsdDecoder, SsdHead};
 use super::{Filter, Postprocessor};
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::infer::RawOutputs;
+use crate::types::RawOutputs;
 use crate::model::{ModelSpec, OutputSpec};
 use crate::types::{Batch, FrameDetections};
 

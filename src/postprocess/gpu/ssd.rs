@@ -11,7 +11,7 @@ use super::kernels;
 use super::nms::NmsBuffers;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::infer::RawOutputs;
+use crate::types::RawOutputs;
 use crate::preprocess::InputTransform;
 use crate::types::Region;
 

@@ -1,4 +1,4 @@
-//! Unit tests of review routing (kept apart so `review.rs` reads in one sitting).
+//! Unit tests of review routing (kept apart so `route/mod.rs` reads in one sitting).
 
 use std::path::Path;
 

@@ -1,6 +1,9 @@
-//! Review routing: takes a video's tracks, the job's [`LabelSet`] and per-class
-//! [`Thresholds`], gives the tracks to write (each with its band) and the review queue
-//! (`review.json`): which tracks a human should look at first, and where. CPU only.
+//! Stage 6, route: takes a video's tracks ([`VideoLabels`] from the tracker), the job's
+//! [`LabelSet`] and per-class [`Thresholds`] ([`RouteOptions`]), gives [`Routed`]: the tracks
+//! to write, each with its scores and band, and the review queue (a [`ReviewFile`], which
+//! export writes as `review.json`): which tracks a human should look at first, and where.
+//! Runs on the CPU, once per video, between tracking and export; export only writes what it
+//! gives.
 //!
 //! A track's score is the mean detector score of its *detected* boxes (predicted and
 //! interpolated boxes only copy a neighbour's score, so counting them would weigh a long
@@ -27,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::labels::{class_index, near_matches, LabelSet};
 use crate::model::ModelSpec;
 use crate::types::{BoxSource, ReviewBand, Track, VideoLabels};
+use crate::units::{round4, time_s};
 
 /// Accept and drop levels of one class (track scores, 0..1).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -103,6 +107,32 @@ impl Thresholds {
         self.per_class.get(&class).copied().unwrap_or(self.default)
     }
 }
+
+/// Job-wide routing choices, the same for every video.
+#[derive(Debug, Clone)]
+pub struct RouteOptions {
+    /// Which model classes are kept, under which label names and ids (`--labels`); export
+    /// writes the names and ids from the same set.
+    pub labels: LabelSet,
+    /// Per-class accept/drop levels (`--accept-score`, `--drop-score`, `--thresholds`).
+    pub thresholds: Thresholds,
+}
+
+impl RouteOptions {
+    /// Every class under its own name, accept at [`DEFAULT_ACCEPT`], drop nothing.
+    pub fn defaults(model: &ModelSpec) -> RouteOptions {
+        RouteOptions {
+            labels: LabelSet::all(model),
+            thresholds: Thresholds::uniform(Levels { accept: DEFAULT_ACCEPT, drop: DEFAULT_DROP }),
+        }
+    }
+}
+
+/// Default `--accept-score`.
+pub const DEFAULT_ACCEPT: f32 = 0.6;
+/// Default `--drop-score`: nothing is dropped unless asked (the detector threshold already
+/// removed the weakest boxes; what remains a human should at least see).
+pub const DEFAULT_DROP: f32 = 0.0;
 
 /// The routed tracks and the queue file.
 pub struct Routed {
@@ -189,10 +219,10 @@ pub fn route(input: &VideoLabels, labels: &LabelSet, thresholds: &Thresholds) ->
                 label: label.name.clone(),
                 first_frame: track.first_frame(),
                 last_frame: track.last_frame(),
-                start_s: round3(crate::export::frames::time_s(track.first_frame(), fps)),
+                start_s: round3(time_s(track.first_frame(), fps)),
                 length: track.boxes.len(),
-                mean_score: crate::export::round4(mean),
-                min_score: crate::export::round4(min),
+                mean_score: round4(mean),
+                min_score: round4(min),
                 accept: levels.accept,
                 look_at: look_at(&track, levels.accept, fps),
             });
@@ -228,7 +258,7 @@ fn look_at(track: &Track, accept: f32, fps: f32) -> Vec<Range> {
             _ => out.push(Range {
                 first_frame: b.frame,
                 last_frame: b.frame,
-                start_s: round3(crate::export::frames::time_s(b.frame, fps)),
+                start_s: round3(time_s(b.frame, fps)),
                 reason,
             }),
         }
@@ -241,5 +271,4 @@ fn round3(v: f64) -> f64 {
 }
 
 #[cfg(test)]
-#[path = "review_tests.rs"]
 mod tests;
