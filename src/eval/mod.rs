@@ -129,11 +129,11 @@ impl TrackScores {
     }
 }
 
-/// The IoU threshold as motmetrics' distance threshold: 1 - iou, with `iou` taken at the
-/// decimal value it was written as (0.6, not the f32 nearest to it), so that boxes right at
-/// the threshold fall on the same side as in `scripts/mot_eval.py --iou 0.6`.
-fn max_distance(iou: f32) -> f64 {
-    1.0 - iou.to_string().parse::<f64>().unwrap_or(iou as f64)
+/// An f32 threshold at the decimal value it was written as (0.6, not the f32 nearest to it),
+/// so that boxes right at the threshold fall on the same side as in
+/// `scripts/mot_eval.py --iou 0.6`, which computes in f64.
+fn decimal(v: f32) -> f64 {
+    v.to_string().parse::<f64>().unwrap_or(v as f64)
 }
 
 /// CLEAR MOT and identity scores of `pred` against `gt` (rows with conf 0 ignored), pairs
@@ -141,7 +141,7 @@ fn max_distance(iou: f32) -> f64 {
 pub fn score(gt: &[MotRow], pred: &[MotRow], iou: f32) -> TrackScores {
     let gt_index: Vec<usize> = (0..gt.len()).filter(|&i| gt[i].conf != 0.0).collect();
     let scored: Vec<MotRow> = gt_index.iter().map(|&i| gt[i]).collect();
-    let c = clear::clear(&scored, &gt_index, pred, max_distance(iou));
+    let c = clear::clear(&scored, &gt_index, pred, 1.0 - decimal(iou));
     let id = identity::identity(&scored, pred, &c.pair_hits);
     let counts = TrackCounts {
         num_frames: c.num_frames,
