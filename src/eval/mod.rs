@@ -8,6 +8,8 @@
 //! - [`annotator::annotator_time`]: the human actions and seconds that turn the drafts into
 //!   the ground truth in a keyframe tool, against labelling from scratch.
 //!
+//! [`report::evaluate`] runs all three over many videos for `prelabel eval`.
+//!
 //! Ground-truth rows with conf 0 are ignored throughout, as MOTChallenge does for its "do not
 //! score" boxes. Several videos combine as motmetrics' `compute_overall` does: counts are
 //! summed ([`TrackScores::overall`]), then the ratios are computed from the sums.
@@ -19,6 +21,7 @@ mod identity;
 mod read;
 mod read_coco;
 mod read_cvat;
+pub mod report;
 
 pub use ap::{average_precision, ApResult};
 pub use clear::FrameMatch;
