@@ -2,9 +2,9 @@
 //! Takes ground truth and drafts as [`MotRow`]s (read from MOTChallenge text, CVAT for video
 //! XML or COCO JSON by [`read_labels`]), gives:
 //!
-//! - [`average_precision`]: the detector alone, VOC all-point AP at an IoU threshold ([`ap`]);
+//! - [`average_precision`]: the detector alone, VOC all-point AP at an IoU threshold (`ap.rs`);
 //! - [`score`]: the tracks, CLEAR MOT and identity metrics exactly as py-motmetrics 1.4.0
-//!   computes them ([`clear`], [`identity`]), with the per-frame matches;
+//!   computes them (`clear.rs`, `identity.rs`), with the per-frame matches;
 //! - [`annotator::annotator_time`]: the human actions and seconds that turn the drafts into
 //!   the ground truth in a keyframe tool, against labelling from scratch.
 //!
