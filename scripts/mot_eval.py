@@ -6,7 +6,7 @@
 GT: a MOTChallenge gt.txt (frame,id,x,y,w,h,conf,...; rows with conf 0 are ignored, as the
 MOT15 benchmark does). PRED: a prelabel mot.txt (frame,id,x,y,w,h,score,-1,-1,-1, frames from
 1). Both are read with motmetrics' own 'mot15-2D' reader. Prints MOTA, MOTP, IDF1, id
-switches and counts, then one JSON line with the same numbers for scripts and tests.
+switches, fragmentations and counts, then one JSON line with the same numbers for scripts and tests.
 
 MOT15 ground truth only has pedestrians: run prelabel with --classes person.
 Needs motmetrics (1.4.0), which calls np.asfarray; numpy 2 removed it, so it is put back here.
@@ -22,8 +22,10 @@ if not hasattr(np, "asfarray"):
 
 import motmetrics as mm  # noqa: E402
 
-METRICS = ["mota", "motp", "idf1", "num_switches", "num_false_positives", "num_misses",
-           "num_objects", "num_predictions", "num_unique_objects", "mostly_tracked", "mostly_lost"]
+METRICS = ["mota", "motp", "idf1", "idp", "idr", "precision", "recall", "num_switches",
+           "num_false_positives", "num_misses", "num_fragmentations", "num_objects", "num_predictions",
+           "num_unique_objects", "mostly_tracked", "partially_tracked", "mostly_lost"]
+RATIOS = {"mota", "motp", "idf1", "idp", "idr", "precision", "recall"}
 
 
 def main():
@@ -39,10 +41,10 @@ def main():
     acc = mm.utils.compare_to_groundtruth(gt, pred, "iou", distth=1.0 - args.iou)
     summary = mm.metrics.create().compute(acc, metrics=METRICS, name="seq")
     row = summary.loc["seq"]
-    out = {m: (float(row[m]) if m in ("mota", "motp", "idf1") else int(row[m])) for m in METRICS}
+    out = {m: (float(row[m]) if m in RATIOS else int(row[m])) for m in METRICS}
     print(f"MOTA {out['mota']:.4f}  IDF1 {out['idf1']:.4f}  IDs {out['num_switches']}  "
           f"FP {out['num_false_positives']}  FN {out['num_misses']}  MOTP {out['motp']:.4f}  "
-          f"GT objects {out['num_objects']}  predictions {out['num_predictions']}  "
+          f"Frag {out['num_fragmentations']}  GT objects {out['num_objects']}  predictions {out['num_predictions']}  "
           f"MT {out['mostly_tracked']}/{out['num_unique_objects']}")
     print(json.dumps(out))
     return 0

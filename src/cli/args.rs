@@ -176,18 +176,54 @@ impl ExportArgs {
     }
 }
 
+/// `prelabel eval`: which files to score and how.
 #[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    prelabel eval --gt TUD-Campus/gt/gt.txt --pred labels/TUD-Campus/mot.txt\n  \
+    prelabel eval --gt a/gt/gt.txt --pred out/a/cvat.xml --gt b/gt/gt.txt --pred out/b/coco.json --label person\n  \
+    prelabel eval --gt-dir MOT15/train --pred-dir labels/ --json\n\n\
+    File formats by extension: .txt MOTChallenge (frames from 1; ground-truth rows with conf 0 are\n\
+    not scored), .xml CVAT for video 1.1 (boxes between keyframes interpolated), .json COCO with\n\
+    track_id and frame_index (prelabel's coco.json).\n\n\
+    Scores: MOTA, MOTP (mean 1-IoU), IDF1/IDP/IDR, id switches, fragmentations, precision,\n\
+    recall, mostly tracked/lost as py-motmetrics 1.4.0 computes them; detector AP; and an\n\
+    estimate of annotator time with the drafts against labelling from scratch (keyframes every\n\
+    --keyframe-step frames; see the README for the model and where the costs come from).\n\
+    Several videos: per video, then overall (counts summed, then ratios).")]
 pub(crate) struct EvalArgs {
-    /// Ground truth, MOTChallenge format (gt/gt.txt).
+    /// Ground truth (gt/gt.txt, or .xml/.json). Repeat with --pred for several videos, in order.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) gt: Vec<PathBuf>,
+    /// Drafts to score (a run's mot.txt, cvat.xml or coco.json), one per --gt.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pred: Vec<PathBuf>,
+    /// Folder of MOTChallenge sequences: every SEQ/gt/gt.txt below it is scored against
+    /// PRED_DIR/SEQ/<--pred-name> (prelabel run --out PRED_DIR names the folders so).
+    #[arg(long, value_name = "DIR", requires = "pred_dir", conflicts_with_all = ["gt", "pred"])]
+    pub(crate) gt_dir: Option<PathBuf>,
+    /// Folder of drafts, one sub-folder per sequence (with --gt-dir).
+    #[arg(long, value_name = "DIR", requires = "gt_dir")]
+    pub(crate) pred_dir: Option<PathBuf>,
+    /// File scored in each PRED_DIR/SEQ/ folder: mot.txt, cvat.xml or coco.json.
+    #[arg(long, value_name = "NAME", default_value = "mot.txt")]
+    pub(crate) pred_name: String,
+    /// Score only tracks of this label in CVAT and COCO files (default: all labels).
     #[arg(long)]
-    pub(crate) gt: PathBuf,
-    /// Detections, MOTChallenge format (a run's mot.txt).
-    #[arg(long)]
-    pub(crate) pred: PathBuf,
-    /// IoU a detection needs to count as a hit.
+    pub(crate) label: Option<String>,
+    /// IoU a draft box needs to match a ground-truth box.
     #[arg(long, default_value_t = 0.5)]
     pub(crate) iou: f32,
-    /// Print the result as JSON.
+    /// Annotator time: IoU a matched draft box needs to be left as it is (default: --iou).
+    #[arg(long, value_name = "IOU")]
+    pub(crate) ok_iou: Option<f32>,
+    /// Annotator time: frames between keyframes an annotator places.
+    #[arg(long, value_name = "K", default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) keyframe_step: u64,
+    /// Annotator time: seconds per action, ACTION=SECONDS,... (actions not named keep their
+    /// defaults).
+    #[arg(long, value_name = "LIST", default_value = "draw=34.5,adjust=7,verify=1.6,delete=3,split=5,merge=5")]
+    pub(crate) costs: String,
+    /// Print one JSON document (settings, per-video and overall results).
     #[arg(long)]
     pub(crate) json: bool,
 }

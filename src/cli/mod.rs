@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 mod args;
+mod eval;
 mod progress;
 
 use args::{BundleArgs, EvalArgs, RunArgs};
+use eval::eval;
 use clap::{Parser, Subcommand};
 use progress::{print_summary, Bars};
 use prelabel::batch::{expand_inputs, BatchJob};
@@ -48,7 +50,7 @@ pub struct Cli {
 enum Command {
     /// Detect objects in videos and write draft labels.
     Run(Box<RunArgs>),
-    /// Score a MOTChallenge file (e.g. a run's mot.txt) against ground truth: average precision.
+    /// Score drafts (mot.txt, cvat.xml, coco.json) against ground truth: MOTA, IDF1, switches, AP, annotator time saved.
     Eval(EvalArgs),
     /// Make a relocatable folder (program, libraries, ONNX Runtime, model, launcher) for a node with nothing installed.
     Bundle(BundleArgs),
@@ -211,21 +213,6 @@ fn check_writable(out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| Error::Output(format!("cannot create output folder {}: {e}", out.display())))?;
     tempfile::tempfile_in(out).map_err(|e| Error::Output(format!("output folder {} is not writable: {e}", out.display())))?;
     Ok(())
-}
-
-fn eval(args: EvalArgs) -> Result<ExitCode> {
-    let gt = prelabel::eval::read_mot(&args.gt)?;
-    let pred = prelabel::eval::read_mot(&args.pred)?;
-    let r = prelabel::eval::average_precision(&gt, &pred, args.iou);
-    if args.json {
-        println!("{}", serde_json::to_string(&r).expect("plain json"));
-    } else {
-        println!(
-            "AP@{:.2} = {:.4}  (recall {:.3}, {} of {} ground-truth boxes found, {} detections)",
-            args.iou, r.ap, r.recall, r.true_positives, r.ground_truth, r.detections
-        );
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 // ---------------------------------------------------------------- prelabel bundle

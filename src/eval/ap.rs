@@ -1,42 +1,14 @@
-//! Scores draft labels against ground truth, to measure how much correcting work they leave:
-//! VOC-style all-point average precision at an IoU threshold, over MOTChallenge text files
-//! (`frame,id,x,y,w,h,conf,...`). Ground-truth rows with conf 0 are ignored, as MOTChallenge
-//! does for its "do not score" boxes.
+//! Detector quality: VOC-style all-point average precision at an IoU threshold. Takes ground
+//! truth and drafts as [`MotRow`]s (frames from 1), gives one [`ApResult`]. Ground-truth rows
+//! with conf 0 are ignored, as MOTChallenge does for its "do not score" boxes; drafts are
+//! ranked by their `conf` (the detector score).
 
 use std::collections::HashMap;
-use std::path::Path;
 
-use crate::error::{Error, Result};
+use super::MotRow;
 use crate::types::BBox;
 
-/// One box of a MOTChallenge file.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MotRow {
-    pub frame: u64,
-    pub id: i64,
-    pub bbox: BBox,
-    pub conf: f32,
-}
-
-/// Reads a MOTChallenge text file; fails on the first malformed line, naming it.
-pub fn read_mot(path: &Path) -> Result<Vec<MotRow>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
-    let mut rows = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = || Error::Usage(format!("{}:{}: not a MOTChallenge row: {line}", path.display(), n + 1));
-        let f: Vec<f64> = line.split(',').map(|v| v.trim().parse::<f64>()).collect::<std::result::Result<_, _>>().map_err(|_| bad())?;
-        if f.len() < 7 {
-            return Err(bad());
-        }
-        let (x, y, w, h) = (f[2] as f32, f[3] as f32, f[4] as f32, f[5] as f32);
-        rows.push(MotRow { frame: f[0] as u64, id: f[1] as i64, bbox: BBox { x1: x, y1: y, x2: x + w, y2: y + h }, conf: f[6] as f32 });
-    }
-    Ok(rows)
-}
-
+/// AP and its counts (the fields `prelabel eval --json` has always printed).
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct ApResult {
     pub ap: f64,

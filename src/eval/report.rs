@@ -1,0 +1,86 @@
+//! Scoring several videos as one job: takes (ground truth, drafts) file pairs and the
+//! settings, reads each pair ([`super::read_labels`]), and gives an [`EvalReport`] with every
+//! video's tracking scores, detector AP and annotator time, and the overall ones (counts and
+//! actions summed over videos, then ratios; AP over all videos' boxes pooled). This is what
+//! `prelabel eval --json` prints.
+
+use std::path::PathBuf;
+
+use super::annotator::{annotator_time, AnnotatorTime, Params};
+use super::{average_precision, read_labels, score, ApResult, MotRow, TrackScores};
+use crate::error::Result;
+
+/// One video to score.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pair {
+    /// How the video is called in the report (its sequence folder, or the draft file).
+    pub name: String,
+    pub gt: PathBuf,
+    pub pred: PathBuf,
+}
+
+/// What the job was run with.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EvalSettings {
+    /// IoU a draft box needs to match a ground-truth box (CLEAR, identity and AP).
+    pub iou: f32,
+    /// Only tracks of this label, in CVAT and COCO files.
+    pub label: Option<String>,
+    #[serde(flatten)]
+    pub annotator: Params,
+}
+
+/// Scores of one video, or of all of them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Scores {
+    pub tracking: TrackScores,
+    /// The detector alone: AP at `iou` with its counts (the fields `prelabel eval --json`
+    /// printed before tracking was scored).
+    pub detector: ApResult,
+    pub annotator: AnnotatorTime,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VideoScores {
+    #[serde(flatten)]
+    pub pair: Pair,
+    #[serde(flatten)]
+    pub scores: Scores,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EvalReport {
+    pub settings: EvalSettings,
+    pub videos: Vec<VideoScores>,
+    pub overall: Scores,
+}
+
+/// Reads and scores every pair; fails on the first file that cannot be read.
+pub fn evaluate(pairs: &[Pair], settings: &EvalSettings) -> Result<EvalReport> {
+    let label = settings.label.as_deref();
+    let mut videos = Vec::with_capacity(pairs.len());
+    let (mut all_gt, mut all_pred): (Vec<MotRow>, Vec<MotRow>) = (Vec::new(), Vec::new());
+    for (n, pair) in pairs.iter().enumerate() {
+        // MOT ground truth has no labels: the filter applies to what can carry them.
+        let gt = read_labels(&pair.gt, if is_mot(&pair.gt) { None } else { label })?;
+        let pred = read_labels(&pair.pred, if is_mot(&pair.pred) { None } else { label })?;
+        let tracking = score(&gt, &pred, settings.iou);
+        let annotator = annotator_time(&gt, &pred, &tracking.matches, &settings.annotator);
+        let detector = average_precision(&gt, &pred, settings.iou);
+        // Pooled AP: frames of different videos kept apart.
+        let offset = (n as u64) << 40;
+        all_gt.extend(gt.iter().map(|r| MotRow { frame: r.frame + offset, ..*r }));
+        all_pred.extend(pred.iter().map(|r| MotRow { frame: r.frame + offset, ..*r }));
+        videos.push(VideoScores { pair: pair.clone(), scores: Scores { tracking, detector, annotator } });
+    }
+    let overall = Scores {
+        tracking: TrackScores::overall(videos.iter().map(|v| &v.scores.tracking)),
+        detector: average_precision(&all_gt, &all_pred, settings.iou),
+        annotator: AnnotatorTime::overall(videos.iter().map(|v| &v.scores.annotator), &settings.annotator.costs),
+    };
+    Ok(EvalReport { settings: settings.clone(), videos, overall })
+}
+
+fn is_mot(p: &std::path::Path) -> bool {
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt"))
+}
