@@ -39,6 +39,7 @@ pub mod model;
 pub mod pipeline;
 pub mod postprocess;
 pub mod preprocess;
+pub mod refine;
 pub mod route;
 pub mod tile;
 pub mod track;

@@ -226,6 +226,9 @@ pub struct Track {
     pub mean_score: f32,
     pub min_score: f32,
     pub band: ReviewBand,
+    /// The box never moved in the whole track (scenery such as a sign or a parked object,
+    /// or someone standing still): routing sends such tracks to review (`refine::stationary`).
+    pub stationary: bool,
 }
 
 impl Track {

@@ -24,7 +24,7 @@ use bytetrack::ByteTrack;
 const FALLBACK_FPS: f32 = 25.0;
 
 /// Tracker settings; the defaults are tuned for the bundled SSD MobileNet v2 on MOT15.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrackerConfig {
     /// Detections scoring at least this are matched first and may start tracks.
     pub high: f32,
@@ -93,6 +93,11 @@ impl Tracker {
         }
     }
 
+    /// The frames the detector ran on so far, in order.
+    pub fn detector_frames(&self) -> &BTreeSet<u64> {
+        &self.detector_frames
+    }
+
     fn push_singles(&mut self, detections: &FrameDetections) {
         for d in detections.detections.iter().filter(|d| d.score >= self.cfg.new_track) {
             let b = TrackBox {
@@ -105,7 +110,7 @@ impl Tracker {
             };
             let id = self.singles.len() as u64 + 1;
             let band = ReviewBand::Accept;
-            self.singles.push(Track { id, class: d.class, boxes: vec![b], mean_score: d.score, min_score: d.score, band });
+            self.singles.push(Track { id, class: d.class, boxes: vec![b], mean_score: d.score, min_score: d.score, band, stationary: false });
         }
     }
 
@@ -132,7 +137,7 @@ impl Tracker {
                 let mut boxes = interpolate::densify(&raw.detections, |f| frames.contains(&f));
                 keyframes::mark_keyframes(&mut boxes, self.cfg.keyframe_iou);
                 let mut track =
-                    Track { id: n as u64 + 1, class: raw.class, boxes, mean_score: 0.0, min_score: 0.0, band: ReviewBand::Accept };
+                    Track { id: n as u64 + 1, class: raw.class, boxes, mean_score: 0.0, min_score: 0.0, band: ReviewBand::Accept, stationary: false };
                 (track.mean_score, track.min_score) = track.detected_scores();
                 track
             })

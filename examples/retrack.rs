@@ -1,0 +1,75 @@
+//! Development tool for choosing tracking and refinement defaults: re-runs tracking and
+//! refinement on detections saved by `prelabel run --no-track --score-threshold 0.1`, without
+//! running the detector again, and writes a mot.txt per sequence.
+//!
+//!     cargo run --release --example retrack -- DETS OUT FPS_OF=... [key=value ...]
+//!
+//! DETS/<seq>/<seq>/mot.txt are the detections; OUT/<seq>.txt the tracks written. Keys set
+//! fields of the tracker and refinement settings by path, e.g. `tracker.buffer_s=1.5`,
+//! `refine.stitch.max_gap_s=2`, `refine.steps=stitch,smooth` (empty: none). The frame rate of
+//! a sequence is 6.25 when its name contains `sub4`, else 25; the frame count comes from
+//! DETS/<seq>/frames (one number).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use prelabel::eval::read_mot;
+use prelabel::refine::{refine, RefineConfig, VideoTiming};
+use prelabel::track::{Tracker, TrackerConfig};
+use prelabel::types::{Detection, FrameDetections, FrameInfo};
+use serde_json::Value;
+
+fn set(v: &mut Value, path: &str, raw: &str) {
+    let mut cur = v;
+    for key in path.split('.') {
+        cur = cur.get_mut(key).unwrap_or_else(|| panic!("no setting {path}"));
+    }
+    *cur = if cur.is_array() {
+        Value::Array(raw.split(',').filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect())
+    } else if cur.is_boolean() {
+        Value::Bool(raw == "true")
+    } else if cur.is_u64() {
+        Value::from(raw.parse::<u64>().unwrap_or_else(|_| panic!("{path}={raw}: not a whole number")))
+    } else {
+        Value::from(raw.parse::<f64>().unwrap_or_else(|_| panic!("{path}={raw}: not a number")))
+    };
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (dets, out) = (Path::new(&args[0]), Path::new(&args[1]));
+    let mut cfg = serde_json::json!({ "tracker": TrackerConfig::default(), "refine": RefineConfig::default() });
+    for kv in &args[2..] {
+        let (k, v) = kv.split_once('=').expect("key=value");
+        set(&mut cfg, k, v);
+    }
+    let tracker: TrackerConfig = serde_json::from_value(cfg["tracker"].clone()).unwrap();
+    let refine_cfg: RefineConfig = serde_json::from_value(cfg["refine"].clone()).unwrap();
+    std::fs::create_dir_all(out).unwrap();
+    for entry in std::fs::read_dir(dets).unwrap() {
+        let seq = entry.unwrap().file_name().into_string().unwrap();
+        let fps = if seq.contains("sub4") { 6.25 } else { 25.0 };
+        let frames: u64 = std::fs::read_to_string(dets.join(&seq).join("frames")).unwrap().trim().parse().unwrap();
+        let rows = read_mot(&dets.join(&seq).join(&seq).join("mot.txt")).unwrap();
+        let mut by_frame: BTreeMap<u64, Vec<Detection>> = (0..frames).map(|f| (f, Vec::new())).collect();
+        for r in rows {
+            by_frame.get_mut(&(r.frame - 1)).unwrap().push(Detection { bbox: r.bbox, class: 0, score: r.conf });
+        }
+        let mut t = Tracker::new(tracker, fps);
+        for (f, d) in by_frame {
+            t.update(&FrameDetections { frame: FrameInfo { index: f, width: 1920, height: 1080 }, detections: d });
+        }
+        let det_frames = t.detector_frames().clone();
+        let tracks = t.finish();
+        let timing = VideoTiming { fps, detector_frames: &det_frames, keyframe_iou: tracker.keyframe_iou };
+        let (tracks, _stats) = refine(tracks, &refine_cfg, &timing);
+        let mut w = std::io::BufWriter::new(std::fs::File::create(out.join(format!("{seq}.txt"))).unwrap());
+        for tr in &tracks {
+            for b in &tr.boxes {
+                let bb = b.bbox;
+                writeln!(w, "{},{},{:.2},{:.2},{:.2},{:.2},{:.4},{},-1,-1", b.frame + 1, tr.id, bb.x1, bb.y1, bb.width(), bb.height(), b.score, b.source as u8).unwrap();
+            }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Stage 6, refine: takes the tracker's [`Track`]s of one whole video and the frames the
+//! detector ran on, gives better tracks. CPU, once per video, between track and route.
+//!
+//! The online tracker must decide at every frame with only the past in hand; a batch job has
+//! the whole video before it writes anything, so this stage looks at the future too. Each step
+//! can be switched off (`--refine`), so `prelabel eval` shows what each one is worth:
+//!
+//! | step | what it does | module |
+//! |---|---|---|
+//! | `stitch` | joins a track that ends to one that starts soon after where its motion leads (an occlusion the tracker's buffer did not bridge, an id switch after a miss) | [`stitch`] |
+//! | `dedupe` | removes a track that mostly sits on top of a longer one (a second box on a person already boxed) | [`dedupe`] |
+//! | `evidence` | drops tracks the detector confirmed too rarely to be worth a human's time | [`evidence`] |
+//! | `bridge` | cuts a track where the detector missed it longer than a person stays hidden behind another, so no box is guessed through a long gap | [`bridge`] |
+//! | `smooth` | fits each track's detected boxes to a local straight line in time, taking the detector's jitter out | [`smooth`] |
+//! | `static` | marks tracks that never move (scenery: a sign, a parked object) so routing sends them to review | [`stationary`] |
+//!
+//! Steps work on *sparse* tracks (the detected boxes only); afterwards each track is filled
+//! again frame by frame and its keyframes placed, exactly as the tracker does
+//! ([`crate::track::interpolate`], [`crate::track::keyframes`]), and ids are renumbered 1..n
+//! in order of first frame.
+
+pub mod bridge;
+pub mod dedupe;
+pub mod evidence;
+mod sparse;
+pub mod smooth;
+pub mod stationary;
+pub mod stitch;
+
+use std::collections::BTreeSet;
+
+use crate::track::{interpolate, keyframes};
+use crate::types::{ReviewBand, Track};
+pub use sparse::Sparse;
+
+/// One refinement step, as `--refine` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    Stitch,
+    Dedupe,
+    Evidence,
+    Bridge,
+    Smooth,
+    Static,
+}
+
+impl Step {
+    pub const ALL: [Step; 6] = [Step::Stitch, Step::Dedupe, Step::Evidence, Step::Bridge, Step::Smooth, Step::Static];
+}
+
+/// Which steps run, and their settings. Durations are seconds, sizes are fractions of the
+/// box height, so they mean the same at any frame rate and resolution.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RefineConfig {
+    pub steps: BTreeSet<Step>,
+    pub stitch: stitch::StitchConfig,
+    pub dedupe: dedupe::DedupeConfig,
+    pub evidence: evidence::EvidenceConfig,
+    pub bridge: bridge::BridgeConfig,
+    pub smooth: smooth::SmoothConfig,
+    pub stationary: stationary::StaticConfig,
+}
+
+impl Default for RefineConfig {
+    fn default() -> Self {
+        RefineConfig {
+            steps: Step::ALL.into_iter().collect(),
+            stitch: Default::default(),
+            dedupe: Default::default(),
+            evidence: Default::default(),
+            bridge: Default::default(),
+            smooth: Default::default(),
+            stationary: Default::default(),
+        }
+    }
+}
+
+impl RefineConfig {
+    /// No step at all: the tracker's output as it is.
+    pub fn none() -> RefineConfig {
+        RefineConfig { steps: BTreeSet::new(), ..RefineConfig::default() }
+    }
+    pub fn on(&self, step: Step) -> bool {
+        self.steps.contains(&step)
+    }
+}
+
+/// How many tracks each step touched, for the log and `report.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RefineStats {
+    pub tracks_in: usize,
+    pub stitched: usize,
+    pub duplicates_removed: usize,
+    pub weak_dropped: usize,
+    pub cuts: usize,
+    pub static_marked: usize,
+    pub tracks_out: usize,
+}
+
+/// What the refinement needs to know about the video besides its tracks.
+pub struct VideoTiming<'a> {
+    pub fps: f32,
+    /// The frames the detector ran on, in order.
+    pub detector_frames: &'a BTreeSet<u64>,
+    /// IoU the keyframes must keep (the tracker's `keyframe_iou`).
+    pub keyframe_iou: f32,
+}
+
+/// Runs the switched-on steps in a fixed order (stitch, dedupe, evidence, bridge, smooth,
+/// static) and gives dense tracks with keyframes, ids 1..n by first frame.
+pub fn refine(tracks: Vec<Track>, cfg: &RefineConfig, video: &VideoTiming) -> (Vec<Track>, RefineStats) {
+    let mut stats = RefineStats { tracks_in: tracks.len(), ..RefineStats::default() };
+    if cfg.steps.is_empty() {
+        stats.tracks_out = tracks.len();
+        return (tracks, stats);
+    }
+    let fps = if video.fps.is_finite() && video.fps > 0.0 { video.fps } else { 25.0 };
+    let mut sparse: Vec<Sparse> = tracks.iter().map(Sparse::from_track).collect();
+    if cfg.on(Step::Stitch) {
+        stats.stitched = stitch::stitch(&mut sparse, &cfg.stitch, fps);
+    }
+    if cfg.on(Step::Dedupe) {
+        stats.duplicates_removed = dedupe::dedupe(&mut sparse, &cfg.dedupe);
+    }
+    if cfg.on(Step::Evidence) {
+        stats.weak_dropped = evidence::drop_weak(&mut sparse, &cfg.evidence, fps, video.detector_frames);
+    }
+    if cfg.on(Step::Bridge) {
+        stats.cuts = bridge::cut_long_gaps(&mut sparse, &cfg.bridge, fps, video.detector_frames);
+    }
+    if cfg.on(Step::Smooth) {
+        smooth::smooth(&mut sparse, &cfg.smooth, fps);
+    }
+    if cfg.on(Step::Static) {
+        stats.static_marked = stationary::mark(&mut sparse, &cfg.stationary, fps);
+    }
+    let out = densify(sparse, video);
+    stats.tracks_out = out.len();
+    (out, stats)
+}
+
+/// Sparse tracks back to dense ones with keyframes, ids 1..n in order of first frame.
+fn densify(mut sparse: Vec<Sparse>, video: &VideoTiming) -> Vec<Track> {
+    sparse.retain(|s| !s.dets.is_empty());
+    sparse.sort_by_key(|s| (s.dets[0].0, s.order));
+    let frames = video.detector_frames;
+    sparse
+        .into_iter()
+        .enumerate()
+        .map(|(n, s)| {
+            let mut boxes = interpolate::densify(&s.dets, |f| frames.contains(&f));
+            keyframes::mark_keyframes(&mut boxes, video.keyframe_iou);
+            let mut track = Track {
+                id: n as u64 + 1,
+                class: s.class,
+                boxes,
+                mean_score: 0.0,
+                min_score: 0.0,
+                band: ReviewBand::Accept,
+                stationary: s.stationary,
+            };
+            (track.mean_score, track.min_score) = track.detected_scores();
+            track
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,128 @@
+//! Joins tracklets of one object across a gap: track A ends, track B of the same class starts
+//! within `max_gap_s` after it, and A's motion carried forward lands on B's first box while B's
+//! motion carried backward lands on A's last one. The online tracker cannot do this: when B
+//! starts it does not yet know B's motion, and A may have left its buffer already.
+//!
+//! Motion is a straight line fitted to the last (first) `fit_s` seconds of detections; the
+//! distance is that of box centres, in units of the box height, so it means the same for a
+//! person 40 px tall far away and 400 px tall close up. Pairs are taken best first, each track
+//! joined to at most one before and one after it, so chains A-B-C form when each link is good.
+
+use super::sparse::{cxcywh, fit_line};
+use super::Sparse;
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StitchConfig {
+    /// Longest gap, in seconds, between the end of one track and the start of the next.
+    pub max_gap_s: f32,
+    /// Seconds of detections at each end the motion is fitted to.
+    pub fit_s: f32,
+    /// Largest centre distance, in box heights, between a prediction and the box it should
+    /// meet, at a gap of zero...
+    pub max_dist: f32,
+    /// ...growing by this many box heights per second of gap (motion gets less certain).
+    pub dist_per_s: f32,
+    /// Largest ratio between the two boxes' heights.
+    pub max_height_ratio: f32,
+}
+
+impl Default for StitchConfig {
+    fn default() -> Self {
+        StitchConfig { max_gap_s: 2.0, fit_s: 1.0, max_dist: 0.5, dist_per_s: 0.5, max_height_ratio: 1.4 }
+    }
+}
+
+/// Where a track is headed at one end: the fitted box there and its change per frame.
+struct End {
+    at: [f32; 4],
+    slope: [f32; 4],
+}
+
+fn end_of(t: &Sparse, head: bool, fit_frames: f64) -> End {
+    let (frame, near): (u64, Vec<_>) = if head {
+        let f = t.first();
+        (f, t.dets.iter().take_while(|d| (d.0 - f) as f64 <= fit_frames).map(|d| (d.0 as f64, cxcywh(&d.1))).collect())
+    } else {
+        let l = t.last();
+        (l, t.dets.iter().rev().take_while(|d| (l - d.0) as f64 <= fit_frames).map(|d| (d.0 as f64, cxcywh(&d.1))).collect())
+    };
+    let (at, slope) = fit_line(&near, frame as f64);
+    End { at, slope }
+}
+
+/// Centre distance of `from` carried `dt` frames to `to`'s box, in units of `to`'s height.
+fn miss(from: &End, to: &End, dt: f64) -> f32 {
+    let h = to.at[3].max(1.0);
+    let dx = from.at[0] + from.slope[0] * dt as f32 - to.at[0];
+    let dy = from.at[1] + from.slope[1] * dt as f32 - to.at[1];
+    (dx * dx + dy * dy).sqrt() / h
+}
+
+/// Joins tracks in place; returns the number of joins.
+pub fn stitch(tracks: &mut Vec<Sparse>, cfg: &StitchConfig, fps: f32) -> usize {
+    let fit = (cfg.fit_s * fps) as f64;
+    let heads: Vec<End> = tracks.iter().map(|t| end_of(t, true, fit)).collect();
+    let tails: Vec<End> = tracks.iter().map(|t| end_of(t, false, fit)).collect();
+    let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+    for (a, ta) in tracks.iter().enumerate() {
+        for (b, tb) in tracks.iter().enumerate() {
+            if a == b || ta.class != tb.class || tb.first() <= ta.last() {
+                continue;
+            }
+            let gap = (tb.first() - ta.last()) as f64;
+            let gap_s = gap as f32 / fps;
+            if gap_s > cfg.max_gap_s {
+                continue;
+            }
+            let (ha, hb) = (tails[a].at[3].max(1.0), heads[b].at[3].max(1.0));
+            if ha.max(hb) / ha.min(hb) > cfg.max_height_ratio {
+                continue;
+            }
+            let d = miss(&tails[a], &heads[b], gap).max(miss(&heads[b], &tails[a], -gap));
+            if d <= cfg.max_dist + cfg.dist_per_s * gap_s {
+                pairs.push((d, a, b));
+            }
+        }
+    }
+    pairs.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+    let n = tracks.len();
+    let (mut next, mut has_prev) = (vec![None; n], vec![false; n]);
+    for (_, a, b) in pairs {
+        if next[a].is_none() && !has_prev[b] && !closes_loop(&next, b, a) {
+            next[a] = Some(b);
+            has_prev[b] = true;
+        }
+    }
+    let joins = next.iter().flatten().count();
+    let mut taken = vec![false; n];
+    let mut out = Vec::with_capacity(n - joins);
+    for start in 0..n {
+        if has_prev[start] {
+            continue;
+        }
+        let mut chain = tracks[start].clone();
+        taken[start] = true;
+        let mut cur = start;
+        while let Some(b) = next[cur] {
+            chain.dets.extend_from_slice(&tracks[b].dets);
+            taken[b] = true;
+            cur = b;
+        }
+        out.push(chain);
+    }
+    debug_assert!(taken.iter().all(|&t| t));
+    *tracks = out;
+    joins
+}
+
+/// Whether linking a -> b would close a cycle (impossible in time order, but cheap to rule out).
+fn closes_loop(next: &[Option<usize>], b: usize, a: usize) -> bool {
+    let mut cur = Some(b);
+    while let Some(c) = cur {
+        if c == a {
+            return true;
+        }
+        cur = next[c];
+    }
+    false
+}

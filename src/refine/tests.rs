@@ -1,0 +1,115 @@
+//! Each step on hand-made tracks whose right answer is known.
+
+use std::collections::BTreeSet;
+
+use super::*;
+use crate::types::{BBox, BoxSource, TrackBox};
+
+/// A person 100 px tall walking right at `speed` px/frame, detected on `frames`.
+fn walker(id: u64, x0: f32, speed: f32, frames: impl Iterator<Item = u64>) -> Track {
+    let boxes = frames
+        .map(|f| TrackBox {
+            frame: f,
+            bbox: BBox { x1: x0 + speed * f as f32, y1: 50.0, x2: x0 + speed * f as f32 + 40.0, y2: 150.0 },
+            score: 0.9,
+            source: BoxSource::Detected,
+            keyframe: false,
+            occluded: false,
+        })
+        .collect();
+    Track { id, class: 0, boxes, mean_score: 0.9, min_score: 0.9, band: ReviewBand::Accept, stationary: false }
+}
+
+fn only(step: Step) -> RefineConfig {
+    RefineConfig { steps: [step].into_iter().collect(), ..RefineConfig::default() }
+}
+
+fn run(tracks: Vec<Track>, cfg: &RefineConfig, frames: u64) -> (Vec<Track>, RefineStats) {
+    let all: BTreeSet<u64> = (0..frames).collect();
+    refine(tracks, cfg, &VideoTiming { fps: 25.0, detector_frames: &all, keyframe_iou: 0.9 })
+}
+
+#[test]
+fn stitch_joins_a_walker_split_by_an_occlusion_and_not_a_stranger() {
+    // One person, hidden for frames 30..50 (0.8 s); another walking the other way.
+    let a = walker(1, 0.0, 2.0, 0..30);
+    let b = walker(2, 0.0, 2.0, 50..90);
+    let stranger = walker(3, 400.0, -2.0, 40..90);
+    let (out, stats) = run(vec![a, b, stranger], &only(Step::Stitch), 90);
+    assert_eq!(stats.stitched, 1);
+    assert_eq!(out.len(), 2);
+    assert_eq!((out[0].first_frame(), out[0].last_frame(), out[0].boxes.len()), (0, 89, 90));
+    // the hidden frames are filled and marked as predicted
+    assert_eq!(out[0].boxes[40].source, BoxSource::Predicted);
+    assert!((out[0].boxes[40].bbox.x1 - 80.0).abs() < 1e-3);
+}
+
+#[test]
+fn stitch_refuses_a_track_that_starts_where_the_motion_does_not_lead() {
+    let a = walker(1, 0.0, 2.0, 0..30);
+    let b = walker(2, 300.0, 2.0, 40..90); // 240 px (2.4 heights) off the line
+    let (out, stats) = run(vec![a, b], &only(Step::Stitch), 90);
+    assert_eq!((stats.stitched, out.len()), (0, 2));
+}
+
+#[test]
+fn dedupe_removes_a_box_inside_another_for_most_of_its_life() {
+    let big = walker(1, 0.0, 1.0, 0..60);
+    let mut half = walker(2, 5.0, 1.0, 10..40);
+    for b in &mut half.boxes {
+        b.bbox.y2 = 100.0; // the upper half of the same person
+        b.bbox.x2 -= 10.0;
+    }
+    let other = walker(3, 200.0, 1.0, 0..60);
+    let (out, stats) = run(vec![big, half, other], &only(Step::Dedupe), 60);
+    assert_eq!((stats.duplicates_removed, out.len()), (1, 2));
+    assert!(out.iter().all(|t| t.boxes.len() == 60));
+}
+
+#[test]
+fn evidence_drops_a_flicker_and_keeps_a_steady_track() {
+    let steady = walker(1, 0.0, 1.0, 0..60);
+    let flicker = walker(2, 300.0, 0.0, [10, 14, 19].into_iter()); // 3 of 10 frames
+    let (out, stats) = run(vec![steady, flicker], &only(Step::Evidence), 60);
+    assert_eq!((stats.weak_dropped, out.len()), (1, 1));
+}
+
+#[test]
+fn bridge_cuts_only_gaps_longer_than_the_limit() {
+    // gaps of 0.4 s (10 frames) and 1.6 s (40 frames) at 25 fps
+    let t = walker(1, 0.0, 1.0, (0..20).chain(30..50).chain(90..120));
+    let (out, stats) = run(vec![t], &only(Step::Bridge), 120);
+    assert_eq!(stats.cuts, 1);
+    assert_eq!(out.iter().map(|t| (t.first_frame(), t.last_frame())).collect::<Vec<_>>(), [(0, 49), (90, 119)]);
+}
+
+#[test]
+fn smooth_takes_out_jitter_and_keeps_a_straight_walk() {
+    let clean = walker(1, 0.0, 2.0, 0..50);
+    let mut noisy = clean.clone();
+    for (i, b) in noisy.boxes.iter_mut().enumerate() {
+        let j = if i % 2 == 0 { 3.0 } else { -3.0 };
+        b.bbox.x1 += j;
+        b.bbox.x2 += j;
+    }
+    let (out, _) = run(vec![noisy.clone()], &only(Step::Smooth), 50);
+    let err = |t: &Track| t.boxes.iter().zip(&clean.boxes).map(|(a, b)| (a.bbox.x1 - b.bbox.x1).abs()).sum::<f32>();
+    assert!(err(&out[0]) < err(&noisy) / 3.0, "{} vs {}", err(&out[0]), err(&noisy));
+    let (straight, _) = run(vec![clean.clone()], &only(Step::Smooth), 50);
+    assert!(err(&straight[0]) < 1e-2);
+}
+
+#[test]
+fn static_marks_a_box_that_never_moves_and_not_a_walker() {
+    let sign = walker(1, 300.0, 0.0, 0..200); // 8 s still
+    let person = walker(2, 0.0, 1.0, 0..200);
+    let (out, stats) = run(vec![sign, person], &only(Step::Static), 200);
+    assert_eq!(stats.static_marked, 1);
+    assert_eq!(out.iter().map(|t| t.stationary).collect::<Vec<_>>(), [true, false]);
+}
+
+#[test]
+fn no_steps_give_the_tracks_unchanged() {
+    let t = vec![walker(1, 0.0, 1.0, 0..10)];
+    assert_eq!(run(t.clone(), &RefineConfig::none(), 10).0, t);
+}
