@@ -28,7 +28,7 @@ fn labels() -> VideoLabels {
                     occluded: i % 5 == 0,
                 })
                 .collect();
-            Track { id: id + 1, class: 1, boxes, mean_score: 0.0, min_score: 0.0, band: ReviewBand::Accept, stationary: false }
+            Track { id: id + 1, class: 1, boxes, mean_score: 0.0, min_score: 0.0, band: ReviewBand::Accept, stationary: false, looks: None }
         })
         .collect();
     VideoLabels { video, frames: 795, tracks }

@@ -73,6 +73,7 @@ fn main() {
                 export: &export,
                 stride: 1,
                 tracker: Default::default(),
+                refine: &prelabel::refine::RefineConfig::default(),
                 // Untiled: the Python baseline looks at whole frames only.
                 tiles: prelabel::tile::Tiling::off(&spec, 100),
             };

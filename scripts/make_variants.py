@@ -7,7 +7,7 @@ For each sequence in SHARED/data/mot15 it writes OUT/<seq>-<variant>/<seq>-<vari
 OUT/<seq>-<variant>/gt/gt.txt (MOTChallenge, frames from 1), moved and renumbered the same way
 as the pixels:
 
-  orig    the sequence as it is (640x480, 25 fps)
+  orig    the sequence as it is (640x480, 25 fps), the file copied
   far     shrunk 3x into a black 1920x1080 frame: people 20-100 px tall, as from 200 ft
   mid     shrunk 2x into a black 960x720 frame
   sub4    one frame in four kept: 6.25 fps, people move 4x as far between frames
@@ -18,6 +18,7 @@ it). The data stays outside the repository (MOTChallenge licence): OUT should be
 """
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 
@@ -50,11 +51,14 @@ def make(seq_dir, seq, name, out_root):
         filters.append(f"select='not(mod(n\\,{step}))',setpts=N/({25 / step}*TB)")
     if canvas:
         filters.append(f"scale={w}:{h},pad={canvas[0]}:{canvas[1]}:{ox}:{oy}")
-    cmd = ["ffmpeg", "-v", "error", "-y", "-i", src]
-    if filters:
+    if not filters:
+        shutil.copyfile(src, video + ".tmp.mp4")  # as it is: no re-encoding
+        cmd = None
+    else:
+        cmd = ["ffmpeg", "-v", "error", "-y", "-i", src]
         cmd += ["-vf", ",".join(filters)]
-    cmd += ["-r", str(25 / step), "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", video + ".tmp.mp4"]
-    subprocess.run(cmd, check=True)
+        cmd += ["-r", str(25 / step), "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", video + ".tmp.mp4"]
+        subprocess.run(cmd, check=True)
     sx, sy = w / 640, h / 480
     rows = []
     with open(os.path.join(seq_dir, "gt", "gt.txt")) as f:

@@ -1,8 +1,8 @@
 //! Runs the stages over one video: decode and preprocess each on their own thread, inference,
 //! postprocess and tracking on the caller's, joined by bounded channels so at most
 //! `2 * batch_size` decoded frames and two prepared batches are in flight at any time,
-//! whatever the length of the video. Routing and export run once at the end, on the finished
-//! tracks: track -> route -> export.
+//! whatever the length of the video. Refinement, routing and export run once at the end, on
+//! the finished tracks: track -> refine -> route -> export.
 //!
 //! With `stride` N every frame is decoded (and counted) but only every Nth one, plus the last
 //! frame of the video so tracks reach the end, goes to the detector; tracking fills the rest.
@@ -20,6 +20,8 @@ use crate::infer::Detector;
 use crate::model::ModelSpec;
 use crate::decode::PixelOutput;
 use crate::devices::{Postprocess, Preparer};
+use crate::refine::{refine, RefineConfig, RefineStats, VideoTiming};
+use crate::track::appearance::describe;
 use crate::track::{Tracker, TrackerConfig};
 use crate::types::{Batch, Frame, Region, VideoInfo, VideoLabels};
 use crate::tile::{merge_batch, TilePlan, Tiling};
@@ -48,6 +50,8 @@ pub struct VideoOutcome {
     pub detections: u64,
     /// Tracks written.
     pub tracks: u64,
+    /// What the refine stage did.
+    pub refined: RefineStats,
     pub decode_errors: u32,
     /// Set when the stream ended well before the frame count its container announced.
     pub truncated: Option<String>,
@@ -67,6 +71,8 @@ pub struct Pipeline<'a> {
     /// Run the detector on every `stride`th frame (1: every frame).
     pub stride: usize,
     pub tracker: TrackerConfig,
+    /// What the refine stage does with the finished tracks (`--refine` and its settings).
+    pub refine: &'a RefineConfig,
     /// Which classes are kept under which labels, and the review levels (stage 6).
     pub route: &'a RouteOptions,
     pub export: &'a ExportOptions,
@@ -96,7 +102,8 @@ impl Pipeline<'_> {
 
         let batch_size = self.batch_size.max(1);
         let (frame_tx, frame_rx) = sync_channel::<Result<Frame>>(batch_size * 2);
-        let (batch_tx, batch_rx) = sync_channel::<Result<Batch>>(2);
+        // Each batch travels with its frames: the tracker reads the colours of each detection.
+        let (batch_tx, batch_rx) = sync_channel::<Result<(Batch, Vec<Frame>)>>(2);
         let mut stages = StageTimes::default();
         let stride = self.stride.max(1) as u64;
         let mut detector_frames = 0u64;
@@ -111,7 +118,7 @@ impl Pipeline<'_> {
             let prep = s.spawn(move || preprocess_loop(frame_rx, batch_tx, batch_size, preparer, input, tiles));
             let consumed = (|| -> Result<()> {
                 for batch in batch_rx.iter() {
-                    let batch = batch?;
+                    let (batch, frames) = batch?;
                     let t = Instant::now();
                     let raw = self.detector.run(&batch)?;
                     let t_post = Instant::now();
@@ -121,9 +128,10 @@ impl Pipeline<'_> {
                     let labelled = merge_batch(labelled, &batch.regions, &self.tiles.merge);
                     let t_track = Instant::now();
                     // One frame at a time, in frame order: the tracker cannot tell batches apart.
-                    for fd in &labelled {
+                    for (fd, frame) in labelled.iter().zip(&frames) {
                         detections += fd.detections.len() as u64;
-                        tracker.update(fd);
+                        let boxes: Vec<_> = fd.detections.iter().map(|d| d.bbox).collect();
+                        tracker.update_seen(fd, &describe(frame, &boxes));
                     }
                     stages.infer_s += (t_post - t).as_secs_f64();
                     stages.postprocess_s += (t_track - t_post).as_secs_f64();
@@ -157,7 +165,11 @@ impl Pipeline<'_> {
         });
         on_frames(frames.saturating_sub(reported));
         let t = Instant::now();
+        let detected_frames = tracker.detector_frames().clone();
         let tracks = tracker.finish();
+        let timing = VideoTiming { fps: info.fps, detector_frames: &detected_frames, keyframe_iou: self.tracker.keyframe_iou };
+        let (tracks, refined) = if self.tracker.off { (tracks, Default::default()) } else { refine(tracks, self.refine, &timing) };
+        tracing::debug!("{}: refine {refined:?}", info.name);
         stages.track_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let labels = VideoLabels { video: info.clone(), frames, tracks };
@@ -172,6 +184,7 @@ impl Pipeline<'_> {
             detector_frames,
             detections,
             tracks,
+            refined,
             decode_errors,
             truncated,
             files,
@@ -251,7 +264,7 @@ fn open_reader(video: &Path, gpu_preprocess: bool) -> Result<VideoReader> {
 /// holds `batch_size` x regions items. Returns the time spent preparing.
 fn preprocess_loop(
     rx: Receiver<Result<Frame>>,
-    tx: SyncSender<Result<Batch>>,
+    tx: SyncSender<Result<(Batch, Vec<Frame>)>>,
     batch_size: usize,
     preparer: &mut Preparer,
     input: &crate::model::InputSpec,
@@ -284,9 +297,8 @@ fn preprocess_loop(
         }
         let batch = preparer.prepare(&items);
         *busy += t.elapsed();
-        pending.clear();
         let failed = batch.is_err();
-        tx.send(batch).is_ok() && !failed
+        tx.send(batch.map(|b| (b, std::mem::take(pending)))).is_ok() && !failed
     };
     for frame in rx.iter() {
         match frame {

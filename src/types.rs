@@ -229,6 +229,8 @@ pub struct Track {
     /// The box never moved in the whole track (scenery such as a sign or a parked object,
     /// or someone standing still): routing sends such tracks to review (`refine::stationary`).
     pub stationary: bool,
+    /// Its colours at the start and the end, when the tracker saw the pixels.
+    pub looks: Option<Box<Looks>>,
 }
 
 impl Track {
@@ -252,6 +254,39 @@ impl Track {
         let mean = scores.iter().map(|&s| s as f64).sum::<f64>() / scores.len() as f64;
         (mean as f32, scores.iter().copied().fold(f32::INFINITY, f32::min))
     }
+}
+
+/// Bins of each half of an [`Appearance`] (8 x 8 x 8 RGB levels).
+pub const APPEARANCE_BINS: usize = 512;
+const BINS: usize = APPEARANCE_BINS;
+
+/// Colour histograms of a box's upper and lower half, each summing to 1 (all zero when the
+/// box holds no pixels).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appearance(pub [f32; 2 * BINS]);
+
+impl Appearance {
+    /// Bhattacharyya coefficient, averaged over the two halves: 0..1, higher is more alike.
+    pub fn similarity(&self, other: &Appearance) -> f32 {
+        let bc = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x * y).sqrt()).sum::<f32>();
+        (bc(&self.0[..BINS], &other.0[..BINS]) + bc(&self.0[BINS..], &other.0[BINS..])) / 2.0
+    }
+
+    /// Moves this descriptor towards `new` by `rate` (0: stay, 1: replace): a running average
+    /// that follows slow changes (lighting, pose) without forgetting at one odd frame.
+    pub fn blend(&mut self, new: &Appearance, rate: f32) {
+        for (a, b) in self.0.iter_mut().zip(new.0.iter()) {
+            *a += (b - *a) * rate;
+        }
+    }
+}
+
+/// What a track looked like at its start and at its end (running averages of its
+/// [`Appearance`]s), for joining it to others after the fact (`refine::stitch`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Looks {
+    pub head: Appearance,
+    pub tail: Appearance,
 }
 
 /// Everything the exporters write for one video: its tracks, and how many frames it had.

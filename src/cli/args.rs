@@ -75,6 +75,8 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) tracking: TrackingArgs,
     #[command(flatten)]
+    pub(crate) refine: super::refine_args::RefineArgs,
+    #[command(flatten)]
     pub(crate) export: ExportArgs,
 }
 
@@ -106,6 +108,13 @@ pub(crate) struct TrackingArgs {
     /// own one-frame track (for scoring the detector alone with `prelabel eval`).
     #[arg(long)]
     pub(crate) no_track: bool,
+    /// Match tracks to detections by position only, not also by the colours of each box
+    /// (which keep ids apart where people cross).
+    #[arg(long)]
+    pub(crate) no_appearance: bool,
+    /// Colour similarity (0-1) below which a detection never continues a track.
+    #[arg(long, default_value_t = TrackerConfig::default().min_similarity)]
+    pub(crate) min_similarity: f32,
 }
 
 impl TrackingArgs {
@@ -129,6 +138,8 @@ impl TrackingArgs {
             min_length_s: self.min_track_length,
             keyframe_iou: self.keyframe_iou,
             off: self.no_track,
+            appearance: !self.no_appearance,
+            min_similarity: self.min_similarity,
             ..TrackerConfig::default()
         })
     }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 mod args;
+mod refine_args;
 mod eval;
 mod progress;
 
@@ -91,6 +92,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         return Err(Error::Usage("--batch-size must be at most 256".into()));
     }
     let tracker = args.tracking.config(args.score_threshold)?;
+    let refine = args.refine.config()?;
     let stride = args.tracking.stride as usize;
     let inputs = expand_inputs(&args.inputs)?;
     check_writable(&args.out)?;
@@ -161,6 +163,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             stride,
             tiles: format!("{:?}, overlap {}", args.tiles, args.tile_overlap),
             tracker,
+            refine: refine.clone(),
             labels: args.export.labels.clone(),
             accept_score: args.export.accept_score,
             drop_score: args.export.drop_score,
@@ -176,7 +179,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             detector: &mut detector,
             preparer: &mut shaders.preparer,
             post: &mut shaders.postprocess,
-            batch_size, formats: &formats, stride, tracker, route: &route, export: &export, tiles },
+            batch_size, formats: &formats, stride, tracker, refine: &refine, route: &route, export: &export, tiles },
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
         report,

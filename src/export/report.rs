@@ -43,6 +43,8 @@ pub struct VideoReport {
     /// Frames the detector ran on (fewer than `frames` with `--stride`).
     pub detector_frames: u64,
     pub tracks: u64,
+    /// What the refine stage did to the tracker's tracks.
+    pub refine: crate::refine::RefineStats,
     pub decode_errors: u32,
     pub wall_s: f64,
     pub frames_per_s: f64,
@@ -66,6 +68,7 @@ impl VideoReport {
             detections: o.detections,
             detector_frames: o.detector_frames,
             tracks: o.tracks,
+            refine: o.refined.clone(),
             decode_errors: o.decode_errors,
             wall_s: wall,
             frames_per_s: if wall > 0.0 { o.frames as f64 / wall } else { 0.0 },
@@ -89,6 +92,7 @@ impl VideoReport {
             detections: 0,
             detector_frames: 0,
             tracks: 0,
+            refine: Default::default(),
             decode_errors: 0,
             wall_s: 0.0,
             frames_per_s: 0.0,
@@ -117,6 +121,7 @@ pub struct Settings {
     /// `--tiles` and `--tile-overlap` as given, e.g. "auto, overlap 0.2".
     pub tiles: String,
     pub tracker: crate::track::TrackerConfig,
+    pub refine: crate::refine::RefineConfig,
     /// `--labels` as given (None: every class under its own name).
     pub labels: Option<String>,
     pub accept_score: f32,

@@ -16,7 +16,7 @@ pub struct BridgeConfig {
 
 impl Default for BridgeConfig {
     fn default() -> Self {
-        BridgeConfig { max_gap_s: 1.0 }
+        BridgeConfig { max_gap_s: 0.5 }
     }
 }
 

@@ -13,11 +13,14 @@ pub struct EvidenceConfig {
     pub min_detected_s: f32,
     /// Least share of the detector frames within the track's span that detected it.
     pub min_detected_share: f32,
+    /// Least mean detector score over the track's detections: a track the detector was never
+    /// sure of (a steady low-score box on scenery) is more often wrong than right.
+    pub min_mean_score: f32,
 }
 
 impl Default for EvidenceConfig {
     fn default() -> Self {
-        EvidenceConfig { min_detected_s: 0.3, min_detected_share: 0.5 }
+        EvidenceConfig { min_detected_s: 0.3, min_detected_share: 0.5, min_mean_score: 0.55 }
     }
 }
 
@@ -29,7 +32,9 @@ pub fn drop_weak(tracks: &mut Vec<Sparse>, cfg: &EvidenceConfig, fps: f32, detec
     let need = (cfg.min_detected_s * per_s).round().max(1.0) as usize;
     tracks.retain(|t| {
         let span = detector_frames.range(t.first()..=t.last()).count().max(1);
-        t.dets.len() >= need.min(span) && t.dets.len() as f32 >= cfg.min_detected_share * span as f32
+        t.dets.len() >= need.min(span)
+            && t.dets.len() as f32 >= cfg.min_detected_share * span as f32
+            && t.mean_score() >= cfg.min_mean_score
     });
     before - tracks.len()
 }

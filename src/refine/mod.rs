@@ -159,6 +159,7 @@ fn densify(mut sparse: Vec<Sparse>, video: &VideoTiming) -> Vec<Track> {
                 min_score: 0.0,
                 band: ReviewBand::Accept,
                 stationary: s.stationary,
+                looks: s.looks,
             };
             (track.mean_score, track.min_score) = track.detected_scores();
             track

@@ -2,7 +2,7 @@
 //! the tracker filled in (predicted, interpolated) are dropped here and made again at the end,
 //! so every step sees evidence, never guesses.
 
-use crate::types::{BBox, BoxSource, Track};
+use crate::types::{BBox, BoxSource, Looks, Track};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sparse {
@@ -12,12 +12,13 @@ pub struct Sparse {
     /// The tracker's id, kept to break ties the same way every run.
     pub order: u64,
     pub stationary: bool,
+    pub looks: Option<Box<Looks>>,
 }
 
 impl Sparse {
     pub fn from_track(t: &Track) -> Sparse {
         let dets = t.boxes.iter().filter(|b| b.source == BoxSource::Detected).map(|b| (b.frame, b.bbox, b.score)).collect();
-        Sparse { class: t.class, dets, order: t.id, stationary: t.stationary }
+        Sparse { class: t.class, dets, order: t.id, stationary: t.stationary, looks: t.looks.clone() }
     }
     pub fn first(&self) -> u64 {
         self.dets.first().map_or(0, |d| d.0)

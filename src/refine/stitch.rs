@@ -7,6 +7,8 @@
 //! distance is that of box centres, in units of the box height, so it means the same for a
 //! person 40 px tall far away and 400 px tall close up. Pairs are taken best first, each track
 //! joined to at most one before and one after it, so chains A-B-C form when each link is good.
+//! When the tracker saw the pixels, A's colours at its end must also resemble B's at its start
+//! (`min_similarity`), and the more alike they are the earlier the pair is taken.
 
 use super::sparse::{cxcywh, fit_line};
 use super::Sparse;
@@ -24,11 +26,13 @@ pub struct StitchConfig {
     pub dist_per_s: f32,
     /// Largest ratio between the two boxes' heights.
     pub max_height_ratio: f32,
+    /// Least colour similarity (0..1) between A's end and B's start, where both are known.
+    pub min_similarity: f32,
 }
 
 impl Default for StitchConfig {
     fn default() -> Self {
-        StitchConfig { max_gap_s: 2.0, fit_s: 1.0, max_dist: 0.5, dist_per_s: 0.5, max_height_ratio: 1.4 }
+        StitchConfig { max_gap_s: 4.0, fit_s: 1.0, max_dist: 0.5, dist_per_s: 0.3, max_height_ratio: 1.4, min_similarity: 0.6 }
     }
 }
 
@@ -79,8 +83,12 @@ pub fn stitch(tracks: &mut Vec<Sparse>, cfg: &StitchConfig, fps: f32) -> usize {
                 continue;
             }
             let d = miss(&tails[a], &heads[b], gap).max(miss(&heads[b], &tails[a], -gap));
-            if d <= cfg.max_dist + cfg.dist_per_s * gap_s {
-                pairs.push((d, a, b));
+            let alike = match (&ta.looks, &tb.looks) {
+                (Some(x), Some(y)) => x.tail.similarity(&y.head),
+                _ => 1.0,
+            };
+            if d <= cfg.max_dist + cfg.dist_per_s * gap_s && alike >= cfg.min_similarity {
+                pairs.push((d + (1.0 - alike), a, b));
             }
         }
     }
@@ -105,6 +113,9 @@ pub fn stitch(tracks: &mut Vec<Sparse>, cfg: &StitchConfig, fps: f32) -> usize {
         let mut cur = start;
         while let Some(b) = next[cur] {
             chain.dets.extend_from_slice(&tracks[b].dets);
+            if let (Some(l), Some(lb)) = (&mut chain.looks, &tracks[b].looks) {
+                l.tail = lb.tail.clone();
+            }
             taken[b] = true;
             cur = b;
         }

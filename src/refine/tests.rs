@@ -17,7 +17,7 @@ fn walker(id: u64, x0: f32, speed: f32, frames: impl Iterator<Item = u64>) -> Tr
             occluded: false,
         })
         .collect();
-    Track { id, class: 0, boxes, mean_score: 0.9, min_score: 0.9, band: ReviewBand::Accept, stationary: false }
+    Track { id, class: 0, boxes, mean_score: 0.9, min_score: 0.9, band: ReviewBand::Accept, stationary: false, looks: None }
 }
 
 fn only(step: Step) -> RefineConfig {

@@ -24,7 +24,7 @@ fn track(id: u64, class: u32, first: u64, boxes: &[(f32, BoxSource)]) -> Track {
         })
         .collect();
     // Scores and band deliberately wrong: routing recomputes them.
-    Track { id, class, boxes, mean_score: 0.0, min_score: 0.0, band: ReviewBand::Accept, stationary: false }
+    Track { id, class, boxes, mean_score: 0.0, min_score: 0.0, band: ReviewBand::Accept, stationary: false, looks: None }
 }
 
 fn labels(tracks: Vec<Track>) -> VideoLabels {

@@ -5,11 +5,11 @@
 use pathfinding::kuhn_munkres::kuhn_munkres;
 use pathfinding::matrix::Matrix;
 
-use crate::types::BBox;
+use crate::types::{Appearance, BBox};
 
 /// Something with a box and a class, on either side of the assignment.
 #[derive(Debug, Clone, Copy)]
-pub struct Item {
+pub struct Item<'a> {
     pub bbox: BBox,
     pub class: u32,
     /// Margin, as a fraction of the box's width and height on each side, by which a track's box
@@ -18,6 +18,21 @@ pub struct Item {
     /// further than its own width since the last detector frame can still be matched.
     /// Ignored on detections.
     pub buffer: f32,
+    /// Colours (a track's running average, a detection's own), when known: a pair whose
+    /// colours are alike less than `Gate::min_similarity` is never matched, and among the rest
+    /// the IoU is weighed by how alike they are, so crossing people keep their ids.
+    pub look: Option<&'a Appearance>,
+}
+
+/// How appearance takes part in an assignment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gate {
+    pub use_appearance: bool,
+    pub min_similarity: f32,
+}
+
+impl Gate {
+    pub const OFF: Gate = Gate { use_appearance: false, min_similarity: 0.0 };
 }
 
 fn widen(b: &BBox, k: f32) -> BBox {
@@ -27,21 +42,28 @@ fn widen(b: &BBox, k: f32) -> BBox {
 
 /// IoU as an integer weight: Kuhn-Munkres needs an exactly ordered weight type, and integers
 /// keep the result independent of float summation order (so it is deterministic).
-fn weight(a: &Item, b: &Item, min_iou: f32) -> i64 {
+fn weight(a: &Item, b: &Item, min_iou: f32, gate: Gate) -> i64 {
     if a.class != b.class {
+        return 0;
+    }
+    let alike = match (gate.use_appearance, a.look, b.look) {
+        (true, Some(x), Some(y)) => x.similarity(y),
+        _ => 1.0,
+    };
+    if alike < gate.min_similarity {
         return 0;
     }
     let iou = if a.buffer > 0.0 { widen(&a.bbox, a.buffer).iou(&widen(&b.bbox, a.buffer)) } else { a.bbox.iou(&b.bbox) };
     if iou < min_iou || iou <= 0.0 {
         0
     } else {
-        (iou as f64 * 1e6).round() as i64
+        (iou as f64 * alike as f64 * 1e6).round() as i64
     }
 }
 
 /// Pairs `(track index, detection index)` of a best assignment; pairs of different classes or
 /// with IoU below `min_iou` are never returned. Sorted by track index.
-pub fn assign(tracks: &[Item], dets: &[Item], min_iou: f32) -> Vec<(usize, usize)> {
+pub fn assign(tracks: &[Item], dets: &[Item], min_iou: f32, gate: Gate) -> Vec<(usize, usize)> {
     if tracks.is_empty() || dets.is_empty() {
         return Vec::new();
     }
@@ -49,7 +71,7 @@ pub fn assign(tracks: &[Item], dets: &[Item], min_iou: f32) -> Vec<(usize, usize
     let transposed = tracks.len() > dets.len();
     let (rows, cols) = if transposed { (dets, tracks) } else { (tracks, dets) };
     let w = Matrix::from_fn(rows.len(), cols.len(), |(r, c)| {
-        if transposed { weight(&cols[c], &rows[r], min_iou) } else { weight(&rows[r], &cols[c], min_iou) }
+        if transposed { weight(&cols[c], &rows[r], min_iou, gate) } else { weight(&rows[r], &cols[c], min_iou, gate) }
     });
     let (_, col_of_row) = kuhn_munkres(&w);
     let mut pairs: Vec<(usize, usize)> = col_of_row
@@ -66,8 +88,8 @@ pub fn assign(tracks: &[Item], dets: &[Item], min_iou: f32) -> Vec<(usize, usize
 mod tests {
     use super::*;
 
-    fn it(x: f32, class: u32) -> Item {
-        Item { bbox: BBox { x1: x, y1: 0.0, x2: x + 10.0, y2: 10.0 }, class, buffer: 0.0 }
+    fn it(x: f32, class: u32) -> Item<'static> {
+        Item { bbox: BBox { x1: x, y1: 0.0, x2: x + 10.0, y2: 10.0 }, class, buffer: 0.0, look: None }
     }
 
     #[test]
@@ -76,7 +98,7 @@ mod tests {
         // (IoU 0.11, under the threshold); the optimum matches both (0.33 + 0.67).
         let tracks = [it(0.0, 0), it(3.0, 0)];
         let dets = [it(1.0, 0), it(-5.0, 0)];
-        assert_eq!(assign(&tracks, &dets, 0.2), vec![(0, 1), (1, 0)]);
+        assert_eq!(assign(&tracks, &dets, 0.2, Gate::OFF), vec![(0, 1), (1, 0)]);
     }
 
     #[test]
@@ -84,9 +106,9 @@ mod tests {
         let tracks = [it(0.0, 0), it(100.0, 0), it(200.0, 1)];
         let dets = [it(201.0, 0), it(1.0, 0)];
         // det 0 overlaps track 2 but is another class; track 1 overlaps nothing
-        assert_eq!(assign(&tracks, &dets, 0.3), vec![(0, 1)]);
-        assert_eq!(assign(&tracks[..1], &dets, 0.3), vec![(0, 1)]);
-        assert_eq!(assign(&tracks, &[it(8.0, 0)], 0.3), vec![]);
-        assert!(assign(&[], &dets, 0.3).is_empty());
+        assert_eq!(assign(&tracks, &dets, 0.3, Gate::OFF), vec![(0, 1)]);
+        assert_eq!(assign(&tracks[..1], &dets, 0.3, Gate::OFF), vec![(0, 1)]);
+        assert_eq!(assign(&tracks, &[it(8.0, 0)], 0.3, Gate::OFF), vec![]);
+        assert!(assign(&[], &dets, 0.3, Gate::OFF).is_empty());
     }
 }

@@ -10,10 +10,10 @@
 //! unmatched for longer than the lost buffer end. All in a fixed order, so the same detections
 //! always give the same tracks, however they were batched.
 
-use super::assign::{assign, Item};
+use super::assign::{assign, Gate, Item};
 use super::kalman::Kalman;
 use super::TrackerConfig;
-use crate::types::{BBox, FrameDetections};
+use crate::types::{Appearance, BBox, FrameDetections, Looks};
 
 /// Minimum IoU between a track's prediction and a detection, per stage (ByteTrack's
 /// `match_thresh` 0.8 as a distance, then its fixed 0.5 and 0.7 distances).
@@ -24,6 +24,10 @@ const MATCH_IOU_TENTATIVE: f32 = 0.3;
 /// velocity is unknown): people walk up to about 4% of their height per frame.
 const BUFFER_PER_FRAME: f32 = 0.04;
 const MAX_BUFFER: f32 = 0.5;
+/// How fast a track's colours follow its latest confident detection (running average).
+const LOOK_RATE: f32 = 0.1;
+/// Detections averaged into a track's starting colours.
+const HEAD_DETECTIONS: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -43,6 +47,8 @@ pub struct RawTrack {
     pub class: u32,
     /// (frame, detected box, score), in frame order.
     pub detections: Vec<(u64, BBox, f32)>,
+    /// Colours at the start and the end, when the detections came with pixels.
+    pub looks: Option<Looks>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,16 +63,29 @@ impl Live {
     fn last_frame(&self) -> u64 {
         self.raw.detections.last().map_or(0, |d| d.0)
     }
-    fn item(&self, frame: u64) -> Item {
+    fn item(&self, frame: u64) -> Item<'_> {
         let unknown_motion = self.hits < 2;
         let since = (frame - self.last_frame()).saturating_sub(1) as f32;
         let buffer = if unknown_motion { (BUFFER_PER_FRAME * since).min(MAX_BUFFER) } else { 0.0 };
-        Item { bbox: self.kalman.bbox(), class: self.raw.class, buffer }
+        Item { bbox: self.kalman.bbox(), class: self.raw.class, buffer, look: self.raw.looks.as_ref().map(|l| &l.tail) }
     }
-    fn take(&mut self, frame: u64, bbox: BBox, score: f32) {
+    /// `look`: the detection's colours, given only for confident detections (an occluded
+    /// person's low-score box shows mostly the occluder).
+    fn take(&mut self, frame: u64, bbox: BBox, score: f32, look: Option<&Appearance>) {
         self.kalman.update(&bbox);
         self.raw.detections.push((frame, bbox, score));
         self.hits += 1;
+        if let Some(new) = look {
+            match &mut self.raw.looks {
+                None => self.raw.looks = Some(Looks { head: new.clone(), tail: new.clone() }),
+                Some(l) => {
+                    l.tail.blend(new, LOOK_RATE);
+                    if self.raw.detections.len() as u32 <= HEAD_DETECTIONS {
+                        l.head.blend(new, 1.0 / self.raw.detections.len() as f32);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -95,8 +114,11 @@ impl ByteTrack {
 
     /// Feeds the detections of one detector frame. Frames must come in increasing order; a
     /// frame at or before the last one seen is ignored.
-    pub fn update(&mut self, fd: &FrameDetections) {
+    /// `looks`: one appearance per detection of `fd`, or empty when the pixels were not seen.
+    pub fn update(&mut self, fd: &FrameDetections, looks: &[Appearance]) {
         let frame = fd.frame.index;
+        let looks = if looks.len() == fd.detections.len() { Some(looks) } else { None };
+        let gate = Gate { use_appearance: looks.is_some() && self.cfg.appearance, min_similarity: self.cfg.min_similarity };
         let first = match self.last_frame {
             Some(last) if frame <= last => return,
             Some(last) => {
@@ -109,10 +131,12 @@ impl ByteTrack {
         };
         self.last_frame = Some(frame);
 
-        let usable = |d: &&crate::types::Detection| d.score >= self.cfg.low && d.bbox.area() > 0.0;
-        let (high, low): (Vec<_>, Vec<_>) = fd.detections.iter().filter(usable).partition(|d| d.score >= self.cfg.high);
-        let as_items = |dets: &[&crate::types::Detection]| -> Vec<Item> {
-            dets.iter().map(|d| Item { bbox: d.bbox, class: d.class, buffer: 0.0 }).collect()
+        // Detections with their index in `fd`, which their appearance shares.
+        let usable = |d: &(usize, &crate::types::Detection)| d.1.score >= self.cfg.low && d.1.bbox.area() > 0.0;
+        let (high, low): (Vec<_>, Vec<_>) = fd.detections.iter().enumerate().filter(usable).partition(|d| d.1.score >= self.cfg.high);
+        let look_of = |i: usize| looks.map(|l| &l[i]);
+        let as_items = |dets: &[(usize, &crate::types::Detection)]| -> Vec<Item> {
+            dets.iter().map(|(i, d)| Item { bbox: d.bbox, class: d.class, buffer: 0.0, look: look_of(*i) }).collect()
         };
         let mut high_used = vec![false; high.len()];
 
@@ -120,9 +144,12 @@ impl ByteTrack {
         let pool: Vec<usize> = (0..self.live.len()).filter(|&i| self.live[i].state != State::Tentative).collect();
         let mut matched = vec![false; self.live.len()];
         let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame)).collect();
-        for (p, d) in assign(&items, &as_items(&high), MATCH_IOU_HIGH) {
+        let pairs = assign(&items, &as_items(&high), MATCH_IOU_HIGH, gate);
+        drop(items);
+        for (p, d) in pairs {
             let t = &mut self.live[pool[p]];
-            t.take(frame, high[d].bbox, high[d].score);
+            let (i, det) = high[d];
+            t.take(frame, det.bbox, det.score, look_of(i));
             t.state = State::Tracked;
             matched[pool[p]] = true;
             high_used[d] = true;
@@ -131,8 +158,10 @@ impl ByteTrack {
         // Stage 2: low-score detections keep tracks that were visible last time alive.
         let pool: Vec<usize> = (0..self.live.len()).filter(|&i| !matched[i] && self.live[i].state == State::Tracked).collect();
         let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame)).collect();
-        for (p, d) in assign(&items, &as_items(&low), MATCH_IOU_LOW) {
-            self.live[pool[p]].take(frame, low[d].bbox, low[d].score);
+        let pairs = assign(&items, &as_items(&low), MATCH_IOU_LOW, Gate::OFF);
+        drop(items);
+        for (p, d) in pairs {
+            self.live[pool[p]].take(frame, low[d].1.bbox, low[d].1.score, None);
             matched[pool[p]] = true;
         }
         for (t, m) in self.live.iter_mut().zip(&matched) {
@@ -146,9 +175,12 @@ impl ByteTrack {
         let pool: Vec<usize> = (0..self.live.len()).filter(|&i| self.live[i].state == State::Tentative).collect();
         let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame)).collect();
         let rest_dets: Vec<_> = rest.iter().map(|&d| high[d]).collect();
-        for (p, r) in assign(&items, &as_items(&rest_dets), MATCH_IOU_TENTATIVE) {
+        let pairs = assign(&items, &as_items(&rest_dets), MATCH_IOU_TENTATIVE, gate);
+        drop(items);
+        for (p, r) in pairs {
             let t = &mut self.live[pool[p]];
-            t.take(frame, high[rest[r]].bbox, high[rest[r]].score);
+            let (i, det) = high[rest[r]];
+            t.take(frame, det.bbox, det.score, look_of(i));
             if t.hits >= self.cfg.min_hits {
                 t.state = State::Tracked;
             }
@@ -170,11 +202,12 @@ impl ByteTrack {
 
         // New tracks from confident unmatched detections; on the very first frame they are
         // believed at once, as nothing could have confirmed them earlier.
-        for (d, det) in high.iter().enumerate() {
+        for (d, &(i, det)) in high.iter().enumerate() {
             if high_used[d] || det.score < self.cfg.new_track {
                 continue;
             }
-            let raw = RawTrack { serial: self.serial, class: det.class, detections: vec![(frame, det.bbox, det.score)] };
+            let looks = look_of(i).map(|l| Looks { head: l.clone(), tail: l.clone() });
+            let raw = RawTrack { serial: self.serial, class: det.class, detections: vec![(frame, det.bbox, det.score)], looks };
             self.serial += 1;
             let state = if first || self.cfg.min_hits <= 1 { State::Tracked } else { State::Tentative };
             self.live.push(Live { raw, kalman: Kalman::new(&det.bbox), state, hits: 1 });

@@ -9,6 +9,7 @@
 //! Durations (lost buffer, minimum length) are in seconds and converted with the video's frame
 //! rate, so the same settings mean the same on 25 and 60 fps footage.
 
+pub mod appearance;
 mod assign;
 pub mod bytetrack;
 pub mod interpolate;
@@ -17,7 +18,7 @@ mod kalman;
 
 use std::collections::BTreeSet;
 
-use crate::types::{BoxSource, FrameDetections, ReviewBand, Track, TrackBox};
+use crate::types::{Appearance, BoxSource, FrameDetections, ReviewBand, Track, TrackBox};
 use bytetrack::ByteTrack;
 
 /// Frame rate assumed when the container does not give a usable one.
@@ -40,6 +41,11 @@ pub struct TrackerConfig {
     pub min_hits: u32,
     /// IoU every box keeps with its interpolation between keyframes.
     pub keyframe_iou: f32,
+    /// Use the detections' colours (when the pipeline gives them) in matching.
+    pub appearance: bool,
+    /// Colour similarity (Bhattacharyya, 0..1) below which a track and a detection are never
+    /// matched.
+    pub min_similarity: f32,
     /// No linking: every detection becomes a one-frame track of its own (the detector's raw
     /// output, for scoring the detector alone with `prelabel eval`).
     pub off: bool,
@@ -49,12 +55,14 @@ impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {
             high: 0.5,
-            low: 0.1,
-            new_track: 0.6,
+            low: 0.2,
+            new_track: 0.5,
             buffer_s: 1.0,
             min_length_s: 0.2,
             min_hits: 2,
             keyframe_iou: keyframes::DEFAULT_MIN_IOU,
+            appearance: true,
+            min_similarity: 0.5,
             off: false,
         }
     }
@@ -82,6 +90,13 @@ impl Tracker {
     /// The detections of one frame the detector ran on; frames in increasing order (a frame
     /// at or before the last one seen is ignored).
     pub fn update(&mut self, detections: &FrameDetections) {
+        self.update_seen(detections, &[]);
+    }
+
+    /// [`Tracker::update`] with the colours of each detection (`appearance::describe`), which
+    /// keeps ids apart where people cross. `looks` must have one entry per detection (else it
+    /// is ignored).
+    pub fn update_seen(&mut self, detections: &FrameDetections, looks: &[Appearance]) {
         if self.detector_frames.last().is_some_and(|&l| detections.frame.index <= l) {
             return;
         }
@@ -89,7 +104,7 @@ impl Tracker {
         if self.cfg.off {
             self.push_singles(detections);
         } else {
-            self.online.update(detections);
+            self.online.update(detections, looks);
         }
     }
 
@@ -110,7 +125,7 @@ impl Tracker {
             };
             let id = self.singles.len() as u64 + 1;
             let band = ReviewBand::Accept;
-            self.singles.push(Track { id, class: d.class, boxes: vec![b], mean_score: d.score, min_score: d.score, band, stationary: false });
+            self.singles.push(Track { id, class: d.class, boxes: vec![b], mean_score: d.score, min_score: d.score, band, stationary: false, looks: None });
         }
     }
 
@@ -137,7 +152,7 @@ impl Tracker {
                 let mut boxes = interpolate::densify(&raw.detections, |f| frames.contains(&f));
                 keyframes::mark_keyframes(&mut boxes, self.cfg.keyframe_iou);
                 let mut track =
-                    Track { id: n as u64 + 1, class: raw.class, boxes, mean_score: 0.0, min_score: 0.0, band: ReviewBand::Accept, stationary: false };
+                    Track { id: n as u64 + 1, class: raw.class, boxes, mean_score: 0.0, min_score: 0.0, band: ReviewBand::Accept, stationary: false, looks: raw.looks.map(Box::new) };
                 (track.mean_score, track.min_score) = track.detected_scores();
                 track
             })

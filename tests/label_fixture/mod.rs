@@ -65,7 +65,7 @@ fn track(id: u64, class: u32, rows: &[Row]) -> Track {
         })
         .collect();
     // Scores and band as a tracker might leave them: routing recomputes both.
-    Track { id, class, boxes, mean_score: 0.0, min_score: 0.0, band: ReviewBand::Accept, stationary: false }
+    Track { id, class, boxes, mean_score: 0.0, min_score: 0.0, band: ReviewBand::Accept, stationary: false, looks: None }
 }
 
 /// Ten frames, four tracks:

@@ -1,0 +1,78 @@
+//! `prelabel run`'s refinement options (the refine stage, between tracking and routing).
+
+use clap::Args;
+use prelabel::error::{Error, Result};
+use prelabel::refine::{RefineConfig, Step};
+
+/// Offline refinement of tracks: the whole video is seen before anything is written.
+#[derive(Args)]
+#[command(next_help_heading = "Refinement (after tracking, with the whole video in hand)")]
+pub(crate) struct RefineArgs {
+    /// Refinement steps to run, comma separated, or `none`: stitch (join a track to one that
+    /// starts where its motion leads), dedupe (drop a track sitting on top of another), evidence
+    /// (drop tracks the detector rarely or never surely saw), bridge (no guessed boxes through
+    /// long misses), smooth (take the detector's jitter out), static (send never-moving tracks
+    /// to review). Default: all. `prelabel eval` shows what each is worth on your footage.
+    #[arg(long, value_name = "STEPS", value_delimiter = ',', default_value = "all", value_parser = parse_step)]
+    pub(crate) refine: Vec<StepChoice>,
+    /// stitch: longest gap, in seconds, across which two tracks are joined.
+    #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().stitch.max_gap_s)]
+    pub(crate) stitch_gap: f32,
+    /// bridge: longest run of missed detections, in seconds, still filled by interpolation
+    /// (longer ones cut the track).
+    #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().bridge.max_gap_s)]
+    pub(crate) bridge_gap: f32,
+    /// evidence: tracks whose mean detector score is below this are dropped.
+    #[arg(long, default_value_t = RefineConfig::default().evidence.min_mean_score)]
+    pub(crate) min_track_score: f32,
+    /// smooth: half the window, in seconds, each box is fitted over.
+    #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().smooth.half_window_s)]
+    pub(crate) smooth_window: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StepChoice {
+    All,
+    None,
+    Step(Step),
+}
+
+fn parse_step(s: &str) -> std::result::Result<StepChoice, String> {
+    match s.trim() {
+        "all" => Ok(StepChoice::All),
+        "none" => Ok(StepChoice::None),
+        other => <Step as clap::ValueEnum>::from_str(other, true).map(StepChoice::Step).map_err(|_| {
+            let names: Vec<String> = Step::ALL.iter().map(|s| format!("{s:?}").to_lowercase()).collect();
+            format!("unknown step '{other}': use all, none or some of {}", names.join(","))
+        }),
+    }
+}
+
+impl RefineArgs {
+    pub(crate) fn config(&self) -> Result<RefineConfig> {
+        let mut cfg = RefineConfig::default();
+        cfg.steps.clear();
+        for c in &self.refine {
+            match c {
+                StepChoice::All => cfg.steps.extend(Step::ALL),
+                StepChoice::None if self.refine.len() == 1 => {}
+                StepChoice::None => return Err(Error::Usage("--refine none cannot be combined with steps".into())),
+                StepChoice::Step(s) => {
+                    cfg.steps.insert(*s);
+                }
+            }
+        }
+        let seconds_ok = |v: f32| v >= 0.0 && v.is_finite();
+        if ![self.stitch_gap, self.bridge_gap, self.smooth_window].into_iter().all(seconds_ok) {
+            return Err(Error::Usage("--stitch-gap, --bridge-gap and --smooth-window are seconds, 0 or more".into()));
+        }
+        if !(0.0..=1.0).contains(&self.min_track_score) {
+            return Err(Error::Usage(format!("--min-track-score {} is outside 0..1", self.min_track_score)));
+        }
+        cfg.stitch.max_gap_s = self.stitch_gap;
+        cfg.bridge.max_gap_s = self.bridge_gap;
+        cfg.evidence.min_mean_score = self.min_track_score;
+        cfg.smooth.half_window_s = self.smooth_window;
+        Ok(cfg)
+    }
+}
