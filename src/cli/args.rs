@@ -202,22 +202,8 @@ impl ExportArgs {
     --keyframe-step frames; see the README for the model and where the costs come from).\n\
     Several videos: per video, then overall (counts summed, then ratios).")]
 pub(crate) struct EvalArgs {
-    /// Ground truth (gt/gt.txt, or .xml/.json). Repeat with --pred for several videos, in order.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) gt: Vec<PathBuf>,
-    /// Drafts to score (a run's mot.txt, cvat.xml or coco.json), one per --gt.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) pred: Vec<PathBuf>,
-    /// Folder of MOTChallenge sequences: every SEQ/gt/gt.txt below it is scored against
-    /// PRED_DIR/SEQ/<--pred-name> (prelabel run --out PRED_DIR names the folders so).
-    #[arg(long, value_name = "DIR", requires = "pred_dir", conflicts_with_all = ["gt", "pred"])]
-    pub(crate) gt_dir: Option<PathBuf>,
-    /// Folder of drafts, one sub-folder per sequence (with --gt-dir).
-    #[arg(long, value_name = "DIR", requires = "gt_dir")]
-    pub(crate) pred_dir: Option<PathBuf>,
-    /// File scored in each PRED_DIR/SEQ/ folder: mot.txt, cvat.xml or coco.json.
-    #[arg(long, value_name = "NAME", default_value = "mot.txt")]
-    pub(crate) pred_name: String,
+    #[command(flatten)]
+    pub(crate) files: PairArgs,
     /// Score only tracks of this label in CVAT and COCO files (default: all labels).
     #[arg(long)]
     pub(crate) label: Option<String>,
@@ -239,6 +225,46 @@ pub(crate) struct EvalArgs {
     pub(crate) json: bool,
 }
 
+/// `prelabel calibrate`: which corrected videos to learn review levels from, and the targets.
+#[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    prelabel calibrate --gt a/gt/gt.txt --pred labels/a/mot.txt --gt b/gt/gt.txt --pred labels/b/mot.txt\n  \
+    prelabel calibrate --gt-dir corrected/ --pred-dir labels/ --pred-name coco.json --label person,car\n  \
+    prelabel calibrate --gt c/gt/gt.txt --pred labels/c/mot.txt --thresholds person=0.71:0.35\n\n\
+    Run the drafts with every track kept (the default --drop-score 0), correct them, then calibrate.\n\
+    A draft track is correct when at least half of its boxes are matched (CLEAR, at --iou) to one\n\
+    ground-truth track. Its score is the file's per-track score (coco.json) or else the mean of\n\
+    its box scores. accept: the lowest level whose accepted band is at least --target-precision\n\
+    correct (1.0, everything to review, when none is); drop: the highest level with at most\n\
+    --max-lost of the correct tracks below it. Prints --thresholds CLASS=ACCEPT:DROP for\n\
+    prelabel run, and per class the tracks, correct ones, and the accepted, review and dropped\n\
+    shares. With --thresholds, reports what those levels do instead of choosing.")]
+pub(crate) struct CalibrateArgs {
+    #[command(flatten)]
+    pub(crate) files: PairArgs,
+    /// Classes to calibrate (label names in CVAT/COCO files), comma separated. MOTChallenge
+    /// text has no labels: with a .txt file on either side only one class can be given, and
+    /// every box counts as it.
+    #[arg(long, value_delimiter = ',', default_value = "person")]
+    pub(crate) label: Vec<String>,
+    /// IoU a draft box needs to match a ground-truth box.
+    #[arg(long, default_value_t = 0.5)]
+    pub(crate) iou: f32,
+    /// Share of the accepted tracks that must be correct.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.95)]
+    pub(crate) target_precision: f64,
+    /// Share of the correct tracks that the drop level may drop.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.05)]
+    pub(crate) max_lost: f64,
+    /// Do not choose: report what these levels do, CLASS=ACCEPT[:DROP] as prelabel run takes
+    /// them (classes not named get run's defaults, --accept-score 0.6 and --drop-score 0).
+    #[arg(long, value_name = "CLASS=A[:D]", value_delimiter = ',')]
+    pub(crate) thresholds: Vec<String>,
+    /// Print one JSON document (settings, per class: levels, counts, per video).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
 #[derive(Args)]
 pub(crate) struct BundleArgs {
     /// Folder to create (it must not exist). Built beside it and renamed into place when complete.
@@ -252,4 +278,26 @@ pub(crate) struct BundleArgs {
     /// Also write DIR.parts/: the bundle as a tar in pieces of at most 60 MB, with SHA256SUMS and assemble.sh.
     #[arg(long)]
     pub(crate) pieces: bool,
+}
+
+/// Which ground truth goes with which drafts: repeated `--gt`/`--pred` pairs, or a folder of
+/// MOTChallenge sequences and a folder of drafts (`prelabel eval` and `prelabel calibrate`).
+#[derive(Args)]
+pub(crate) struct PairArgs {
+    /// Ground truth (gt/gt.txt, or .xml/.json). Repeat with --pred for several videos, in order.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) gt: Vec<PathBuf>,
+    /// Drafts to score (a run's mot.txt, cvat.xml or coco.json), one per --gt.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pred: Vec<PathBuf>,
+    /// Folder of MOTChallenge sequences: every SEQ/gt/gt.txt below it is scored against
+    /// PRED_DIR/SEQ/<--pred-name> (prelabel run --out PRED_DIR names the folders so).
+    #[arg(long, value_name = "DIR", requires = "pred_dir", conflicts_with_all = ["gt", "pred"])]
+    pub(crate) gt_dir: Option<PathBuf>,
+    /// Folder of drafts, one sub-folder per sequence (with --gt-dir).
+    #[arg(long, value_name = "DIR", requires = "gt_dir")]
+    pub(crate) pred_dir: Option<PathBuf>,
+    /// File scored in each PRED_DIR/SEQ/ folder: mot.txt, cvat.xml or coco.json.
+    #[arg(long, value_name = "NAME", default_value = "mot.txt")]
+    pub(crate) pred_name: String,
 }

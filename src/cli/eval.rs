@@ -9,7 +9,7 @@ use prelabel::error::{Error, Result};
 use prelabel::eval::annotator::{Costs, Params};
 use prelabel::eval::report::{evaluate, EvalReport, EvalSettings, Pair, Scores};
 
-use super::args::EvalArgs;
+use super::args::{EvalArgs, PairArgs};
 
 pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
     for (name, v) in [("--iou", Some(args.iou)), ("--ok-iou", args.ok_iou)] {
@@ -22,7 +22,7 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
         label: args.label.clone(),
         annotator: Params { keyframe_step: args.keyframe_step, ok_iou: args.ok_iou.unwrap_or(args.iou), costs: Costs::parse(&args.costs)? },
     };
-    let pairs = pairs(&args)?;
+    let pairs = pairs(&args.files)?;
     let report = evaluate(&pairs, &settings)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::Output(e.to_string()))?);
@@ -32,7 +32,7 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn pairs(args: &EvalArgs) -> Result<Vec<Pair>> {
+pub(crate) fn pairs(args: &PairArgs) -> Result<Vec<Pair>> {
     if let (Some(gt_dir), Some(pred_dir)) = (&args.gt_dir, &args.pred_dir) {
         return dir_pairs(gt_dir, pred_dir, &args.pred_name);
     }

@@ -7,11 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 mod args;
+mod calibrate;
 mod refine_args;
 mod eval;
 mod progress;
 
-use args::{BundleArgs, EvalArgs, RunArgs};
+use args::{BundleArgs, CalibrateArgs, EvalArgs, RunArgs};
+use calibrate::calibrate;
 use eval::eval;
 use clap::{Parser, Subcommand};
 use progress::{print_summary, Bars};
@@ -53,6 +55,8 @@ enum Command {
     Run(Box<RunArgs>),
     /// Score drafts (mot.txt, cvat.xml, coco.json) against ground truth: MOTA, IDF1, switches, AP, annotator time saved.
     Eval(EvalArgs),
+    /// Learn per-class review levels (--thresholds for run) from drafts and their corrected versions.
+    Calibrate(CalibrateArgs),
     /// Make a relocatable folder (program, libraries, ONNX Runtime, model, launcher) for a node with nothing installed.
     Bundle(BundleArgs),
 }
@@ -72,6 +76,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run(*args, cli.quiet),
         Command::Eval(args) => eval(args),
+        Command::Calibrate(args) => calibrate(args),
         Command::Bundle(args) => bundle(args, cli.quiet),
     }
 }

@@ -8,6 +8,9 @@
 //! - [`annotator::annotator_time`]: the human actions and seconds that turn the drafts into
 //!   the ground truth in a keyframe tool, against labelling from scratch.
 //!
+//! [`calibrate`] judges draft tracks correct or not and picks review levels from them
+//! (`prelabel calibrate`).
+//!
 //! [`report::evaluate`] runs all three over many videos for `prelabel eval`.
 //!
 //! Ground-truth rows with conf 0 are ignored throughout, as MOTChallenge does for its "do not
@@ -16,6 +19,7 @@
 
 pub mod annotator;
 mod ap;
+pub mod calibrate;
 mod clear;
 mod identity;
 mod read;
@@ -25,7 +29,7 @@ pub mod report;
 
 pub use ap::{average_precision, ApResult};
 pub use clear::FrameMatch;
-pub use read::{read_labels, read_mot, MotRow};
+pub use read::{read_labels, read_mot, read_track_scores, MotRow};
 
 /// Counts of one video (or summed over videos), named as in py-motmetrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize)]

@@ -39,6 +39,17 @@ pub fn read_labels(path: &Path, label: Option<&str>) -> Result<Vec<MotRow>> {
     }
 }
 
+/// The per-track scores a draft file carries, by track id: COCO's `tracks[].score` (prelabel's
+/// `coco.json` writes the track's mean detected-box score there). Empty for MOT text and CVAT
+/// XML, which only have box scores, and for COCO files without a `tracks` list.
+pub fn read_track_scores(path: &Path) -> Result<std::collections::HashMap<i64, f64>> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if ext != "json" {
+        return Ok(Default::default());
+    }
+    super::read_coco::track_scores(&read_text(path)?, path)
+}
+
 pub(crate) fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))
 }

@@ -80,6 +80,14 @@ pub fn read_coco(text: &str, path: &Path, label: Option<&str>) -> Result<Vec<Mot
     Ok(rows)
 }
 
+/// `tracks[].score` by `tracks[].id`, for the tracks that have both (see
+/// [`super::read_track_scores`]).
+pub fn track_scores(text: &str, path: &Path) -> Result<HashMap<i64, f64>> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| Error::Usage(format!("{}: not JSON: {e}", path.display())))?;
+    let tracks = doc.get("tracks").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    Ok(tracks.iter().filter_map(|t| Some((t.get("id")?.as_i64()?, t.get("score")?.as_f64()?))).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +107,9 @@ mod tests {
         assert_eq!((rows[0].conf, rows[1].conf), (0.5, 1.0));
         assert_eq!(read_coco(JSON, Path::new("c.json"), Some("person")).unwrap().len(), 2);
         assert!(read_coco(JSON, Path::new("c.json"), Some("dog")).unwrap().is_empty());
+        assert!(track_scores(JSON, Path::new("c.json")).unwrap().is_empty());
+        let with = JSON.replacen('{', r#"{"tracks":[{"id":7,"score":0.61},{"id":8}],"#, 1);
+        assert_eq!(track_scores(&with, Path::new("c.json")).unwrap(), HashMap::from([(7, 0.61)]));
     }
 
     #[test]

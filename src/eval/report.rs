@@ -81,6 +81,7 @@ pub fn evaluate(pairs: &[Pair], settings: &EvalSettings) -> Result<EvalReport> {
     Ok(EvalReport { settings: settings.clone(), videos, overall })
 }
 
-fn is_mot(p: &std::path::Path) -> bool {
+/// Whether `p` is MOTChallenge text (by its extension, as [`read_labels`] decides).
+pub fn is_mot(p: &std::path::Path) -> bool {
     p.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt"))
 }
