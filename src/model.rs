@@ -111,6 +111,12 @@ pub enum BoxOrder {
     Yxyx,
 }
 
+/// What a run labels unless `--classes` says otherwise: people and road vehicles. A COCO
+/// detector also reports 74 other classes (ties, kites, sports balls, dining tables ...);
+/// on client footage they are mostly scenery it mistakes for objects (a truck on a billboard,
+/// a round sign as a ball), and every such track is one an annotator must find and delete.
+pub const DEFAULT_CLASSES: [&str; 6] = ["person", "bicycle", "car", "motorcycle", "bus", "truck"];
+
 impl ModelSpec {
     /// Reads and checks a description file.
     pub fn load(path: &Path) -> Result<ModelSpec> {
@@ -141,6 +147,12 @@ impl ModelSpec {
     }
 
     /// Resolves class names or indices given on the command line to class indices.
+    /// The classes a run keeps when not told otherwise: those of [`DEFAULT_CLASSES`] the model
+    /// has, or every class (empty) when it has none of them.
+    pub fn default_class_indices(&self) -> Vec<u32> {
+        DEFAULT_CLASSES.iter().filter_map(|name| self.classes.iter().position(|c| c == name).map(|i| i as u32)).collect()
+    }
+
     pub fn class_indices(&self, wanted: &[String]) -> Result<Vec<u32>> {
         wanted
             .iter()

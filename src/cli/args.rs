@@ -42,7 +42,9 @@ pub(crate) struct RunArgs {
     /// --track-low, can still continue one through an occlusion.
     #[arg(short = 's', long, default_value_t = TrackerConfig::default().new_track)]
     pub(crate) score_threshold: f32,
-    /// Keep only these classes (names or indices, comma separated), e.g. person,car.
+    /// Keep only these classes (names or indices, comma separated), e.g. person,car, or `all`.
+    /// Default: person, bicycle, car, motorcycle, bus and truck (those the model has; all of
+    /// its classes if it has none of them), or the classes --labels names.
     #[arg(short, long, value_delimiter = ',')]
     pub(crate) classes: Vec<String>,
     /// Most detections kept per frame.

@@ -110,7 +110,12 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
 
     let model_path = args.model.clone().unwrap_or_else(default_model);
     let spec = ModelSpec::load(&model_path)?;
-    let classes = spec.class_indices(&args.classes)?;
+    let classes = match args.classes.as_slice() {
+        [] if args.export.labels.is_none() => spec.default_class_indices(),
+        [] => Vec::new(), // --labels decides
+        [all] if all == "all" => Vec::new(),
+        named => spec.class_indices(named)?,
+    };
     let route = args.export.route_options(&spec)?;
     let export = args.export.export_options();
     let runtime = load_runtime(args.ort_lib.as_deref())?;

@@ -19,7 +19,9 @@
 //! The queue lists review-band tracks most uncertain first (lowest mean, then lowest min,
 //! then id), each with the frame ranges to look at: runs of detected boxes scoring below
 //! `accept` (`low_score`) and runs with no detection, where the tracker only predicted
-//! (`no_detection`). Frames in `review.json` are decode indices from 0, as CVAT numbers them
+//! (`no_detection`). A track the refine stage found never moving (`Track::stationary`:
+//! scenery, a parked object, someone waiting) goes to review whatever its score, with one range
+//! over its whole length (`static`). Frames in `review.json` are decode indices from 0, as CVAT numbers them
 //! (Label Studio and MOT show the same frame as index + 1); `*_s` fields are seconds.
 
 use std::collections::{BTreeMap, HashMap};
@@ -188,7 +190,7 @@ pub struct Range {
     pub first_frame: u64,
     pub last_frame: u64,
     pub start_s: f64,
-    /// `low_score` or `no_detection`.
+    /// `low_score`, `no_detection` or `static`.
     pub reason: &'static str,
 }
 
@@ -210,7 +212,9 @@ pub fn route(input: &VideoLabels, labels: &LabelSet, thresholds: &Thresholds) ->
             counts.dropped += 1;
             continue;
         }
-        let band = if mean >= levels.accept { ReviewBand::Accept } else { ReviewBand::Review };
+        // A box that never moved may be scenery the detector mistakes for an object: one
+        // look settles it, so it goes to review however sure the detector was.
+        let band = if mean >= levels.accept && !track.stationary { ReviewBand::Accept } else { ReviewBand::Review };
         let track = Track { mean_score: mean, min_score: min, band, ..track.clone() };
         if band == ReviewBand::Review {
             counts.review += 1;
@@ -247,6 +251,11 @@ pub fn route(input: &VideoLabels, labels: &LabelSet, thresholds: &Thresholds) ->
 /// Runs of consecutive boxes that need a look, each with one reason.
 fn look_at(track: &Track, accept: f32, fps: f32) -> Vec<Range> {
     let mut out: Vec<Range> = Vec::new();
+    if track.stationary {
+        let first = track.first_frame();
+        out.push(Range { first_frame: first, last_frame: track.last_frame(), start_s: round3(time_s(first, fps)), reason: "static" });
+        return out;
+    }
     for b in &track.boxes {
         let reason = match b.source {
             BoxSource::Predicted => "no_detection",

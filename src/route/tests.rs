@@ -99,3 +99,13 @@ fn threshold_flags_are_checked() {
     assert!(e.contains("did you mean pedestrian"), "{e}");
     assert!(Levels::new(0.3, 0.5).is_err());
 }
+
+#[test]
+fn a_stationary_track_goes_to_review_however_sure_with_one_static_range() {
+    let mut t = track(1, 1, 10, &[(0.95, BoxSource::Detected); 20]);
+    t.stationary = true;
+    let routed = route(&labels(vec![t]), &LabelSet::all(&model()), &Thresholds::uniform(Levels { accept: 0.6, drop: 0.0 }));
+    assert_eq!(routed.labels.tracks[0].band, ReviewBand::Review);
+    let q = &routed.review.queue[0];
+    assert_eq!((q.look_at.len(), q.look_at[0].reason, q.look_at[0].first_frame, q.look_at[0].last_frame), (1, "static", 10, 29));
+}
