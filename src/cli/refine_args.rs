@@ -8,11 +8,12 @@ use prelabel::refine::{RefineConfig, Step};
 #[derive(Args)]
 #[command(next_help_heading = "Refinement (after tracking, with the whole video in hand)")]
 pub(crate) struct RefineArgs {
-    /// Refinement steps to run, comma separated, or `none`: stitch (join a track to one that
-    /// starts where its motion leads), dedupe (drop a track sitting on top of another), evidence
-    /// (drop tracks the detector rarely or never surely saw), bridge (no guessed boxes through
-    /// long misses), smooth (take the detector's jitter out), static (send never-moving tracks
-    /// to review). Default: all. `prelabel eval` shows what each is worth on your footage.
+    /// Refinement steps to run, comma separated, or `none`: bridge (no guessed boxes through
+    /// long misses: cut there), stitch (join a track to one that starts where its motion leads,
+    /// in matching colours), dedupe (drop a track sitting on top of another), evidence (drop
+    /// tracks the detector rarely or never surely saw), smooth (take the detector's jitter
+    /// out), static (send never-moving tracks to review). Default: all, in that order.
+    /// `prelabel eval` shows what each is worth on your footage.
     #[arg(long, value_name = "STEPS", value_delimiter = ',', default_value = "all", value_parser = parse_step)]
     pub(crate) refine: Vec<StepChoice>,
     /// stitch: longest gap, in seconds, across which two tracks are joined.

@@ -2,7 +2,9 @@
 //! lost track for its buffer and fills the gap by interpolation when it is matched again, but a
 //! long guess through a crowd is more often off the person (or on another one) than on it, and a
 //! wrong box costs an annotator a move where a missing one costs a draw. Short gaps (a person
-//! passing behind another) stay bridged. The part after the cut becomes a track of its own.
+//! passing behind another) stay bridged. The part after the cut becomes a track of its own,
+//! which `stitch` (run next) joins back when motion and colours say it is the same object:
+//! with hindsight of both ends, which the online tracker did not have when it matched.
 
 use std::collections::BTreeSet;
 
@@ -16,7 +18,7 @@ pub struct BridgeConfig {
 
 impl Default for BridgeConfig {
     fn default() -> Self {
-        BridgeConfig { max_gap_s: 0.5 }
+        BridgeConfig { max_gap_s: 0.3 }
     }
 }
 

@@ -7,10 +7,10 @@
 //!
 //! | step | what it does | module |
 //! |---|---|---|
-//! | `stitch` | joins a track that ends to one that starts soon after where its motion leads (an occlusion the tracker's buffer did not bridge, an id switch after a miss) | [`stitch`] |
+//! | `bridge` | cuts a track where the detector missed it for longer than a person passing behind another stays hidden: the online tracker's match after a long miss is a guess | [`bridge`] |
+//! | `stitch` | joins a track that ends to one that starts soon after where its motion leads, with matching colours (an occlusion, a cut the bridge step made that hindsight confirms) | [`stitch`] |
 //! | `dedupe` | removes a track that mostly sits on top of a longer one (a second box on a person already boxed) | [`dedupe`] |
-//! | `evidence` | drops tracks the detector confirmed too rarely to be worth a human's time | [`evidence`] |
-//! | `bridge` | cuts a track where the detector missed it longer than a person stays hidden behind another, so no box is guessed through a long gap | [`bridge`] |
+//! | `evidence` | drops tracks the detector confirmed too rarely or never surely enough to be worth a human's time | [`evidence`] |
 //! | `smooth` | fits each track's detected boxes to a local straight line in time, taking the detector's jitter out | [`smooth`] |
 //! | `static` | marks tracks that never move (scenery: a sign, a parked object) so routing sends them to review | [`stationary`] |
 //!
@@ -37,16 +37,16 @@ pub use sparse::Sparse;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
+    Bridge,
     Stitch,
     Dedupe,
     Evidence,
-    Bridge,
     Smooth,
     Static,
 }
 
 impl Step {
-    pub const ALL: [Step; 6] = [Step::Stitch, Step::Dedupe, Step::Evidence, Step::Bridge, Step::Smooth, Step::Static];
+    pub const ALL: [Step; 6] = [Step::Bridge, Step::Stitch, Step::Dedupe, Step::Evidence, Step::Smooth, Step::Static];
 }
 
 /// Which steps run, and their settings. Durations are seconds, sizes are fractions of the
@@ -107,7 +107,7 @@ pub struct VideoTiming<'a> {
     pub keyframe_iou: f32,
 }
 
-/// Runs the switched-on steps in a fixed order (stitch, dedupe, evidence, bridge, smooth,
+/// Runs the switched-on steps in a fixed order (bridge, stitch, dedupe, evidence, smooth,
 /// static) and gives dense tracks with keyframes, ids 1..n by first frame.
 pub fn refine(tracks: Vec<Track>, cfg: &RefineConfig, video: &VideoTiming) -> (Vec<Track>, RefineStats) {
     let mut stats = RefineStats { tracks_in: tracks.len(), ..RefineStats::default() };
@@ -117,6 +117,9 @@ pub fn refine(tracks: Vec<Track>, cfg: &RefineConfig, video: &VideoTiming) -> (V
     }
     let fps = if video.fps.is_finite() && video.fps > 0.0 { video.fps } else { 25.0 };
     let mut sparse: Vec<Sparse> = tracks.iter().map(Sparse::from_track).collect();
+    if cfg.on(Step::Bridge) {
+        stats.cuts = bridge::cut_long_gaps(&mut sparse, &cfg.bridge, fps, video.detector_frames);
+    }
     if cfg.on(Step::Stitch) {
         stats.stitched = stitch::stitch(&mut sparse, &cfg.stitch, fps);
     }
@@ -125,9 +128,6 @@ pub fn refine(tracks: Vec<Track>, cfg: &RefineConfig, video: &VideoTiming) -> (V
     }
     if cfg.on(Step::Evidence) {
         stats.weak_dropped = evidence::drop_weak(&mut sparse, &cfg.evidence, fps, video.detector_frames);
-    }
-    if cfg.on(Step::Bridge) {
-        stats.cuts = bridge::cut_long_gaps(&mut sparse, &cfg.bridge, fps, video.detector_frames);
     }
     if cfg.on(Step::Smooth) {
         smooth::smooth(&mut sparse, &cfg.smooth, fps);

@@ -32,7 +32,7 @@ pub struct StitchConfig {
 
 impl Default for StitchConfig {
     fn default() -> Self {
-        StitchConfig { max_gap_s: 4.0, fit_s: 1.0, max_dist: 0.5, dist_per_s: 0.3, max_height_ratio: 1.4, min_similarity: 0.6 }
+        StitchConfig { max_gap_s: 1.0, fit_s: 1.0, max_dist: 0.4, dist_per_s: 0.3, max_height_ratio: 1.4, min_similarity: 0.6 }
     }
 }
 

@@ -76,8 +76,8 @@ fn evidence_drops_a_flicker_and_keeps_a_steady_track() {
 
 #[test]
 fn bridge_cuts_only_gaps_longer_than_the_limit() {
-    // gaps of 0.4 s (10 frames) and 1.6 s (40 frames) at 25 fps
-    let t = walker(1, 0.0, 1.0, (0..20).chain(30..50).chain(90..120));
+    // gaps of 0.2 s (5 frames) and 1.6 s (40 frames) at 25 fps
+    let t = walker(1, 0.0, 1.0, (0..20).chain(25..50).chain(90..120));
     let (out, stats) = run(vec![t], &only(Step::Bridge), 120);
     assert_eq!(stats.cuts, 1);
     assert_eq!(out.iter().map(|t| (t.first_frame(), t.last_frame())).collect::<Vec<_>>(), [(0, 49), (90, 119)]);
@@ -106,6 +106,17 @@ fn static_marks_a_box_that_never_moves_and_not_a_walker() {
     let (out, stats) = run(vec![sign, person], &only(Step::Static), 200);
     assert_eq!(stats.static_marked, 1);
     assert_eq!(out.iter().map(|t| t.stationary).collect::<Vec<_>>(), [true, false]);
+}
+
+#[test]
+fn a_long_miss_cut_by_bridge_is_joined_again_by_stitch_when_the_motion_agrees() {
+    // One walker missed for 0.8 s: bridge cuts (no guess through 0.8 s), stitch, seeing both
+    // ends, joins the pieces again under one id.
+    let t = walker(1, 0.0, 2.0, (0..30).chain(50..90));
+    let cfg = RefineConfig { steps: [Step::Bridge, Step::Stitch].into_iter().collect(), ..RefineConfig::default() };
+    let (out, stats) = run(vec![t], &cfg, 90);
+    assert_eq!((stats.cuts, stats.stitched, out.len()), (1, 1, 1));
+    assert_eq!(out[0].boxes.len(), 90);
 }
 
 #[test]
