@@ -146,13 +146,13 @@ impl ModelSpec {
         self.classes.get(index as usize).map(String::as_str).unwrap_or("unknown")
     }
 
-    /// Resolves class names or indices given on the command line to class indices.
     /// The classes a run keeps when not told otherwise: those of [`DEFAULT_CLASSES`] the model
     /// has, or every class (empty) when it has none of them.
     pub fn default_class_indices(&self) -> Vec<u32> {
         DEFAULT_CLASSES.iter().filter_map(|name| self.classes.iter().position(|c| c == name).map(|i| i as u32)).collect()
     }
 
+    /// Resolves class names or indices given on the command line to class indices.
     pub fn class_indices(&self, wanted: &[String]) -> Result<Vec<u32>> {
         wanted
             .iter()
@@ -200,6 +200,21 @@ mod tests {
         assert_eq!(spec.class_indices(&["person".into(), "3".into()]).unwrap(), vec![1, 3]);
         assert!(spec.class_indices(&["unicorn".into()]).is_err());
         assert!(matches!(spec.output, OutputSpec::Ssd { .. }));
+        // People and road vehicles by default, at their COCO (91-class) indices.
+        assert_eq!(spec.default_class_indices(), vec![1, 2, 3, 4, 6, 8]);
+        let names: Vec<&str> = spec.default_class_indices().iter().map(|&i| spec.class_name(i)).collect();
+        assert_eq!(names, DEFAULT_CLASSES);
+    }
+
+    #[test]
+    fn default_classes_are_those_the_model_has_or_all() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ssd_mobilenet_v2_coco.toml");
+        let mut spec = ModelSpec::load(&path).unwrap();
+        spec.classes = vec!["background".into(), "car".into(), "dog".into(), "person".into()];
+        assert_eq!(spec.default_class_indices(), vec![3, 1], "in DEFAULT_CLASSES order");
+        // A model with none of them (a face or defect detector) keeps all its classes: empty.
+        spec.classes = vec!["face".into(), "mask".into()];
+        assert!(spec.default_class_indices().is_empty());
     }
 
     #[test]

@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 /// The pipeline stages, in data order: a stage may use the ones before it, never the ones
 /// after. `tile` runs twice: cutting frames into regions (before preprocess) and, in
 /// `tile::merge`, merging the regions' detections (after postprocess, whose NMS it reuses).
-/// `refine` is planned and may not exist yet.
 const STAGES: &[&str] = &["decode", "tile", "preprocess", "infer", "postprocess", "tile::merge", "track", "refine", "route", "export"];
 
-/// Stages that may be absent (planned, not written yet).
-const PLANNED: &[&str] = &["refine"];
+/// Stages that may be absent (planned, not written yet). None at present; a planned stage
+/// goes here until its module exists.
+const PLANNED: &[&str] = &[];
 
 /// Vocabulary and helpers every stage may use; they use no stage and no wiring.
 const SHARED: &[&str] = &["types", "units", "error", "model", "labels", "gpu"];

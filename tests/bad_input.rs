@@ -76,6 +76,8 @@ fn missing_empty_and_non_video_files_fail_alone_while_good_videos_finish() {
     assert_eq!(status, ["failed", "failed", "failed", "ok"]);
     assert_eq!(r["state"], "finished");
     assert_eq!(r["videos"][3]["frames"], 6);
+    // No --classes: people and road vehicles, recorded by name.
+    assert_eq!(r["settings"]["classes"], serde_json::json!(["person", "bicycle", "car", "motorcycle", "bus", "truck"]));
     for f in ["coco.json", "cvat.xml", "mot.txt"] {
         assert!(out.join("good").join(f).is_file());
     }
@@ -87,6 +89,11 @@ fn missing_empty_and_non_video_files_fail_alone_while_good_videos_finish() {
     let again = prelabel(&["run", good.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert_eq!(report(&out)["videos"][0]["status"], "skipped");
+
+    // --classes all keeps every class of the model.
+    let all = prelabel(&["run", good.to_str().unwrap(), "--out", out.to_str().unwrap(), "--classes", "all", "--overwrite"]);
+    assert_eq!(all.status.code(), Some(0), "{}", stderr(&all));
+    assert_eq!(report(&out)["settings"]["classes"], serde_json::json!(["all"]));
 }
 
 #[test]
@@ -176,6 +183,28 @@ fn unwritable_output_folder_fails_before_any_work() {
     no_panic(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("cannot create output folder"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_tracking_refine_and_class_settings_are_one_clear_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = small_video(tmp.path(), "v.mp4", 2);
+    let out = tmp.path().join("out");
+    let run = |extra: &[&str]| prelabel(&[&["run", video.to_str().unwrap(), "--out", out.to_str().unwrap()][..], extra].concat());
+    for (extra, want) in [
+        (&["--refine", "stich"][..], "unknown step 'stich'"),
+        (&["--refine", "none,stitch"][..], "--refine none cannot be combined"),
+        (&["--min-track-score", "1.5"][..], "--min-track-score"),
+        (&["--bridge-gap=-1"][..], "--bridge-gap"),
+        (&["--track-low", "0.7"][..], "--track-low"),
+        (&["--classes", "unicorn"][..], "unicorn"),
+    ] {
+        let o = run(extra);
+        no_panic(&o);
+        assert!(!o.status.success(), "{extra:?} was accepted");
+        assert!(stderr(&o).contains(want), "{extra:?}: {}", stderr(&o));
+        no_outputs(&out.join("v"));
+    }
 }
 
 #[test]

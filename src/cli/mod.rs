@@ -116,6 +116,13 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         [all] if all == "all" => Vec::new(),
         named => spec.class_indices(named)?,
     };
+    // What report.json records: the classes actually kept, by name ("all", or none when
+    // --labels decides).
+    let class_names: Vec<String> = match (classes.is_empty(), args.export.labels.is_some()) {
+        (true, false) => vec!["all".into()],
+        (true, true) => Vec::new(),
+        (false, _) => classes.iter().map(|&i| spec.class_name(i).to_string()).collect(),
+    };
     let route = args.export.route_options(&spec)?;
     let export = args.export.export_options();
     let runtime = load_runtime(args.ort_lib.as_deref())?;
@@ -165,7 +172,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         settings: Settings {
             device_requested: args.device,
             score_threshold: args.score_threshold,
-            classes: args.classes.clone(),
+            classes: class_names,
             max_detections: args.max_detections,
             batch_size,
             threads: args.threads,

@@ -1,4 +1,4 @@
-//! Stage 7, export: takes one video's [`Routed`] labels (the tracks routing kept, a box per
+//! Stage 8, export: takes one video's [`Routed`] labels (the tracks routing kept, a box per
 //! frame, each with its band, and the review queue), gives the label files annotation tools
 //! import, plus `review.json`. Runs on the CPU, once per video, after routing; it decides
 //! nothing about which tracks to write, only how.

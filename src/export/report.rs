@@ -112,6 +112,8 @@ pub struct ModelReport {
 pub struct Settings {
     pub device_requested: crate::infer::DeviceChoice,
     pub score_threshold: f32,
+    /// The classes kept, by name: `--classes` resolved (the default set when not given),
+    /// `["all"]` for every class, empty when `--labels` decides.
     pub classes: Vec<String>,
     pub max_detections: usize,
     pub batch_size: usize,

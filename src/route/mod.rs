@@ -1,4 +1,4 @@
-//! Stage 6, route: takes a video's tracks ([`VideoLabels`] from the tracker), the job's
+//! Stage 7, route: takes a video's tracks ([`VideoLabels`] from refine, or the tracker), the job's
 //! [`LabelSet`] and per-class [`Thresholds`] ([`RouteOptions`]), gives [`Routed`]: the tracks
 //! to write, each with its scores and band, and the review queue (a [`ReviewFile`], which
 //! export writes as `review.json`): which tracks a human should look at first, and where.
