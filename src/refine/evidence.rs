@@ -20,7 +20,7 @@ pub struct EvidenceConfig {
 
 impl Default for EvidenceConfig {
     fn default() -> Self {
-        EvidenceConfig { min_detected_s: 0.3, min_detected_share: 0.5, min_mean_score: 0.55 }
+        EvidenceConfig { min_detected_s: 0.3, min_detected_share: 0.5, min_mean_score: 0.5 }
     }
 }
 
