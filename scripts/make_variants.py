@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Makes the footage the defaults are chosen on: variants of the shared MOTChallenge sequences.
 
-    scripts/make_variants.py OUT [--shared ../shared] [--only NAME,...]
+    scripts/make_variants.py OUT [--shared ../shared] [--only NAME,...] [--seq SEQ,...]
 
 For each sequence in SHARED/data/mot15 it writes OUT/<seq>-<variant>/<seq>-<variant>.mp4 and
 OUT/<seq>-<variant>/gt/gt.txt (MOTChallenge, frames from 1), moved and renumbered the same way
@@ -83,12 +83,17 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
     ap.add_argument("--only", default=",".join(VARIANTS), help="variants to make (default: all)")
+    ap.add_argument("--seq", default="", help="sequences to use, comma separated (default: all)")
     args = ap.parse_args()
     root = os.path.join(args.shared, "data", "mot15")
     if not os.path.isdir(root):
         print(f"make_variants: no MOTChallenge data at {root}", file=sys.stderr)
         return 1
-    for seq in sorted(os.listdir(root)):
+    seqs = [s for s in args.seq.split(",") if s] or sorted(os.listdir(root))
+    for seq in seqs:
+        if not os.path.isdir(os.path.join(root, seq)):
+            print(f"make_variants: no sequence {seq} in {root}", file=sys.stderr)
+            return 1
         for name in args.only.split(","):
             if name not in VARIANTS:
                 print(f"make_variants: unknown variant {name}; known: {', '.join(VARIANTS)}", file=sys.stderr)

@@ -2,12 +2,11 @@
 //! ../shared (class person), scored against their ground truth with py-motmetrics through
 //! scripts/mot_eval.py (MOTA, IDF1, id switches at IoU 0.5).
 //!
-//! Floors: stride 1 on TUD-Stadtmitte must reach MOTA 0.65 (the issue's bar; a crude
-//! frame-to-frame IoU matcher on the same detections reaches about 0.70, this tracker 0.73).
-//! With stride 7 the detector sees one frame in seven and everything else is interpolated: if
-//! the interpolation or the linking broke, recall would fall to about 1/7 of the boxes and MOTA
-//! near or below 0.15, so floors well above that (measured 0.66 and 0.47) show it works while
-//! leaving room for small detector differences between machines.
+//! Floors for MOTA, IDF1, precision and annotator time saved sit a little under what the
+//! defaults reach, and above what the build before the refine stage reached, so losing any of
+//! the gains fails here. With stride 7 the detector sees one frame in seven and everything
+//! else is interpolated: if the interpolation or the linking broke, recall would fall to about
+//! 1/7 of the boxes and MOTA near or below 0.15.
 
 mod common;
 
@@ -58,7 +57,16 @@ fn check_dense(mot: &Path, frames: u64) -> usize {
     ids.len()
 }
 
-fn score(seq: &str, stride: u32, mota_floor: f64) {
+/// Least MOTA, IDF1, precision (py-motmetrics) and share of annotator time saved
+/// (`prelabel eval`) a run must reach.
+struct Floors {
+    mota: f64,
+    idf1: f64,
+    precision: f64,
+    saved: f64,
+}
+
+fn score(seq: &str, stride: u32, floors: Floors) {
     let Some(dir) = common::mot15(seq) else { return };
     let tmp = tempfile::tempdir().unwrap();
     let out = run(tmp.path(), &dir, seq, stride, 1);
@@ -66,33 +74,49 @@ fn score(seq: &str, stride: u32, mota_floor: f64) {
     let frames: u64 = frames.lines().find_map(|l| l.strip_prefix("seqLength=")).unwrap().trim().parse().unwrap();
     let tracks = check_dense(&out.join("mot.txt"), frames);
     let m = metrics(&dir.join("gt/gt.txt"), &out.join("mot.txt"));
-    let mota = m["mota"].as_f64().unwrap();
+    let (mota, idf1, precision) = (m["mota"].as_f64().unwrap(), m["idf1"].as_f64().unwrap(), m["precision"].as_f64().unwrap());
+    let saved = annotator_saved(&dir.join("gt/gt.txt"), &out.join("mot.txt"));
     eprintln!(
-        "{seq} --stride {stride}: MOTA {mota:.4} IDF1 {:.4} IDs {} ({tracks} tracks)",
-        m["idf1"].as_f64().unwrap(),
-        m["num_switches"]
+        "{seq} --stride {stride}: MOTA {mota:.4} IDF1 {idf1:.4} precision {precision:.4} IDs {} ({tracks} tracks), annotator time saved {:.1}%",
+        m["num_switches"],
+        100.0 * saved
     );
-    assert!(mota >= mota_floor, "{seq} --stride {stride}: MOTA {mota:.4} < {mota_floor}");
+    assert!(mota >= floors.mota, "{seq} --stride {stride}: MOTA {mota:.4} < {}", floors.mota);
+    assert!(idf1 >= floors.idf1, "{seq} --stride {stride}: IDF1 {idf1:.4} < {}", floors.idf1);
+    assert!(precision >= floors.precision, "{seq} --stride {stride}: precision {precision:.4} < {}", floors.precision);
+    assert!(saved >= floors.saved, "{seq} --stride {stride}: annotator time saved {saved:.3} < {}", floors.saved);
+}
+
+/// Share of annotator time the drafts save against keyframing from scratch (`prelabel eval`).
+fn annotator_saved(gt: &Path, pred: &Path) -> f64 {
+    let o = common::prelabel(&["eval", "--gt", gt.to_str().unwrap(), "--pred", pred.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "prelabel eval: {}", common::stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["videos"][0]["annotator"]["saved"].as_f64().unwrap()
+}
+
+// Floors a little under what the defaults reach (measured: notes of issue 10 and the README).
+// Before the refine stage and the appearance cue the same runs scored MOTA 0.727 / 0.738,
+// IDF1 0.662 / 0.779, precision 0.964 / 0.918, annotator time saved 49% / 50%.
+
+#[test]
+fn tud_stadtmitte_stride_1() {
+    score("TUD-Stadtmitte", 1, Floors { mota: 0.75, idf1: 0.70, precision: 0.95, saved: 0.50 });
 }
 
 #[test]
-fn tud_stadtmitte_stride_1_mota_at_least_0_65() {
-    score("TUD-Stadtmitte", 1, 0.65);
+fn tud_stadtmitte_stride_7() {
+    score("TUD-Stadtmitte", 7, Floors { mota: 0.62, idf1: 0.70, precision: 0.90, saved: 0.40 });
 }
 
 #[test]
-fn tud_stadtmitte_stride_7_mota_at_least_0_55() {
-    score("TUD-Stadtmitte", 7, 0.55);
+fn tud_campus_stride_1() {
+    score("TUD-Campus", 1, Floors { mota: 0.80, idf1: 0.85, precision: 0.95, saved: 0.55 });
 }
 
 #[test]
-fn tud_campus_stride_1_mota_at_least_0_65() {
-    score("TUD-Campus", 1, 0.65);
-}
-
-#[test]
-fn tud_campus_stride_7_mota_at_least_0_35() {
-    score("TUD-Campus", 7, 0.35);
+fn tud_campus_stride_7() {
+    score("TUD-Campus", 7, Floors { mota: 0.50, idf1: 0.55, precision: 0.85, saved: 0.35 });
 }
 
 /// The tracker sees frames one at a time whatever the batch: batch 1 and batch 4 give the same
