@@ -20,7 +20,8 @@ pub struct Item<'a> {
     pub buffer: f32,
     /// Colours (a track's running average, a detection's own), when known: a pair whose
     /// colours are alike less than `Gate::min_similarity` is never matched, and among the rest
-    /// the IoU is weighed by how alike they are, so crossing people keep their ids.
+    /// the IoU is weighed by the square root of how alike they are, so crossing people keep
+    /// their ids.
     pub look: Option<&'a Appearance>,
 }
 
@@ -57,7 +58,11 @@ fn weight(a: &Item, b: &Item, min_iou: f32, gate: Gate) -> i64 {
     if iou < min_iou || iou <= 0.0 {
         0
     } else {
-        (iou as f64 * alike as f64 * 1e6).round() as i64
+        // The square root: enough to decide between two people who overlap a prediction about
+        // equally, too little to override a clearly better overlap (colours of small, loosely
+        // boxed people are noisy). Measured on TUD and its variants: the plain similarity cost
+        // MOTA on half-size people (0.33 -> 0.17), no weighting lost IDF1 at 6 fps (0.83 -> 0.77).
+        (iou as f64 * (alike as f64).sqrt() * 1e6).round() as i64
     }
 }
 

@@ -132,3 +132,44 @@ fn same_detections_same_tracks() {
     let b = run(TrackerConfig::default(), 25.0, walkers(60, 3));
     assert_eq!(a, b);
 }
+
+/// A look of one colour: all of both halves' mass in bin `bin`.
+fn look(bin: usize) -> Appearance {
+    let mut v = [0f32; 2 * crate::types::APPEARANCE_BINS];
+    v[bin] = 1.0;
+    v[crate::types::APPEARANCE_BINS + bin] = 1.0;
+    Appearance(v)
+}
+
+/// Two people meet and turn back: red walks right, green walks left; for three frames only one
+/// merged box is seen, then each walks back the way it came. By position the ids swap (each
+/// track's motion carries it on past the meeting point, onto the other person); their colours
+/// keep them right.
+fn meeting(use_looks: bool) -> Vec<Track> {
+    let (red, green) = (look(0), look(100));
+    let mut t = Tracker::new(TrackerConfig { appearance: use_looks, ..TrackerConfig::default() }, 25.0);
+    for f in 0..40u64 {
+        let away = 4.0 * (f as f32 - 20.0).abs();
+        let (xr, xg) = (180.0 - away, 180.0 + away);
+        let (dets, looks) = if (19..22).contains(&f) {
+            (vec![det(180.0, 100.0, 0.9, 1)], vec![red.clone()])
+        } else {
+            (vec![det(xr, 100.0, 0.9, 1), det(xg, 100.0, 0.9, 1)], vec![red.clone(), green.clone()])
+        };
+        t.update_seen(&frame(f, dets), if use_looks { &looks } else { &[] });
+    }
+    t.finish()
+}
+
+/// Whether every track of at least 30 boxes ends on the side it started on.
+fn each_returns(tracks: &[Track]) -> bool {
+    let long: Vec<&Track> = tracks.iter().filter(|t| t.boxes.len() >= 30).collect();
+    long.len() == 2 && long.iter().all(|t| (t.boxes[0].bbox.x1 < 180.0) == (t.boxes.last().unwrap().bbox.x1 < 180.0))
+}
+
+#[test]
+fn colours_keep_ids_apart_where_people_meet() {
+    assert!(each_returns(&meeting(true)), "with colours the ids must follow the people");
+    // The case is one where position alone gets it wrong (else it would test nothing).
+    assert!(!each_returns(&meeting(false)), "by position alone the ids should swap here");
+}
