@@ -8,8 +8,9 @@ use super::Sparse;
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EvidenceConfig {
-    /// Fewest detections a track needs, counted over at least this many seconds of detector
-    /// frames (a track shorter than that needs as many detections as it has detector frames).
+    /// Fewest detections a track needs, as this many seconds' worth of detector frames (at
+    /// least one): a piece of a few frames, left over where `bridge` cut and `stitch` found
+    /// nothing to join, is not worth a human's look.
     pub min_detected_s: f32,
     /// Least share of the detector frames within the track's span that detected it.
     pub min_detected_share: f32,
@@ -32,7 +33,7 @@ pub fn drop_weak(tracks: &mut Vec<Sparse>, cfg: &EvidenceConfig, fps: f32, detec
     let need = (cfg.min_detected_s * per_s).round().max(1.0) as usize;
     tracks.retain(|t| {
         let span = detector_frames.range(t.first()..=t.last()).count().max(1);
-        t.dets.len() >= need.min(span)
+        t.dets.len() >= need
             && t.dets.len() as f32 >= cfg.min_detected_share * span as f32
             && t.mean_score() >= cfg.min_mean_score
     });
