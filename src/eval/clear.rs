@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use pathfinding::kuhn_munkres::kuhn_munkres;
 use pathfinding::matrix::Matrix;
 
-use super::MotRow;
+use super::{MotRow, TrackCounts};
 use crate::types::BBox;
 
 /// One CLEAR correspondence: in `frame` (from 1), the ground-truth box of track `gt_id`
@@ -43,24 +43,13 @@ pub struct FrameMatch {
     pub pred_row: usize,
 }
 
-/// What one video's CLEAR pass counts (motmetrics' names), plus what the identity metrics need.
+/// What one video's CLEAR pass counts, plus what the identity metrics need.
 #[derive(Debug, Default)]
 pub(crate) struct Clear {
     pub matches: Vec<FrameMatch>,
-    pub num_frames: u64,
-    pub num_objects: u64,
-    pub num_predictions: u64,
-    pub num_matches: u64,
-    pub num_switches: u64,
-    pub num_false_positives: u64,
-    pub num_misses: u64,
-    pub num_fragmentations: u64,
-    pub num_unique_objects: u64,
-    pub mostly_tracked: u64,
-    pub partially_tracked: u64,
-    pub mostly_lost: u64,
-    /// Sum of 1 - IoU over matches and switches (MOTP's numerator).
-    pub total_distance: f64,
+    /// The CLEAR counts (motmetrics' names), `total_distance` included; the identity counts
+    /// (`idtp`, `idfp`, `idfn`) are left at 0 for [`super::identity`] to fill.
+    pub counts: TrackCounts,
     /// For each (gt id, draft id): in how many box pairs they were within the threshold
     /// (motmetrics' `tps` of the ID measures).
     pub pair_hits: HashMap<(i64, i64), u64>,
@@ -122,7 +111,8 @@ pub(crate) fn clear(gt: &[MotRow], gt_index: &[usize], pred: &[MotRow], max_dist
     let mut frames: Vec<u64> = by_frame.keys().copied().collect();
     frames.sort_unstable();
 
-    let mut c = Clear { num_frames: frames.len() as u64, num_objects: gt.len() as u64, num_predictions: pred.len() as u64, ..Clear::default() };
+    let counts = TrackCounts { num_frames: frames.len() as u64, num_objects: gt.len() as u64, num_predictions: pred.len() as u64, ..TrackCounts::default() };
+    let mut c = Clear { counts, ..Clear::default() };
     let mut objects: HashMap<i64, Object> = HashMap::new();
     for f in frames {
         let (rows, cols) = &by_frame[&f];
@@ -149,8 +139,8 @@ pub(crate) fn clear(gt: &[MotRow], gt_index: &[usize], pred: &[MotRow], max_dist
         let mut col_done = vec![false; cols.len()];
         let push = |c: &mut Clear, r: usize, k: usize, switch: bool, d: f64| {
             let (i, j) = (rows[r], cols[k]);
-            c.total_distance += d;
-            if switch { c.num_switches += 1 } else { c.num_matches += 1 }
+            c.counts.total_distance += d;
+            if switch { c.counts.num_switches += 1 } else { c.counts.num_matches += 1 }
             c.matches.push(FrameMatch { frame: f, gt_id: gt[i].id, pred_id: pred[j].id, iou: 1.0 - d, switch, gt_row: gt_index[i], pred_row: j });
         };
         // 2. keep last correspondences that are still valid.
@@ -176,20 +166,21 @@ pub(crate) fn clear(gt: &[MotRow], gt_index: &[usize], pred: &[MotRow], max_dist
         // 4. misses, false positives; object histories.
         for (r, &i) in rows.iter().enumerate() {
             let obj = objects.entry(gt[i].id).or_default();
-            obj.event(row_done[r], &mut c.num_fragmentations);
+            obj.event(row_done[r], &mut c.counts.num_fragmentations);
         }
-        c.num_misses += row_done.iter().filter(|d| !**d).count() as u64;
-        c.num_false_positives += col_done.iter().filter(|d| !**d).count() as u64;
+        c.counts.num_misses += row_done.iter().filter(|d| !**d).count() as u64;
+        c.counts.num_false_positives += col_done.iter().filter(|d| !**d).count() as u64;
     }
-    c.num_unique_objects = objects.len() as u64;
+    c.counts.num_unique_objects = objects.len() as u64;
     for o in objects.values() {
         let ratio = o.hits as f64 / o.frames as f64;
         match ratio {
-            r if r >= 0.8 => c.mostly_tracked += 1,
-            r if r >= 0.2 => c.partially_tracked += 1,
-            _ => c.mostly_lost += 1,
+            r if r >= 0.8 => c.counts.mostly_tracked += 1,
+            r if r >= 0.2 => c.counts.partially_tracked += 1,
+            _ => c.counts.mostly_lost += 1,
         }
     }
+    c.counts.num_detections = c.counts.num_matches + c.counts.num_switches;
     c.matches.sort_by_key(|m| (m.frame, m.gt_row));
     c
 }

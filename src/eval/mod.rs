@@ -150,25 +150,7 @@ pub fn score(gt: &[MotRow], pred: &[MotRow], iou: f32) -> TrackScores {
     let scored: Vec<MotRow> = gt_index.iter().map(|&i| gt[i]).collect();
     let c = clear::clear(&scored, &gt_index, pred, 1.0 - decimal(iou));
     let id = identity::identity(&scored, pred, &c.pair_hits);
-    let counts = TrackCounts {
-        num_frames: c.num_frames,
-        num_objects: c.num_objects,
-        num_predictions: c.num_predictions,
-        num_matches: c.num_matches,
-        num_switches: c.num_switches,
-        num_false_positives: c.num_false_positives,
-        num_misses: c.num_misses,
-        num_detections: c.num_matches + c.num_switches,
-        num_fragmentations: c.num_fragmentations,
-        num_unique_objects: c.num_unique_objects,
-        mostly_tracked: c.mostly_tracked,
-        partially_tracked: c.partially_tracked,
-        mostly_lost: c.mostly_lost,
-        idtp: id.idtp,
-        idfp: id.idfp,
-        idfn: id.idfn,
-        total_distance: c.total_distance,
-    };
+    let counts = TrackCounts { idtp: id.idtp, idfp: id.idfp, idfn: id.idfn, ..c.counts };
     TrackScores { matches: c.matches, ..TrackScores::from_counts(counts) }
 }
 
