@@ -1,8 +1,11 @@
 //! Runs the stages over one video: decode and preprocess each on their own thread, inference,
 //! postprocess and tracking on the caller's, joined by bounded channels so at most
 //! `2 * batch_size` decoded frames and two prepared batches are in flight at any time,
-//! whatever the length of the video. Refinement, routing and export run once at the end, on
-//! the finished tracks: track -> refine -> route -> export.
+//! whatever the length of the video. A prepared batch carries its frames' pixels on to the
+//! tracker, which reads each detection's colours (`track::appearance`), so up to about
+//! `4 * batch_size` frames are held at once (at 1080p YUV and batch 16, about 200 MB).
+//! Refinement, routing and export run once at the end, on the finished tracks:
+//! track -> refine -> route -> export.
 //!
 //! With `stride` N every frame is decoded (and counted) but only every Nth one, plus the last
 //! frame of the video so tracks reach the end, goes to the detector; tracking fills the rest.
