@@ -68,9 +68,17 @@ pub fn stitch(tracks: &mut Vec<Sparse>, cfg: &StitchConfig, fps: f32) -> usize {
     let heads: Vec<End> = tracks.iter().map(|t| end_of(t, true, fit)).collect();
     let tails: Vec<End> = tracks.iter().map(|t| end_of(t, false, fit)).collect();
     let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+    // Candidates by start frame, so each track only looks at those starting within the gap
+    // after its end (hours of video hold tens of thousands of tracks).
+    let mut by_start: Vec<usize> = (0..tracks.len()).collect();
+    by_start.sort_by_key(|&i| tracks[i].first());
+    let max_gap_frames = (cfg.max_gap_s * fps).ceil().max(0.0) as u64;
     for (a, ta) in tracks.iter().enumerate() {
-        for (b, tb) in tracks.iter().enumerate() {
-            if a == b || ta.class != tb.class || tb.first() <= ta.last() {
+        let from = by_start.partition_point(|&i| tracks[i].first() <= ta.last());
+        let to = by_start.partition_point(|&i| tracks[i].first() <= ta.last() + max_gap_frames);
+        for &b in &by_start[from..to] {
+            let tb = &tracks[b];
+            if a == b || ta.class != tb.class {
                 continue;
             }
             let gap = (tb.first() - ta.last()) as f64;
