@@ -60,10 +60,9 @@ fn main() {
         for (f, d) in by_frame {
             t.update(&FrameDetections { frame: FrameInfo { index: f, width: 1920, height: 1080 }, detections: d });
         }
-        let det_frames = t.detector_frames().clone();
-        let tracks = t.finish();
-        let timing = VideoTiming { fps, detector_frames: &det_frames, keyframe_iou: tracker.keyframe_iou };
-        let (tracks, _stats) = refine(tracks, &refine_cfg, &timing);
+        let tracked = t.finish_all();
+        let timing = VideoTiming { fps, detector_frames: &tracked.detector_frames, usable: &tracked.usable, keyframe_iou: tracker.keyframe_iou };
+        let (tracks, _stats) = refine(tracked.tracks, &refine_cfg, &timing);
         let mut w = std::io::BufWriter::new(std::fs::File::create(out.join(format!("{seq}.txt"))).unwrap());
         for tr in &tracks {
             for b in &tr.boxes {

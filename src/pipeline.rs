@@ -25,7 +25,7 @@ use crate::decode::PixelOutput;
 use crate::devices::{Postprocess, Preparer};
 use crate::refine::{refine, RefineConfig, RefineStats, VideoTiming};
 use crate::track::appearance::describe;
-use crate::track::{Tracker, TrackerConfig};
+use crate::track::{Tracked, Tracker, TrackerConfig};
 use crate::types::{Batch, Frame, Region, VideoInfo, VideoLabels};
 use crate::tile::{merge_batch, TilePlan, Tiling};
 
@@ -168,9 +168,8 @@ impl Pipeline<'_> {
         });
         on_frames(frames.saturating_sub(reported));
         let t = Instant::now();
-        let detected_frames = tracker.detector_frames().clone();
-        let tracks = tracker.finish();
-        let timing = VideoTiming { fps: info.fps, detector_frames: &detected_frames, keyframe_iou: self.tracker.keyframe_iou };
+        let Tracked { tracks, detector_frames: seen_frames, usable } = tracker.finish_all();
+        let timing = VideoTiming { fps: info.fps, detector_frames: &seen_frames, usable: &usable, keyframe_iou: self.tracker.keyframe_iou };
         let (tracks, refined) = if self.tracker.off { (tracks, Default::default()) } else { refine(tracks, self.refine, &timing) };
         tracing::debug!("{}: refine {refined:?}", info.name);
         stages.track_s += t.elapsed().as_secs_f64();

@@ -8,13 +8,15 @@ use prelabel::refine::{RefineConfig, Step};
 #[derive(Args)]
 #[command(next_help_heading = "Refinement (after tracking, with the whole video in hand)")]
 pub(crate) struct RefineArgs {
-    /// Refinement steps to run, comma separated, or `none`: bridge (no guessed boxes through
-    /// long misses: cut there), stitch (join a track to one that starts where its motion leads,
-    /// in matching colours), dedupe (drop a track sitting on top of another), evidence (drop
-    /// tracks the detector rarely or never surely saw), smooth (take the detector's jitter
-    /// out), static (send never-moving tracks to review). Default: all, in that order.
-    /// `prelabel eval` shows what each is worth on your footage.
-    #[arg(long, value_name = "STEPS", value_delimiter = ',', default_value = "all", value_parser = parse_step)]
+    /// Refinement steps to run, comma separated: bridge (no guessed boxes through long misses:
+    /// cut there), stitch (join a track to one that starts where its motion leads, in matching
+    /// colours), dedupe (drop a track sitting on top of another), evidence (drop tracks the
+    /// detector rarely or never surely saw), extend (take unsure detections where a track's
+    /// motion leads: more recall, less precision; off by default), smooth (take the detector's
+    /// jitter out), static (send never-moving tracks to review). `default` is all but extend,
+    /// `all` all, `none` none; they run in that order. `prelabel eval` shows what each is worth
+    /// on your footage.
+    #[arg(long, value_name = "STEPS", value_delimiter = ',', default_value = "default", value_parser = parse_step)]
     pub(crate) refine: Vec<StepChoice>,
     /// stitch: longest gap, in seconds, across which two tracks are joined.
     #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().stitch.max_gap_s)]
@@ -34,6 +36,7 @@ pub(crate) struct RefineArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StepChoice {
     All,
+    Default,
     None,
     Step(Step),
 }
@@ -41,10 +44,11 @@ pub(crate) enum StepChoice {
 fn parse_step(s: &str) -> std::result::Result<StepChoice, String> {
     match s.trim() {
         "all" => Ok(StepChoice::All),
+        "default" => Ok(StepChoice::Default),
         "none" => Ok(StepChoice::None),
         other => <Step as clap::ValueEnum>::from_str(other, true).map(StepChoice::Step).map_err(|_| {
             let names: Vec<String> = Step::ALL.iter().map(|s| format!("{s:?}").to_lowercase()).collect();
-            format!("unknown step '{other}': use all, none or some of {}", names.join(","))
+            format!("unknown step '{other}': use default, all, none or some of {}", names.join(","))
         }),
     }
 }
@@ -56,6 +60,7 @@ impl RefineArgs {
         for c in &self.refine {
             match c {
                 StepChoice::All => cfg.steps.extend(Step::ALL),
+                StepChoice::Default => cfg.steps.extend(Step::DEFAULT),
                 StepChoice::None if self.refine.len() == 1 => {}
                 StepChoice::None => return Err(Error::Usage("--refine none cannot be combined with steps".into())),
                 StepChoice::Step(s) => {

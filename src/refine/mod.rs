@@ -11,6 +11,7 @@
 //! | `stitch` | joins a track that ends to one that starts soon after where its motion leads, with matching colours (an occlusion, a cut the bridge step made that hindsight confirms) | [`stitch`] |
 //! | `dedupe` | removes a track that mostly sits on top of a longer one (a second box on a person already boxed) | [`dedupe`] |
 //! | `evidence` | drops tracks the detector confirmed too rarely or never surely enough to be worth a human's time | [`evidence`] |
+//! | `extend` (off by default) | takes detections no track took where a track's motion says its object was: before its first and after its last sure detection, and inside its gaps | [`extend`] |
 //! | `smooth` | fits each track's detected boxes to a local straight line in time, taking the detector's jitter out | [`smooth`] |
 //! | `static` | marks tracks that never move (scenery: a sign, a parked object) so routing sends them to review | [`stationary`] |
 //!
@@ -22,15 +23,16 @@
 pub mod bridge;
 pub mod dedupe;
 pub mod evidence;
+pub mod extend;
 mod sparse;
 pub mod smooth;
 pub mod stationary;
 pub mod stitch;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::track::{interpolate, keyframes};
-use crate::types::{ReviewBand, Track};
+use crate::types::{Detection, ReviewBand, Track};
 pub use sparse::Sparse;
 
 /// One refinement step, as `--refine` names it.
@@ -41,12 +43,16 @@ pub enum Step {
     Stitch,
     Dedupe,
     Evidence,
+    Extend,
     Smooth,
     Static,
 }
 
 impl Step {
-    pub const ALL: [Step; 6] = [Step::Bridge, Step::Stitch, Step::Dedupe, Step::Evidence, Step::Smooth, Step::Static];
+    pub const ALL: [Step; 7] = [Step::Bridge, Step::Stitch, Step::Dedupe, Step::Evidence, Step::Extend, Step::Smooth, Step::Static];
+    /// What runs unless told otherwise: every step but `extend`, which on the footage the
+    /// defaults are chosen on added more wrong boxes than right ones (see `extend`).
+    pub const DEFAULT: [Step; 6] = [Step::Bridge, Step::Stitch, Step::Dedupe, Step::Evidence, Step::Smooth, Step::Static];
 }
 
 /// Which steps run, and their settings. Durations are seconds, sizes are fractions of the
@@ -57,6 +63,7 @@ pub struct RefineConfig {
     pub stitch: stitch::StitchConfig,
     pub dedupe: dedupe::DedupeConfig,
     pub evidence: evidence::EvidenceConfig,
+    pub extend: extend::ExtendConfig,
     pub bridge: bridge::BridgeConfig,
     pub smooth: smooth::SmoothConfig,
     pub stationary: stationary::StaticConfig,
@@ -65,10 +72,11 @@ pub struct RefineConfig {
 impl Default for RefineConfig {
     fn default() -> Self {
         RefineConfig {
-            steps: Step::ALL.into_iter().collect(),
+            steps: Step::DEFAULT.into_iter().collect(),
             stitch: Default::default(),
             dedupe: Default::default(),
             evidence: Default::default(),
+            extend: Default::default(),
             bridge: Default::default(),
             smooth: Default::default(),
             stationary: Default::default(),
@@ -93,6 +101,8 @@ pub struct RefineStats {
     pub stitched: usize,
     pub duplicates_removed: usize,
     pub weak_dropped: usize,
+    /// Detections no track had taken, added by `extend`.
+    pub detections_added: usize,
     pub cuts: usize,
     pub static_marked: usize,
     pub tracks_out: usize,
@@ -103,12 +113,14 @@ pub struct VideoTiming<'a> {
     pub fps: f32,
     /// The frames the detector ran on, in order.
     pub detector_frames: &'a BTreeSet<u64>,
+    /// Every detection the tracker could have used, by frame (`track::Tracked::usable`).
+    pub usable: &'a BTreeMap<u64, Vec<Detection>>,
     /// IoU the keyframes must keep (the tracker's `keyframe_iou`).
     pub keyframe_iou: f32,
 }
 
-/// Runs the switched-on steps in a fixed order (bridge, stitch, dedupe, evidence, smooth,
-/// static) and gives dense tracks with keyframes, ids 1..n by first frame.
+/// Runs the switched-on steps in a fixed order (bridge, stitch, dedupe, evidence, extend,
+/// smooth, static) and gives dense tracks with keyframes, ids 1..n by first frame.
 pub fn refine(tracks: Vec<Track>, cfg: &RefineConfig, video: &VideoTiming) -> (Vec<Track>, RefineStats) {
     let mut stats = RefineStats { tracks_in: tracks.len(), ..RefineStats::default() };
     if cfg.steps.is_empty() {
@@ -128,6 +140,9 @@ pub fn refine(tracks: Vec<Track>, cfg: &RefineConfig, video: &VideoTiming) -> (V
     }
     if cfg.on(Step::Evidence) {
         stats.weak_dropped = evidence::drop_weak(&mut sparse, &cfg.evidence, fps, video.detector_frames);
+    }
+    if cfg.on(Step::Extend) {
+        stats.detections_added = extend::extend(&mut sparse, &cfg.extend, fps, video.detector_frames, video.usable);
     }
     if cfg.on(Step::Smooth) {
         smooth::smooth(&mut sparse, &cfg.smooth, fps);

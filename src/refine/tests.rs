@@ -1,9 +1,9 @@
 //! Each step on hand-made tracks whose right answer is known.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::types::{BBox, BoxSource, TrackBox};
+use crate::types::{BBox, BoxSource, Detection, TrackBox};
 
 /// A person 100 px tall walking right at `speed` px/frame, detected on `frames`.
 fn walker(id: u64, x0: f32, speed: f32, frames: impl Iterator<Item = u64>) -> Track {
@@ -25,8 +25,12 @@ fn only(step: Step) -> RefineConfig {
 }
 
 fn run(tracks: Vec<Track>, cfg: &RefineConfig, frames: u64) -> (Vec<Track>, RefineStats) {
+    run_with(tracks, cfg, frames, &BTreeMap::new())
+}
+
+fn run_with(tracks: Vec<Track>, cfg: &RefineConfig, frames: u64, usable: &BTreeMap<u64, Vec<Detection>>) -> (Vec<Track>, RefineStats) {
     let all: BTreeSet<u64> = (0..frames).collect();
-    refine(tracks, cfg, &VideoTiming { fps: 25.0, detector_frames: &all, keyframe_iou: 0.9 })
+    refine(tracks, cfg, &VideoTiming { fps: 25.0, detector_frames: &all, usable, keyframe_iou: 0.9 })
 }
 
 #[test]
@@ -117,6 +121,26 @@ fn a_long_miss_cut_by_bridge_is_joined_again_by_stitch_when_the_motion_agrees() 
     let (out, stats) = run(vec![t], &cfg, 90);
     assert_eq!((stats.cuts, stats.stitched, out.len()), (1, 1, 1));
     assert_eq!(out[0].boxes.len(), 90);
+}
+
+#[test]
+fn extend_takes_unsure_detections_where_the_motion_leads_and_nothing_else() {
+    // A walker tracked on frames 10..40; the detector also saw it, unsure, on 4..10, at 40..44
+    // and inside a gap at 20; a stranger far away on 5 is not taken.
+    let mut t = walker(1, 0.0, 2.0, (10..20).chain(21..40));
+    let unsure = walker(9, 0.0, 2.0, (4..10).chain([20]).chain(40..44));
+    let mut usable: BTreeMap<u64, Vec<Detection>> = BTreeMap::new();
+    for b in &unsure.boxes {
+        usable.entry(b.frame).or_default().push(Detection { bbox: b.bbox, class: 0, score: 0.3 });
+    }
+    usable.entry(5).or_default().push(Detection { bbox: BBox { x1: 400.0, y1: 50.0, x2: 440.0, y2: 150.0 }, class: 0, score: 0.3 });
+    for b in &mut t.boxes {
+        usable.entry(b.frame).or_default().push(Detection { bbox: b.bbox, class: 0, score: 0.9 });
+    }
+    let (out, stats) = run_with(vec![t], &only(Step::Extend), 60, &usable);
+    assert_eq!(stats.detections_added, 6 + 1 + 4);
+    assert_eq!((out[0].first_frame(), out[0].last_frame()), (4, 43));
+    assert!(out[0].boxes.iter().all(|b| b.source == BoxSource::Detected));
 }
 
 #[test]

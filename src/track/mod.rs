@@ -16,9 +16,9 @@ pub mod interpolate;
 pub mod keyframes;
 mod kalman;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::types::{Appearance, BoxSource, FrameDetections, ReviewBand, Track, TrackBox};
+use crate::types::{Appearance, BoxSource, Detection, FrameDetections, ReviewBand, Track, TrackBox};
 use bytetrack::ByteTrack;
 
 /// Frame rate assumed when the container does not give a usable one.
@@ -68,6 +68,15 @@ impl Default for TrackerConfig {
     }
 }
 
+/// Everything tracking gives for one video ([`Tracker::finish_all`]).
+#[derive(Debug, Clone, Default)]
+pub struct Tracked {
+    pub tracks: Vec<Track>,
+    pub detector_frames: BTreeSet<u64>,
+    /// Detections scoring at least `--track-low`, by frame.
+    pub usable: BTreeMap<u64, Vec<Detection>>,
+}
+
 /// Tracks one video. Feed it every detector frame with [`Tracker::update`], then
 /// [`Tracker::finish`].
 #[derive(Debug, Clone)]
@@ -76,6 +85,9 @@ pub struct Tracker {
     fps: f32,
     online: ByteTrack,
     detector_frames: BTreeSet<u64>,
+    /// Every detection the tracker could use (score at least `low`), by frame: the refine
+    /// stage extends tracks with those no track took (`refine::extend`).
+    usable: BTreeMap<u64, Vec<Detection>>,
     /// With `cfg.off`: the one-frame tracks so far.
     singles: Vec<Track>,
 }
@@ -84,7 +96,7 @@ impl Tracker {
     /// `fps`: the video's frame rate (anything not positive and finite counts as 25).
     pub fn new(cfg: TrackerConfig, fps: f32) -> Tracker {
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { FALLBACK_FPS };
-        Tracker { cfg, fps, online: ByteTrack::new(cfg, fps), detector_frames: BTreeSet::new(), singles: Vec::new() }
+        Tracker { cfg, fps, online: ByteTrack::new(cfg, fps), detector_frames: BTreeSet::new(), usable: BTreeMap::new(), singles: Vec::new() }
     }
 
     /// The detections of one frame the detector ran on; frames in increasing order (a frame
@@ -101,6 +113,10 @@ impl Tracker {
             return;
         }
         self.detector_frames.insert(detections.frame.index);
+        let usable: Vec<Detection> = detections.detections.iter().filter(|d| d.score >= self.cfg.low).copied().collect();
+        if !usable.is_empty() && !self.cfg.off {
+            self.usable.insert(detections.frame.index, usable);
+        }
         if self.cfg.off {
             self.push_singles(detections);
         } else {
@@ -111,6 +127,14 @@ impl Tracker {
     /// The frames the detector ran on so far, in order.
     pub fn detector_frames(&self) -> &BTreeSet<u64> {
         &self.detector_frames
+    }
+
+    /// [`Tracker::finish`], plus what the refine stage needs besides the tracks: the frames
+    /// the detector ran on and every usable detection by frame.
+    pub fn finish_all(mut self) -> Tracked {
+        let detector_frames = self.detector_frames.clone();
+        let usable = std::mem::take(&mut self.usable);
+        Tracked { tracks: self.finish(), detector_frames, usable }
     }
 
     fn push_singles(&mut self, detections: &FrameDetections) {
