@@ -98,7 +98,8 @@ impl ShaderStages {
             match GpuContext::new(forced) {
                 Ok(ctx) => Some(Arc::new(ctx)),
                 Err(e) if !forced => {
-                    tracing::info!("preprocess on the CPU: {e}");
+                    // Expected on a machine without a GPU: said with -v only.
+                    tracing::debug!("shader stages on the CPU: {e}");
                     None
                 }
                 Err(e) => return Err(Error::Gpu(format!("--device gpu asks for a GPU adapter for the shader stages: {e}"))),

@@ -32,6 +32,32 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
 }
 
+/// Keeps GPU probing from printing `error: XDG_RUNTIME_DIR is invalid or not set in the
+/// environment.` twice on stderr. Call it first thing in `main`, before any thread starts
+/// (it sets an environment variable).
+///
+/// The cause: Mesa's Vulkan device-select layer (`VK_LAYER_MESA_device_select`, an implicit
+/// layer that `mesa-vulkan-drivers` installs, so it loads on machines with and without a GPU)
+/// asks the Wayland compositor which GPU is the default on every `vkEnumeratePhysicalDevices`,
+/// and libwayland writes that line straight to fd 2 when there is no session (servers, cluster
+/// nodes, containers), so no log filter can catch it. Where no Wayland session can exist, the
+/// layer has nothing to find out, and its documented switch `NODEVICE_SELECT=1` turns it off.
+/// Nothing is lost: [`GpuContext::new`] orders adapters itself (the layer's order only breaks
+/// ties between GPUs of the same kind). A user who picks a device through the layer
+/// (`MESA_VK_DEVICE_SELECT`, `DRI_PRIME`) or sets `NODEVICE_SELECT` keeps their setting.
+pub fn quiet_vulkan_device_select() {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    let runtime_dir_ok = std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
+    let wayland_possible = runtime_dir_ok || set("WAYLAND_DISPLAY") || set("WAYLAND_SOCKET");
+    let user_choice = ["NODEVICE_SELECT", "MESA_VK_DEVICE_SELECT", "DRI_PRIME"].iter().any(|k| std::env::var_os(k).is_some());
+    if !wayland_possible && !user_choice {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
 impl GpuContext {
     /// The best adapter wgpu finds: a discrete or integrated GPU first; a software adapter
     /// only when `allow_software` (tests, `--device gpu` on a machine without a GPU).

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Before any thread starts: it sets an environment variable.
+    prelabel::gpu::quiet_vulkan_device_select();
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose, args.quiet);
     match cli::dispatch(args) {

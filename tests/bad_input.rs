@@ -231,3 +231,31 @@ fn interrupted_run_leaves_no_partial_labels() {
     assert_eq!(r["state"], "interrupted");
     assert_eq!(r["videos"][0]["status"], "interrupted");
 }
+
+/// A successful run says nothing that reads as an error: GPU probing on a machine without a
+/// GPU (or without a desktop session) is silent, and `-q` leaves stderr empty. Run without
+/// `XDG_RUNTIME_DIR`, as on a server, where Mesa's Vulkan layer used to print
+/// `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` twice.
+#[test]
+fn successful_run_prints_no_error_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = small_video(tmp.path(), "clip.avi", 4);
+    for quiet in [false, true] {
+        let out = tmp.path().join(format!("out-{quiet}"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_prelabel"));
+        cmd.args(["run", video.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "auto"]);
+        if quiet {
+            cmd.arg("-q");
+        }
+        let run = cmd.env_remove("XDG_RUNTIME_DIR").env_remove("PRELABEL_LOG").output().unwrap();
+        let err = stderr(&run);
+        assert!(run.status.success(), "{err}");
+        for line in err.lines() {
+            let l = line.trim_start().to_lowercase();
+            assert!(!l.starts_with("error") && !line.contains("ERROR"), "a successful run printed {line:?}:\n{err}");
+        }
+        if quiet {
+            assert_eq!(err, "", "-q prints nothing on stderr for a successful run");
+        }
+    }
+}

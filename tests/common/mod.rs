@@ -17,16 +17,33 @@ pub fn from_setup(rel: &str) -> PathBuf {
 
 /// `../shared/data/mot15/<seq>`, or None (said loudly) when the shared data is absent.
 pub fn mot15(seq: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("PRELABEL_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared"))
-        .join("data/mot15")
-        .join(seq);
+    let root = std::env::var_os("PRELABEL_SHARED").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared")).join("data/mot15");
+    let dir = root.join(seq);
     if dir.join(format!("{seq}.mp4")).is_file() {
         Some(dir)
     } else {
         eprintln!("\n*** SKIPPED: MOTChallenge data not found at {} (set PRELABEL_SHARED) ***\n", dir.display());
+        skipped(&format!("no MOTChallenge data at {} (set PRELABEL_SHARED, or put it in ../shared)", root.display()));
         None
+    }
+}
+
+/// Records that the running test did not run for `reason`, where the person running the suite
+/// sees it: cargo captures a passing test's stderr, and the test still reports "ok". Appends
+/// `<test file>::<test name>\t<reason>` to the file `$PRELABEL_SKIPPED_FILE` names (set by
+/// `scripts/test.sh`, which prints the list after the run); without it, only stderr.
+pub fn skipped(reason: &str) {
+    let Some(file) = std::env::var_os("PRELABEL_SKIPPED_FILE") else { return };
+    let thread = std::thread::current();
+    let test = thread.name().filter(|n| *n != "main").unwrap_or("?");
+    let line = format!("{}::{test}\t{reason}\n", env!("CARGO_CRATE_NAME"));
+    // One short append per call: lines from parallel tests do not interleave.
+    let appended = std::fs::OpenOptions::new().create(true).append(true).open(&file).and_then(|mut f| {
+        use std::io::Write;
+        f.write_all(line.as_bytes())
+    });
+    if let Err(e) = appended {
+        eprintln!("cannot record the skipped test in {}: {e}", Path::new(&file).display());
     }
 }
 
