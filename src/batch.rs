@@ -103,7 +103,10 @@ impl BatchJob<'_> {
             let dir = self.out_dir.join(rel_out);
             let source = Source::read(input).ok();
             let plan = match &source {
-                _ if self.overwrite => Plan::Label(Some("--overwrite".into())),
+                _ if self.overwrite => {
+                    let before = dir.join(manifest::FILE_NAME).exists() || outputs_complete(&dir, self.pipeline.formats);
+                    Plan::Label(before.then(|| "--overwrite".into()))
+                }
                 // Unreadable: the pipeline says why in one line.
                 None => Plan::Label(None),
                 Some(source) => self.plan(&dir, source, &settings),

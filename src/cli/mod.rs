@@ -161,7 +161,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     let report = RunReport {
         prelabel_version: env!("CARGO_PKG_VERSION"),
         state: "running",
-        command_line: std::env::args().collect(),
+        command_line: std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect(),
         model: ModelReport { name: spec.name.clone(), description: spec.path.clone(), onnx: spec.onnx_path() },
         runtime,
         device: detector.device.clone(),
