@@ -77,7 +77,17 @@ impl VideoReader {
         if meta.len() == 0 {
             return Err(Error::video(path, "file is empty"));
         }
-        let decoder = Decoder::new(path).map_err(|e| Error::video(path, describe_open_error(&e)))?;
+        // ffmpeg-next takes paths as UTF-8 (and panics on others): such a file is opened here
+        // and ffmpeg reads it through /proc/self/fd (it opens its own descriptor there).
+        let held = match path.to_str() {
+            Some(_) => None,
+            None => Some(std::fs::File::open(path).map_err(|e| Error::video(path, format!("cannot read: {e}")))?),
+        };
+        let ff_path = match &held {
+            Some(f) => std::path::PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(f))),
+            None => path.to_path_buf(),
+        };
+        let decoder = Decoder::new(ff_path.as_path()).map_err(|e| Error::video(path, describe_open_error(&e)))?;
         let (width, height) = decoder.size();
         if width == 0 || height == 0 {
             return Err(Error::video(path, "no decodable video stream"));
@@ -94,8 +104,9 @@ impl VideoReader {
         // scaler-free decoder does the work (opening twice costs a header read, not frames).
         let decoder = match output {
             PixelOutput::Rgb8 => Source::Rgb(decoder),
-            PixelOutput::Yuv420 => Source::Yuv(YuvDecoder::open(path).map_err(|e| Error::video(path, e))?),
+            PixelOutput::Yuv420 => Source::Yuv(YuvDecoder::open(&ff_path).map_err(|e| Error::video(path, e))?),
         };
+        drop(held);
         Ok(VideoReader { decoder, info, next_index: 0, skipped_errors: 0 })
     }
 

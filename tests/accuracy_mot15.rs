@@ -14,7 +14,7 @@ fn person_ap(seq: &str) -> Option<f64> {
     let out = tmp.path().join("out");
     common::label_people(&video, &out, &["--score-threshold", "0.05", "--no-track"]);
     let gt = read_mot(&dir.join("gt/gt.txt")).unwrap();
-    let pred = read_mot(&out.join(seq).join("mot.txt")).unwrap();
+    let pred = read_mot(&out.join(format!("{seq}.mp4")).join("mot.txt")).unwrap();
     // Every box belongs to a track (ids from 1); frames count from 1.
     assert!(pred.iter().all(|p| p.id >= 1 && p.frame >= 1));
     let r = average_precision(&gt, &pred, 0.5);

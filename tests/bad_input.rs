@@ -79,9 +79,9 @@ fn missing_empty_and_non_video_files_fail_alone_while_good_videos_finish() {
     // No --classes: people and road vehicles, recorded by name.
     assert_eq!(r["settings"]["classes"], serde_json::json!(["person", "bicycle", "car", "motorcycle", "bus", "truck"]));
     for f in ["coco.json", "cvat.xml", "mot.txt"] {
-        assert!(out.join("good").join(f).is_file());
+        assert!(out.join("good.mp4").join(f).is_file());
     }
-    for bad in ["missing", "empty", "notes"] {
+    for bad in ["missing.mp4", "empty.mp4", "notes.mp4"] {
         no_outputs(&out.join(bad));
     }
 
@@ -203,7 +203,7 @@ fn bad_tracking_refine_and_class_settings_are_one_clear_line() {
         no_panic(&o);
         assert!(!o.status.success(), "{extra:?} was accepted");
         assert!(stderr(&o).contains(want), "{extra:?}: {}", stderr(&o));
-        no_outputs(&out.join("v"));
+        no_outputs(&out.join("v.mp4"));
     }
 }
 
@@ -218,7 +218,7 @@ fn interrupted_run_leaves_no_partial_labels() {
         .unwrap();
     // Wait until the video is under way, then send SIGTERM (what a batch scheduler sends).
     let started = std::time::Instant::now();
-    while !out.join("vtest").exists() && started.elapsed().as_secs() < 60 {
+    while !out.join("vtest.avi").exists() && started.elapsed().as_secs() < 60 {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -226,7 +226,7 @@ fn interrupted_run_leaves_no_partial_labels() {
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    no_outputs(&out.join("vtest"));
+    no_outputs(&out.join("vtest.avi"));
     let r = report(&out);
     assert_eq!(r["state"], "interrupted");
     assert_eq!(r["videos"][0]["status"], "interrupted");

@@ -100,7 +100,7 @@ fn moved_bundle_runs_with_a_clean_environment_and_pieces_reassemble() {
     let run = clean(&dir.join("prelabel")).arg("run").arg(&video).arg("--out").arg(&out).arg("-q").output().unwrap();
     assert!(run.status.success(), "{}", stderr(&run));
     for f in ["coco.json", "cvat.xml", "mot.txt"] {
-        assert!(out.join("clip").join(f).is_file(), "{f} missing");
+        assert!(out.join("clip.mp4").join(f).is_file(), "{f} missing");
     }
     let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["execution_provider"], "CPUExecutionProvider");

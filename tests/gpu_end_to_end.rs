@@ -13,7 +13,7 @@ fn run(seq_dir: &std::path::Path, device: &str, out: &std::path::Path) -> (f64, 
     let o = common::prelabel(&[&args[..], &["-s", "0.05", "--no-track", "--device", device, "-q"]].concat());
     assert!(o.status.success(), "--device {device}: {}", common::stderr(&o));
     let gt = read_mot(&seq_dir.join("gt/gt.txt")).unwrap();
-    let pred = read_mot(&out.join("TUD-Campus/mot.txt")).unwrap();
+    let pred = read_mot(&out.join("TUD-Campus.mp4/mot.txt")).unwrap();
     let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     (average_precision(&gt, &pred, 0.5).ap, report)
 }

@@ -17,7 +17,11 @@ pub(crate) struct RunArgs {
     /// Video files, or folders searched recursively for videos.
     #[arg(required = true)]
     pub(crate) inputs: Vec<PathBuf>,
-    /// Output folder: one sub-folder per video, plus report.json.
+    /// Output folder: one sub-folder per video, plus report.json. A video's folder mirrors its
+    /// path: a file given by name -> OUT/<file name>/ (OUT/clip.mp4/); a file found in a folder
+    /// argument -> OUT/<folder name>/<path inside it>/ (camA/x/clip.mp4 -> OUT/camA/x/clip.mp4/).
+    /// Odd names are percent-escaped (a leading '.', '%', bytes that are not UTF-8, job file
+    /// names), long ones cut with a hash, clashes get ~<hash of the path>: never outside OUT.
     #[arg(short, long)]
     pub(crate) out: PathBuf,
     /// Model description (.toml) next to its .onnx file. Default: the bundled SSD MobileNet v2 COCO.
@@ -62,7 +66,9 @@ pub(crate) struct RunArgs {
     /// ONNX Runtime library (libonnxruntime.so). Default: ORT_DYLIB_PATH, then the copy scripts/setup.sh installs.
     #[arg(long)]
     pub(crate) ort_lib: Option<PathBuf>,
-    /// Redo videos whose outputs already exist (by default they are skipped, so a re-run resumes).
+    /// Relabel every video. By default a video is skipped when its manifest.json says the same
+    /// source (size, modification time, content) was labelled with the same model and
+    /// settings; otherwise it is relabelled and the log says what changed.
     #[arg(long)]
     pub(crate) overwrite: bool,
     /// Tiles for small, far-away objects: off; auto (only for frames much larger than the model
@@ -192,7 +198,7 @@ impl ExportArgs {
 /// `prelabel eval`: which files to score and how.
 #[derive(Args)]
 #[command(after_help = "Examples:\n  \
-    prelabel eval --gt TUD-Campus/gt/gt.txt --pred labels/TUD-Campus/mot.txt\n  \
+    prelabel eval --gt TUD-Campus/gt/gt.txt --pred labels/TUD-Campus.mp4/mot.txt\n  \
     prelabel eval --gt a/gt/gt.txt --pred out/a/cvat.xml --gt b/gt/gt.txt --pred out/b/coco.json --label person\n  \
     prelabel eval --gt-dir MOT15/train --pred-dir labels/ --json\n\n\
     File formats by extension: .txt MOTChallenge (frames from 1; ground-truth rows with conf 0 are\n\

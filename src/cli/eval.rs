@@ -73,7 +73,18 @@ fn dir_pairs(gt_dir: &Path, pred_dir: &Path, pred_name: &str) -> Result<Vec<Pair
     let mut pairs = Vec::new();
     for (seq_dir, gt) in found {
         let rel: PathBuf = seq_dir.strip_prefix(gt_dir).unwrap_or(&seq_dir).to_path_buf();
-        let pred = pred_dir.join(&rel).join(pred_name);
+        let mut pred = pred_dir.join(&rel).join(pred_name);
+        // `prelabel run SEQ/SEQ.mp4` writes PRED_DIR/SEQ.mp4/: the video's own file name.
+        if let (false, Some(seq)) = (pred.is_file(), rel.file_name()) {
+            let video_dir = |ext: &&str| {
+                let mut name = seq.to_os_string();
+                name.push(format!(".{ext}"));
+                pred_dir.join(&rel).with_file_name(name).join(pred_name)
+            };
+            if let Some(p) = prelabel::batch::VIDEO_EXTENSIONS.iter().map(video_dir).find(|p| p.is_file()) {
+                pred = p;
+            }
+        }
         if !pred.is_file() {
             return Err(Error::Usage(format!("{} has ground truth but there is no {}", seq_dir.display(), pred.display())));
         }

@@ -35,8 +35,8 @@ use prelabel::tile::{MergeParams, TileConfig, Tiling};
     long_about = "Turns raw video into draft labels that annotators correct instead of drawing from scratch.\n\n\
         Example:\n  prelabel run clips/ --out labels/\n\n\
         decodes every video in clips/, detects people and objects with the bundled COCO detector,\n\
-        and writes labels/<video>/{coco.json,cvat.xml,labelstudio.json,mot.txt,yolo/,review.json}\n\
-        plus labels/report.json."
+        and writes labels/clips/<path in clips>/{coco.json,cvat.xml,labelstudio.json,mot.txt,yolo/,review.json,manifest.json}\n\
+        plus labels/report.json (a file given by name: labels/<file name>/, e.g. labels/clip.mp4/)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -161,7 +161,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     let report = RunReport {
         prelabel_version: env!("CARGO_PKG_VERSION"),
         state: "running",
-        command_line: std::env::args().collect(),
+        command_line: std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect(),
         model: ModelReport { name: spec.name.clone(), description: spec.path.clone(), onnx: spec.onnx_path() },
         runtime,
         device: detector.device.clone(),
@@ -190,6 +190,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         videos: Vec::new(),
         totals: Default::default(),
     };
+    let model = prelabel::batch::manifest::ModelPrint::new(&spec.name, &spec.onnx_path(), &spec.path)?;
     let job = BatchJob {
         pipeline: Pipeline {
             spec: &spec,
@@ -199,6 +200,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             batch_size, formats: &formats, stride, tracker, refine: &refine, route: &route, export: &export, tiles },
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
+        model,
         report,
     };
 

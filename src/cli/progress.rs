@@ -36,7 +36,7 @@ impl Progress for Bars {
     fn video_finished(&self, r: &VideoReport) {
         let line = match r.status {
             Status::Ok => return,
-            Status::Skipped => format!("skipped {}: outputs exist", r.input.display()),
+            Status::Skipped => format!("skipped {}: {}", r.input.display(), r.why.as_deref().unwrap_or("outputs exist")),
             _ => {
                 let input = r.input.display().to_string();
                 let error = r.error.as_deref().unwrap_or("");
@@ -61,6 +61,9 @@ pub(crate) fn print_summary(r: &RunReport, out: &Path) {
         println!("  {:<8} {:>7} {:>7} {:>7.1}  {} -> {}", status, v.frames, v.detections, v.frames_per_s, v.input.display(), dest);
         if let Some(e) = &v.error {
             println!("  {:<8} {e}", "");
+        }
+        if let Some(w) = &v.why {
+            println!("  {:<8} {w}", "");
         }
     }
     let s = &t.stages;

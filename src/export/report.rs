@@ -28,10 +28,16 @@ pub enum Status {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct VideoReport {
+    #[serde(serialize_with = "lossless_path")]
     pub input: PathBuf,
     pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why it was skipped, or why labelled again ("settings changed (score-threshold)").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// The video's folder: its path under `--out` mirrors the input's (see the README).
+    #[serde(serialize_with = "lossless_path")]
     pub output_dir: PathBuf,
     pub files: Vec<PathBuf>,
     pub width: u32,
@@ -58,6 +64,7 @@ impl VideoReport {
             input: input.to_path_buf(),
             status: if o.truncated.is_some() { Status::Partial } else { Status::Ok },
             error: o.truncated.clone(),
+            why: None,
             output_dir: output_dir.to_path_buf(),
             files: o.files.clone(),
             width: o.info.width,
@@ -76,12 +83,18 @@ impl VideoReport {
         }
     }
 
+    /// The same, saying why it was skipped or labelled again.
+    pub fn because(self, why: String) -> VideoReport {
+        VideoReport { why: Some(why), ..self }
+    }
+
     /// A video with no labels written: failed, skipped or interrupted.
     pub fn without_labels(input: &Path, output_dir: &Path, status: Status, error: Option<String>) -> VideoReport {
         VideoReport {
             input: input.to_path_buf(),
             status,
             error,
+            why: None,
             output_dir: output_dir.to_path_buf(),
             files: Vec::new(),
             width: 0,
@@ -97,6 +110,25 @@ impl VideoReport {
             wall_s: 0.0,
             frames_per_s: 0.0,
             stages: StageTimes::default(),
+        }
+    }
+}
+
+/// A path as text: as it is when it is UTF-8, else with each byte that is not UTF-8 written
+/// `%XX` (plain `Path` serialisation fails on such names, and the whole report with it).
+fn lossless_path<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    use std::os::unix::ffi::OsStrExt;
+    match p.to_str() {
+        Some(t) => s.serialize_str(t),
+        None => {
+            let mut out = String::new();
+            for chunk in p.as_os_str().as_bytes().utf8_chunks() {
+                out.push_str(chunk.valid());
+                for b in chunk.invalid() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            s.serialize_str(&out)
         }
     }
 }

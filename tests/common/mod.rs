@@ -61,7 +61,7 @@ pub fn label_people(video: &Path, out: &Path, extra: &[&str]) -> PathBuf {
     let args = [&["run", v, "--out", o, "--classes", "person", "--device", "cpu", "-q"][..], extra].concat();
     let run = prelabel(&args);
     assert!(run.status.success(), "prelabel {}: {}", args.join(" "), stderr(&run));
-    out.join(video.file_stem().unwrap())
+    out.join(video.file_name().unwrap())
 }
 
 pub fn stderr(o: &Output) -> String {
