@@ -140,7 +140,7 @@ fn a_real_run_loads_in_every_parser_and_scores_against_ground_truth() {
     let args = ["run", video.to_str().unwrap(), "--out", out.path().to_str().unwrap(), "-q", "--labels", "person=pedestrian"];
     let o = common::prelabel(&args);
     assert!(o.status.success(), "prelabel failed: {}", common::stderr(&o));
-    let dir = out.path().join("TUD-Campus");
+    let dir = out.path().join("TUD-Campus.mp4");
 
     let mut tracks: BTreeMap<String, Value> = BTreeMap::new();
     for line in std::fs::read_to_string(dir.join("mot.txt")).unwrap().lines() {
