@@ -12,7 +12,8 @@ mkdir -p "$target"
 export PRELABEL_SKIPPED_FILE=$target/skipped-tests.txt
 : >"$PRELABEL_SKIPPED_FILE"
 status=0
-cargo test --release "$@" || status=$?
+# --no-fail-fast: one failing test file must not hide the results of the others.
+cargo test --release --no-fail-fast "$@" || status=$?
 # Lines are "<test file>::<test>\t<reason>"; a test may record the same reason more than once.
 if [[ -s "$PRELABEL_SKIPPED_FILE" ]]; then
     echo
