@@ -31,6 +31,7 @@ pub mod devices;
 pub mod error;
 pub mod eval;
 pub mod export;
+pub mod fingerprint;
 pub mod gpu;
 pub mod infer;
 pub mod labels;

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::fingerprint::{hex, sha256_file as sha256_file_io};
+
 use crate::error::{Error, Result};
 use crate::export::AtomicFile;
 
@@ -168,23 +170,8 @@ fn diff(prefix: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn sha256_file(path: &Path) -> Result<String> {
-    let err = |e: std::io::Error| Error::Model(format!("cannot read {}: {e}", path.display()));
-    let mut f = File::open(path).map_err(err)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; MIB as usize];
-    loop {
-        let n = f.read(&mut buf).map_err(err)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
+    sha256_file_io(path).map_err(|e| Error::Model(format!("cannot read {}: {e}", path.display())))
 }
 
 #[cfg(test)]

@@ -4,10 +4,9 @@
 //! SHA-256 manifest of the bundle itself. Runs on the CPU.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
@@ -22,21 +21,7 @@ fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> Error {
 
 /// The hex SHA-256 of a file.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path).map_err(|e| io_err("cannot read", path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| io_err("cannot read", path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::fingerprint::sha256_file(path).map_err(|e| io_err("cannot read", path, e))
 }
 
 /// Every file under `root`, as paths relative to it, sorted.
@@ -161,6 +146,7 @@ echo "assemble: $dest/$name is ready: $dest/$name/prelabel --help"
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn pieces_respect_the_limit_and_carry_everything() {
