@@ -9,7 +9,7 @@
 //! | 2 | [`preprocess`] | frames (whole, or [`tile`] regions) | [`types::Batch`] | CPU (rayon) or wgpu (`shaders/preprocess.wgsl`) |
 //! | 3 | [`infer`] | batch | raw output tensors ([`types::RawOutputs`]) | GPU (CUDA) or CPU (ONNX Runtime) |
 //! | 4 | [`postprocess`] | raw outputs | [`types::FrameDetections`] | CPU or wgpu (`shaders/ssd_decode.wgsl`, `shaders/nms.wgsl`) |
-//! | 5 | [`track`] | detections of the detector frames | [`types::Track`]s, dense, with keyframes | CPU |
+//! | 5 | [`track`] | detections of the detector frames (and the frames' pixels, for each box's colours) | [`types::Track`]s, dense, with keyframes ([`track::Tracked`]) | CPU |
 //! | 6 | [`refine`] | the tracker's [`types::Track`]s of the whole video, the detector frames, [`refine::RefineConfig`] (steps) | refined [`types::Track`]s: long gaps cut, stitched, deduplicated, weak ones dropped, smoothed, never-moving ones marked `stationary` | CPU |
 //! | 7 | [`route`] | tracks ([`types::VideoLabels`]), [`route::RouteOptions`] (labels, thresholds) | [`route::Routed`]: kept tracks with review bands, the review queue | CPU |
 //! | 8 | [`export`] | [`route::Routed`] | COCO / CVAT / Label Studio / MOT / YOLO files, `review.json`, `report.json` | CPU |
@@ -20,7 +20,8 @@
 //! writes its names and ids); [`units`] holds the frame time and score rounding routing and
 //! export share.
 //! [`devices`] picks the device of each stage; [`gpu`] holds the one wgpu device they share.
-//! [`bundle`] packs the program, its libraries and a model into a relocatable folder.
+//! [`bundle`] packs the program, its libraries and a model into a relocatable folder;
+//! [`fingerprint`] spells the SHA-256 fingerprints it and the video manifests write.
 //! [`tile`] cuts large frames into overlapping tiles for small objects (between decode and
 //! preprocess) and merges the tiles' detections back per frame (after postprocess).
 
