@@ -131,10 +131,15 @@ impl Pipeline<'_> {
                     let labelled = merge_batch(labelled, &batch.regions, &self.tiles.merge);
                     let t_track = Instant::now();
                     // One frame at a time, in frame order: the tracker cannot tell batches apart.
+                    let colours = self.tracker.appearance && !self.tracker.off;
                     for (fd, frame) in labelled.iter().zip(&frames) {
                         detections += fd.detections.len() as u64;
-                        let boxes: Vec<_> = fd.detections.iter().map(|d| d.bbox).collect();
-                        tracker.update_seen(fd, &describe(frame, &boxes));
+                        if colours {
+                            let boxes: Vec<_> = fd.detections.iter().map(|d| d.bbox).collect();
+                            tracker.update_seen(fd, &describe(frame, &boxes));
+                        } else {
+                            tracker.update(fd);
+                        }
                     }
                     stages.infer_s += (t_post - t).as_secs_f64();
                     stages.postprocess_s += (t_track - t_post).as_secs_f64();
