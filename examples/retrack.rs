@@ -57,6 +57,7 @@ fn main() {
             by_frame.get_mut(&(r.frame - 1)).unwrap().push(Detection { bbox: r.bbox, class: 0, score: r.conf });
         }
         let mut t = Tracker::new(tracker, fps);
+        t.keep_usable(refine_cfg.on(prelabel::refine::Step::Extend));
         for (f, d) in by_frame {
             t.update(&FrameDetections { frame: FrameInfo { index: f, width: 1920, height: 1080 }, detections: d });
         }

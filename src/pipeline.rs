@@ -102,6 +102,7 @@ impl Pipeline<'_> {
         std::fs::create_dir_all(out_dir)
             .map_err(|e| Error::Output(format!("cannot create {}: {e}", out_dir.display())))?;
         let mut tracker = Tracker::new(self.tracker, info.fps);
+        tracker.keep_usable(self.refine.on(crate::refine::Step::Extend));
 
         let batch_size = self.batch_size.max(1);
         let (frame_tx, frame_rx) = sync_channel::<Result<Frame>>(batch_size * 2);

@@ -73,7 +73,8 @@ impl Default for TrackerConfig {
 pub struct Tracked {
     pub tracks: Vec<Track>,
     pub detector_frames: BTreeSet<u64>,
-    /// Detections scoring at least `--track-low`, by frame.
+    /// Detections scoring at least `--track-low`, by frame (empty unless
+    /// [`Tracker::keep_usable`] asked for them).
     pub usable: BTreeMap<u64, Vec<Detection>>,
 }
 
@@ -85,9 +86,11 @@ pub struct Tracker {
     fps: f32,
     online: ByteTrack,
     detector_frames: BTreeSet<u64>,
-    /// Every detection the tracker could use (score at least `low`), by frame: the refine
-    /// stage extends tracks with those no track took (`refine::extend`).
+    /// Every detection the tracker could use (score at least `low`), by frame, kept only when
+    /// asked ([`Tracker::keep_usable`]): the refine stage's `extend` step takes those no track
+    /// took. It grows with the video, so it is not kept for nothing.
     usable: BTreeMap<u64, Vec<Detection>>,
+    keep_usable: bool,
     /// With `cfg.off`: the one-frame tracks so far.
     singles: Vec<Track>,
 }
@@ -96,7 +99,7 @@ impl Tracker {
     /// `fps`: the video's frame rate (anything not positive and finite counts as 25).
     pub fn new(cfg: TrackerConfig, fps: f32) -> Tracker {
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { FALLBACK_FPS };
-        Tracker { cfg, fps, online: ByteTrack::new(cfg, fps), detector_frames: BTreeSet::new(), usable: BTreeMap::new(), singles: Vec::new() }
+        Tracker { cfg, fps, online: ByteTrack::new(cfg, fps), detector_frames: BTreeSet::new(), usable: BTreeMap::new(), keep_usable: false, singles: Vec::new() }
     }
 
     /// The detections of one frame the detector ran on; frames in increasing order (a frame
@@ -113,15 +116,22 @@ impl Tracker {
             return;
         }
         self.detector_frames.insert(detections.frame.index);
-        let usable: Vec<Detection> = detections.detections.iter().filter(|d| d.score >= self.cfg.low).copied().collect();
-        if !usable.is_empty() && !self.cfg.off {
-            self.usable.insert(detections.frame.index, usable);
+        if self.keep_usable && !self.cfg.off {
+            let usable: Vec<Detection> = detections.detections.iter().filter(|d| d.score >= self.cfg.low).copied().collect();
+            if !usable.is_empty() {
+                self.usable.insert(detections.frame.index, usable);
+            }
         }
         if self.cfg.off {
             self.push_singles(detections);
         } else {
             self.online.update(detections, looks);
         }
+    }
+
+    /// Keep every usable detection for [`Tracker::finish_all`] (for `refine::extend`).
+    pub fn keep_usable(&mut self, keep: bool) {
+        self.keep_usable = keep;
     }
 
     /// The frames the detector ran on so far, in order.
