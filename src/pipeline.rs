@@ -119,23 +119,24 @@ impl Pipeline<'_> {
             let decoder = s.spawn(move || decode_loop(reader, frame_tx, cancel, stride));
             let preparer = &mut *self.preparer;
             let (input, tiles) = (&self.spec.input, &self.tiles);
-            let prep = s.spawn(move || preprocess_loop(frame_rx, batch_tx, batch_size, preparer, input, tiles));
+            // The tracker reads each box's colours only with appearance on; else no frame is kept.
+            let colours = self.tracker.appearance && !self.tracker.off;
+            let prep = s.spawn(move || preprocess_loop(frame_rx, batch_tx, batch_size, colours, preparer, input, tiles));
             let consumed = (|| -> Result<()> {
                 for batch in batch_rx.iter() {
                     let (batch, frames) = batch?;
                     let t = Instant::now();
                     let raw = self.detector.run(&batch)?;
                     let t_post = Instant::now();
-                    // One entry per region, then one per frame: downstream never sees tiles.
+                    // One entry per batch item (a frame, or one of its tiles)...
                     let labelled = self.post.process_batch(&raw, &batch)?;
-                    // One entry per region, then one per frame: downstream never sees tiles.
+                    // ...then one per frame: downstream never sees tiles.
                     let labelled = merge_batch(labelled, &batch.regions, &self.tiles.merge);
                     let t_track = Instant::now();
                     // One frame at a time, in frame order: the tracker cannot tell batches apart.
-                    let colours = self.tracker.appearance && !self.tracker.off;
-                    for (fd, frame) in labelled.iter().zip(&frames) {
+                    for (i, fd) in labelled.iter().enumerate() {
                         detections += fd.detections.len() as u64;
-                        if colours {
+                        if let Some(frame) = frames.get(i).filter(|f| f.index == fd.frame.index) {
                             let boxes: Vec<_> = fd.detections.iter().map(|d| d.bbox).collect();
                             tracker.update_seen(fd, &describe(frame, &boxes));
                         } else {
@@ -269,11 +270,13 @@ fn open_reader(video: &Path, gpu_preprocess: bool) -> Result<VideoReader> {
 
 /// Groups frames into batches of `batch_size` frames and prepares each; every region the
 /// tile plan gives a frame becomes one batch item, a frame's regions side by side, so a batch
-/// holds `batch_size` x regions items. Returns the time spent preparing.
+/// holds `batch_size` x regions items. With `keep_frames` each batch travels with its frames
+/// (the tracker reads their colours), else with none. Returns the time spent preparing.
 fn preprocess_loop(
     rx: Receiver<Result<Frame>>,
     tx: SyncSender<Result<(Batch, Vec<Frame>)>>,
     batch_size: usize,
+    keep_frames: bool,
     preparer: &mut Preparer,
     input: &crate::model::InputSpec,
     tiles: &Tiling,
@@ -306,7 +309,9 @@ fn preprocess_loop(
         let batch = preparer.prepare(&items);
         *busy += t.elapsed();
         let failed = batch.is_err();
-        tx.send(batch.map(|b| (b, std::mem::take(pending)))).is_ok() && !failed
+        let frames = if keep_frames { std::mem::take(pending) } else { Vec::new() };
+        pending.clear();
+        tx.send(batch.map(|b| (b, frames))).is_ok() && !failed
     };
     for frame in rx.iter() {
         match frame {
