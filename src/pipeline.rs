@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::decode::VideoReader;
 use crate::error::{Error, Result};
 use crate::export::{write_labels, ExportContext, ExportOptions, Format};
-use crate::route::{route, RouteOptions};
+use crate::route::{route_owned, RouteOptions};
 use crate::infer::Detector;
 use crate::model::ModelSpec;
 use crate::decode::PixelOutput;
@@ -183,7 +183,7 @@ impl Pipeline<'_> {
         let t = Instant::now();
         let labels = VideoLabels { video: info.clone(), frames, tracks };
         let tracks = labels.tracks.len() as u64;
-        let routed = route(&labels, &self.route.labels, &self.route.thresholds);
+        let routed = route_owned(labels, &self.route.labels, &self.route.thresholds);
         let ctx = ExportContext { video: &info, model: self.spec, dir: out_dir, label_set: &self.route.labels, options: self.export };
         let files = write_labels(self.formats, &ctx, &routed)?;
         stages.export_s += t.elapsed().as_secs_f64();

@@ -12,9 +12,10 @@
 use serde_json::json;
 
 use super::frames::{image_stem, number};
+use super::sweep::FrameSweep;
 use super::{round2, ExportContext, Format, LabelFormat, Output};
 use crate::error::Result;
-use crate::types::{TrackBox, VideoLabels};
+use crate::types::{Track, TrackBox, VideoLabels};
 use crate::units::round4;
 
 pub struct Coco;
@@ -40,8 +41,10 @@ impl LabelFormat for Coco {
             "fps": (video.fps as f64 * 1000.0).round() / 1000.0,
             "frames": labels.frames,
         }]);
+        // One small record per track; the boxes are written straight from the tracks, frame by
+        // frame (no table of every box: see `sweep`).
         let mut tracks = Vec::with_capacity(labels.tracks.len());
-        let mut boxes: Vec<(&TrackBox, u64, u32, bool)> = Vec::new();
+        let mut kept = Vec::with_capacity(labels.tracks.len());
         for t in &labels.tracks {
             let Some((_, label)) = set.of_class(t.class) else { continue };
             tracks.push(json!({
@@ -53,10 +56,12 @@ impl LabelFormat for Coco {
                 "score": round4(t.mean_score),
                 "min_score": round4(t.min_score),
                 "needs_review": t.needs_review(),
-            }));
-            boxes.extend(t.boxes.iter().map(|b| (b, t.id, label.id, t.needs_review())));
+            })
+            .to_string());
+            kept.push((t, t.id));
         }
-        boxes.sort_by_key(|(b, id, ..)| (b.frame, *id));
+        let mut sweep = FrameSweep::new(kept);
+        let mut boxes = Vec::new();
 
         out.file(Format::Coco.file_name(), |w| {
             write!(
@@ -80,31 +85,40 @@ impl LabelFormat for Coco {
                 write!(w, "{}\n{image}", if i == 0 { "" } else { "," })?;
             }
             write!(w, "\n],\"annotations\":[")?;
-            for (n, (b, track_id, category_id, needs_review)) in boxes.iter().enumerate() {
-                let r = b.bbox;
-                let ann = json!({
-                    "id": n + 1,
-                    "image_id": b.frame + 1,
-                    "video_id": 1,
-                    "track_id": track_id,
-                    "category_id": category_id,
-                    "bbox": [round2(r.x1), round2(r.y1), round2(r.width()), round2(r.height())],
-                    "area": round2(r.area()),
-                    "iscrowd": 0,
-                    "segmentation": [],
-                    "score": round4(b.score),
-                    "needs_review": needs_review,
-                    "source": b.source,
-                    "attributes": {
-                        "track_id": track_id,
-                        "keyframe": b.keyframe,
-                        "occluded": b.occluded,
-                        "needs_review": needs_review,
-                    },
-                });
-                write!(w, "{}\n{ann}", if n == 0 { "" } else { "," })?;
+            let mut n = 0usize;
+            while sweep.next_frame(&mut boxes).is_some() {
+                for (t, b) in &boxes {
+                    n += 1;
+                    let category_id = set.of_class(t.class).map_or(0, |(_, l)| l.id);
+                    write!(w, "{}\n{}", if n == 1 { "" } else { "," }, annotation(n, t, b, category_id))?;
+                }
             }
             writeln!(w, "\n]}}")
         })
     }
+}
+
+/// Annotation `id` (from 1): box `b` of track `t`.
+fn annotation(id: usize, t: &Track, b: &TrackBox, category_id: u32) -> serde_json::Value {
+    let (track_id, needs_review, r) = (t.id, t.needs_review(), b.bbox);
+    json!({
+        "id": id,
+        "image_id": b.frame + 1,
+        "video_id": 1,
+        "track_id": track_id,
+        "category_id": category_id,
+        "bbox": [round2(r.x1), round2(r.y1), round2(r.width()), round2(r.height())],
+        "area": round2(r.area()),
+        "iscrowd": 0,
+        "segmentation": [],
+        "score": round4(b.score),
+        "needs_review": needs_review,
+        "source": b.source,
+        "attributes": {
+            "track_id": track_id,
+            "keyframe": b.keyframe,
+            "occluded": b.occluded,
+            "needs_review": needs_review,
+        },
+    })
 }

@@ -16,6 +16,9 @@ mod labelstudio;
 mod mot;
 mod output;
 pub mod report;
+mod sweep;
+#[cfg(test)]
+mod streaming_tests;
 mod yolo;
 
 use std::path::{Path, PathBuf};

@@ -5,6 +5,7 @@
 //! of a multi-class job mixes classes (use `--labels` to keep one).
 
 use super::frames::number;
+use super::sweep::FrameSweep;
 use super::{round2, ExportContext, Format, LabelFormat, Output};
 use crate::error::Result;
 use crate::types::VideoLabels;
@@ -14,22 +15,25 @@ pub struct Mot;
 
 impl LabelFormat for Mot {
     fn write(&self, _ctx: &ExportContext, labels: &VideoLabels, out: &mut Output) -> Result<()> {
-        let mut rows: Vec<(u64, u64, &crate::types::TrackBox)> =
-            labels.tracks.iter().flat_map(|t| t.boxes.iter().map(move |b| (b.frame, t.id, b))).collect();
-        rows.sort_by_key(|r| (r.0, r.1));
+        // Frame by frame, by id within a frame, holding only the tracks alive at each frame.
+        let mut sweep = FrameSweep::new(labels.tracks.iter().map(|t| (t, t.id)).collect());
+        let mut boxes = Vec::new();
         out.file(Format::Mot.file_name(), |w| {
-            for (frame, id, b) in rows {
-                let r = b.bbox;
-                writeln!(
-                    w,
-                    "{},{id},{:.2},{:.2},{:.2},{:.2},{:.4},-1,-1,-1",
-                    number(Format::Mot, frame),
-                    round2(r.x1),
-                    round2(r.y1),
-                    round2(r.width()),
-                    round2(r.height()),
-                    round4(b.score)
-                )?;
+            while let Some(frame) = sweep.next_frame(&mut boxes) {
+                for (t, b) in &boxes {
+                    let r = b.bbox;
+                    writeln!(
+                        w,
+                        "{},{},{:.2},{:.2},{:.2},{:.2},{:.4},-1,-1,-1",
+                        number(Format::Mot, frame),
+                        t.id,
+                        round2(r.x1),
+                        round2(r.y1),
+                        round2(r.width()),
+                        round2(r.height()),
+                        round4(b.score)
+                    )?;
+                }
             }
             Ok(())
         })

@@ -17,6 +17,7 @@
 //! a sixth column (the MOT-style YOLO variant some trackers read; datumaro and CVAT reject it).
 
 use super::frames::image_stem;
+use super::sweep::FrameSweep;
 use super::{ExportContext, Format, LabelFormat, Output};
 use crate::error::Result;
 use crate::types::VideoLabels;
@@ -29,23 +30,6 @@ impl LabelFormat for Yolo {
         let set = &ctx.label_set;
         let video = &labels.video;
         let (w, h) = (video.width.max(1) as f64, video.height.max(1) as f64);
-
-        // Lines per frame, in track id order within a frame.
-        let mut per_frame: Vec<Vec<String>> = vec![Vec::new(); labels.frames as usize];
-        for t in &labels.tracks {
-            let Some((class, _)) = set.of_class(t.class) else { continue };
-            for b in &t.boxes {
-                let Some(lines) = per_frame.get_mut(b.frame as usize) else { continue };
-                let r = b.bbox.clamp(video.width as f32, video.height as f32);
-                let (cx, cy) = ((r.x1 + r.x2) as f64 / 2.0 / w, (r.y1 + r.y2) as f64 / 2.0 / h);
-                let mut line =
-                    format!("{class} {cx:.6} {cy:.6} {:.6} {:.6}", r.width() as f64 / w, r.height() as f64 / h);
-                if ctx.options.yolo_track_ids {
-                    line += &format!(" {}", t.id);
-                }
-                lines.push(line);
-            }
-        }
 
         out.file(&format!("{dir}/obj.names"), |f| set.labels().iter().try_for_each(|l| writeln!(f, "{}", l.name)))?;
         out.file(&format!("{dir}/obj.data"), |f| {
@@ -61,9 +45,35 @@ impl LabelFormat for Yolo {
         out.file(&format!("{dir}/images.meta"), |f| {
             (0..labels.frames).try_for_each(|i| writeln!(f, "{} {} {}", image_stem(i), video.height, video.width))
         })?;
-        for (i, lines) in per_frame.iter().enumerate() {
-            out.file(&format!("{dir}/obj_train_data/{}.txt", image_stem(i as u64)), |f| {
-                lines.iter().try_for_each(|l| writeln!(f, "{l}"))
+        // One file per frame, its lines in track order, written straight from the tracks
+        // (only those alive at the frame are held: see `sweep`). Frames without boxes get an
+        // empty file; boxes past the last frame have no file to go to.
+        let kept: Vec<_> = labels.tracks.iter().filter(|t| set.of_class(t.class).is_some()).map(|t| (t, 0)).collect();
+        let mut sweep = FrameSweep::new(kept);
+        let (mut boxes, mut next) = (Vec::new(), None);
+        for i in 0..labels.frames {
+            while next.is_none_or(|f| f < i) {
+                match sweep.next_frame(&mut boxes) {
+                    Some(f) => next = Some(f),
+                    None => {
+                        boxes.clear();
+                        next = Some(u64::MAX);
+                    }
+                }
+            }
+            let here: &[_] = if next == Some(i) { &boxes } else { &[] };
+            out.file(&format!("{dir}/obj_train_data/{}.txt", image_stem(i)), |f| {
+                for (t, b) in here {
+                    let Some((class, _)) = set.of_class(t.class) else { continue };
+                    let r = b.bbox.clamp(video.width as f32, video.height as f32);
+                    let (cx, cy) = ((r.x1 + r.x2) as f64 / 2.0 / w, (r.y1 + r.y2) as f64 / 2.0 / h);
+                    write!(f, "{class} {cx:.6} {cy:.6} {:.6} {:.6}", r.width() as f64 / w, r.height() as f64 / h)?;
+                    if ctx.options.yolo_track_ids {
+                        write!(f, " {}", t.id)?;
+                    }
+                    writeln!(f)?;
+                }
+                Ok(())
             })?;
         }
         Ok(())

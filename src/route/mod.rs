@@ -197,11 +197,18 @@ pub struct Range {
 /// Keeps the tracks of kept classes and at or above their drop level, sets each one's scores
 /// and band, and builds the queue.
 pub fn route(input: &VideoLabels, labels: &LabelSet, thresholds: &Thresholds) -> Routed {
-    let fps = input.video.fps;
-    let mut counts = Counts { tracks_in: input.tracks.len(), ..Counts::default() };
-    let mut kept = Vec::with_capacity(input.tracks.len());
+    route_owned(input.clone(), labels, thresholds)
+}
+
+/// [`route`], taking the tracks instead of copying them (a long video's tracks are its
+/// biggest allocation at this point: they should not exist twice).
+pub fn route_owned(input: VideoLabels, labels: &LabelSet, thresholds: &Thresholds) -> Routed {
+    let VideoLabels { video, frames, tracks } = input;
+    let fps = video.fps;
+    let mut counts = Counts { tracks_in: tracks.len(), ..Counts::default() };
+    let mut kept = Vec::with_capacity(tracks.len());
     let mut queue = Vec::new();
-    for track in &input.tracks {
+    for track in tracks {
         let Some((_, label)) = labels.of_class(track.class) else {
             counts.not_in_labels += 1;
             continue;
@@ -215,7 +222,7 @@ pub fn route(input: &VideoLabels, labels: &LabelSet, thresholds: &Thresholds) ->
         // A box that never moved may be scenery the detector mistakes for an object: one
         // look settles it, so it goes to review however sure the detector was.
         let band = if mean >= levels.accept && !track.stationary { ReviewBand::Accept } else { ReviewBand::Review };
-        let track = Track { mean_score: mean, min_score: min, band, ..track.clone() };
+        let track = Track { mean_score: mean, min_score: min, band, ..track };
         if band == ReviewBand::Review {
             counts.review += 1;
             queue.push(QueueEntry {
@@ -237,15 +244,15 @@ pub fn route(input: &VideoLabels, labels: &LabelSet, thresholds: &Thresholds) ->
     }
     queue.sort_by(|a, b| a.mean_score.total_cmp(&b.mean_score).then(a.min_score.total_cmp(&b.min_score)).then(a.track_id.cmp(&b.track_id)));
     let review = ReviewFile {
-        video: input.video.name.clone(),
-        frames: input.frames,
+        video: video.name.clone(),
+        frames,
         fps: round3(fps as f64),
         frame_numbering: "decode index from 0, as CVAT shows it; Label Studio and MOT show index + 1",
         thresholds: ThresholdReport { default: thresholds.default, classes: thresholds.named.clone() },
         counts,
         queue,
     };
-    Routed { labels: VideoLabels { tracks: kept, ..input.clone() }, review }
+    Routed { labels: VideoLabels { video, frames, tracks: kept }, review }
 }
 
 /// Runs of consecutive boxes that need a look, each with one reason.
