@@ -19,6 +19,7 @@
 //!
 //!   cargo bench --bench overhead
 //!   PRELABEL_BENCH_FRAMES=300 PRELABEL_BENCH_ROUNDS=3 cargo bench --bench overhead
+//!   PRELABEL_BENCH_BIN=/path/to/prelabel cargo bench --bench overhead   (part 2 with another build)
 //!
 //! Writes target/bench-overhead.json.
 
@@ -149,7 +150,7 @@ fn main() {
         tiny_toml.display()
     );
     let tiny_out = tmp.path().join("tiny-out");
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_prelabel"));
+    let bin = std::env::var_os("PRELABEL_BENCH_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_prelabel")));
 
     let (mut infer_fps, mut pipe_fps, mut dec_fps) = (Vec::new(), Vec::new(), Vec::new());
     let (mut tiny_fps, mut ceil_seq_fps, mut ceil_all_fps) = (Vec::new(), Vec::new(), Vec::new());

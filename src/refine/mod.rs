@@ -129,6 +129,8 @@ pub fn refine(tracks: Vec<Track>, cfg: &RefineConfig, video: &VideoTiming) -> (V
     }
     let fps = if video.fps.is_finite() && video.fps > 0.0 { video.fps } else { 25.0 };
     let mut sparse: Vec<Sparse> = tracks.iter().map(Sparse::from_track).collect();
+    // The dense tracks are rebuilt from the sparse ones at the end: not held twice meanwhile.
+    drop(tracks);
     if cfg.on(Step::Bridge) {
         stats.cuts = bridge::cut_long_gaps(&mut sparse, &cfg.bridge, fps, video.detector_frames);
     }
