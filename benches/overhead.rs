@@ -14,8 +14,9 @@
 //!    it exists), against decode alone of the same 8 files (`ffmpeg -threads 1`, one after
 //!    the other, and all 8 at once: the machine's ceiling). Target: >= 0.8x the decode ceiling.
 //!
-//! Rounds alternate the measurements so load on the (shared) machine hits all alike; the best
-//! round of each is compared.
+//! Rounds alternate the measurements so load on the (shared) machine hits all alike; each
+//! ratio is taken within a round (measurements seconds apart) and the median over rounds is
+//! reported, with the best of each measurement beside it.
 //!
 //!   cargo bench --bench overhead
 //!   PRELABEL_BENCH_FRAMES=300 PRELABEL_BENCH_ROUNDS=3 cargo bench --bench overhead
@@ -94,10 +95,17 @@ fn best(v: &[f64]) -> f64 {
     v.iter().copied().fold(0.0, f64::max)
 }
 
+/// Median over rounds of `a[i] / b[i]`.
+fn median_ratio(a: &[f64], b: &[f64]) -> f64 {
+    let mut r: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    r.sort_by(f64::total_cmp);
+    r[r.len() / 2]
+}
+
 fn main() {
     prelabel::heap::return_large_blocks();
-    let frames_wanted: usize = std::env::var("PRELABEL_BENCH_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
-    let rounds: usize = std::env::var("PRELABEL_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(2).max(1);
+    let frames_wanted: usize = std::env::var("PRELABEL_BENCH_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(120);
+    let rounds: usize = std::env::var("PRELABEL_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
     let sample = need(repo().join(".deps/vtest.avi"));
     let tiny_toml = need(repo().join(".deps/test-models/end2end.toml"));
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -219,9 +227,14 @@ fn main() {
 
     let (inf, pipe, dec) = (best(&infer_fps), best(&pipe_fps), best(&dec_fps));
     let (tiny, seq, all) = (best(&tiny_fps), best(&ceil_seq_fps), best(&ceil_all_fps));
-    println!("\nbest of {rounds}, default model, {n_frames} frames:");
-    println!("  pipeline / model alone    = {pipe:.1} / {inf:.1} = {:.3} (target >= 0.90)", pipe / inf);
-    println!("  pipeline / decode ceiling = {pipe:.1} / {dec:.1} = {:.3}", pipe / dec);
+    let r_model = median_ratio(&pipe_fps, &infer_fps);
+    let r_decode = median_ratio(&pipe_fps, &dec_fps);
+    let r_seq = median_ratio(&tiny_fps, &ceil_seq_fps);
+    let r_all = median_ratio(&tiny_fps, &ceil_all_fps);
+    println!("\nmedian over {rounds} rounds of the ratio within each round (best frames/s of each in brackets)");
+    println!("default model, {n_frames} frames:");
+    println!("  pipeline / model alone    = {r_model:.3} (target >= 0.90)   [{pipe:.1} / {inf:.1}]");
+    println!("  pipeline / decode ceiling = {r_decode:.3}   [{pipe:.1} / {dec:.1}]");
     if let Some(s) = stages {
         let ms = |secs: f64| secs * 1000.0 / n_frames as f64;
         println!(
@@ -234,15 +247,15 @@ fn main() {
             ms(s.export_s)
         );
     }
-    println!("best of {rounds}, tiny model, {CLIPS} clips x {CLIP_FRAMES} frames:");
-    println!("  pipeline / decode one at a time = {tiny:.1} / {seq:.1} = {:.3} (target >= 0.80)", tiny / seq);
-    println!("  pipeline / decode all at once   = {tiny:.1} / {all:.1} = {:.3}", tiny / all);
+    println!("tiny model, {CLIPS} clips x {CLIP_FRAMES} frames:");
+    println!("  pipeline / decode one at a time = {r_seq:.3} (target >= 0.80)   [{tiny:.1} / {seq:.1}]");
+    println!("  pipeline / decode all at once   = {r_all:.3}   [{tiny:.1} / {all:.1}]");
     let report = serde_json::json!({
         "frames": n_frames, "batch_size": batch_size, "device": detector.device, "threads": threads,
         "model_alone_fps": infer_fps, "pipeline_fps": pipe_fps, "decode_fps": dec_fps,
         "tiny_pipeline_fps": tiny_fps, "tiny_decode_sequential_fps": ceil_seq_fps, "tiny_decode_parallel_fps": ceil_all_fps,
-        "pipeline_over_model": pipe / inf, "pipeline_over_decode": pipe / dec,
-        "tiny_over_decode_sequential": tiny / seq, "tiny_over_decode_parallel": tiny / all,
+        "pipeline_over_model": r_model, "pipeline_over_decode": r_decode,
+        "tiny_over_decode_sequential": r_seq, "tiny_over_decode_parallel": r_all,
     });
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
     let _ = std::fs::write(target.join("bench-overhead.json"), serde_json::to_string_pretty(&report).unwrap_or_default());
