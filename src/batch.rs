@@ -157,6 +157,11 @@ impl BatchJob<'_> {
             self.report.update_totals(start.elapsed().as_secs_f64());
             self.report.write(&report_path).map_err(full_disk_hint)?;
         }
+        // Empty bookkeeping folders go, so a finished job's folder holds only labels and reports
+        // (a worker still running makes them again when it needs them).
+        for d in [claim::DIR, staging::DIR] {
+            let _ = std::fs::remove_dir(self.out_dir.join(d));
+        }
         let state = if cancel.load(std::sync::atomic::Ordering::Relaxed) { "interrupted" } else { "finished" };
         self.finish(&report_path, start, state)?;
         Ok(self.report)
