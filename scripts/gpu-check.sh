@@ -206,7 +206,7 @@ run_check() { # parts out work dry
         return 0
     fi
     [[ -e $out && ! -f $out ]] && die "--out $out is not a file"
-    touch "$out" 2>/dev/null || die "cannot write the results file $out"
+    [[ -d $(dirname "$out") && -w $(dirname "$out") ]] || die "cannot write the results file $out (no such folder, or not writable)"
     local started=$SECONDS
     assemble "$parts" "$work"
     local kit=$work/gpu-kit

@@ -11,7 +11,12 @@ use std::process::{Command, Output};
 use prelabel::bundle::pieces::{write_manifest, write_pieces};
 
 fn script(args: &[&str]) -> Output {
-    Command::new("bash").arg(common::repo().join("scripts/gpu-check.sh")).args(args).output().expect("bash runs")
+    // In a temp folder: a run writes its default results file into the current one.
+    let cwd = tempfile::tempdir().unwrap();
+    let o = Command::new("bash").arg(common::repo().join("scripts/gpu-check.sh")).args(args).current_dir(cwd.path()).output();
+    let o = o.expect("bash runs");
+    assert!(leftovers(cwd.path()).is_empty(), "{args:?} wrote {:?} before the kit was checked", leftovers(cwd.path()));
+    o
 }
 
 fn text(o: &Output) -> (String, String) {
