@@ -107,7 +107,7 @@ pack() { # parts
     for bench in shaders nms; do
         local exe
         exe=$(cd "$ROOT" && cargo bench --no-run --bench "$bench" --message-format=json 2>/dev/null \
-            | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+            | grep '"kind":\["bench"\]' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
         [[ -x $exe ]] || die "cannot build the $bench bench"
         cp "$exe" "$kit/bin/bench-$bench"
     done
