@@ -21,7 +21,7 @@
 #   wheels/     onnxruntime-gpu (ONNX Runtime's CUDA build, ~256 MB: the Python baseline imports
 #               it, and prelabel loads its libonnxruntime.so and CUDA provider)
 #   bin/        the shader benches (benches/shaders.rs, benches/nms.rs), the ffmpeg and ffprobe
-#               programs (they run on the bundle's libraries), libvulkan.so.1
+#               programs (they run on the bundle's libraries); vulkan/ libvulkan.so.1 (the loader)
 #   repo/       models/*.toml, scripts/baseline_python.py; data/ the TUD clips the benches read
 #
 # Steps on the node, each under its own time limit, a failed step recorded and the rest run:
@@ -37,7 +37,9 @@ ORT_GPU_VERSION=1.31.1
 ORT_GPU_WHEEL=onnxruntime_gpu-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl
 ORT_GPU_SHA256=05d548956197b9d01f59b625de740e0d6be3593f874e241a12dc0362650ecdf7
 # Seconds per step; together well inside 8 minutes (assembly and unpacking take ~30 s more).
-BUDGET_SHADERS=100 BUDGET_NMS=60 BUDGET_CLIPS=60 BUDGET_JOB=120 BUDGET_ONE=45 BUDGET_PY=60
+# The environment may lower them (a trial run on a slow machine).
+BUDGET_SHADERS=${BUDGET_SHADERS:-100} BUDGET_NMS=${BUDGET_NMS:-60} BUDGET_CLIPS=${BUDGET_CLIPS:-60}
+BUDGET_JOB=${BUDGET_JOB:-120} BUDGET_ONE=${BUDGET_ONE:-45} BUDGET_PY=${BUDGET_PY:-60}
 
 usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
@@ -109,7 +111,8 @@ pack() { # parts
         exe=$(cd "$ROOT" && cargo bench --no-run --bench "$bench" --message-format=json 2>/dev/null \
             | grep '"kind":\["bench"\]' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
         [[ -x $exe ]] || die "cannot build the $bench bench"
-        cp "$exe" "$kit/bin/bench-$bench"
+        # Without debug information: a third of the size, the same code.
+        strip --strip-debug -o "$kit/bin/bench-$bench" "$exe" || die "cannot copy $exe"
     done
     say "bundling prelabel (CPU ONNX Runtime; the CUDA one travels as the wheel)"
     "$target/release/prelabel" bundle "$kit/bundle" -q || die "prelabel bundle failed"
@@ -126,7 +129,7 @@ pack() { # parts
     cp "$(command -v ffmpeg)" "$(command -v ffprobe)" "$kit/bin/" || die "ffmpeg/ffprobe not installed (scripts/setup.sh)"
     local vk
     vk=$(ldconfig -p | awk '/libvulkan.so.1 .*x86-64/{print $NF; exit}')
-    [[ -n $vk ]] && cp -L "$vk" "$kit/bin/libvulkan.so.1"
+    [[ -n $vk ]] && mkdir -p "$kit/vulkan" && cp -L "$vk" "$kit/vulkan/libvulkan.so.1"
     cp "$ROOT/scripts/baseline_python.py" "$kit/repo/scripts/"
     cp "$ROOT"/models/*.toml "$kit/repo/models/"
     ln -s ../../bundle/models/ssd_mobilenet_v2_coco.onnx "$kit/repo/models/ssd_mobilenet_v2_coco.onnx"
@@ -192,6 +195,16 @@ print("; ".join(parts))
 EOF
 }
 
+# prelabel's frames/s on the clip over the Python baseline's.
+ratio() { # report.json python.log
+    python3 - "$1" "$2" <<'EOF' 2>/dev/null || echo "no ratio: a run failed"
+import json, sys
+p = json.load(open(sys.argv[1]))["totals"]["frames_per_s"]
+b = next(json.loads(l)["fps"] for l in open(sys.argv[2]) if l.startswith("{"))
+print(f"{p:.0f} / {b:.0f} frames/s = {p / b:.2f}x on the same 1080p clip")
+EOF
+}
+
 run_check() { # parts out work dry
     local parts=$1 out=$2 work=$3 dry=$4
     if ((dry)); then
@@ -233,17 +246,31 @@ print(":".join(sorted(dirs)))
 EOF
 )
     export LD_LIBRARY_PATH="${cuda_dirs:+$cuda_dirs:}${LD_LIBRARY_PATH:-}"
-    export PATH="$kit/bin:$PATH"
-    # ffmpeg, ffprobe and the benches run on the bundle's libraries; libvulkan.so.1 too.
-    local libs="$kit/bundle/lib:$kit/bin"
+    # The Vulkan loader wgpu opens, when the node has none.
+    if ! ldconfig -p | grep -q 'libvulkan.so.1 ' && [[ -d $kit/vulkan ]]; then
+        export LD_LIBRARY_PATH="$kit/vulkan:$LD_LIBRARY_PATH"
+    fi
+    # ffmpeg, ffprobe and the benches run on the bundle's libraries, which only they see: the
+    # programs on PATH are wrappers, so Python and its extensions keep their own libraries.
+    local libs="$kit/bundle/lib"
+    mkdir -p "$work/bin"
+    local tool
+    for tool in ffmpeg ffprobe; do
+        printf '#!/bin/sh\nLD_LIBRARY_PATH="%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "%s" "$@"\n' "$libs" "$kit/bin/$tool" >"$work/bin/$tool"
+        chmod +x "$work/bin/$tool"
+    done
+    export PATH="$work/bin:$PATH"
     local nvicd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
     if [[ -z ${VK_DRIVER_FILES:-} && -f $nvicd ]] && ! ls /usr/share/vulkan/icd.d/nvidia* /etc/vulkan/icd.d/nvidia* >/dev/null 2>&1; then
         export VK_DRIVER_FILES=$nvicd
     fi
     export PRELABEL_SHARED=$kit PRELABEL_REPO=$kit/repo ORT_DYLIB_PATH=$ort_lib
-    export PRELABEL_BENCH_SECONDS=${PRELABEL_BENCH_SECONDS:-1} PRELABEL_BENCH_ROUNDS=${PRELABEL_BENCH_ROUNDS:-3}
+    export PRELABEL_BENCH_SECONDS=${PRELABEL_BENCH_SECONDS:-0.5} PRELABEL_BENCH_ROUNDS=${PRELABEL_BENCH_ROUNDS:-3}
 
-    step gpu 10 bash -c 'nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv,noheader; echo "CUDA libraries: ${LD_LIBRARY_PATH:-none}"; ldconfig -p | grep -E "libcuda.so.1|libcudnn.so.9|libcublasLt.so.13" || true; ls /dev/nvidia* 2>/dev/null | head -3'
+    step gpu 10 bash -c 'rc=0; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv,noheader || rc=$?
+        echo "LD_LIBRARY_PATH: ${LD_LIBRARY_PATH:-none}"; echo "VK_DRIVER_FILES: ${VK_DRIVER_FILES:-unset}"
+        ldconfig -p | grep -E "libcuda.so.1|libcudnn.so.9|libcublasLt.so.13|libvulkan.so.1" || true
+        exit $rc'
     record gpu "$STEP_STATUS" "$STEP_SECONDS" "$(head -1 "$LOG/gpu.log")"
 
     step shaders "$BUDGET_SHADERS" env LD_LIBRARY_PATH="$libs:$LD_LIBRARY_PATH" "$kit/bin/bench-shaders"
@@ -253,7 +280,7 @@ EOF
 
     local clips=$work/clips
     mkdir -p "$clips"
-    step clips "$BUDGET_CLIPS" env LD_LIBRARY_PATH="$libs:$LD_LIBRARY_PATH" bash -c '
+    step clips "$BUDGET_CLIPS" bash -c '
         set -e; k=$1; c=$2
         for s in TUD-Stadtmitte TUD-Campus; do
             ffmpeg -v error -y -stream_loop 2 -i "$k/data/mot15/$s/$s.mp4" -vf scale=1920:1080 \
@@ -276,9 +303,10 @@ EOF
     local one=$clips/TUD-Stadtmitte-1080p-1.mp4
     step one "$BUDGET_ONE" "$kit/bundle/prelabel" run "$one" --out "$work/labels-one" "${common[@]}"
     record one "$STEP_STATUS" "$STEP_SECONDS" "$(report_summary "$work/labels-one/report.json")"
-    step python "$BUDGET_PY" env PYTHONPATH="$py${PYTHONPATH:+:$PYTHONPATH}" LD_LIBRARY_PATH="$libs:$LD_LIBRARY_PATH" \
+    step python "$BUDGET_PY" env PYTHONPATH="$py${PYTHONPATH:+:$PYTHONPATH}" \
         python3 "$kit/repo/scripts/baseline_python.py" "$kit/repo/models/ssd_mobilenet_v2_coco.onnx" "$one" --device cuda --batch 16
     record python "$STEP_STATUS" "$STEP_SECONDS" "$(grep -m1 '^{' "$LOG/python.log" || tail -1 "$LOG/python.log")"
+    record "prelabel / python" - - "$(ratio "$work/labels-one/report.json" "$LOG/python.log")"
 
     write_results "$out" "$kit" $((SECONDS - started))
     say "done in $((SECONDS - started)) s: $out"
