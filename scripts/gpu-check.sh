@@ -141,7 +141,7 @@ pack() { # parts
         cp -r "$shared/data/mot15/$seq/." "$kit/data/mot15/$seq/"
     done
     (cd "$kit" && find . -type f ! -name SHA256SUMS -printf '%P\n' | sort | xargs -d '\n' sha256sum >SHA256SUMS)
-    mkdir -p "$parts.tmp"
+    rm -rf "$parts.tmp" && mkdir -p "$parts.tmp"
     tar -C "$stage" -cf - gpu-kit | split -b "$PIECE_BYTES" -d -a 3 - "$parts.tmp/bundle.tar."
     (cd "$parts.tmp" && sha256sum bundle.tar.* >SHA256SUMS)
     mv "$parts.tmp" "$parts"
