@@ -8,8 +8,8 @@
 #   kubernetes-validate  PyPI, in .deps/venv-k8s: validates the Indexed Job offline (no cluster
 #                        can be had from the registries, so that one is only validated)
 #
-# Measured on a 2-core Debian 12 machine: cold ~20 s (apt) + ~50 s (Ray) + ~7 s (validator),
-# warm well under a second.
+# Measured on a 2-core Debian 12 machine, nothing cached: apt ~8 s (update + ~10 MB), the Ray
+# venv ~35 s (384 MB), the validator venv ~9 s (144 MB); warm (all present) 0.06 s.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
