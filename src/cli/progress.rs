@@ -48,7 +48,8 @@ impl Progress for Bars {
     }
 }
 
-pub(crate) fn print_summary(r: &RunReport, out: &Path) {
+/// The summary after a run; `report` is where its report was written.
+pub(crate) fn print_summary(r: &RunReport, report: &Path) {
     let t = &r.totals;
     println!(
         "\nprelabel: {} video(s), {} frames, {} detections, {} tracks in {:.1} s ({:.1} frames/s) on {}",
@@ -71,5 +72,8 @@ pub(crate) fn print_summary(r: &RunReport, out: &Path) {
         "  busy time per stage: decode {:.1} s, preprocess {:.1} s, infer {:.1} s, postprocess {:.1} s, export {:.1} s",
         s.decode_s, s.preprocess_s, s.infer_s, s.postprocess_s, s.export_s
     );
-    println!("  report: {}", out.join("report.json").display());
+    if t.claimed > 0 {
+        println!("  {} video(s) left to other workers holding their claims: `prelabel report` says when all are done", t.claimed);
+    }
+    println!("  report: {}", report.display());
 }
