@@ -181,16 +181,14 @@ fn sbatch_array_labels_every_video_once_after_a_failed_shard_is_resubmitted() {
     let (code, id) = sbatch(dir, &prelabel, &[&format!("--array=0-{}", SHARDS - 1)], &clips, &out);
     assert_ne!(code, 0, "sbatch --wait must report the failed task\n{}", job_logs(dir));
     assert_eq!(failed_indices(dir, &id), ["1"], "\n{}", job_logs(dir));
-    let report = cluster::report(&out);
-    assert!(!report.status.success(), "prelabel report says complete with shard 1 missing:\n{}", both(&report));
+    cluster::assert_incomplete_without(&out, 1);
     let first = cluster::labelled(&out);
     assert!(!first.is_empty() && first.len() < cluster::CLIPS.len(), "shards 0 and 2 label some, not all: {first:?}");
 
     // Resubmit the failed index alone.
     let (code, _) = sbatch(dir, &prelabel, &["--array=1"], &clips, &out);
     assert_eq!(code, 0, "the resubmitted shard failed\n{}", job_logs(dir));
-    let report = cluster::report(&out);
-    assert!(report.status.success(), "prelabel report after the resubmission:\n{}", both(&report));
+    cluster::assert_complete(&out);
     cluster::assert_each_labelled_once(&clips, &out);
     // What shards 0 and 2 labelled was not labelled again.
     let last = cluster::labelled(&out);

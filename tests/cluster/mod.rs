@@ -89,9 +89,42 @@ pub fn attempts(dir: &Path) -> BTreeMap<String, usize> {
     n
 }
 
-/// `prelabel report OUT`.
-pub fn report(out: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prelabel")).arg("report").arg(out).output().expect("prelabel runs")
+/// `prelabel report OUT --json`: its exit code and summary.
+pub fn report(out: &Path) -> (i32, serde_json::Value) {
+    let o = Command::new(env!("CARGO_BIN_EXE_prelabel")).arg("report").arg(out).arg("--json").output().expect("prelabel runs");
+    let summary = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("prelabel report --json: {e}\n{}", both(&o)));
+    (o.status.code().unwrap_or(-1), summary)
+}
+
+/// Asserts that `prelabel report` says the job is incomplete, with shard `index` to rerun
+/// because it never wrote a report.
+pub fn assert_incomplete_without(out: &Path, index: u32) {
+    let (code, s) = report(out);
+    assert_eq!((code, s["verdict"].as_str()), (3, Some("incomplete")), "{s:#}");
+    assert_eq!(s["shards_without_report"], serde_json::json!([index]), "{s:#}");
+    assert_eq!(s["rerun_shards"], serde_json::json!([index]), "{s:#}");
+}
+
+/// Asserts that `prelabel report` says the job is complete: all of CLIPS labelled, from one
+/// report per shard of SHARDS (a shard count taken from the engine's environment would have
+/// written report.shard-0-of-1.json), with no claim or staging folder left behind.
+pub fn assert_complete(out: &Path) {
+    let (code, s) = report(out);
+    assert_eq!((code, s["verdict"].as_str()), (0, Some("complete")), "{s:#}");
+    let t = &s["totals"];
+    assert_eq!((t["videos"].as_u64(), t["ok"].as_u64()), (Some(CLIPS.len() as u64), Some(CLIPS.len() as u64)), "{s:#}");
+    let mut reports: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("report"))
+        .collect();
+    reports.sort();
+    let want: Vec<String> = (0..SHARDS).map(|i| format!("report.shard-{i}-of-{SHARDS}.json")).collect();
+    assert_eq!(reports, want);
+    for hidden in [".claims", ".staging"] {
+        let left: Vec<_> = std::fs::read_dir(out.join(hidden)).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        assert!(left.is_empty(), "left behind in {hidden}: {left:?}");
+    }
 }
 
 /// Each labelled video's folder under `out` (the folders holding a manifest.json, which is
