@@ -223,9 +223,12 @@ pub fn label_video(
         Err(Error::Interrupted) => return (VideoReport::without_labels(video, &dest, Status::Interrupted, None), None),
         // The model or runtime failing is not this video's fault: stop the job.
         Err(e @ (Error::Inference(_) | Error::Runtime(_) | Error::Model(_))) => return (failed(&e), Some(e)),
-        Err(e) if is_full_disk(&e) => {
+        // Errors name the file by its final name, not the attempt's staging folder.
+        Err(Error::Output(m)) => {
+            let e = Error::Output(m.replace(&staging.path().display().to_string(), &dest.display().to_string()));
+            let stop = is_full_disk(&e);
             let e = full_disk_hint(e);
-            return (failed(&e), Some(e));
+            return (failed(&e), stop.then_some(e));
         }
         Err(e) => return (failed(&e), None),
     };
@@ -257,6 +260,7 @@ pub fn label_video(
         return (failed(&e), stop.then_some(e));
     }
     drop(claim);
+    tracing::info!("{}: labelled, {} frames", rel_out.display(), entry.frames);
     (match why {
         Some(why) => entry.because(why),
         None => entry,

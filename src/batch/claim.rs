@@ -342,7 +342,7 @@ pub fn clean(out: &Path, timeout: Duration) -> Result<()> {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.ends_with(".claim") {
             if let Judged::Stale(why, token) = judge(&path, timeout, &me) {
-                tracing::info!("removing a stale claim {name} ({why})");
+                tracing::warn!("taking over a stale claim {name} to delete it ({why})");
                 take_over(&path, &token)?;
             }
         } else {

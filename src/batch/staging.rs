@@ -70,7 +70,13 @@ impl Staging {
             }
             std::fs::rename(&dest, &self.aside).map_err(|e| io_err("cannot move aside", &dest, e))?;
         }
-        std::fs::rename(&self.dir, &dest).map_err(|e| io_err("cannot move into place", &dest, e))?;
+        if let Err(e) = std::fs::rename(&self.dir, &dest) {
+            if exists {
+                // Put the old folder back rather than leave none.
+                let _ = std::fs::rename(&self.aside, &dest);
+            }
+            return Err(io_err("cannot move into place", &dest, e));
+        }
         self.committed = true;
         if exists {
             if let Err(e) = std::fs::remove_dir_all(&self.aside) {

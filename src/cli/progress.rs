@@ -37,6 +37,7 @@ impl Progress for Bars {
         let line = match r.status {
             Status::Ok => return,
             Status::Skipped => format!("skipped {}: {}", r.input.display(), r.why.as_deref().unwrap_or("outputs exist")),
+            Status::Claimed => format!("left to another worker {}: {}", r.input.display(), r.why.as_deref().unwrap_or("claimed")),
             _ => {
                 let input = r.input.display().to_string();
                 let error = r.error.as_deref().unwrap_or("");

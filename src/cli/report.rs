@@ -8,6 +8,7 @@
 //! that is not done is failed when a report says so, else missing.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -103,10 +104,15 @@ struct Summary {
 
 pub(crate) fn report(args: ReportArgs) -> Result<ExitCode> {
     let s = summarise(&args.dir)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&s).map_err(|e| Error::Output(e.to_string()))?);
+    let text = if args.json {
+        serde_json::to_string_pretty(&s).map_err(|e| Error::Output(e.to_string()))? + "\n"
     } else {
-        print_table(&s);
+        table(&s)
+    };
+    // A reader that stops early (`| head`) is not an error.
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(Error::Output(format!("stdout: {e}"))),
+        _ => {}
     }
     Ok(ExitCode::from(s.exit_code))
 }
@@ -163,6 +169,9 @@ fn summarise(dir: &Path) -> Result<Summary> {
             let (state, note) = match (manifest, entry) {
                 (Some(m), _) => (m.status, None),
                 (None, Some(v)) if v.status == "failed" => ("failed".to_string(), v.error.clone()),
+                (None, Some(v)) if matches!(v.status.as_str(), "ok" | "partial" | "skipped") => {
+                    ("missing".to_string(), Some(format!("no manifest.json (removed since? the last report says {})", v.status)))
+                }
                 (None, Some(v)) => ("missing".to_string(), Some(v.why.clone().unwrap_or_else(|| format!("{} in the last report", v.status)))),
                 (None, None) => ("missing".to_string(), Some("not reached".into())),
             };
@@ -217,35 +226,43 @@ fn summarise(dir: &Path) -> Result<Summary> {
 /// Most videos listed by name in the table (all are in --json).
 const LISTED: usize = 40;
 
-fn print_table(s: &Summary) {
-    println!("prelabel report {}: {} shard(s)", s.dir.display(), s.shard_count);
-    println!("  {:>5}  {:<12} {:>8} {:>8} {:>8} {:>8}  report", "shard", "state", "videos", "done", "failed", "missing");
+fn table(s: &Summary) -> String {
+    let mut text = String::new();
+    macro_rules! out {
+        ($($a:tt)*) => {{
+            text.push_str(&format!($($a)*));
+            text.push('\n');
+        }};
+    }
+    out!("prelabel report {}: {} shard(s)", s.dir.display(), s.shard_count);
+    out!("  {:>5}  {:<12} {:>8} {:>8} {:>8} {:>8}  report", "shard", "state", "videos", "done", "failed", "missing");
     for r in &s.shards {
-        println!("  {:>5}  {:<12} {:>8} {:>8} {:>8} {:>8}  {}", r.index, r.state, r.assigned, r.done, r.failed, r.missing, r.report);
+        out!("  {:>5}  {:<12} {:>8} {:>8} {:>8} {:>8}  {}", r.index, r.state, r.assigned, r.done, r.failed, r.missing, r.report);
     }
     for i in &s.shards_without_report {
-        println!("  {i:>5}  {:<12} {:>8} {:>8} {:>8} {:>8}  (no report: never ran)", "-", "?", "-", "-", "?");
+        out!("  {i:>5}  {:<12} {:>8} {:>8} {:>8} {:>8}  (no report: never ran)", "-", "?", "-", "-", "?");
     }
     let t = &s.totals;
-    println!(
+    out!(
         "  total: {} video(s): {} done ({} ok, {} partial), {} failed, {} missing",
         t.videos, t.done, t.ok, t.partial, t.failed, t.missing
     );
     let bad: Vec<&VideoRow> = s.videos.iter().filter(|v| v.state != "ok").collect();
     for v in bad.iter().take(LISTED) {
         let note = v.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
-        println!("  {:<8} shard {:<4} {}{note}", v.state, v.shard, v.folder);
+        out!("  {:<8} shard {:<4} {}{note}", v.state, v.shard, v.folder);
     }
     if bad.len() > LISTED {
-        println!("  ... and {} more (--json lists all)", bad.len() - LISTED);
+        out!("  ... and {} more (--json lists all)", bad.len() - LISTED);
     }
     for r in &s.ignored_reports {
-        println!("  ignored {r}: from a run with another shard count");
+        out!("  ignored {r}: from a run with another shard count");
     }
     let rerun = s.rerun_shards.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
     match s.verdict {
-        "complete" => println!("prelabel: complete: every video of the job is labelled"),
-        "failures" => println!("prelabel: finished with failures (exit {}): shards to run again for the failed ones: {rerun}", s.exit_code),
-        _ => println!("prelabel: incomplete (exit {}): run these shards again: {rerun}", s.exit_code),
+        "complete" => out!("prelabel: complete: every video of the job is labelled"),
+        "failures" => out!("prelabel: finished with failures (exit {}): shards to run again for the failed ones: {rerun}", s.exit_code),
+        _ => out!("prelabel: incomplete (exit {}): run these shards again: {rerun}", s.exit_code),
     }
+    text
 }
