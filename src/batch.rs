@@ -13,7 +13,7 @@ pub mod staging;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, Result};
 use crate::export::report::{lossless, RunReport, Status, VideoReport};
@@ -106,6 +106,9 @@ pub struct VideoJob<'a> {
     pub model: &'a ModelPrint,
     pub settings: &'a SettingsPrint,
     pub claim_timeout: Duration,
+    /// When this run started: with `--overwrite`, a video whose manifest is newer was
+    /// labelled by an overlapping worker of this job and is not labelled again.
+    pub started: SystemTime,
 }
 
 impl BatchJob<'_> {
@@ -135,6 +138,7 @@ impl BatchJob<'_> {
             model: &self.model,
             settings: &settings,
             claim_timeout: self.claim_timeout,
+            started: SystemTime::now(),
         };
 
         for (n, input) in mine.iter().enumerate() {
@@ -152,6 +156,11 @@ impl BatchJob<'_> {
             }
             self.report.update_totals(start.elapsed().as_secs_f64());
             self.report.write(&report_path).map_err(full_disk_hint)?;
+        }
+        // Empty bookkeeping folders go, so a finished job's folder holds only labels and reports
+        // (a worker still running makes them again when it needs them).
+        for d in [claim::DIR, staging::DIR] {
+            let _ = std::fs::remove_dir(self.out_dir.join(d));
         }
         let state = if cancel.load(std::sync::atomic::Ordering::Relaxed) { "interrupted" } else { "finished" };
         self.finish(&report_path, start, state)?;
@@ -184,6 +193,10 @@ pub fn label_video(
     let source = Source::read(video).ok();
     let decide = |pipeline: &Pipeline| match &source {
         _ if job.overwrite => {
+            let modified = std::fs::metadata(dest.join(manifest::FILE_NAME)).and_then(|m| m.modified()).ok();
+            if modified.is_some_and(|m| m >= job.started) {
+                return Plan::Skip("labelled by another worker since this run started (--overwrite redoes only older labels)".into());
+            }
             let before = dest.join(manifest::FILE_NAME).exists() || outputs_complete(&dest, pipeline.formats);
             Plan::Label(before.then(|| "--overwrite".into()))
         }

@@ -72,7 +72,8 @@ fn sigkill_at_random_moments_then_resume_gives_the_same_bytes() {
     });
     eprintln!("kill seed {seed} (PRELABEL_KILL_SEED={seed} replays it); an uninterrupted run takes {full:?}");
     let mut rng = fastrand::Rng::with_seed(seed);
-    let (mut kills, mut launches, mut rounds) = (0, 0, 0);
+    // Kills after which some but not all videos were in place: mid-job, not during start-up.
+    let (mut kills, mut launches, mut rounds, mut mid_job) = (0, 0, 0, 0);
     while kills < 20 {
         // A round: a fresh job killed and resumed until a run finishes on its own.
         rounds += 1;
@@ -87,6 +88,8 @@ fn sigkill_at_random_moments_then_resume_gives_the_same_bytes() {
             if o.status.signal() == Some(9) {
                 kills += 1;
                 whole_folders_only(&out, &want, &format!("seed {seed}, after kill {kills}"));
+                let present: BTreeSet<PathBuf> = labels(&out).keys().map(|p| folder(p)).collect();
+                mid_job += usize::from((1..folders.len()).contains(&present.len()));
                 continue;
             }
             assert!(o.status.success(), "seed {seed}: a resumed run failed: {}", stderr(&o));
@@ -103,7 +106,8 @@ fn sigkill_at_random_moments_then_resume_gives_the_same_bytes() {
         assert_eq!(report["state"], "finished", "{context}");
         assert_eq!(report["assigned"].as_array().unwrap().len(), 5, "{context}");
     }
-    eprintln!("{kills} kills in {rounds} rounds, {launches} runs");
+    eprintln!("{kills} kills ({mid_job} mid-job) in {rounds} rounds, {launches} runs");
+    assert!(mid_job > 0, "seed {seed}: no kill landed between two videos' commits");
 }
 
 #[test]

@@ -166,6 +166,9 @@ fn a_claimed_video_waits_for_its_worker_and_a_dead_workers_claim_is_taken_over()
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     let dead = ClaimFile { video: "clips/v1.avi".into(), owner, started_ms: now, heartbeat_ms: now, token: "deadbeef00".into() };
     let key = claim::key(rel);
+    assert_eq!(names(&out.join(".claims")), Vec::<String>::new(), "released claims leave nothing");
+    assert!(!out.join(".staging").exists(), "a finished run leaves no empty bookkeeping folders");
+    std::fs::create_dir_all(out.join(".claims")).unwrap();
     std::fs::write(out.join(".claims").join(format!("{key}.claim")), serde_json::to_vec(&dead).unwrap()).unwrap();
     let debris = out.join(".staging").join(format!("{key}.{pid}.deadbeef00"));
     std::fs::create_dir_all(debris.join("yolo")).unwrap();
@@ -182,6 +185,7 @@ fn a_claimed_video_waits_for_its_worker_and_a_dead_workers_claim_is_taken_over()
     let mut far = dead.clone();
     far.owner.host = "node-elsewhere".into();
     far.heartbeat_ms -= 5_000;
+    std::fs::create_dir_all(out.join(".claims")).unwrap();
     std::fs::write(out.join(".claims").join(format!("{key}.claim")), serde_json::to_vec(&far).unwrap()).unwrap();
     let o = run_cmd(&input, &out, &[]).output().unwrap();
     assert!(stderr(&o).contains("claimed by other worker (node-elsewhere"), "{}", stderr(&o));

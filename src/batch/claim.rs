@@ -225,6 +225,11 @@ pub fn acquire(out: &Path, rel_out: &Path, timeout: Duration) -> Result<Attempt>
                 return Ok(Attempt::Held(Claim::start(path, mine, timeout)));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            // The folder was removed as empty by a worker finishing its run: make it again.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&dir).map_err(|e| io_err("cannot create", &dir, e))?;
+                continue;
+            }
             Err(e) => return Err(io_err("cannot create", &path, e)),
         }
         match judge(&path, timeout, &me) {

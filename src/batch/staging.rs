@@ -33,10 +33,18 @@ impl Staging {
     /// Creates the attempt's folder for the video whose folder is `out/rel_out`.
     pub fn new(out: &Path, rel_out: &Path, claim: &Claim) -> Result<Staging> {
         let root = out.join(DIR);
-        std::fs::create_dir_all(&root).map_err(|e| io_err("cannot create", &root, e))?;
         let name = format!("{}.{}.{}", claim::key(rel_out), std::process::id(), claim.token());
         let dir = root.join(&name);
-        std::fs::create_dir(&dir).map_err(|e| io_err("cannot create", &dir, e))?;
+        let mut tries = 0;
+        loop {
+            std::fs::create_dir_all(&root).map_err(|e| io_err("cannot create", &root, e))?;
+            match std::fs::create_dir(&dir) {
+                Ok(()) => break,
+                // A worker finishing its run removes the folder when it is empty: again.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => tries += 1,
+                Err(e) => return Err(io_err("cannot create", &dir, e)),
+            }
+        }
         Ok(Staging { aside: root.join(format!("{name}.old")), dir, dest: out.join(rel_out), committed: false })
     }
 

@@ -51,7 +51,8 @@ pub fn run_cmd(input: &Path, out: &Path, extra: &[&str]) -> Command {
 /// hidden `.claims` and `.staging` folders), relative to `out`, with its bytes.
 pub fn labels(out: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut found = BTreeMap::new();
-    let mut todo = vec![out.to_path_buf()];
+    // A job killed before it made its folder has none.
+    let mut todo: Vec<PathBuf> = out.exists().then(|| out.to_path_buf()).into_iter().collect();
     while let Some(d) = todo.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
