@@ -57,7 +57,10 @@ fn check_job(docs: &[Value]) -> Result<(), String> {
     want(spec["podReplacementPolicy"] == "Failed", "podReplacementPolicy is not Failed")?;
 
     let containers = pod["containers"].as_array().ok_or("no containers")?;
-    let c = containers.iter().find(|c| c["args"].as_array().is_some_and(|a| a.first() == Some(&"run".into()))).ok_or("no container runs `prelabel run`")?;
+    let c = containers
+        .iter()
+        .find(|c| c["args"].as_array().is_some_and(|a| a.first() == Some(&"run".into())))
+        .ok_or("no container runs `prelabel run`")?;
     let args: Vec<&str> = c["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap_or("")).collect();
     let after = |flag: &str| args.iter().position(|a| *a == flag).and_then(|i| args.get(i + 1)).copied();
     let count = after("--shard-count").ok_or("no --shard-count in the args")?;
@@ -67,8 +70,20 @@ fn check_job(docs: &[Value]) -> Result<(), String> {
     want(c["resources"]["limits"]["nvidia.com/gpu"].as_u64() == Some(1), "no nvidia.com/gpu: 1 limit")?;
 
     // Input and output on a mounted persistent volume claim.
-    let claims: Vec<&str> = pod["volumes"].as_array().ok_or("no volumes")?.iter().filter(|v| v["persistentVolumeClaim"]["claimName"].is_string()).map(|v| v["name"].as_str().unwrap_or("")).collect();
-    let mounts: Vec<&str> = c["volumeMounts"].as_array().ok_or("no volumeMounts")?.iter().filter(|m| claims.contains(&m["name"].as_str().unwrap_or(""))).map(|m| m["mountPath"].as_str().unwrap_or("")).collect();
+    let claims: Vec<&str> = pod["volumes"]
+        .as_array()
+        .ok_or("no volumes")?
+        .iter()
+        .filter(|v| v["persistentVolumeClaim"]["claimName"].is_string())
+        .map(|v| v["name"].as_str().unwrap_or(""))
+        .collect();
+    let mounts: Vec<&str> = c["volumeMounts"]
+        .as_array()
+        .ok_or("no volumeMounts")?
+        .iter()
+        .filter(|m| claims.contains(&m["name"].as_str().unwrap_or("")))
+        .map(|m| m["mountPath"].as_str().unwrap_or(""))
+        .collect();
     let on_claim = |p: &str| mounts.iter().any(|m| Path::new(p).starts_with(m));
     let out = after("--out").ok_or("no --out in the args")?;
     want(on_claim(out), &format!("--out {out} is not on a persistent volume claim"))?;

@@ -19,8 +19,10 @@ use cluster::{both, Daemons, SHARDS};
 
 /// Whether Slurm is installed and the test runs as root; if not, records why it does not run.
 fn slurm_available() -> bool {
-    let missing: Vec<&str> =
-        ["/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch"].into_iter().filter(|p| !Path::new(p).exists()).collect();
+    let missing: Vec<&str> = ["/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch"]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
     if !missing.is_empty() {
         let why = format!("Slurm is not installed ({} missing): run scripts/setup.sh --tests", missing.join(", "));
         eprintln!("\n*** SKIPPED: {why} ***\n");
@@ -94,7 +96,8 @@ fn start_cluster(dir: &Path, daemons: &mut Daemons) {
     std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let mut munged = Command::new("/usr/sbin/munged");
     munged.args(["--foreground", "--force"]).arg(format!("--socket={}/munge.sock", dir.display()));
-    for (opt, file) in [("key-file", "munge.key"), ("pid-file", "munged.pid"), ("log-file", "log/munged.log"), ("seed-file", "munged.seed")] {
+    for (opt, file) in [("key-file", "munge.key"), ("pid-file", "munged.pid"), ("log-file", "log/munged.log"), ("seed-file", "munged.seed")]
+    {
         munged.arg(format!("--{opt}={}", dir.join(file).display()));
     }
     let munged_log = dir.join("log/munged.out");

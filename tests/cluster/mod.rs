@@ -21,9 +21,7 @@ pub const CLIPS: [&str; 6] = ["cam0/a.mp4", "cam0/b.mp4", "cam1/a.mp4", "cam1/b.
 /// which finds the same boxes in every frame, on the CPU, only the cheap formats.
 pub fn fast_options() -> Vec<String> {
     let model = from_setup(".deps/test-models/end2end.toml");
-    ["--model", model.to_str().unwrap(), "--device", "cpu", "--classes", "all", "--formats", "mot,coco", "-q"]
-        .map(String::from)
-        .to_vec()
+    ["--model", model.to_str().unwrap(), "--device", "cpu", "--classes", "all", "--formats", "mot,coco", "-q"].map(String::from).to_vec()
 }
 
 /// Writes CLIPS under `dir`: 1 s (10 frames) of the sample video each, from different
