@@ -159,6 +159,8 @@ if ((WANT_TESTS)); then
         say "adding TrackEval to the label importers venv"
         "$DEPS/venv-import/bin/pip" install -q --no-deps 'trackeval==1.3.0' 'tabulate==0.9.0' || die "could not install trackeval from PyPI"
     fi
+    # Slurm + munge (Debian), Ray and kubernetes-validate (PyPI venvs): tests/cluster_*.rs.
+    "$ROOT/scripts/setup-cluster.sh"
     # Regenerated whenever the generator changes.
     stamp=$(sha256sum "$ROOT/scripts/make_test_models.py" | cut -d' ' -f1)
     if [[ $(cat "$DEPS/test-models/ok" 2>/dev/null) != "$stamp" ]]; then
