@@ -1,30 +1,18 @@
-//! Process-wide heap setting that keeps memory flat in video length. Call [`return_large_blocks`]
-//! once, first thing in `main`, before any thread starts.
+//! The process's memory allocator: mimalloc instead of glibc's malloc, so that memory stays
+//! flat in video length. It applies to every program built on this library (the command line,
+//! the benches, the tests).
 //!
-//! Why: glibc's malloc serves blocks of 128 KiB and up with their own `mmap`, and gives them
-//! back to the system on `free`, but it *raises* that threshold to the size of every such block
-//! freed (up to 32 MiB). A decoded frame (640x480 RGB is 900 KiB, 1080p 6 MiB) is allocated
-//! on the decode thread and freed on another one, so after the first frame every frame and
-//! every batch tensor comes from the per-thread heaps instead, which fragment and never shrink:
-//! peak RSS grew by ~0.7 MB per detector frame on TUD-Campus looped (`--no-track`, stride 10),
-//! while the live heap stayed flat (heaptrack: 200 MB peak heap, 500 MB RSS at 40 loops).
-//! Pinning the threshold at glibc's own default turns the adjustment off: large blocks always
-//! go straight back to the system (one `mmap`/`munmap` per frame, a few hundred page faults,
-//! nothing next to decoding it). `cargo bench --bench memory` measures it.
+//! Why: decoded frames (640x480 RGB is 900 KiB, 1080p 6 MiB) and batch tensors are made on one
+//! thread and freed on another. glibc serves such blocks with their own `mmap` at first, but
+//! raises its mmap threshold to the size of every such block freed, so from the second frame on
+//! they come from per-thread heaps that fragment and never shrink: peak RSS grew by ~0.7 MB per
+//! detector frame on TUD-Campus looped (`--no-track`, stride 10: 305 MB once, 496 MB at 40
+//! loops) while the live heap stayed at 200 MB (heaptrack). Pinning glibc's threshold
+//! (`mallopt(M_MMAP_THRESHOLD)`) made it flat too, but then every frame is a fresh mapping
+//! and its page faults: the decode thread took twice as long. mimalloc frees blocks to the
+//! thread that made them and reuses them: flat and as fast as before
+//! (`cargo bench --bench memory`). ffmpeg and ONNX Runtime keep their own allocators (pools
+//! and arenas that do not grow with the video).
 
-/// glibc's default `M_MMAP_THRESHOLD`: blocks this size and larger get their own mapping.
-pub const MMAP_THRESHOLD: usize = 128 * 1024;
-
-/// Stops glibc from raising its mmap threshold (see the module doc). Returns whether the
-/// setting took (always false off glibc, where there is nothing to do).
-pub fn return_large_blocks() -> bool {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: mallopt only changes malloc's parameters; called before other threads run.
-        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int) == 1 }
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        false
-    }
-}
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
