@@ -178,19 +178,22 @@ impl BatchJob<'_> {
     /// Skip a video only when its manifest says this source was labelled with this model and
     /// these settings, and the files of every format asked for are there.
     fn plan(&self, dir: &Path, source: &Source, settings: &SettingsPrint) -> Plan {
-        let outputs = outputs_complete(dir, self.pipeline.formats);
+        let outputs = outputs_complete(dir, self.pipeline.formats) && web_video_complete(dir, &self.pipeline);
         let Some(m) = Manifest::load(dir) else {
             return Plan::Label(outputs.then(|| "labels without a manifest (an older prelabel)".to_string()));
         };
         let mut changes = m.changes(source, &self.model, settings);
         if !outputs {
-            let missing: Vec<String> = self
+            let mut missing: Vec<String> = self
                 .pipeline
                 .formats
                 .iter()
                 .filter(|f| !f.output_exists(dir))
                 .map(|f| format!("{f:?}").to_lowercase())
                 .collect();
+            if !web_video_complete(dir, &self.pipeline) {
+                missing.push(crate::export::web_video::WEB_VIDEO.into());
+            }
             changes.push(format!("outputs missing ({})", missing.join(", ")));
         }
         if changes.is_empty() {
@@ -210,6 +213,11 @@ impl BatchJob<'_> {
 /// Outputs are only ever renamed into place whole, so existing files mean a finished video.
 fn outputs_complete(dir: &Path, formats: &[Format]) -> bool {
     !formats.is_empty() && formats.iter().all(|f| f.output_exists(dir))
+}
+
+/// The web copy (`--web-video`) is there when asked for.
+fn web_video_complete(dir: &Path, pipeline: &Pipeline) -> bool {
+    !pipeline.export.web_video || dir.join(crate::export::web_video::WEB_VIDEO).exists()
 }
 
 #[cfg(test)]

@@ -185,7 +185,14 @@ impl Pipeline<'_> {
         let tracks = labels.tracks.len() as u64;
         let routed = route(&labels, &self.route.labels, &self.route.thresholds);
         let ctx = ExportContext { video: &info, model: self.spec, dir: out_dir, label_set: &self.route.labels, options: self.export };
-        let files = write_labels(self.formats, &ctx, &routed)?;
+        let mut files = write_labels(self.formats, &ctx, &routed)?;
+        if self.export.web_video {
+            let copy = crate::export::web_video::write(video, out_dir)?;
+            if copy.frames.is_some_and(|n| n != frames) {
+                tracing::warn!("{}: the web copy has {} frames, the labels {frames}", info.name, copy.frames.unwrap_or(0));
+            }
+            files.push(copy.path);
+        }
         stages.export_s += t.elapsed().as_secs_f64();
         Ok(VideoOutcome {
             info,

@@ -41,6 +41,7 @@ const RESERVED: &[&str] = &[
     "mot.txt",
     "yolo",
     "review.json",
+    "video.mp4",
 ];
 
 /// One video to label and the folder, relative to `--out`, its labels go to.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use prelabel::error::{Error, Result};
-use prelabel::export::{ExportOptions, Format};
+use prelabel::export::{ExportOptions, Format, VideoUrl};
 use prelabel::infer::DeviceChoice;
 use prelabel::labels::LabelSet;
 use prelabel::model::ModelSpec;
@@ -176,6 +176,15 @@ pub(crate) struct ExportArgs {
     /// among them, reject it).
     #[arg(long)]
     pub(crate) yolo_track_ids: bool,
+    /// Also write OUT/<video>/video.mp4, a copy browsers play (H.264 in MP4), frame for frame
+    /// with the source; a video that already is one is linked. The label files name it.
+    #[arg(long)]
+    pub(crate) web_video: bool,
+    /// Name each video in the label files (Label Studio's data.video, CVAT's source, COCO's
+    /// videos[].url) by URL: PREFIX plus the copy's path in OUT, escaped. For Label Studio's
+    /// Local Files: /data/local-files/?d=<OUT relative to its document root>/ (README).
+    #[arg(long, value_name = "PREFIX", requires = "web_video")]
+    pub(crate) video_url: Option<String>,
 }
 
 impl ExportArgs {
@@ -190,8 +199,14 @@ impl ExportArgs {
         Ok(RouteOptions { labels, thresholds })
     }
 
-    pub(crate) fn export_options(&self) -> ExportOptions {
-        ExportOptions { yolo_track_ids: self.yolo_track_ids }
+    /// `classes`: the model classes the detector keeps (empty: all); `out`: `--out`.
+    pub(crate) fn export_options(&self, classes: &[u32], out: &std::path::Path) -> ExportOptions {
+        ExportOptions {
+            yolo_track_ids: self.yolo_track_ids,
+            kept_classes: (!classes.is_empty()).then(|| classes.to_vec()),
+            web_video: self.web_video,
+            video_url: self.video_url.clone().map(|prefix| VideoUrl { prefix, root: out.to_path_buf() }),
+        }
     }
 }
 

@@ -124,7 +124,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         (false, _) => classes.iter().map(|&i| spec.class_name(i).to_string()).collect(),
     };
     let route = args.export.route_options(&spec)?;
-    let export = args.export.export_options();
+    let export = args.export.export_options(&classes, &args.out);
     let runtime = load_runtime(args.ort_lib.as_deref())?;
     let request = DeviceRequest {
         all: args.device,
@@ -186,6 +186,8 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             drop_score: args.export.drop_score,
             thresholds: args.export.thresholds.clone(),
             yolo_track_ids: args.export.yolo_track_ids,
+            web_video: args.export.web_video,
+            video_url: args.export.video_url.clone(),
         },
         videos: Vec::new(),
         totals: Default::default(),

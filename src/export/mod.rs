@@ -16,12 +16,15 @@ mod labelstudio;
 mod mot;
 mod output;
 pub mod report;
+pub mod video_ref;
+pub mod web_video;
 mod yolo;
 
 use std::path::{Path, PathBuf};
 
 pub use atomic::AtomicFile;
 pub use output::Output;
+pub use video_ref::VideoUrl;
 
 use crate::error::Result;
 use crate::labels::LabelSet;
@@ -35,6 +38,14 @@ pub struct ExportOptions {
     /// Add a sixth column, the track id, to YOLO lines (`--yolo-track-ids`). Off by default:
     /// datumaro and CVAT reject lines with more than five fields.
     pub yolo_track_ids: bool,
+    /// The model classes the run keeps (`--classes` resolved); None: every class the label
+    /// set has. The Label Studio labeling config lists only their labels.
+    pub kept_classes: Option<Vec<u32>>,
+    /// `--web-video`: a browser-playable copy of each video, [`video_ref::WEB_VIDEO`], goes
+    /// beside its labels, and the files name that copy.
+    pub web_video: bool,
+    /// `--video-url`: the files name the copy by URL, the prefix plus its path in `--out`.
+    pub video_url: Option<VideoUrl>,
 }
 
 /// What every format knows about the video and job it labels.

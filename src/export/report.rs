@@ -163,6 +163,12 @@ pub struct Settings {
     /// `--thresholds` as given.
     pub thresholds: Vec<String>,
     pub yolo_track_ids: bool,
+    /// `--web-video` (left out when off, so settings recorded before it existed still match).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub web_video: bool,
+    /// `--video-url` as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
