@@ -229,7 +229,7 @@ fn yolo_one_file_per_frame_from_zero_and_track_ids_on_request() {
     assert!(f7.contains("0 0.023438 0.916667 0.046875 0.166667\n"), "{f7}");
     assert!(std::fs::read_to_string(y.join("images.meta")).unwrap().starts_with("frame_000000 480 640\n"));
 
-    let with_ids = Options { export: ExportOptions { yolo_track_ids: true }, ..default_options(&m) };
+    let with_ids = Options { export: ExportOptions { yolo_track_ids: true, ..Default::default() }, ..default_options(&m) };
     let (dir, _) = write(&m, &with_ids);
     let f0 = std::fs::read_to_string(dir.path().join("yolo/obj_train_data/frame_000000.txt")).unwrap();
     assert_eq!(f0, "0 0.094237 0.251516 0.156839 0.417798 1\n");
