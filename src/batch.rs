@@ -193,6 +193,9 @@ impl BatchJob<'_> {
                 .collect();
             changes.push(format!("outputs missing ({})", missing.join(", ")));
         }
+        if self.pipeline.preview && !crate::render::outputs_exist(dir) {
+            changes.push("outputs missing (preview)".into());
+        }
         if changes.is_empty() {
             Plan::Skip("labelled before with the same source, model and settings (manifest.json; --overwrite redoes it)".into())
         } else {
