@@ -192,9 +192,12 @@ impl BatchJob<'_> {
                 .map(|f| format!("{f:?}").to_lowercase())
                 .collect();
             if !web_video_complete(dir, &self.pipeline) {
-                missing.push(crate::export::web_video::WEB_VIDEO.into());
+                missing.push(crate::export::video_ref::WEB_VIDEO.into());
             }
             changes.push(format!("outputs missing ({})", missing.join(", ")));
+        }
+        if self.pipeline.preview && !crate::render::outputs_exist(dir) {
+            changes.push("outputs missing (preview)".into());
         }
         if changes.is_empty() {
             Plan::Skip("labelled before with the same source, model and settings (manifest.json; --overwrite redoes it)".into())
@@ -217,7 +220,7 @@ fn outputs_complete(dir: &Path, formats: &[Format]) -> bool {
 
 /// The web copy (`--web-video`) is there when asked for.
 fn web_video_complete(dir: &Path, pipeline: &Pipeline) -> bool {
-    !pipeline.export.web_video || dir.join(crate::export::web_video::WEB_VIDEO).exists()
+    !pipeline.export.web_video || dir.join(crate::export::video_ref::WEB_VIDEO).exists()
 }
 
 #[cfg(test)]

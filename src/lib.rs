@@ -41,6 +41,7 @@ pub mod pipeline;
 pub mod postprocess;
 pub mod preprocess;
 pub mod refine;
+pub mod render;
 pub mod route;
 pub mod tile;
 pub mod track;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// The pipeline stages, in data order: a stage may use the ones before it, never the ones
 /// after. `tile` runs twice: cutting frames into regions (before preprocess) and, in
 /// `tile::merge`, merging the regions' detections (after postprocess, whose NMS it reuses).
-const STAGES: &[&str] = &["decode", "tile", "preprocess", "infer", "postprocess", "tile::merge", "track", "refine", "route", "export"];
+const STAGES: &[&str] = &["decode", "tile", "preprocess", "infer", "postprocess", "tile::merge", "track", "refine", "route", "export", "render"];
 
 /// Stages that may be absent (planned, not written yet). None at present; a planned stage
 /// goes here until its module exists.

@@ -71,5 +71,8 @@ pub(crate) fn print_summary(r: &RunReport, out: &Path) {
         "  busy time per stage: decode {:.1} s, preprocess {:.1} s, infer {:.1} s, postprocess {:.1} s, export {:.1} s",
         s.decode_s, s.preprocess_s, s.infer_s, s.postprocess_s, s.export_s
     );
+    if s.render_s > 0.0 {
+        println!("  preview (preview.mp4, review.png): {:.1} s", s.render_s);
+    }
     println!("  report: {}", out.join("report.json").display());
 }

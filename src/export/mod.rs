@@ -17,7 +17,6 @@ mod mot;
 mod output;
 pub mod report;
 pub mod video_ref;
-pub mod web_video;
 mod yolo;
 
 use std::path::{Path, PathBuf};
@@ -42,7 +41,7 @@ pub struct ExportOptions {
     /// set has. The Label Studio labeling config lists only their labels.
     pub kept_classes: Option<Vec<u32>>,
     /// `--web-video`: a browser-playable copy of each video, [`video_ref::WEB_VIDEO`], goes
-    /// beside its labels, and the files name that copy.
+    /// beside its labels (written by `render::web`, after export), and the files name it.
     pub web_video: bool,
     /// `--video-url`: the files name the copy by URL, the prefix plus its path in `--out`.
     pub video_url: Option<VideoUrl>,
