@@ -147,6 +147,8 @@ if ((WANT_TESTS)); then
     # pin numpy/pandas differently from the tools above. Versions as tested together.
     make_venv "$DEPS/venv-import" "label importers (datumaro, label-studio-sdk, motmetrics)" \
         'datumaro==1.13.12' 'label-studio-sdk==2.1.2' 'motmetrics==1.4.0' 'numpy==2.2.6' 'pandas==2.3.3'
+    # Label Studio (PyPI venv, ~1 GB) and Debian's chromium for tests/labelstudio_roundtrip.rs.
+    "$ROOT/scripts/setup-labelstudio.sh" || die "Label Studio set-up failed"
     # Regenerated whenever the generator changes.
     stamp=$(sha256sum "$ROOT/scripts/make_test_models.py" | cut -d' ' -f1)
     if [[ $(cat "$DEPS/test-models/ok" 2>/dev/null) != "$stamp" ]]; then
