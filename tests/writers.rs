@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use label_fixture::cvat::parse_cvat;
 use label_fixture::*;
-use prelabel::export::{ExportOptions, Format};
+use prelabel::export::{ExportOptions, Format, VideoUrl};
 use prelabel::model::ModelSpec;
 use serde_json::Value;
 
@@ -110,6 +110,28 @@ fn default_options_match_golden() {
 #[test]
 fn mapped_labels_and_thresholds_match_golden() {
     golden_case("mapped", mapped_options);
+}
+
+/// `--classes person,car --web-video --video-url /data/local-files/?d=labels/`, the video's
+/// folder `labels/cam A/clip.mp4/`: the files name the web copy by its escaped URL, and the
+/// Label Studio config lists only the kept classes (bicycle is not, and the class filter left
+/// no bicycle track).
+#[test]
+fn web_video_urls_and_kept_classes_match_golden() {
+    let mdir = tempfile::tempdir().unwrap();
+    let m = model(mdir.path());
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("cam A/clip.mp4");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut labels = labels();
+    labels.tracks.retain(|t| t.class != BICYCLE);
+    let url = VideoUrl { prefix: "/data/local-files/?d=labels/".into(), root: root.path().to_path_buf() };
+    let export = ExportOptions { kept_classes: Some(vec![PERSON, CAR]), web_video: true, video_url: Some(url), ..Default::default() };
+    let options = Options { export, ..default_options(&m) };
+    route_and_write(&m, &dir, &[Format::Coco, Format::Cvat, Format::LabelStudio], &labels, &options).unwrap();
+    for name in ["coco.json", "cvat.xml", "labelstudio.json", "labelstudio_config.xml"] {
+        check_golden(&format!("web/{name}"), &std::fs::read_to_string(dir.join(name)).unwrap());
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
