@@ -117,8 +117,9 @@ fn label_studio_env(cmd: &mut Command, data: &Path, root: &Path) {
     cmd.env("LABEL_STUDIO_BASE_DATA_DIR", data)
         .env("LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED", "true")
         .env("LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT", root)
-        // No anonymous usage reports from a test (there is no network anyway).
+        // A test talks to localhost only: no usage reports, error reports or version check.
         .env("COLLECT_ANALYTICS", "false")
+        .env("LATEST_VERSION_CHECK", "false")
         .env("SENTRY_DSN", "")
         .env("FRONTEND_SENTRY_DSN", "");
 }
@@ -142,8 +143,10 @@ fn data_dir_template(python: &Path) -> PathBuf {
     assert!(out.status.success(), "label-studio init failed:\n{}", common::stderr(&out));
     eprintln!("Label Studio database migrated once in {:.0} s", t.elapsed().as_secs_f64());
     std::fs::write(data.join(".complete"), LS_VERSION).unwrap();
-    let _ = std::fs::remove_dir_all(&template);
-    std::fs::rename(&data, &template).unwrap();
+    // Whole or not at all; a test running at the same time may have put its own there first.
+    if std::fs::rename(&data, &template).is_err() {
+        assert!(template.join(".complete").exists(), "cannot keep the template at {}", template.display());
+    }
     template
 }
 
@@ -230,6 +233,9 @@ fn labels_import_into_label_studio_and_play_in_its_editor() {
     cmd.args(["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
         .args(["--no-default-browser-check", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0"])
         .args(["--autoplay-policy=no-user-gesture-required", "--window-size=1440,900", "--mute-audio"])
+        // Nothing but the pages the test opens: no updates, sync, metrics or safe-browsing lists.
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-pings"])
+        .args(["--disable-domain-reliability", "--disable-client-side-phishing-detection", "--metrics-recording-only"])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("about:blank");
     let mut browser = Server::start("Chromium", &mut cmd, root.path().join("chromium.log"));
