@@ -10,11 +10,13 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DEPS=$ROOT/.deps
+mkdir -p "$ROOT/.deps"
+# The real path: a venv's scripts name their interpreter by absolute path, so a venv made
+# through a symlinked .deps would break when the link goes.
+DEPS=$(cd -P "$ROOT/.deps" && pwd)
 LS_VERSION=1.23.2
 WEBSOCKETS_VERSION=15.0.1
 VENV=$DEPS/venv-labelstudio
-mkdir -p "$DEPS"
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -27,13 +29,14 @@ if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'install ok ins
         || die "could not install chromium from Debian"
 fi
 
-# The marker holds the pinned versions: a new pin rebuilds the venv.
+# The marker holds the pinned versions and where the venv was made: a new pin, or a moved
+# venv (they do not survive a move), rebuilds it.
 want="label-studio==$LS_VERSION websockets==$WEBSOCKETS_VERSION"
-if [[ $(cat "$VENV/.complete" 2>/dev/null) != "$want" ]]; then
+if [[ $(cat "$VENV/.complete" 2>/dev/null) != "$want $VENV" ]]; then
     say "creating the Label Studio $LS_VERSION venv (once, about 1 GB)"
     rm -rf "$VENV" && python3 -m venv "$VENV"
     # shellcheck disable=SC2086
     "$VENV/bin/pip" install -q $want || die "could not install Label Studio from PyPI"
     "$VENV/bin/python" -c 'import label_studio, websockets' || die "the Label Studio venv does not import"
-    echo "$want" >"$VENV/.complete"
+    echo "$want $VENV" >"$VENV/.complete"
 fi
