@@ -98,6 +98,27 @@ fn a_video_browsers_play_is_linked_not_encoded_again() {
 }
 
 #[test]
+fn a_variable_rate_mp4_is_encoded_again_at_a_constant_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("vfr.mp4");
+    // Frames 10-14 dropped, the others keep their times: a 0.6 s gap, as phones write them.
+    cut(&clip, &["-vf", "select='not(between(n,10,14))'", "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-an"]);
+    let src = frame_times(&clip);
+    assert!(src.windows(2).any(|w| w[1] - w[0] > 0.5), "the source has a gap: {src:?}");
+    let out = dir.path().join("out");
+    let r = run(&[&clip], &out, &["--web-video"]);
+    assert!(r.status.success(), "{}", common::stderr(&r));
+    let copy = out.join("vfr.mp4/video.mp4");
+    assert_ne!(std::fs::read(&copy).unwrap(), std::fs::read(&clip).unwrap(), "encoded again, not linked");
+    let got = frame_times(&copy);
+    assert_eq!(got.len(), src.len(), "every decoded frame, nothing filled in");
+    let fps = json(&out.join("report.json"))["videos"][0]["fps"].as_f64().unwrap();
+    for (n, t) in got.iter().enumerate() {
+        assert!((t - n as f64 / fps).abs() < 1e-3, "frame {n} at {t} s, the labels put it at {} s", n as f64 / fps);
+    }
+}
+
+#[test]
 fn every_format_names_the_copy_by_its_escaped_url() {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("cam A#1");

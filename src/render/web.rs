@@ -3,8 +3,8 @@
 //! Studio's editor (or any web page) shows the video the label files name. Runs on the CPU
 //! after export, once per video.
 //!
-//! A source that already is H.264 with 8-bit 4:2:0 pixels in an `.mp4`/`.m4v` file is linked
-//! (hard link; a copy across file systems) as it is. Any other is decoded again
+//! A source that already is H.264 with 8-bit 4:2:0 pixels in an `.mp4`/`.m4v` file, at a
+//! constant frame rate, is linked (hard link; a copy across file systems) as it is. Any other is decoded again
 //! ([`VideoReader`], the labelling pass's decoder, so the same frames in the same order) and
 //! encoded by [`Mp4Writer`]: one output frame per decoded frame, frame `n` at `n / fps`, the
 //! time every label file gives frame `n` (Label Studio's `sequence[].time`, its frame
@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use video_rs::ffmpeg::{codec, format, media};
+use video_rs::ffmpeg::{codec, format, media, Rational};
 
 use super::Mp4Writer;
 use crate::decode::VideoReader;
@@ -33,9 +33,12 @@ pub struct WebVideo {
     pub frames: Option<u64>,
 }
 
-/// Whether browsers play `path` as it is: H.264 with 8-bit 4:2:0 pixels in an MP4 file
-/// (`.mp4` or `.m4v`; QuickTime `.mov` shares ffmpeg's demuxer but not every browser plays
-/// it). Probes the container and the video stream's codec; decodes nothing.
+/// Whether `path` can serve as it is: H.264 with 8-bit 4:2:0 pixels in an MP4 file (`.mp4` or
+/// `.m4v`; QuickTime `.mov` shares ffmpeg's demuxer but not every browser plays it), at a
+/// constant frame rate. Label Studio finds frame `n` at `(n - 1) / framerate`: in a
+/// variable-rate file (phones write them) that is another frame than the labels' frame `n`,
+/// so such a file is encoded again at a constant rate. Probes the container, the codec and
+/// every packet's time; decodes nothing.
 pub fn is_browser_playable(path: &Path) -> Result<bool> {
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     if !matches!(ext.as_deref(), Some("mp4" | "m4v")) {
@@ -52,7 +55,26 @@ pub fn is_browser_playable(path: &Path) -> Result<bool> {
         return Ok(false);
     }
     let decoder = codec::Context::from_parameters(stream.parameters()).and_then(|c| c.decoder().video());
-    Ok(decoder.is_ok_and(|d| d.format() == format::Pixel::YUV420P))
+    if !decoder.is_ok_and(|d| d.format() == format::Pixel::YUV420P) {
+        return Ok(false);
+    }
+    let (index, rate, time_base) = (stream.index(), stream.avg_frame_rate(), stream.time_base());
+    let mut input = input;
+    let pts: Vec<i64> = input.packets().filter(|(s, _)| s.index() == index).filter_map(|(_, p)| p.pts()).collect();
+    Ok(constant_rate(pts, time_base, rate))
+}
+
+/// Whether frames at `pts` (in `time_base`, any order) are evenly spaced at `rate` frames a
+/// second, allowing one tick of rounding.
+fn constant_rate(mut pts: Vec<i64>, time_base: Rational, rate: Rational) -> bool {
+    if pts.len() < 2 || time_base.numerator() <= 0 || rate.numerator() <= 0 || rate.denominator() <= 0 {
+        return pts.len() == 1;
+    }
+    pts.sort_unstable();
+    // One frame period in ticks: (1 / rate) / time_base.
+    let period = f64::from(rate.denominator()) * f64::from(time_base.denominator())
+        / (f64::from(rate.numerator()) * f64::from(time_base.numerator()));
+    pts.windows(2).all(|w| ((w[1] - w[0]) as f64 - period).abs() <= 1.0)
 }
 
 /// Writes `dir/`[`WEB_VIDEO`] for `video`: linked when browsers play it already, else
@@ -99,4 +121,21 @@ pub fn write(video: &Path, dir: &Path, cancel: &AtomicBool) -> Result<WebVideo> 
     // Readable by a web server running as another user, like the label files.
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(out_err)?;
     Ok(WebVideo { path, transcoded: true, frames: Some(frames) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_evenly_spaced_frames_are_constant_rate() {
+        let tb = Rational(1, 90000);
+        let ntsc = Rational(30000, 1001);
+        // 29.97 fps at 1/90000: 3003 ticks a frame; B-frames arrive out of order.
+        assert!(constant_rate(vec![0, 9009, 3003, 6006, 12012], tb, ntsc));
+        assert!(constant_rate(vec![0, 3003, 6007, 9009], tb, ntsc), "one tick of rounding");
+        assert!(!constant_rate(vec![0, 3003, 9009, 12012], tb, ntsc), "a dropped frame");
+        assert!(!constant_rate(vec![0, 3003, 6006], tb, Rational(25, 1)), "not at the stream's rate");
+        assert!(constant_rate(vec![7], tb, ntsc));
+    }
 }
