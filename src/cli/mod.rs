@@ -78,10 +78,26 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run(*args, cli.quiet),
-        Command::Eval(args) => eval(args),
-        Command::Calibrate(args) => calibrate(args),
+        Command::Eval(args) => {
+            exit_quietly_on_closed_pipe();
+            eval(args)
+        }
+        Command::Calibrate(args) => {
+            exit_quietly_on_closed_pipe();
+            calibrate(args)
+        }
         Command::Bundle(args) => bundle(args, cli.quiet),
         Command::Report(args) => report::report(args),
+    }
+}
+
+/// For the commands that only print (`eval`, `calibrate`): `prelabel eval ... | head` ends
+/// quietly when `head` stops reading, as Unix tools do, instead of panicking in `println!`.
+/// Not for `run`, whose job must go on whatever happens to its terminal.
+fn exit_quietly_on_closed_pipe() {
+    // SAFETY: restoring the default disposition of one signal, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
