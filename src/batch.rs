@@ -1,22 +1,28 @@
 //! A batch job over many videos: expands folders, gives each video its own output folder
-//! (named after what the video is, see [`identity`]), runs the pipeline on each in turn, keeps
-//! going past bad files, writes each finished video's [`manifest`], and keeps `report.json`
-//! current after every video so a killed job still says what it finished.
+//! (named after what the video is, see [`identity`]), takes this worker's [`shard`] of them,
+//! and labels each in turn: under a [`claim`] (so overlapping workers never label one video
+//! twice), into a [`staging`] folder renamed into place when complete, with the video's
+//! [`manifest`] written last. Keeps going past bad files, and keeps its report current after
+//! every video so a killed job still says what it finished.
 
+pub mod claim;
 pub mod identity;
 pub mod manifest;
+pub mod shard;
+pub mod staging;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, Result};
-use crate::export::report::{RunReport, Status, VideoReport};
+use crate::export::report::{lossless, RunReport, Status, VideoReport};
 use crate::export::Format;
 use crate::pipeline::Pipeline;
 use crate::types::VideoInfo;
 pub use identity::Input;
 use manifest::{Manifest, ModelPrint, SettingsPrint, Source};
+use staging::Staging;
 
 /// File extensions picked up when a folder is given.
 pub const VIDEO_EXTENSIONS: &[&str] =
@@ -78,6 +84,10 @@ pub struct BatchJob<'a> {
     pub overwrite: bool,
     /// The model's fingerprint, for the manifests ([`ModelPrint::new`]).
     pub model: ModelPrint,
+    /// This worker's share of the inputs (None: all of them); also names the report.
+    pub shard: Option<shard::Shard>,
+    /// A claim without a heartbeat for this long is another worker's to take over.
+    pub claim_timeout: Duration,
     pub report: RunReport,
 }
 
@@ -88,128 +98,246 @@ enum Plan {
     Label(Option<String>),
 }
 
+/// What every video of a job shares; read-only, so videos may run on several threads, each
+/// with its own [`Pipeline`].
+pub struct VideoJob<'a> {
+    pub out_dir: &'a Path,
+    pub overwrite: bool,
+    pub model: &'a ModelPrint,
+    pub settings: &'a SettingsPrint,
+    pub claim_timeout: Duration,
+    /// When this run started: with `--overwrite`, a video whose manifest is newer was
+    /// labelled by an overlapping worker of this job and is not labelled again.
+    pub started: SystemTime,
+}
+
 impl BatchJob<'_> {
-    /// Runs every input; returns the final report (also written to `out_dir/report.json`).
+    /// Runs this shard's inputs; returns the final report (also written to `out_dir`, as
+    /// `report.json` or `report.shard-I-of-N.json`).
     pub fn run(mut self, inputs: &[Input], cancel: &AtomicBool, progress: &dyn Progress) -> Result<RunReport> {
         std::fs::create_dir_all(&self.out_dir)
             .map_err(|e| Error::Output(format!("cannot create output folder {}: {e}", self.out_dir.display())))?;
-        let report_path = self.out_dir.join("report.json");
+        let mine: Vec<&Input> = inputs.iter().filter(|i| self.shard.as_ref().is_none_or(|s| s.takes(&i.rel_out))).collect();
+        if let Some(s) = &self.shard {
+            tracing::info!("shard {} of {} (index from {}): {} of the {} videos", s.index, s.count, s.index_from, mine.len(), inputs.len());
+        }
+        self.report.shard = self.shard.as_ref().map(Into::into);
+        self.report.assigned = mine.iter().map(|i| lossless(&i.rel_out)).collect();
+        let report_path = self.out_dir.join(shard::report_name(self.shard.as_ref()));
+        // What killed workers left behind: their claims, half-written folders, report temps.
+        claim::clean(&self.out_dir, self.claim_timeout)?;
+        staging::clean(&self.out_dir, self.claim_timeout)?;
+        clean_report_temps(&self.out_dir);
         let start = Instant::now();
         self.report.state = "running";
-        self.report.write(&report_path)?;
+        self.report.write(&report_path).map_err(full_disk_hint)?;
         let settings = SettingsPrint::new(&self.report.settings);
+        let job = VideoJob {
+            out_dir: &self.out_dir,
+            overwrite: self.overwrite,
+            model: &self.model,
+            settings: &settings,
+            claim_timeout: self.claim_timeout,
+            started: SystemTime::now(),
+        };
 
-        for (n, Input { path: input, rel_out }) in inputs.iter().enumerate() {
-            let dir = self.out_dir.join(rel_out);
-            let source = Source::read(input).ok();
-            let plan = match &source {
-                _ if self.overwrite => {
-                    let before = dir.join(manifest::FILE_NAME).exists() || outputs_complete(&dir, self.pipeline.formats);
-                    Plan::Label(before.then(|| "--overwrite".into()))
-                }
-                // Unreadable: the pipeline says why in one line.
-                None => Plan::Label(None),
-                Some(source) => self.plan(&dir, source, &settings),
-            };
-            let entry = if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-                VideoReport::without_labels(input, &dir, Status::Interrupted, None)
+        for (n, input) in mine.iter().enumerate() {
+            let (mut entry, stop) = if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                (VideoReport::without_labels(&input.path, &self.out_dir.join(&input.rel_out), Status::Interrupted, None), None)
             } else {
-                let why = match plan {
-                    Plan::Skip(why) => {
-                        let entry = VideoReport::without_labels(input, &dir, Status::Skipped, None).because(why);
-                        progress.video_finished(&entry);
-                        self.report.videos.push(entry);
-                        self.report.update_totals(start.elapsed().as_secs_f64());
-                        self.report.write(&report_path)?;
-                        continue;
-                    }
-                    Plan::Label(why) => why,
-                };
-                if let Some(why) = &why {
-                    tracing::info!("{}: {why} -> relabelling", rel_out.display());
-                }
-                // The manifest marks a finished video: gone before anything is replaced.
-                match std::fs::remove_file(dir.join(manifest::FILE_NAME)) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(Error::Output(format!("cannot remove {}: {e}", dir.join(manifest::FILE_NAME).display())))
-                    }
-                    _ => {}
-                }
-                let started = |info: &VideoInfo| progress.video_started(n + 1, inputs.len(), info);
-                let done = |f: u64| progress.frames_done(f);
-                let entry = match self.pipeline.run(input, &dir, cancel, &started, &done) {
-                    Ok(outcome) => VideoReport::from_outcome(input, &dir, &outcome),
-                    Err(Error::Interrupted) => VideoReport::without_labels(input, &dir, Status::Interrupted, None),
-                    // The model or runtime failing is not this video's fault: stop the job.
-                    Err(e @ (Error::Inference(_) | Error::Runtime(_) | Error::Model(_))) => {
-                        self.report.videos.push(VideoReport::without_labels(input, &dir, Status::Failed, Some(e.to_string())));
-                        self.finish(&report_path, start, "failed")?;
-                        return Err(e);
-                    }
-                    Err(e) => VideoReport::without_labels(input, &dir, Status::Failed, Some(e.to_string())),
-                };
-                if let (Status::Ok | Status::Partial, Some(source)) = (entry.status, source) {
-                    Manifest {
-                        prelabel_version: env!("CARGO_PKG_VERSION").into(),
-                        status: format!("{:?}", entry.status).to_lowercase(),
-                        source,
-                        fingerprint_method: manifest::FINGERPRINT_METHOD.into(),
-                        model: self.model.clone(),
-                        settings: settings.clone(),
-                        files: entry.files.iter().filter_map(|f| f.strip_prefix(&dir).ok().map(Path::to_path_buf)).collect(),
-                    }
-                    .write(&dir)?;
-                }
-                match why {
-                    Some(why) => entry.because(why),
-                    None => entry,
-                }
+                label_video(&mut self.pipeline, &job, input, (n + 1, mine.len()), cancel, progress)
             };
+            entry.folder = input.rel_out.clone();
             progress.video_finished(&entry);
             self.report.videos.push(entry);
+            if let Some(e) = stop {
+                self.finish(&report_path, start, "failed")?;
+                return Err(e);
+            }
             self.report.update_totals(start.elapsed().as_secs_f64());
-            self.report.write(&report_path)?;
+            self.report.write(&report_path).map_err(full_disk_hint)?;
+        }
+        // Empty bookkeeping folders go, so a finished job's folder holds only labels and reports
+        // (a worker still running makes them again when it needs them).
+        for d in [claim::DIR, staging::DIR] {
+            let _ = std::fs::remove_dir(self.out_dir.join(d));
         }
         let state = if cancel.load(std::sync::atomic::Ordering::Relaxed) { "interrupted" } else { "finished" };
         self.finish(&report_path, start, state)?;
         Ok(self.report)
     }
 
-    /// Skip a video only when its manifest says this source was labelled with this model and
-    /// these settings, and the files of every format asked for are there.
-    fn plan(&self, dir: &Path, source: &Source, settings: &SettingsPrint) -> Plan {
-        let outputs = outputs_complete(dir, self.pipeline.formats) && web_video_complete(dir, &self.pipeline);
-        let Some(m) = Manifest::load(dir) else {
-            return Plan::Label(outputs.then(|| "labels without a manifest (an older prelabel)".to_string()));
-        };
-        let mut changes = m.changes(source, &self.model, settings);
-        if !outputs {
-            let mut missing: Vec<String> = self
-                .pipeline
-                .formats
-                .iter()
-                .filter(|f| !f.output_exists(dir))
-                .map(|f| format!("{f:?}").to_lowercase())
-                .collect();
-            if !web_video_complete(dir, &self.pipeline) {
-                missing.push(crate::export::video_ref::WEB_VIDEO.into());
-            }
-            changes.push(format!("outputs missing ({})", missing.join(", ")));
-        }
-        if self.pipeline.preview && !crate::render::outputs_exist(dir) {
-            changes.push("outputs missing (preview)".into());
-        }
-        if changes.is_empty() {
-            Plan::Skip("labelled before with the same source, model and settings (manifest.json; --overwrite redoes it)".into())
-        } else {
-            Plan::Label(Some(changes.join("; ")))
-        }
-    }
-
     fn finish(&mut self, path: &Path, start: Instant, state: &'static str) -> Result<()> {
         self.report.state = state;
         self.report.update_totals(start.elapsed().as_secs_f64());
-        self.report.write(path)
+        self.report.write(path).map_err(full_disk_hint)
+    }
+}
+
+/// Labels one video (`n` of `total`), start to finish: skips it when its manifest matches;
+/// else claims it (or leaves it to the worker holding it), labels it into a staging folder,
+/// writes the manifest there, and renames the folder into place while the claim is still
+/// its own. Returns its report entry, and the error that must stop the whole job (the model
+/// or runtime failing, a full disk), if any.
+pub fn label_video(
+    pipeline: &mut Pipeline,
+    job: &VideoJob,
+    input: &Input,
+    (n, total): (usize, usize),
+    cancel: &AtomicBool,
+    progress: &dyn Progress,
+) -> (VideoReport, Option<Error>) {
+    let Input { path: video, rel_out } = input;
+    let dest = job.out_dir.join(rel_out);
+    let failed = |e: &Error| VideoReport::without_labels(video, &dest, Status::Failed, Some(e.to_string()));
+    let source = Source::read(video).ok();
+    let decide = |pipeline: &Pipeline| match &source {
+        _ if job.overwrite => {
+            let modified = std::fs::metadata(dest.join(manifest::FILE_NAME)).and_then(|m| m.modified()).ok();
+            if modified.is_some_and(|m| m >= job.started) {
+                return Plan::Skip("labelled by another worker since this run started (--overwrite redoes only older labels)".into());
+            }
+            let before = dest.join(manifest::FILE_NAME).exists() || outputs_complete(&dest, pipeline.formats);
+            Plan::Label(before.then(|| "--overwrite".into()))
+        }
+        // Unreadable: the pipeline says why in one line.
+        None => Plan::Label(None),
+        Some(source) => plan(&dest, pipeline, source, job.model, job.settings),
+    };
+    // Finished videos are skipped without touching claims, so a finished job resumes fast.
+    if let Plan::Skip(why) = decide(pipeline) {
+        return (VideoReport::without_labels(video, &dest, Status::Skipped, None).because(why), None);
+    }
+    let claim = match claim::acquire(job.out_dir, rel_out, job.claim_timeout) {
+        Ok(claim::Attempt::Held(c)) => c,
+        Ok(claim::Attempt::Busy(who)) => {
+            tracing::info!("{}: claimed by another worker ({who}), left to it", rel_out.display());
+            let why = format!("claimed by other worker ({who})");
+            return (VideoReport::without_labels(video, &dest, Status::Claimed, None).because(why), None);
+        }
+        Err(e) => return (failed(&e), Some(full_disk_hint(e))),
+    };
+    // Again under the claim: another worker may have finished it meanwhile.
+    let why = match decide(pipeline) {
+        Plan::Skip(why) => return (VideoReport::without_labels(video, &dest, Status::Skipped, None).because(why), None),
+        Plan::Label(why) => why,
+    };
+    if let Some(why) = &why {
+        tracing::info!("{}: {why} -> relabelling", rel_out.display());
+    }
+    let staging = match Staging::new(job.out_dir, rel_out, &claim) {
+        Ok(s) => s,
+        Err(e) => return (failed(&e), Some(full_disk_hint(e))),
+    };
+    let started = |info: &VideoInfo| progress.video_started(n, total, info);
+    let done = |f: u64| progress.frames_done(f);
+    let outcome = match pipeline.run_into(video, staging.path(), &dest, cancel, &started, &done) {
+        Ok(outcome) => outcome,
+        Err(Error::Interrupted) => return (VideoReport::without_labels(video, &dest, Status::Interrupted, None), None),
+        // The model or runtime failing is not this video's fault: stop the job.
+        Err(e @ (Error::Inference(_) | Error::Runtime(_) | Error::Model(_))) => return (failed(&e), Some(e)),
+        // Errors name the file by its final name, not the attempt's staging folder.
+        Err(Error::Output(m)) => {
+            let e = Error::Output(m.replace(&staging.path().display().to_string(), &dest.display().to_string()));
+            let stop = is_full_disk(&e);
+            let e = full_disk_hint(e);
+            return (failed(&e), stop.then_some(e));
+        }
+        Err(e) => return (failed(&e), None),
+    };
+    let mut entry = VideoReport::from_outcome(video, &dest, &outcome);
+    let files: Vec<PathBuf> = entry.files.iter().filter_map(|f| f.strip_prefix(staging.path()).ok().map(Path::to_path_buf)).collect();
+    entry.files = files.iter().map(|f| dest.join(f)).collect();
+    if let Some(source) = source {
+        let m = Manifest {
+            prelabel_version: env!("CARGO_PKG_VERSION").into(),
+            status: format!("{:?}", entry.status).to_lowercase(),
+            source,
+            fingerprint_method: manifest::FINGERPRINT_METHOD.into(),
+            model: job.model.clone(),
+            settings: job.settings.clone(),
+            files,
+        };
+        if let Err(e) = m.write(staging.path()) {
+            let e = full_disk_hint(e);
+            return (failed(&e), Some(e));
+        }
+    }
+    if !claim.still_held() {
+        let why = "claimed by other worker (it took the claim over while this one labelled; this result was dropped)";
+        return (VideoReport::without_labels(video, &dest, Status::Claimed, None).because(why.into()), None);
+    }
+    if let Err(e) = staging.commit() {
+        let stop = is_full_disk(&e);
+        let e = full_disk_hint(e);
+        return (failed(&e), stop.then_some(e));
+    }
+    drop(claim);
+    tracing::info!("{}: labelled, {} frames", rel_out.display(), entry.frames);
+    (match why {
+        Some(why) => entry.because(why),
+        None => entry,
+    }, None)
+}
+
+/// Skip a video only when its manifest says this source was labelled with this model and
+/// these settings, and the files of every format asked for are there.
+fn plan(dir: &Path, pipeline: &Pipeline, source: &Source, model: &ModelPrint, settings: &SettingsPrint) -> Plan {
+    let formats = pipeline.formats;
+    let outputs = outputs_complete(dir, formats) && web_video_complete(dir, pipeline);
+    let Some(m) = Manifest::load(dir) else {
+        return Plan::Label(outputs.then(|| "labels without a manifest (an older prelabel)".to_string()));
+    };
+    let mut changes = m.changes(source, model, settings);
+    if !outputs {
+        let mut missing: Vec<String> =
+            formats.iter().filter(|f| !f.output_exists(dir)).map(|f| format!("{f:?}").to_lowercase()).collect();
+        if !web_video_complete(dir, pipeline) {
+            missing.push(crate::export::video_ref::WEB_VIDEO.into());
+        }
+        changes.push(format!("outputs missing ({})", missing.join(", ")));
+    }
+    if pipeline.preview && !crate::render::outputs_exist(dir) {
+        changes.push("outputs missing (preview)".into());
+    }
+    if changes.is_empty() {
+        Plan::Skip("labelled before with the same source, model and settings (manifest.json; --overwrite redoes it)".into())
+    } else {
+        Plan::Label(Some(changes.join("; ")))
+    }
+}
+
+/// Whether `e` is the disk (or a quota, or a file size limit) running out.
+fn is_full_disk(e: &Error) -> bool {
+    // ENOSPC, EFBIG, EDQUOT: io::Error's text ends with the OS error number.
+    matches!(e, Error::Output(m) if ["(os error 28)", "(os error 27)", "(os error 122)"].iter().any(|c| m.contains(c)))
+}
+
+/// A full disk says what to do about it.
+fn full_disk_hint(e: Error) -> Error {
+    match e {
+        Error::Output(m) if is_full_disk(&Error::Output(m.clone())) => Error::Output(format!(
+            "{m}: the disk is full (or a quota or file size limit was reached); nothing partial was kept \
+             under a final name: make room and run the same command again (finished videos are skipped)"
+        )),
+        e => e,
+    }
+}
+
+/// Report temp files (`.prelabel-*.partial` beside the report) older than a minute: a report
+/// is written in milliseconds, so these are left by killed workers.
+fn clean_report_temps(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(".prelabel-") && name.ends_with(".partial")) {
+            continue;
+        }
+        let age = e.metadata().and_then(|m| m.modified()).ok().and_then(|m| std::time::SystemTime::now().duration_since(m).ok());
+        if age.is_some_and(|a| a > Duration::from_secs(60)) && e.path().is_file() {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 

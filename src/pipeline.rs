@@ -101,6 +101,20 @@ impl Pipeline<'_> {
         on_start: &dyn Fn(&VideoInfo),
         on_frames: &(dyn Fn(u64) + Sync),
     ) -> Result<VideoOutcome> {
+        self.run_into(video, out_dir, out_dir, cancel, on_start, on_frames)
+    }
+
+    /// [`Pipeline::run`] writing into `out_dir`, a staging folder the caller renames to
+    /// `final_dir` when done: the label files name paths (`--video-url`) by the final folder.
+    pub fn run_into(
+        &mut self,
+        video: &Path,
+        out_dir: &Path,
+        final_dir: &Path,
+        cancel: &AtomicBool,
+        on_start: &dyn Fn(&VideoInfo),
+        on_frames: &(dyn Fn(u64) + Sync),
+    ) -> Result<VideoOutcome> {
         let start = Instant::now();
         let reader = open_reader(video, self.preparer.on_gpu())?;
         let info = reader.info().clone();
@@ -190,7 +204,7 @@ impl Pipeline<'_> {
         let labels = VideoLabels { video: info.clone(), frames, tracks };
         let tracks = labels.tracks.len() as u64;
         let routed = route(&labels, &self.route.labels, &self.route.thresholds);
-        let ctx = ExportContext { video: &info, model: self.spec, dir: out_dir, label_set: &self.route.labels, options: self.export };
+        let ctx = ExportContext { video: &info, model: self.spec, dir: out_dir, final_dir, label_set: &self.route.labels, options: self.export };
         let mut files = write_labels(self.formats, &ctx, &routed)?;
         stages.export_s += t.elapsed().as_secs_f64();
         if self.preview {

@@ -12,8 +12,9 @@ mod config;
 mod refine_args;
 mod eval;
 mod progress;
+mod report;
 
-use args::{BundleArgs, CalibrateArgs, EvalArgs, RunArgs};
+use args::{BundleArgs, CalibrateArgs, EvalArgs, ReportArgs, RunArgs};
 use calibrate::calibrate;
 pub(crate) use config::{parse_args, Parsed};
 use eval::eval;
@@ -61,6 +62,8 @@ enum Command {
     Calibrate(CalibrateArgs),
     /// Make a relocatable folder (program, libraries, ONNX Runtime, model, launcher) for a node with nothing installed.
     Bundle(BundleArgs),
+    /// Merge the reports of a job's shards in DIR: totals, failures, videos still missing; the exit status says whether the job is complete.
+    Report(ReportArgs),
 }
 
 pub fn init_logging(verbose: u8, quiet: bool) {
@@ -77,9 +80,26 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run(*args, cli.quiet),
-        Command::Eval(args) => eval(args),
-        Command::Calibrate(args) => calibrate(args),
+        Command::Eval(args) => {
+            exit_quietly_on_closed_pipe();
+            eval(args)
+        }
+        Command::Calibrate(args) => {
+            exit_quietly_on_closed_pipe();
+            calibrate(args)
+        }
         Command::Bundle(args) => bundle(args, cli.quiet),
+        Command::Report(args) => report::report(args),
+    }
+}
+
+/// For the commands that only print (`eval`, `calibrate`): `prelabel eval ... | head` ends
+/// quietly when `head` stops reading, as Unix tools do, instead of panicking in `println!`.
+/// Not for `run`, whose job must go on whatever happens to its terminal.
+fn exit_quietly_on_closed_pipe() {
+    // SAFETY: restoring the default disposition of one signal, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -102,6 +122,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     let refine = args.refine.config()?;
     let stride = args.tracking.stride as usize;
     let inputs = expand_inputs(&args.inputs)?;
+    let shard = prelabel::batch::shard::Shard::resolve(args.shards.shard_index, args.shards.shard_count, |v| std::env::var(v).ok())?;
     check_writable(&args.out)?;
     if args.threads > 0 {
         rayon::ThreadPoolBuilder::new()
@@ -193,6 +214,8 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             preview: args.job.preview,
         },
         options: options_report(&args.job.effective),
+        shard: None,
+        assigned: Vec::new(),
         videos: Vec::new(),
         totals: Default::default(),
     };
@@ -208,6 +231,8 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
         model,
+        shard: shard.clone(),
+        claim_timeout: args.shards.claim_timeout,
         report,
     };
 
@@ -225,7 +250,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     let report = job.run(&inputs, &cancel, &bars)?;
     bars.bar.finish_and_clear();
     if !quiet {
-        print_summary(&report, &args.out);
+        print_summary(&report, &args.out.join(prelabel::batch::shard::report_name(shard.as_ref())));
     }
     let t = &report.totals;
     Ok(if cancel.load(Ordering::SeqCst) {

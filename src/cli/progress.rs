@@ -37,6 +37,7 @@ impl Progress for Bars {
         let line = match r.status {
             Status::Ok => return,
             Status::Skipped => format!("skipped {}: {}", r.input.display(), r.why.as_deref().unwrap_or("outputs exist")),
+            Status::Claimed => format!("left to another worker {}: {}", r.input.display(), r.why.as_deref().unwrap_or("claimed")),
             _ => {
                 let input = r.input.display().to_string();
                 let error = r.error.as_deref().unwrap_or("");
@@ -48,7 +49,8 @@ impl Progress for Bars {
     }
 }
 
-pub(crate) fn print_summary(r: &RunReport, out: &Path) {
+/// The summary after a run; `report` is where its report was written.
+pub(crate) fn print_summary(r: &RunReport, report: &Path) {
     let t = &r.totals;
     println!(
         "\nprelabel: {} video(s), {} frames, {} detections, {} tracks in {:.1} s ({:.1} frames/s) on {}",
@@ -74,5 +76,8 @@ pub(crate) fn print_summary(r: &RunReport, out: &Path) {
     if s.render_s > 0.0 {
         println!("  preview (preview.mp4, review.png): {:.1} s", s.render_s);
     }
-    println!("  report: {}", out.join("report.json").display());
+    if t.claimed > 0 {
+        println!("  {} video(s) left to other workers holding their claims: `prelabel report` says when all are done", t.claimed);
+    }
+    println!("  report: {}", report.display());
 }

@@ -53,6 +53,9 @@ pub struct ExportContext<'a> {
     pub model: &'a ModelSpec,
     /// Folder the files go into (created by the caller).
     pub dir: &'a Path,
+    /// Folder they end up in: `dir`, or the video's folder a staging `dir` is renamed to
+    /// (`batch::staging`). Paths the files name (`--video-url`) are taken from it.
+    pub final_dir: &'a Path,
     /// The label set the tracks were routed with (`RouteOptions::labels`): label names and
     /// ids as the files list them.
     pub label_set: &'a LabelSet,

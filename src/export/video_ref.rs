@@ -54,7 +54,7 @@ impl ExportContext<'_> {
     /// name, or the source's name.
     pub fn video_ref(&self) -> Result<String> {
         match (&self.options.video_url, self.options.web_video) {
-            (Some(url), _) => url.of(&self.dir.join(WEB_VIDEO)),
+            (Some(url), _) => url.of(&self.final_dir.join(WEB_VIDEO)),
             (None, true) => Ok(WEB_VIDEO.to_string()),
             (None, false) => Ok(self.video.name.clone()),
         }
