@@ -70,6 +70,12 @@ fn unknown_keys_are_refused_with_the_nearest_option() {
     let e = stderr(&run);
     assert!(e.contains("unknown key 'clases'") && e.contains("did you mean 'classes'"), "{e}");
     assert!(!out.exists(), "nothing is written for a bad config");
+    // A value out of range says where it came from.
+    std::fs::write(&config, "score-threshold = 2\n").unwrap();
+    let run = prelabel(&["run", "x.mp4", "--out", out.to_str().unwrap(), "--config", config.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(1));
+    let e = stderr(&run);
+    assert!(e.contains("--score-threshold 2 is outside 0..1") && e.contains("'score-threshold' in --config"), "{e}");
 }
 
 #[test]

@@ -76,7 +76,10 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => run(*args, cli.quiet),
+        Command::Run(args) => {
+            let effective = args.job.effective.clone();
+            run(*args, cli.quiet).map_err(|e| config::blame_usage(e, &effective))
+        }
         Command::Eval(args) => eval(args),
         Command::Calibrate(args) => calibrate(args),
         Command::Bundle(args) => bundle(args, cli.quiet),
