@@ -202,7 +202,7 @@ pub fn label_video(
         }
         // Unreadable: the pipeline says why in one line.
         None => Plan::Label(None),
-        Some(source) => plan(&dest, pipeline.formats, source, job.model, job.settings),
+        Some(source) => plan(&dest, pipeline, source, job.model, job.settings),
     };
     // Finished videos are skipped without touching claims, so a finished job resumes fast.
     if let Plan::Skip(why) = decide(pipeline) {
@@ -282,7 +282,8 @@ pub fn label_video(
 
 /// Skip a video only when its manifest says this source was labelled with this model and
 /// these settings, and the files of every format asked for are there.
-fn plan(dir: &Path, formats: &[Format], source: &Source, model: &ModelPrint, settings: &SettingsPrint) -> Plan {
+fn plan(dir: &Path, pipeline: &Pipeline, source: &Source, model: &ModelPrint, settings: &SettingsPrint) -> Plan {
+    let formats = pipeline.formats;
     let outputs = outputs_complete(dir, formats);
     let Some(m) = Manifest::load(dir) else {
         return Plan::Label(outputs.then(|| "labels without a manifest (an older prelabel)".to_string()));
@@ -292,6 +293,9 @@ fn plan(dir: &Path, formats: &[Format], source: &Source, model: &ModelPrint, set
         let missing: Vec<String> =
             formats.iter().filter(|f| !f.output_exists(dir)).map(|f| format!("{f:?}").to_lowercase()).collect();
         changes.push(format!("outputs missing ({})", missing.join(", ")));
+    }
+    if pipeline.preview && !crate::render::outputs_exist(dir) {
+        changes.push("outputs missing (preview)".into());
     }
     if changes.is_empty() {
         Plan::Skip("labelled before with the same source, model and settings (manifest.json; --overwrite redoes it)".into())

@@ -5,7 +5,8 @@
 //! tracker, which reads each detection's colours (`track::appearance`), so up to about
 //! `4 * batch_size` frames are held at once (at 1080p YUV and batch 16, about 200 MB).
 //! Refinement, routing and export run once at the end, on the finished tracks:
-//! track -> refine -> route -> export.
+//! track -> refine -> route -> export, then, with `preview`, render (a second decode pass
+//! that draws the final tracks: `render`'s doc says why a second pass).
 //!
 //! With `stride` N every frame is decoded (and counted) but only every Nth one, plus the last
 //! frame of the video so tracks reach the end, goes to the detector; tracking fills the rest.
@@ -40,6 +41,8 @@ pub struct StageTimes {
     pub track_s: f64,
     /// Routing and writing the files.
     pub export_s: f64,
+    /// The preview video and contact sheet (`--preview`), second decode pass included.
+    pub render_s: f64,
 }
 
 /// What came of one video.
@@ -82,6 +85,8 @@ pub struct Pipeline<'a> {
     /// Which regions of each frame the model sees (whole frame, tiles) and how their
     /// detections merge back.
     pub tiles: Tiling,
+    /// Also write `preview.mp4` and `review.png` (stage 9, `render`).
+    pub preview: bool,
 }
 
 impl Pipeline<'_> {
@@ -185,8 +190,13 @@ impl Pipeline<'_> {
         let tracks = labels.tracks.len() as u64;
         let routed = route(&labels, &self.route.labels, &self.route.thresholds);
         let ctx = ExportContext { video: &info, model: self.spec, dir: out_dir, label_set: &self.route.labels, options: self.export };
-        let files = write_labels(self.formats, &ctx, &routed)?;
+        let mut files = write_labels(self.formats, &ctx, &routed)?;
         stages.export_s += t.elapsed().as_secs_f64();
+        if self.preview {
+            let t = Instant::now();
+            files.extend(crate::render::render(video, &routed, &self.route.labels, out_dir, cancel)?);
+            stages.render_s = t.elapsed().as_secs_f64();
+        }
         Ok(VideoOutcome {
             info,
             frames,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 mod args;
 mod calibrate;
+mod config;
 mod refine_args;
 mod eval;
 mod progress;
@@ -15,12 +16,13 @@ mod report;
 
 use args::{BundleArgs, CalibrateArgs, EvalArgs, ReportArgs, RunArgs};
 use calibrate::calibrate;
+pub(crate) use config::{parse_args, Parsed};
 use eval::eval;
 use clap::{Parser, Subcommand};
 use progress::{print_summary, Bars};
 use prelabel::batch::{expand_inputs, BatchJob};
 use prelabel::error::{Error, Result};
-use prelabel::export::report::{ModelReport, RunReport, Settings, StageDevices};
+use prelabel::export::report::{ModelReport, OptionsReport, RunReport, Settings, StageDevices};
 use prelabel::infer::{load_runtime, Detector};
 use prelabel::model::ModelSpec;
 use prelabel::pipeline::Pipeline;
@@ -77,7 +79,10 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => run(*args, cli.quiet),
+        Command::Run(args) => {
+            let effective = args.job.effective.clone();
+            run(*args, cli.quiet).map_err(|e| config::blame_usage(e, &effective))
+        }
         Command::Eval(args) => {
             exit_quietly_on_closed_pipe();
             eval(args)
@@ -207,9 +212,11 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             drop_score: args.export.drop_score,
             thresholds: args.export.thresholds.clone(),
             yolo_track_ids: args.export.yolo_track_ids,
+            preview: args.job.preview,
         },
         shard: None,
         assigned: Vec::new(),
+        options: options_report(&args.job.effective),
         videos: Vec::new(),
         totals: Default::default(),
     };
@@ -220,7 +227,8 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             detector: &mut detector,
             preparer: &mut shaders.preparer,
             post: &mut shaders.postprocess,
-            batch_size, formats: &formats, stride, tracker, refine: &refine, route: &route, export: &export, tiles },
+            batch_size, formats: &formats, stride, tracker, refine: &refine, route: &route, export: &export, tiles,
+            preview: args.job.preview },
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
         model,
@@ -253,6 +261,17 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// report.json's account of the options in effect.
+fn options_report(e: &config::Effective) -> OptionsReport {
+    OptionsReport {
+        config_file: e.file.as_ref().map(|(p, _)| p.display().to_string()),
+        config_sha256: e.file.as_ref().map(|(_, sha)| sha.clone()),
+        values: serde_json::to_value(&e.values).unwrap_or_default(),
+        from_config: e.from_file.clone(),
+        from_command_line: e.from_command_line.clone(),
+    }
 }
 
 /// Fails early, before any model loads, when the output folder cannot be written.
