@@ -88,9 +88,9 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) export: ExportArgs,
     #[command(flatten)]
-    pub(crate) job: JobArgs,
-    #[command(flatten)]
     pub(crate) shards: ShardArgs,
+    #[command(flatten)]
+    pub(crate) job: JobArgs,
 }
 
 // ---- preview, job files and examples (--preview, --config, --print-config)

@@ -30,6 +30,8 @@ pub(crate) struct Effective {
     /// Every option with a value (given, or a default), by long name, as `--print-config`
     /// writes it; `inputs` for the videos.
     pub(crate) values: Table,
+    /// The keys of `values` in `--help` order, the order they are printed in.
+    pub(crate) order: Vec<String>,
     /// Options without a value (no default, not given), by long name.
     pub(crate) unset: Vec<String>,
     /// `--config` as given, with its sha256.
@@ -97,8 +99,8 @@ pub(crate) fn parse_from(argv: Vec<OsString>) -> Result<Parsed> {
         Err(e) => return Err(blame_file(e, file.as_ref().map(|f| f.0.as_path()), &from_file)),
     };
     let (_, run) = matches.subcommand().expect("run");
-    let (values, unset) = effective(&run_cmd, run);
-    let effective = Effective { values, unset, file, from_file, from_command_line };
+    let (values, order, unset) = effective(&run_cmd, run);
+    let effective = Effective { values, order, unset, file, from_file, from_command_line };
     if print_only {
         return Ok(Parsed::PrintConfig(print(&effective)));
     }
@@ -238,9 +240,22 @@ fn blame_file(e: clap::Error, file: Option<&Path>, from_file: &[String]) -> Erro
     }
 }
 
-/// Every option's value in effect (given or default) as TOML, and the options without one.
-fn effective(run: &Command, m: &ArgMatches) -> (Table, Vec<String>) {
-    let (mut values, mut unset) = (Table::new(), Vec::new());
+/// A usage error about an option the file set (`--score-threshold 2 is outside 0..1`) says
+/// where the value came from.
+pub(crate) fn blame_usage(e: Error, effective: &Effective) -> Error {
+    match (e, &effective.file) {
+        (Error::Usage(msg), Some((path, _))) => match effective.from_file.iter().find(|k| msg.contains(&format!("--{k}"))) {
+            Some(k) => Error::Usage(format!("{msg} ('{k}' in --config {})", path.display())),
+            None => Error::Usage(msg),
+        },
+        (e, _) => e,
+    }
+}
+
+/// Every option's value in effect (given or default) as TOML, their keys in `--help` order,
+/// and the options without one.
+fn effective(run: &Command, m: &ArgMatches) -> (Table, Vec<String>, Vec<String>) {
+    let (mut values, mut order, mut unset) = (Table::new(), Vec::new(), Vec::new());
     for arg in options(run) {
         let id = arg.get_id().as_str();
         let raw: Vec<String> = match m.get_raw(id) {
@@ -259,8 +274,9 @@ fn effective(run: &Command, m: &ArgMatches) -> (Table, Vec<String>) {
         };
         let value = if is_list(arg) { Value::Array(raw.iter().map(|s| typed(s)).collect()) } else { typed(&raw[0]) };
         values.insert(key(arg), value);
+        order.push(key(arg));
     }
-    (values, unset)
+    (values, order, unset)
 }
 
 /// The options in effect as a TOML file `--config` reads back to the same options.
@@ -271,7 +287,10 @@ pub(crate) fn print(e: &Effective) -> String {
         None => out += "\n",
     }
     out += "# read back with: prelabel run --config FILE\n";
-    out += &toml::to_string(&e.values).unwrap_or_default();
+    for k in &e.order {
+        // A bare key and an inline value: every option name is a valid bare key.
+        out += &format!("{k} = {}\n", e.values[k]);
+    }
     if !e.unset.is_empty() {
         out += &format!("# not set (their defaults depend on the model or other options): {}\n", e.unset.join(", "));
     }
@@ -357,6 +376,8 @@ mod tests {
         assert_eq!(first["no-appearance"].as_bool(), Some(true));
         assert_eq!(first["tiles"].as_str(), Some("2x2"));
         assert_eq!(first["score-threshold"].as_float(), Some(0.35));
+        let keys: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).map(|l| l.split(" = ").next().unwrap()).collect();
+        assert_eq!(keys[..2], ["inputs", "out"], "in --help order");
         let file2 = d.path().join("printed.toml");
         std::fs::write(&file2, &text).unwrap();
         let again: Table = printed(&["run", "--config", file2.to_str().unwrap(), "--print-config"]).parse().unwrap();

@@ -79,7 +79,10 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => run(*args, cli.quiet),
+        Command::Run(args) => {
+            let effective = args.job.effective.clone();
+            run(*args, cli.quiet).map_err(|e| config::blame_usage(e, &effective))
+        }
         Command::Eval(args) => {
             exit_quietly_on_closed_pipe();
             eval(args)
@@ -213,9 +216,9 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             video_url: args.export.video_url.clone(),
             preview: args.job.preview,
         },
-        options: options_report(&args.job.effective),
         shard: None,
         assigned: Vec::new(),
+        options: options_report(&args.job.effective),
         videos: Vec::new(),
         totals: Default::default(),
     };

@@ -73,11 +73,11 @@ pub(crate) fn print_summary(r: &RunReport, report: &Path) {
         "  busy time per stage: decode {:.1} s, preprocess {:.1} s, infer {:.1} s, postprocess {:.1} s, export {:.1} s",
         s.decode_s, s.preprocess_s, s.infer_s, s.postprocess_s, s.export_s
     );
-    if s.render_s > 0.0 {
-        println!("  preview (preview.mp4, review.png): {:.1} s", s.render_s);
-    }
     if t.claimed > 0 {
         println!("  {} video(s) left to other workers holding their claims: `prelabel report` says when all are done", t.claimed);
+    }
+    if s.render_s > 0.0 {
+        println!("  render (preview.mp4, review.png, video.mp4): {:.1} s", s.render_s);
     }
     println!("  report: {}", report.display());
 }

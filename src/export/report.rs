@@ -231,14 +231,14 @@ pub struct RunReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu_adapter: Option<crate::gpu::AdapterSummary>,
     pub settings: Settings,
-    /// The options in effect (`--config`, flags, defaults).
-    pub options: OptionsReport,
     /// The shard this run was (`--shard-index`/`--shard-count`); absent for an unsharded run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardInfo>,
     /// Every video this run (this shard) was given, as its folder relative to `--out`,
     /// done before or not: `prelabel report` tells from these what is still missing.
     pub assigned: Vec<String>,
+    /// The options in effect (`--config`, flags, defaults).
+    pub options: OptionsReport,
     pub videos: Vec<VideoReport>,
     pub totals: Totals,
 }

@@ -102,9 +102,12 @@ impl Mp4Writer {
             return Err(fail("frame rate", &format!("{}/{}", rate.num, rate.den)));
         }
         let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        // Readable as File::create makes files (the umask decides): a web server or another
+        // user may serve the video; tempfile's default is owner-only.
         let tmp = tempfile::Builder::new()
             .prefix(".prelabel-")
             .suffix(".mp4.partial")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(dir)
             .map_err(|e| fail("temp file", &e))?;
         let ff_path = PathBuf::from(format!("/proc/self/fd/{}", tmp.as_file().as_raw_fd()));

@@ -117,9 +117,8 @@ pub fn write(video: &Path, dir: &Path, cancel: &AtomicBool) -> Result<WebVideo> 
     if frames == 0 {
         return Err(Error::video(video, "no frames could be decoded for the web copy"));
     }
+    // Mp4Writer makes it readable as the label files are (the umask decides).
     let path = writer.finish()?;
-    // Readable by a web server running as another user, like the label files.
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(out_err)?;
     Ok(WebVideo { path, transcoded: true, frames: Some(frames) })
 }
 
