@@ -162,9 +162,12 @@ fn is_list(arg: &Arg) -> bool {
     arg.get_value_delimiter().is_some() || matches!(arg.get_action(), ArgAction::Append)
 }
 
+/// What a job file adds to the command line: flags, videos, and the keys applied.
+type FileArgs = (Vec<OsString>, Vec<OsString>, Vec<String>);
+
 /// The file's keys as flags (the options `given` on the command line left out), its videos,
 /// and the keys applied. An unknown key is an error naming the nearest option.
-fn to_flags(run: &Command, table: &Table, given: &dyn Fn(&str) -> bool) -> std::result::Result<(Vec<OsString>, Vec<OsString>, Vec<String>), String> {
+fn to_flags(run: &Command, table: &Table, given: &dyn Fn(&str) -> bool) -> std::result::Result<FileArgs, String> {
     let (mut flags, mut positional, mut applied) = (Vec::new(), Vec::new(), Vec::new());
     for (k, value) in table {
         let Some(arg) = run.get_arguments().find(|a| key(a) == *k && !a.is_hide_set()) else {
