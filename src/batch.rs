@@ -1,19 +1,21 @@
 //! A batch job over many videos: expands folders, gives each video its own output folder
-//! (named after what the video is, see [`identity`]), runs the pipeline on each in turn, keeps
-//! going past bad files, writes each finished video's [`manifest`], and keeps `report.json`
-//! current after every video so a killed job still says what it finished.
+//! (named after what the video is, see [`identity`]), runs the pipeline on `--jobs` videos at
+//! a time (their frames share model batches, see `pipeline`), keeps going past bad files,
+//! writes each finished video's [`manifest`], and keeps `report.json` current (in input
+//! order) after every video so a killed job still says what it finished.
 
 pub mod identity;
 pub mod manifest;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::export::report::{RunReport, Status, VideoReport};
 use crate::export::Format;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Stop, Videos};
 use crate::types::VideoInfo;
 pub use identity::Input;
 use manifest::{Manifest, ModelPrint, SettingsPrint, Source};
@@ -65,11 +67,12 @@ fn collect_videos(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Callbacks through which the batch reports progress (the CLI draws bars with them).
+/// Callbacks through which the batch reports progress (the CLI draws bars with them). `n`
+/// is the video's place in the input list (from 0); several videos are in flight at once.
 pub trait Progress: Sync {
     fn video_started(&self, n: usize, total: usize, info: &VideoInfo);
-    fn frames_done(&self, frames: u64);
-    fn video_finished(&self, report: &VideoReport);
+    fn frames_done(&self, n: usize, frames: u64);
+    fn video_finished(&self, n: usize, report: &VideoReport);
 }
 
 pub struct BatchJob<'a> {
@@ -79,6 +82,8 @@ pub struct BatchJob<'a> {
     /// The model's fingerprint, for the manifests ([`ModelPrint::new`]).
     pub model: ModelPrint,
     pub report: RunReport,
+    /// Videos decoded at once, their frames sharing model batches (`--jobs`).
+    pub jobs: usize,
 }
 
 /// What to do with one video before labelling it.
@@ -88,109 +93,187 @@ enum Plan {
     Label(Option<String>),
 }
 
-impl BatchJob<'_> {
-    /// Runs every input; returns the final report (also written to `out_dir/report.json`).
-    pub fn run(mut self, inputs: &[Input], cancel: &AtomicBool, progress: &dyn Progress) -> Result<RunReport> {
-        std::fs::create_dir_all(&self.out_dir)
-            .map_err(|e| Error::Output(format!("cannot create output folder {}: {e}", self.out_dir.display())))?;
-        let report_path = self.out_dir.join("report.json");
-        let start = Instant::now();
-        self.report.state = "running";
-        self.report.write(&report_path)?;
-        let settings = SettingsPrint::new(&self.report.settings);
+/// What every video of the job shares: where outputs go and what a manifest records.
+struct Job<'j> {
+    out_dir: &'j Path,
+    overwrite: bool,
+    model: &'j ModelPrint,
+    settings: &'j SettingsPrint,
+    formats: &'j [Format],
+}
 
-        for (n, Input { path: input, rel_out }) in inputs.iter().enumerate() {
-            let dir = self.out_dir.join(rel_out);
-            let source = Source::read(input).ok();
-            let plan = match &source {
-                _ if self.overwrite => {
-                    let before = dir.join(manifest::FILE_NAME).exists() || outputs_complete(&dir, self.pipeline.formats);
-                    Plan::Label(before.then(|| "--overwrite".into()))
+/// An error that ends the job (the model or runtime failing, report.json not writable), with
+/// the video's entry when it has one.
+struct Fatal {
+    entry: Option<VideoReport>,
+    error: Error,
+}
+
+/// `report.json` as videos finish, in input order whatever order they finish in.
+struct Record {
+    report: RunReport,
+    /// Input index of each entry of `report.videos`.
+    order: Vec<usize>,
+    path: PathBuf,
+    start: Instant,
+}
+
+impl Record {
+    fn add(&mut self, n: usize, entry: VideoReport) -> Result<()> {
+        let at = self.order.partition_point(|&i| i < n);
+        self.order.insert(at, n);
+        self.report.videos.insert(at, entry);
+        self.report.update_totals(self.start.elapsed().as_secs_f64());
+        self.report.write(&self.path)
+    }
+
+    fn finish(&mut self, state: &'static str) -> Result<()> {
+        self.report.state = state;
+        self.report.update_totals(self.start.elapsed().as_secs_f64());
+        self.report.write(&self.path)
+    }
+}
+
+impl BatchJob<'_> {
+    /// Runs every input, `jobs` at a time; returns the final report (also written to
+    /// `out_dir/report.json`). Per-video errors are recorded and the others go on; an
+    /// error of the model or runtime stops the job (the videos in flight end as interrupted).
+    pub fn run(self, inputs: &[Input], cancel: &AtomicBool, progress: &dyn Progress) -> Result<RunReport> {
+        let BatchJob { mut pipeline, out_dir, overwrite, model, mut report, jobs } = self;
+        std::fs::create_dir_all(&out_dir)
+            .map_err(|e| Error::Output(format!("cannot create output folder {}: {e}", out_dir.display())))?;
+        let settings = SettingsPrint::new(&report.settings);
+        report.state = "running";
+        let record = Mutex::new(Record { report, order: Vec::new(), path: out_dir.join("report.json"), start: Instant::now() });
+        record.lock().unwrap_or_else(|e| e.into_inner()).finish("running")?;
+        let job = Job { out_dir: &out_dir, overwrite, model: &model, settings: &settings, formats: pipeline.formats };
+        let stop = Stop::new(cancel);
+        let jobs = jobs.clamp(1, inputs.len().max(1));
+        let next = AtomicUsize::new(0);
+        let fatal: Mutex<Option<Error>> = Mutex::new(None);
+        let fail = |e: Error| {
+            stop.halt();
+            fatal.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+        };
+        let ((), batches) = pipeline.serve(jobs, &stop, |videos| {
+            std::thread::scope(|s| {
+                for _ in 0..jobs {
+                    s.spawn(|| loop {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        if n >= inputs.len() || fatal.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+                            break;
+                        }
+                        let dir = out_dir.join(&inputs[n].rel_out);
+                        let done = if stop.requested() {
+                            Ok(VideoReport::without_labels(&inputs[n].path, &dir, Status::Interrupted, None))
+                        } else {
+                            job.label_one(n, inputs, videos, &stop, progress)
+                        };
+                        let (entry, error) = match done {
+                            Ok(entry) => (Some(entry), None),
+                            Err(Fatal { entry, error }) => (entry, Some(error)),
+                        };
+                        if let Some(entry) = entry {
+                            progress.video_finished(n, &entry);
+                            if let Err(e) = record.lock().unwrap_or_else(|e| e.into_inner()).add(n, entry) {
+                                fail(e);
+                            }
+                        }
+                        if let Some(e) = error {
+                            fail(e);
+                        }
+                    });
                 }
-                // Unreadable: the pipeline says why in one line.
-                None => Plan::Label(None),
-                Some(source) => self.plan(&dir, source, &settings),
-            };
-            let entry = if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-                VideoReport::without_labels(input, &dir, Status::Interrupted, None)
-            } else {
-                let why = match plan {
-                    Plan::Skip(why) => {
-                        let entry = VideoReport::without_labels(input, &dir, Status::Skipped, None).because(why);
-                        progress.video_finished(&entry);
-                        self.report.videos.push(entry);
-                        self.report.update_totals(start.elapsed().as_secs_f64());
-                        self.report.write(&report_path)?;
-                        continue;
-                    }
-                    Plan::Label(why) => why,
-                };
-                if let Some(why) = &why {
-                    tracing::info!("{}: {why} -> relabelling", rel_out.display());
-                }
-                // The manifest marks a finished video: gone before anything is replaced.
-                match std::fs::remove_file(dir.join(manifest::FILE_NAME)) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(Error::Output(format!("cannot remove {}: {e}", dir.join(manifest::FILE_NAME).display())))
-                    }
-                    _ => {}
-                }
-                let started = |info: &VideoInfo| progress.video_started(n + 1, inputs.len(), info);
-                let done = |f: u64| progress.frames_done(f);
-                let entry = match self.pipeline.run(input, &dir, cancel, &started, &done) {
-                    Ok(outcome) => VideoReport::from_outcome(input, &dir, &outcome),
-                    Err(Error::Interrupted) => VideoReport::without_labels(input, &dir, Status::Interrupted, None),
-                    // The model or runtime failing is not this video's fault: stop the job.
-                    Err(e @ (Error::Inference(_) | Error::Runtime(_) | Error::Model(_))) => {
-                        self.report.videos.push(VideoReport::without_labels(input, &dir, Status::Failed, Some(e.to_string())));
-                        self.finish(&report_path, start, "failed")?;
-                        return Err(e);
-                    }
-                    Err(e) => VideoReport::without_labels(input, &dir, Status::Failed, Some(e.to_string())),
-                };
-                if let (Status::Ok | Status::Partial, Some(source)) = (entry.status, source) {
-                    Manifest {
-                        prelabel_version: env!("CARGO_PKG_VERSION").into(),
-                        status: format!("{:?}", entry.status).to_lowercase(),
-                        source,
-                        fingerprint_method: manifest::FINGERPRINT_METHOD.into(),
-                        model: self.model.clone(),
-                        settings: settings.clone(),
-                        files: entry.files.iter().filter_map(|f| f.strip_prefix(&dir).ok().map(Path::to_path_buf)).collect(),
-                    }
-                    .write(&dir)?;
-                }
-                match why {
-                    Some(why) => entry.because(why),
-                    None => entry,
-                }
-            };
-            progress.video_finished(&entry);
-            self.report.videos.push(entry);
-            self.report.update_totals(start.elapsed().as_secs_f64());
-            self.report.write(&report_path)?;
+            })
+        });
+        let mut record = record.into_inner().unwrap_or_else(|e| e.into_inner());
+        record.report.model_batches = Some(batches);
+        if let Some(e) = fatal.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            record.finish("failed")?;
+            return Err(e);
         }
-        let state = if cancel.load(std::sync::atomic::Ordering::Relaxed) { "interrupted" } else { "finished" };
-        self.finish(&report_path, start, state)?;
-        Ok(self.report)
+        record.finish(if stop.by_user() { "interrupted" } else { "finished" })?;
+        Ok(record.report)
+    }
+}
+
+impl Job<'_> {
+    /// The job's work on one video, `inputs[n]`: skip it when labelled before with the same
+    /// source, model and settings; else remove its old manifest, label it, and write the new
+    /// manifest. Returns its entry for report.json.
+    fn label_one(&self, n: usize, inputs: &[Input], videos: &Videos, stop: &Stop, progress: &dyn Progress) -> Result<VideoReport, Fatal> {
+        let Input { path: input, rel_out } = &inputs[n];
+        let dir = self.out_dir.join(rel_out);
+        let source = Source::read(input).ok();
+        let plan = match &source {
+            _ if self.overwrite => {
+                let before = dir.join(manifest::FILE_NAME).exists() || outputs_complete(&dir, self.formats);
+                Plan::Label(before.then(|| "--overwrite".into()))
+            }
+            // Unreadable: the pipeline says why in one line.
+            None => Plan::Label(None),
+            Some(source) => self.plan(&dir, source),
+        };
+        let why = match plan {
+            Plan::Skip(why) => return Ok(VideoReport::without_labels(input, &dir, Status::Skipped, None).because(why)),
+            Plan::Label(why) => why,
+        };
+        if let Some(why) = &why {
+            tracing::info!("{}: {why} -> relabelling", rel_out.display());
+        }
+        // The manifest marks a finished video: gone before anything is replaced.
+        let manifest_path = dir.join(manifest::FILE_NAME);
+        match std::fs::remove_file(&manifest_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                let error = Error::Output(format!("cannot remove {}: {e}", manifest_path.display()));
+                return Err(Fatal { entry: None, error });
+            }
+            _ => {}
+        }
+        let started = |info: &VideoInfo| progress.video_started(n, inputs.len(), info);
+        let done = |f: u64| progress.frames_done(n, f);
+        let entry = match videos.label(input, &dir, stop, &started, &done) {
+            Ok(outcome) => VideoReport::from_outcome(input, &dir, &outcome),
+            Err(Error::Interrupted) => VideoReport::without_labels(input, &dir, Status::Interrupted, None),
+            // The model or runtime failing is not this video's fault: stop the job.
+            Err(e @ (Error::Inference(_) | Error::Runtime(_) | Error::Model(_))) => {
+                let entry = VideoReport::without_labels(input, &dir, Status::Failed, Some(e.to_string()));
+                return Err(Fatal { entry: Some(entry), error: e });
+            }
+            Err(e) => VideoReport::without_labels(input, &dir, Status::Failed, Some(e.to_string())),
+        };
+        if let (Status::Ok | Status::Partial, Some(source)) = (entry.status, source) {
+            let written = Manifest {
+                prelabel_version: env!("CARGO_PKG_VERSION").into(),
+                status: format!("{:?}", entry.status).to_lowercase(),
+                source,
+                fingerprint_method: manifest::FINGERPRINT_METHOD.into(),
+                model: self.model.clone(),
+                settings: self.settings.clone(),
+                files: entry.files.iter().filter_map(|f| f.strip_prefix(&dir).ok().map(Path::to_path_buf)).collect(),
+            }
+            .write(&dir);
+            if let Err(error) = written {
+                return Err(Fatal { entry: Some(entry), error });
+            }
+        }
+        Ok(match why {
+            Some(why) => entry.because(why),
+            None => entry,
+        })
     }
 
     /// Skip a video only when its manifest says this source was labelled with this model and
     /// these settings, and the files of every format asked for are there.
-    fn plan(&self, dir: &Path, source: &Source, settings: &SettingsPrint) -> Plan {
-        let outputs = outputs_complete(dir, self.pipeline.formats);
+    fn plan(&self, dir: &Path, source: &Source) -> Plan {
+        let outputs = outputs_complete(dir, self.formats);
         let Some(m) = Manifest::load(dir) else {
             return Plan::Label(outputs.then(|| "labels without a manifest (an older prelabel)".to_string()));
         };
-        let mut changes = m.changes(source, &self.model, settings);
+        let mut changes = m.changes(source, self.model, self.settings);
         if !outputs {
-            let missing: Vec<String> = self
-                .pipeline
-                .formats
-                .iter()
-                .filter(|f| !f.output_exists(dir))
-                .map(|f| format!("{f:?}").to_lowercase())
-                .collect();
+            let missing: Vec<String> =
+                self.formats.iter().filter(|f| !f.output_exists(dir)).map(|f| format!("{f:?}").to_lowercase()).collect();
             changes.push(format!("outputs missing ({})", missing.join(", ")));
         }
         if changes.is_empty() {
@@ -198,12 +281,6 @@ impl BatchJob<'_> {
         } else {
             Plan::Label(Some(changes.join("; ")))
         }
-    }
-
-    fn finish(&mut self, path: &Path, start: Instant, state: &'static str) -> Result<()> {
-        self.report.state = state;
-        self.report.update_totals(start.elapsed().as_secs_f64());
-        self.report.write(path)
     }
 }
 
