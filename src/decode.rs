@@ -380,3 +380,67 @@ fn describe_open_error(e: &VideoError) -> String {
         msg
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/vtest.avi")
+    }
+
+    /// Without a GPU, asking for NVDEC gives the CPU decoder and says why.
+    #[test]
+    fn nvdec_falls_back_to_the_cpu_with_a_reason() {
+        let mut r = VideoReader::open_with(&sample(), PixelOutput::Yuv420, HwDecode::Cuda).unwrap();
+        if r.decoder().kind == "cuda" {
+            return; // a GPU node: the fallback is not what happens here
+        }
+        let why = r.decoder().reason.clone().unwrap();
+        assert!(why.contains("CUDA") || why.contains("NVDEC"), "{why}");
+        assert!(r.next_frame().unwrap().is_some());
+        let off = VideoReader::open_with(&sample(), PixelOutput::Rgb8, HwDecode::Off("--decode-device cpu")).unwrap();
+        assert_eq!(off.decoder(), &DecoderUsed { kind: "cpu", reason: Some("--decode-device cpu".into()) });
+    }
+
+    /// The NVDEC source's conversions, fed the software frames ffmpeg gives when NVDEC turns
+    /// a stream down, hand out exactly what the CPU sources do, and the reason is recorded.
+    #[test]
+    fn nvdec_source_with_software_frames_matches_the_cpu_path() {
+        for output in [PixelOutput::Yuv420, PixelOutput::Rgb8] {
+            let mut cpu = VideoReader::open_as(&sample(), output).unwrap();
+            let mut hw = VideoReader::open_as(&sample(), PixelOutput::Yuv420).unwrap();
+            let Source::Yuv(d) = std::mem::replace(&mut hw.decoder, Source::Yuv(YuvDecoder::open(&sample()).unwrap())) else {
+                unreachable!()
+            };
+            hw.decoder = Source::Cuda(d, output, None);
+            hw.used = DecoderUsed { kind: "cuda", reason: None };
+            for _ in 0..3 {
+                let (a, b) = (cpu.next_frame().unwrap().unwrap(), hw.next_frame().unwrap().unwrap());
+                assert_eq!((a.index, a.width, a.height), (b.index, b.width, b.height));
+                assert_eq!(a.rgb, b.rgb, "{output:?}");
+                assert_eq!(a.yuv.map(|y| (y.y, y.u, y.v)), b.yuv.map(|y| (y.y, y.u, y.v)), "{output:?}");
+            }
+            assert_eq!(hw.decoder().kind, "cpu");
+            assert!(hw.decoder().reason.as_deref().unwrap().contains("turned this stream down"));
+        }
+    }
+
+    /// NV12 as NVDEC copies it down (U and V interleaved) becomes the same planes as yuv420p.
+    #[test]
+    fn nv12_deinterleaves_into_the_yuv_planes() {
+        let mut r = VideoReader::open_as(&sample(), PixelOutput::Yuv420).unwrap();
+        let Source::Yuv(d) = &mut r.decoder else { unreachable!() };
+        let raw = d.decode_raw().unwrap();
+        let (w, h) = (raw.width(), raw.height());
+        let mut to_nv12 =
+            ffmpeg::software::scaling::Context::get(raw.format(), w, h, ffmpeg::format::Pixel::NV12, w, h, ffmpeg::software::scaling::Flags::POINT)
+                .unwrap();
+        let mut nv12 = video_rs::frame::RawFrame::empty();
+        to_nv12.run(&raw, &mut nv12).unwrap();
+        let want = r.copy_planes(&raw).unwrap().yuv.unwrap();
+        let got = nv12_frame(&nv12, 0).yuv.unwrap();
+        assert_eq!((got.y.len(), got.u.len()), (want.y.len(), want.u.len()));
+        assert!(got.y == want.y && got.u == want.u && got.v == want.v);
+    }
+}
