@@ -12,6 +12,8 @@ use clap::Parser;
 fn main() -> ExitCode {
     // Before any thread starts: it sets an environment variable.
     prelabel::gpu::quiet_vulkan_device_select();
+    // Before any thread starts: freed frames go back to the system (see `heap`).
+    prelabel::heap::return_large_blocks();
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose, args.quiet);
     match cli::dispatch(args) {
