@@ -9,13 +9,13 @@
 # with `prelabel run --classes person` plus your options into OUT/, and prints
 # `prelabel eval`'s table (MOTA, IDF1, ... and annotator time) and OUT/eval.json.
 # E.g. `scripts/quality.sh /tmp/q --refine none` shows what refinement is worth.
-# Needs ../shared/data/mot15 (or $PRELABEL_SHARED) and a release build.
+# Needs ../shared/data/mot15 (or $PRELABEL_SHARED) and a release build ($PRELABEL_BIN to use another).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${1:?usage: scripts/quality.sh OUT [prelabel run options...]}; shift
 SHARED=${PRELABEL_SHARED:-$ROOT/../shared}
 VARIANTS=${PRELABEL_CACHE:-$HOME/.cache/prelabel}/variants
-BIN=$ROOT/target/release/prelabel
+BIN=${PRELABEL_BIN:-$ROOT/target/release/prelabel}
 [[ -x $BIN ]] || (cd "$ROOT" && cargo build --release -q)
 python3 "$ROOT/scripts/make_variants.py" "$VARIANTS" --shared "$SHARED" >/dev/null
 mkdir -p "$OUT"

@@ -147,6 +147,13 @@ if ((WANT_TESTS)); then
     # pin numpy/pandas differently from the tools above. Versions as tested together.
     make_venv "$DEPS/venv-import" "label importers (datumaro, label-studio-sdk, motmetrics)" \
         'datumaro==1.13.12' 'label-studio-sdk==2.1.2' 'motmetrics==1.4.0' 'numpy==2.2.6' 'pandas==2.3.3'
+    # TrackEval, the MOTChallenge reference for HOTA (tests/eval_motmetrics.rs). Without its
+    # dependencies: the HOTA metric needs only numpy and scipy, already there; the rest
+    # (matplotlib, opencv for other datasets' loaders) is never imported.
+    if ! "$DEPS/venv-import/bin/python" -c 'import trackeval' 2>/dev/null; then
+        say "adding TrackEval to the label importers venv"
+        "$DEPS/venv-import/bin/pip" install -q --no-deps 'trackeval==1.3.0' 'tabulate==0.9.0' || die "could not install trackeval from PyPI"
+    fi
     # Regenerated whenever the generator changes.
     stamp=$(sha256sum "$ROOT/scripts/make_test_models.py" | cut -d' ' -f1)
     if [[ $(cat "$DEPS/test-models/ok" 2>/dev/null) != "$stamp" ]]; then

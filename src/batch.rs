@@ -1,24 +1,30 @@
 //! A batch job over many videos: expands folders, gives each video its own output folder
-//! (named after what the video is, see [`identity`]), runs the pipeline on `--jobs` videos at
-//! a time (their frames share model batches, see `pipeline`), keeps going past bad files,
-//! writes each finished video's [`manifest`], and keeps `report.json` current (in input
-//! order) after every video so a killed job still says what it finished.
+//! (named after what the video is, see [`identity`]), takes this worker's [`shard`] of them,
+//! and labels them `--jobs` at a time (their frames share model batches, see `pipeline`),
+//! each on its own thread ([`label_video`]): under a [`claim`] (so overlapping workers never label one video
+//! twice), into a [`staging`] folder renamed into place when complete, with the video's
+//! [`manifest`] written last. Keeps going past bad files, and keeps its report current after
+//! every video (in input order) so a killed job still says what it finished.
 
+pub mod claim;
 pub mod identity;
 pub mod manifest;
+pub mod shard;
+pub mod staging;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, Result};
-use crate::export::report::{RunReport, Status, VideoReport};
+use crate::export::report::{lossless, RunReport, Status, VideoReport};
 use crate::export::Format;
 use crate::pipeline::{Pipeline, Stop, Videos};
 use crate::types::VideoInfo;
 pub use identity::Input;
 use manifest::{Manifest, ModelPrint, SettingsPrint, Source};
+use staging::Staging;
 
 /// File extensions picked up when a folder is given.
 pub const VIDEO_EXTENSIONS: &[&str] =
@@ -67,8 +73,8 @@ fn collect_videos(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Callbacks through which the batch reports progress (the CLI draws bars with them). `n`
-/// is the video's place in the input list (from 0); several videos are in flight at once.
+/// Callbacks through which the batch reports progress (the CLI draws bars with them). `n` is
+/// the video's place in this worker's list (from 1); several videos are in flight at once.
 pub trait Progress: Sync {
     fn video_started(&self, n: usize, total: usize, info: &VideoInfo);
     fn frames_done(&self, n: usize, frames: u64);
@@ -81,6 +87,10 @@ pub struct BatchJob<'a> {
     pub overwrite: bool,
     /// The model's fingerprint, for the manifests ([`ModelPrint::new`]).
     pub model: ModelPrint,
+    /// This worker's share of the inputs (None: all of them); also names the report.
+    pub shard: Option<shard::Shard>,
+    /// A claim without a heartbeat for this long is another worker's to take over.
+    pub claim_timeout: Duration,
     pub report: RunReport,
     /// Videos decoded at once, their frames sharing model batches (`--jobs`).
     pub jobs: usize,
@@ -93,26 +103,24 @@ enum Plan {
     Label(Option<String>),
 }
 
-/// What every video of the job shares: where outputs go and what a manifest records.
-struct Job<'j> {
-    out_dir: &'j Path,
-    overwrite: bool,
-    model: &'j ModelPrint,
-    settings: &'j SettingsPrint,
-    formats: &'j [Format],
+/// What every video of a job shares; read-only, so videos run on several threads, all
+/// labelling through one [`Videos`].
+pub struct VideoJob<'a> {
+    pub out_dir: &'a Path,
+    pub formats: &'a [Format],
+    pub overwrite: bool,
+    pub model: &'a ModelPrint,
+    pub settings: &'a SettingsPrint,
+    pub claim_timeout: Duration,
+    /// When this run started: with `--overwrite`, a video whose manifest is newer was
+    /// labelled by an overlapping worker of this job and is not labelled again.
+    pub started: SystemTime,
 }
 
-/// An error that ends the job (the model or runtime failing, report.json not writable), with
-/// the video's entry when it has one.
-struct Fatal {
-    entry: Option<VideoReport>,
-    error: Error,
-}
-
-/// `report.json` as videos finish, in input order whatever order they finish in.
+/// The report as videos finish, in input order whatever order they finish in.
 struct Record {
     report: RunReport,
-    /// Input index of each entry of `report.videos`.
+    /// Place in the input list of each entry of `report.videos`.
     order: Vec<usize>,
     path: PathBuf,
     start: Instant,
@@ -123,32 +131,57 @@ impl Record {
         let at = self.order.partition_point(|&i| i < n);
         self.order.insert(at, n);
         self.report.videos.insert(at, entry);
-        self.report.update_totals(self.start.elapsed().as_secs_f64());
-        self.report.write(&self.path)
+        self.write()
     }
 
     fn finish(&mut self, state: &'static str) -> Result<()> {
         self.report.state = state;
+        self.write()
+    }
+
+    fn write(&mut self) -> Result<()> {
         self.report.update_totals(self.start.elapsed().as_secs_f64());
-        self.report.write(&self.path)
+        self.report.write(&self.path).map_err(full_disk_hint)
     }
 }
 
 impl BatchJob<'_> {
-    /// Runs every input, `jobs` at a time; returns the final report (also written to
-    /// `out_dir/report.json`). Per-video errors are recorded and the others go on; an
-    /// error of the model or runtime stops the job (the videos in flight end as interrupted).
+    /// Runs this shard's inputs, `jobs` at a time; returns the final report (also written to
+    /// `out_dir`, as `report.json` or `report.shard-I-of-N.json`). Per-video errors are
+    /// recorded and the others go on; an error that stops the job (the model or runtime
+    /// failing, a full disk) ends the videos in flight as interrupted.
     pub fn run(self, inputs: &[Input], cancel: &AtomicBool, progress: &dyn Progress) -> Result<RunReport> {
-        let BatchJob { mut pipeline, out_dir, overwrite, model, mut report, jobs } = self;
+        let BatchJob { mut pipeline, out_dir, overwrite, model, shard, claim_timeout, mut report, jobs } = self;
         std::fs::create_dir_all(&out_dir)
             .map_err(|e| Error::Output(format!("cannot create output folder {}: {e}", out_dir.display())))?;
-        let settings = SettingsPrint::new(&report.settings);
+        let mine: Vec<&Input> = inputs.iter().filter(|i| shard.as_ref().is_none_or(|s| s.takes(&i.rel_out))).collect();
+        if let Some(s) = &shard {
+            tracing::info!("shard {} of {} (index from {}): {} of the {} videos", s.index, s.count, s.index_from, mine.len(), inputs.len());
+        }
+        report.shard = shard.as_ref().map(Into::into);
+        report.assigned = mine.iter().map(|i| lossless(&i.rel_out)).collect();
+        let report_path = out_dir.join(shard::report_name(shard.as_ref()));
+        // What killed workers left behind: their claims, half-written folders, report temps.
+        claim::clean(&out_dir, claim_timeout)?;
+        staging::clean(&out_dir, claim_timeout)?;
+        clean_report_temps(&out_dir);
         report.state = "running";
-        let record = Mutex::new(Record { report, order: Vec::new(), path: out_dir.join("report.json"), start: Instant::now() });
-        record.lock().unwrap_or_else(|e| e.into_inner()).finish("running")?;
-        let job = Job { out_dir: &out_dir, overwrite, model: &model, settings: &settings, formats: pipeline.formats };
+        let settings = SettingsPrint::new(&report.settings);
+        let record = Record { report, order: Vec::new(), path: report_path, start: Instant::now() };
+        let record = Mutex::new(record);
+        record.lock().unwrap_or_else(|e| e.into_inner()).write()?;
+        let job = VideoJob {
+            out_dir: &out_dir,
+            formats: pipeline.formats,
+            overwrite,
+            model: &model,
+            settings: &settings,
+            claim_timeout,
+            started: SystemTime::now(),
+        };
+
         let stop = Stop::new(cancel);
-        let jobs = jobs.clamp(1, inputs.len().max(1));
+        let jobs = jobs.clamp(1, mine.len().max(1));
         let next = AtomicUsize::new(0);
         let fatal: Mutex<Option<Error>> = Mutex::new(None);
         let fail = |e: Error| {
@@ -160,24 +193,19 @@ impl BatchJob<'_> {
                 for _ in 0..jobs {
                     s.spawn(|| loop {
                         let n = next.fetch_add(1, Ordering::Relaxed);
-                        if n >= inputs.len() || fatal.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+                        if n >= mine.len() || fatal.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
                             break;
                         }
-                        let dir = out_dir.join(&inputs[n].rel_out);
-                        let done = if stop.requested() {
-                            Ok(VideoReport::without_labels(&inputs[n].path, &dir, Status::Interrupted, None))
+                        let input = mine[n];
+                        let (mut entry, error) = if stop.requested() {
+                            (VideoReport::without_labels(&input.path, &out_dir.join(&input.rel_out), Status::Interrupted, None), None)
                         } else {
-                            job.label_one(n, inputs, videos, &stop, progress)
+                            label_video(videos, &job, input, (n + 1, mine.len()), &stop, progress)
                         };
-                        let (entry, error) = match done {
-                            Ok(entry) => (Some(entry), None),
-                            Err(Fatal { entry, error }) => (entry, Some(error)),
-                        };
-                        if let Some(entry) = entry {
-                            progress.video_finished(n, &entry);
-                            if let Err(e) = record.lock().unwrap_or_else(|e| e.into_inner()).add(n, entry) {
-                                fail(e);
-                            }
+                        entry.folder = input.rel_out.clone();
+                        progress.video_finished(n + 1, &entry);
+                        if let Err(e) = record.lock().unwrap_or_else(|e| e.into_inner()).add(n, entry) {
+                            fail(e);
                         }
                         if let Some(e) = error {
                             fail(e);
@@ -192,94 +220,172 @@ impl BatchJob<'_> {
             record.finish("failed")?;
             return Err(e);
         }
+        // Empty bookkeeping folders go, so a finished job's folder holds only labels and reports
+        // (a worker still running makes them again when it needs them).
+        for d in [claim::DIR, staging::DIR] {
+            let _ = std::fs::remove_dir(out_dir.join(d));
+        }
         record.finish(if stop.by_user() { "interrupted" } else { "finished" })?;
         Ok(record.report)
     }
 }
 
-impl Job<'_> {
-    /// The job's work on one video, `inputs[n]`: skip it when labelled before with the same
-    /// source, model and settings; else remove its old manifest, label it, and write the new
-    /// manifest. Returns its entry for report.json.
-    fn label_one(&self, n: usize, inputs: &[Input], videos: &Videos, stop: &Stop, progress: &dyn Progress) -> Result<VideoReport, Fatal> {
-        let Input { path: input, rel_out } = &inputs[n];
-        let dir = self.out_dir.join(rel_out);
-        let source = Source::read(input).ok();
-        let plan = match &source {
-            _ if self.overwrite => {
-                let before = dir.join(manifest::FILE_NAME).exists() || outputs_complete(&dir, self.formats);
-                Plan::Label(before.then(|| "--overwrite".into()))
+/// Labels one video (`n` of `total`), start to finish: skips it when its manifest matches;
+/// else claims it (or leaves it to the worker holding it), labels it into a staging folder,
+/// writes the manifest there, and renames the folder into place while the claim is still
+/// its own. Returns its report entry, and the error that must stop the whole job (the model
+/// or runtime failing, a full disk), if any.
+pub fn label_video(
+    videos: &Videos,
+    job: &VideoJob,
+    input: &Input,
+    (n, total): (usize, usize),
+    stop: &Stop,
+    progress: &dyn Progress,
+) -> (VideoReport, Option<Error>) {
+    let Input { path: video, rel_out } = input;
+    let dest = job.out_dir.join(rel_out);
+    let failed = |e: &Error| VideoReport::without_labels(video, &dest, Status::Failed, Some(e.to_string()));
+    let source = Source::read(video).ok();
+    let decide = || match &source {
+        _ if job.overwrite => {
+            let modified = std::fs::metadata(dest.join(manifest::FILE_NAME)).and_then(|m| m.modified()).ok();
+            if modified.is_some_and(|m| m >= job.started) {
+                return Plan::Skip("labelled by another worker since this run started (--overwrite redoes only older labels)".into());
             }
-            // Unreadable: the pipeline says why in one line.
-            None => Plan::Label(None),
-            Some(source) => self.plan(&dir, source),
-        };
-        let why = match plan {
-            Plan::Skip(why) => return Ok(VideoReport::without_labels(input, &dir, Status::Skipped, None).because(why)),
-            Plan::Label(why) => why,
-        };
-        if let Some(why) = &why {
-            tracing::info!("{}: {why} -> relabelling", rel_out.display());
+            let before = dest.join(manifest::FILE_NAME).exists() || outputs_complete(&dest, job.formats);
+            Plan::Label(before.then(|| "--overwrite".into()))
         }
-        // The manifest marks a finished video: gone before anything is replaced.
-        let manifest_path = dir.join(manifest::FILE_NAME);
-        match std::fs::remove_file(&manifest_path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                let error = Error::Output(format!("cannot remove {}: {e}", manifest_path.display()));
-                return Err(Fatal { entry: None, error });
-            }
-            _ => {}
-        }
-        let started = |info: &VideoInfo| progress.video_started(n, inputs.len(), info);
-        let done = |f: u64| progress.frames_done(n, f);
-        let entry = match videos.label(input, &dir, stop, &started, &done) {
-            Ok(outcome) => VideoReport::from_outcome(input, &dir, &outcome),
-            Err(Error::Interrupted) => VideoReport::without_labels(input, &dir, Status::Interrupted, None),
-            // The model or runtime failing is not this video's fault: stop the job.
-            Err(e @ (Error::Inference(_) | Error::Runtime(_) | Error::Model(_))) => {
-                let entry = VideoReport::without_labels(input, &dir, Status::Failed, Some(e.to_string()));
-                return Err(Fatal { entry: Some(entry), error: e });
-            }
-            Err(e) => VideoReport::without_labels(input, &dir, Status::Failed, Some(e.to_string())),
-        };
-        if let (Status::Ok | Status::Partial, Some(source)) = (entry.status, source) {
-            let written = Manifest {
-                prelabel_version: env!("CARGO_PKG_VERSION").into(),
-                status: format!("{:?}", entry.status).to_lowercase(),
-                source,
-                fingerprint_method: manifest::FINGERPRINT_METHOD.into(),
-                model: self.model.clone(),
-                settings: self.settings.clone(),
-                files: entry.files.iter().filter_map(|f| f.strip_prefix(&dir).ok().map(Path::to_path_buf)).collect(),
-            }
-            .write(&dir);
-            if let Err(error) = written {
-                return Err(Fatal { entry: Some(entry), error });
-            }
-        }
-        Ok(match why {
-            Some(why) => entry.because(why),
-            None => entry,
-        })
+        // Unreadable: the pipeline says why in one line.
+        None => Plan::Label(None),
+        Some(source) => plan(&dest, job.formats, source, job.model, job.settings),
+    };
+    // Finished videos are skipped without touching claims, so a finished job resumes fast.
+    if let Plan::Skip(why) = decide() {
+        return (VideoReport::without_labels(video, &dest, Status::Skipped, None).because(why), None);
     }
-
-    /// Skip a video only when its manifest says this source was labelled with this model and
-    /// these settings, and the files of every format asked for are there.
-    fn plan(&self, dir: &Path, source: &Source) -> Plan {
-        let outputs = outputs_complete(dir, self.formats);
-        let Some(m) = Manifest::load(dir) else {
-            return Plan::Label(outputs.then(|| "labels without a manifest (an older prelabel)".to_string()));
-        };
-        let mut changes = m.changes(source, self.model, self.settings);
-        if !outputs {
-            let missing: Vec<String> =
-                self.formats.iter().filter(|f| !f.output_exists(dir)).map(|f| format!("{f:?}").to_lowercase()).collect();
-            changes.push(format!("outputs missing ({})", missing.join(", ")));
+    let claim = match claim::acquire(job.out_dir, rel_out, job.claim_timeout) {
+        Ok(claim::Attempt::Held(c)) => c,
+        Ok(claim::Attempt::Busy(who)) => {
+            tracing::info!("{}: claimed by another worker ({who}), left to it", rel_out.display());
+            let why = format!("claimed by other worker ({who})");
+            return (VideoReport::without_labels(video, &dest, Status::Claimed, None).because(why), None);
         }
-        if changes.is_empty() {
-            Plan::Skip("labelled before with the same source, model and settings (manifest.json; --overwrite redoes it)".into())
-        } else {
-            Plan::Label(Some(changes.join("; ")))
+        Err(e) => return (failed(&e), Some(full_disk_hint(e))),
+    };
+    // Again under the claim: another worker may have finished it meanwhile.
+    let why = match decide() {
+        Plan::Skip(why) => return (VideoReport::without_labels(video, &dest, Status::Skipped, None).because(why), None),
+        Plan::Label(why) => why,
+    };
+    if let Some(why) = &why {
+        tracing::info!("{}: {why} -> relabelling", rel_out.display());
+    }
+    let staging = match Staging::new(job.out_dir, rel_out, &claim) {
+        Ok(s) => s,
+        Err(e) => return (failed(&e), Some(full_disk_hint(e))),
+    };
+    let started = |info: &VideoInfo| progress.video_started(n, total, info);
+    let done = |f: u64| progress.frames_done(n, f);
+    let outcome = match videos.label(video, staging.path(), stop, &started, &done) {
+        Ok(outcome) => outcome,
+        Err(Error::Interrupted) => return (VideoReport::without_labels(video, &dest, Status::Interrupted, None), None),
+        // The model or runtime failing is not this video's fault: stop the job.
+        Err(e @ (Error::Inference(_) | Error::Runtime(_) | Error::Model(_))) => return (failed(&e), Some(e)),
+        // Errors name the file by its final name, not the attempt's staging folder.
+        Err(Error::Output(m)) => {
+            let e = Error::Output(m.replace(&staging.path().display().to_string(), &dest.display().to_string()));
+            let stop = is_full_disk(&e);
+            let e = full_disk_hint(e);
+            return (failed(&e), stop.then_some(e));
+        }
+        Err(e) => return (failed(&e), None),
+    };
+    let mut entry = VideoReport::from_outcome(video, &dest, &outcome);
+    let files: Vec<PathBuf> = entry.files.iter().filter_map(|f| f.strip_prefix(staging.path()).ok().map(Path::to_path_buf)).collect();
+    entry.files = files.iter().map(|f| dest.join(f)).collect();
+    if let Some(source) = source {
+        let m = Manifest {
+            prelabel_version: env!("CARGO_PKG_VERSION").into(),
+            status: format!("{:?}", entry.status).to_lowercase(),
+            source,
+            fingerprint_method: manifest::FINGERPRINT_METHOD.into(),
+            model: job.model.clone(),
+            settings: job.settings.clone(),
+            files,
+        };
+        if let Err(e) = m.write(staging.path()) {
+            let e = full_disk_hint(e);
+            return (failed(&e), Some(e));
+        }
+    }
+    if !claim.still_held() {
+        let why = "claimed by other worker (it took the claim over while this one labelled; this result was dropped)";
+        return (VideoReport::without_labels(video, &dest, Status::Claimed, None).because(why.into()), None);
+    }
+    if let Err(e) = staging.commit() {
+        let stop = is_full_disk(&e);
+        let e = full_disk_hint(e);
+        return (failed(&e), stop.then_some(e));
+    }
+    drop(claim);
+    tracing::info!("{}: labelled, {} frames", rel_out.display(), entry.frames);
+    (match why {
+        Some(why) => entry.because(why),
+        None => entry,
+    }, None)
+}
+
+/// Skip a video only when its manifest says this source was labelled with this model and
+/// these settings, and the files of every format asked for are there.
+fn plan(dir: &Path, formats: &[Format], source: &Source, model: &ModelPrint, settings: &SettingsPrint) -> Plan {
+    let outputs = outputs_complete(dir, formats);
+    let Some(m) = Manifest::load(dir) else {
+        return Plan::Label(outputs.then(|| "labels without a manifest (an older prelabel)".to_string()));
+    };
+    let mut changes = m.changes(source, model, settings);
+    if !outputs {
+        let missing: Vec<String> =
+            formats.iter().filter(|f| !f.output_exists(dir)).map(|f| format!("{f:?}").to_lowercase()).collect();
+        changes.push(format!("outputs missing ({})", missing.join(", ")));
+    }
+    if changes.is_empty() {
+        Plan::Skip("labelled before with the same source, model and settings (manifest.json; --overwrite redoes it)".into())
+    } else {
+        Plan::Label(Some(changes.join("; ")))
+    }
+}
+
+/// Whether `e` is the disk (or a quota, or a file size limit) running out.
+fn is_full_disk(e: &Error) -> bool {
+    // ENOSPC, EFBIG, EDQUOT: io::Error's text ends with the OS error number.
+    matches!(e, Error::Output(m) if ["(os error 28)", "(os error 27)", "(os error 122)"].iter().any(|c| m.contains(c)))
+}
+
+/// A full disk says what to do about it.
+fn full_disk_hint(e: Error) -> Error {
+    match e {
+        Error::Output(m) if is_full_disk(&Error::Output(m.clone())) => Error::Output(format!(
+            "{m}: the disk is full (or a quota or file size limit was reached); nothing partial was kept \
+             under a final name: make room and run the same command again (finished videos are skipped)"
+        )),
+        e => e,
+    }
+}
+
+/// Report temp files (`.prelabel-*.partial` beside the report) older than a minute: a report
+/// is written in milliseconds, so these are left by killed workers.
+fn clean_report_temps(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(".prelabel-") && name.ends_with(".partial")) {
+            continue;
+        }
+        let age = e.metadata().and_then(|m| m.modified()).ok().and_then(|m| std::time::SystemTime::now().duration_since(m).ok());
+        if age.is_some_and(|a| a > Duration::from_secs(60)) && e.path().is_file() {
+            let _ = std::fs::remove_file(e.path());
         }
     }
 }

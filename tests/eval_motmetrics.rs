@@ -2,7 +2,8 @@
 //! venv that `scripts/setup.sh --tests` makes): hand-built MOT files with the cases that trip
 //! trackers' scorers (id switches, people crossing, gaps, duplicates, false and missed
 //! tracks), 20 random sequences with jittered, dropped and swapped boxes, and a real run on
-//! TUD-Campus when ../shared has it. Ratios must agree within 0.001, counts exactly. The
+//! TUD-Campus when ../shared has it. Ratios must agree within 0.001, counts exactly; HOTA and
+//! its parts must agree with TrackEval 1.3.0 (called by the same script) within 0.001. The
 //! same run's cvat.xml and coco.json must score as its mot.txt does.
 
 mod common;
@@ -71,8 +72,17 @@ fn compare(case: &str, gt: &Path, pred: &Path) -> Value {
     for k in COUNTS {
         assert_eq!(mine[k], mm[k], "{case}: {k}\nprelabel {mine}\nmotmetrics {mm}");
     }
+    // HOTA against TrackEval, on the same files.
+    let hota = &doc["videos"][0]["hota"];
+    assert!(mm.get("hota").is_some(), "scripts/mot_eval.py found no TrackEval (run scripts/setup.sh --tests)");
+    for k in HOTA {
+        let (a, b) = (hota[k].as_f64().unwrap(), mm[if k == "hota" { k.to_string() } else { format!("hota_{k}") }].as_f64().unwrap());
+        assert!((a - b).abs() <= 0.001, "{case}: HOTA {k}: prelabel {a}, TrackEval {b}\nprelabel {hota}\nTrackEval {mm}");
+    }
     doc
 }
+
+const HOTA: [&str; 8] = ["hota", "det_a", "ass_a", "det_re", "det_pr", "ass_re", "ass_pr", "loc_a"];
 
 /// A person walking: 40x80 box at (x0 + vx t, y0).
 fn walk(id: i64, frames: impl IntoIterator<Item = u64>, x0: f64, vx: f64, y0: f64) -> Vec<Row> {
@@ -173,7 +183,7 @@ fn random_sequences_match_motmetrics() {
             }
         }
         for _ in 0..rng.usize(0..10) {
-            pred.push((rng.u64(1..=frames), 9999, rng.f64() * 500.0, rng.f64() * 300.0, 30.0, 60.0, 0.2)); // false boxes
+            pred.push((rng.u64(1..=frames), 9999 + rng.i64(0..1_000_000), rng.f64() * 500.0, rng.f64() * 300.0, 30.0, 60.0, 0.2)); // false boxes
         }
         gt.sort_by_key(|r| (r.0, r.1));
         pred.sort_by_key(|r| r.0);

@@ -43,6 +43,13 @@ const RESERVED: &[&str] = &[
     "review.json",
 ];
 
+/// Whether prelabel writes a file or folder of this name itself (ignoring case): the names in
+/// [`RESERVED`] and shard reports (`report.shard-0-of-3.json`).
+pub fn is_prelabel_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    RESERVED.contains(&lower.as_str()) || (lower.starts_with("report.shard-") && lower.ends_with(".json"))
+}
+
 /// One video to label and the folder, relative to `--out`, its labels go to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Input {
@@ -80,7 +87,7 @@ pub fn sanitize_component(name: &OsStr) -> String {
     if out.is_empty() {
         out.push_str("%00");
     }
-    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&out)) {
+    if is_prelabel_name(&out) {
         let first = out.as_bytes()[0];
         out = format!("%{first:02X}{}", &out[1..]);
     }
@@ -216,6 +223,7 @@ mod tests {
         assert_eq!(s(b"report.json"), "%72eport.json");
         assert_eq!(s(b"Report.JSON"), "%52eport.JSON");
         assert_eq!(s(b"report.json.mp4"), "report.json.mp4");
+        assert_eq!(s(b"report.shard-0-of-3.json"), "%72eport.shard-0-of-3.json");
         assert_eq!(s("caméra.mp4".as_bytes()), "caméra.mp4");
         assert_eq!(s(b"/"), "%2F");
     }

@@ -100,6 +100,8 @@ pub(crate) struct RunArgs {
     pub(crate) refine: super::refine_args::RefineArgs,
     #[command(flatten)]
     pub(crate) export: ExportArgs,
+    #[command(flatten)]
+    pub(crate) shards: ShardArgs,
 }
 
 /// Tracking, stride and keyframes.
@@ -322,4 +324,66 @@ pub(crate) struct PairArgs {
     /// File scored in each PRED_DIR/SEQ/ folder: mot.txt, cvat.xml or coco.json.
     #[arg(long, value_name = "NAME", default_value = "mot.txt")]
     pub(crate) pred_name: String,
+}
+
+/// Shards and overlapping workers (several machines on one job; see the README's "Shards and
+/// resuming"). None of it is needed on one machine.
+#[derive(Args)]
+#[command(next_help_heading = "Shards and overlapping workers")]
+pub(crate) struct ShardArgs {
+    /// This worker's shard, 0 to --shard-count - 1. Default: $SLURM_ARRAY_TASK_ID, else
+    /// $JOB_COMPLETION_INDEX (Kubernetes Indexed Job), when --shard-count is given.
+    #[arg(long, value_name = "I")]
+    pub(crate) shard_index: Option<u32>,
+    /// Split the inputs into N shards and label only this worker's: a video belongs to shard
+    /// sha256(its output folder) mod N, so adding files never moves others. Always from this
+    /// flag, never from the environment (a resubmitted Slurm task sees a count of 1). Each
+    /// shard writes report.shard-I-of-N.json; `prelabel report OUT` merges them.
+    #[arg(long, value_name = "N")]
+    pub(crate) shard_count: Option<u32>,
+    /// A video being labelled is claimed in OUT/.claims/ with a heartbeat; a claim whose
+    /// heartbeat is older than this (or whose process on this host has ended) is taken over.
+    /// Workers skip videos another live worker holds. 90s, 10m, 1h, or seconds.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub(crate) claim_timeout: std::time::Duration,
+}
+
+/// `90`, `90s`, `10m`, `1h`, `1.5h`.
+fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("{s:?}: give a number with s, m or h (90s, 10m, 1h)")),
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(std::time::Duration::from_secs_f64(v * scale)),
+        _ => Err(format!("{s:?}: give a positive number with s, m or h (90s, 10m, 1h)")),
+    }
+}
+
+/// `prelabel report`: which job to summarise.
+#[derive(Args)]
+#[command(after_help = "Exit status (for a scheduler):\n  \
+    0  complete: every video of the job is labelled\n  \
+    2  finished, but some videos failed or are partial (the table names them; running their\n     \
+       shards again retries the failed ones)\n  \
+    3  incomplete: videos still missing (not reached, interrupted, claimed by a worker that\n     \
+       has not finished) or shards that never wrote a report: run the shards it lists again\n  \
+    1  no report found, or DIR cannot be read\n\n\
+    A video counts as done when its folder holds its manifest.json, whichever worker made it.\n\
+    The job's videos are the union of the `assigned` lists of the shard reports of the most\n\
+    recent shard count.")]
+pub(crate) struct ReportArgs {
+    /// The --out folder of the job.
+    pub(crate) dir: PathBuf,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
 }

@@ -100,9 +100,10 @@ fn pct(v: f64) -> String {
 fn row(name: &str, s: &Scores) {
     let t = &s.tracking;
     println!(
-        "{name:<24} {:>6} {:>6} {:>5} {:>5} {:>6} {:>6} {:>6}",
+        "{name:<24} {:>6} {:>6} {:>6} {:>5} {:>5} {:>6} {:>6} {:>6}",
         pct(t.mota),
         pct(t.idf1),
+        pct(s.hota.hota),
         t.counts.num_switches,
         t.counts.num_fragmentations,
         pct(t.precision),
@@ -112,7 +113,7 @@ fn row(name: &str, s: &Scores) {
 }
 
 fn print_table(r: &EvalReport) {
-    println!("{:<24} {:>6} {:>6} {:>5} {:>5} {:>6} {:>6} {:>6}", "video", "MOTA", "IDF1", "IDsw", "Frag", "Prec", "Recall", "AP");
+    println!("{:<24} {:>6} {:>6} {:>6} {:>5} {:>5} {:>6} {:>6} {:>6}", "video", "MOTA", "IDF1", "HOTA", "IDsw", "Frag", "Prec", "Recall", "AP");
     for v in &r.videos {
         row(&v.pair.name, &v.scores);
     }
@@ -123,7 +124,7 @@ fn print_table(r: &EvalReport) {
     let p = &r.settings.annotator;
     let saved = if a.saved.is_nan() { "nothing to label".into() } else { format!("{:.0}% saved", a.saved * 100.0) };
     println!(
-        "(percent; matches at IoU {}; AP is the detector's at that IoU)\nannotator time: drafts {:.2} h, from scratch {:.2} h, {saved} (K={}, costs in s: {})",
+        "(percent; matches at IoU {}; HOTA averages IoU 0.05 to 0.95; AP is the detector's at that IoU)\nannotator time: drafts {:.2} h, from scratch {:.2} h, {saved} (K={}, costs in s: {})",
         r.settings.iou, a.drafts_hours, a.scratch_hours, p.keyframe_step, p.costs
     );
 }

@@ -11,8 +11,9 @@ mod calibrate;
 mod refine_args;
 mod eval;
 mod progress;
+mod report;
 
-use args::{BundleArgs, CalibrateArgs, EvalArgs, RunArgs};
+use args::{BundleArgs, CalibrateArgs, EvalArgs, ReportArgs, RunArgs};
 use calibrate::calibrate;
 use eval::eval;
 use clap::{Parser, Subcommand};
@@ -60,6 +61,8 @@ enum Command {
     Calibrate(CalibrateArgs),
     /// Make a relocatable folder (program, libraries, ONNX Runtime, model, launcher) for a node with nothing installed.
     Bundle(BundleArgs),
+    /// Merge the reports of a job's shards in DIR: totals, failures, videos still missing; the exit status says whether the job is complete.
+    Report(ReportArgs),
 }
 
 pub fn init_logging(verbose: u8, quiet: bool) {
@@ -79,6 +82,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Eval(args) => eval(args),
         Command::Calibrate(args) => calibrate(args),
         Command::Bundle(args) => bundle(args, cli.quiet),
+        Command::Report(args) => report::report(args),
     }
 }
 
@@ -101,6 +105,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     let refine = args.refine.config()?;
     let stride = args.tracking.stride as usize;
     let inputs = expand_inputs(&args.inputs)?;
+    let shard = prelabel::batch::shard::Shard::resolve(args.shards.shard_index, args.shards.shard_count, |v| std::env::var(v).ok())?;
     check_writable(&args.out)?;
     if args.threads > 0 {
         rayon::ThreadPoolBuilder::new()
@@ -200,6 +205,8 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             thresholds: args.export.thresholds.clone(),
             yolo_track_ids: args.export.yolo_track_ids,
         },
+        shard: None,
+        assigned: Vec::new(),
         videos: Vec::new(),
         totals: Default::default(),
         model_batches: None,
@@ -216,6 +223,8 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
         model,
+        shard: shard.clone(),
+        claim_timeout: args.shards.claim_timeout,
         report,
         jobs,
     };
@@ -234,7 +243,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     let report = job.run(&inputs, &cancel, &bars)?;
     bars.clear();
     if !quiet {
-        print_summary(&report, &args.out);
+        print_summary(&report, &args.out.join(prelabel::batch::shard::report_name(shard.as_ref())));
     }
     let t = &report.totals;
     Ok(if cancel.load(Ordering::SeqCst) {

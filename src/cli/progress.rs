@@ -54,7 +54,7 @@ impl Progress for Bars {
             "{msg} {spinner} {pos} frames, {per_sec}"
         };
         bar.set_style(ProgressStyle::with_template(style).expect("valid template").progress_chars("=> "));
-        bar.set_message(format!("[{}/{total}] {}", n + 1, info.name));
+        bar.set_message(format!("[{n}/{total}] {}", info.name));
         self.videos.lock().unwrap_or_else(|e| e.into_inner()).insert(n, bar);
         self.inputs.store(total, Ordering::Relaxed);
         self.count_done();
@@ -75,6 +75,7 @@ impl Progress for Bars {
         let line = match r.status {
             Status::Ok => return,
             Status::Skipped => format!("skipped {}: {}", r.input.display(), r.why.as_deref().unwrap_or("outputs exist")),
+            Status::Claimed => format!("left to another worker {}: {}", r.input.display(), r.why.as_deref().unwrap_or("claimed")),
             _ => {
                 let input = r.input.display().to_string();
                 let error = r.error.as_deref().unwrap_or("");
@@ -86,7 +87,8 @@ impl Progress for Bars {
     }
 }
 
-pub(crate) fn print_summary(r: &RunReport, out: &Path) {
+/// The summary after a run; `report` is where its report was written.
+pub(crate) fn print_summary(r: &RunReport, report: &Path) {
     let t = &r.totals;
     println!(
         "\nprelabel: {} video(s), {} frames, {} detections, {} tracks in {:.1} s ({:.1} frames/s) on {}",
@@ -109,5 +111,8 @@ pub(crate) fn print_summary(r: &RunReport, out: &Path) {
         "  busy time per stage: decode {:.1} s, preprocess {:.1} s, infer {:.1} s, postprocess {:.1} s, export {:.1} s",
         s.decode_s, s.preprocess_s, s.infer_s, s.postprocess_s, s.export_s
     );
-    println!("  report: {}", out.join("report.json").display());
+    if t.claimed > 0 {
+        println!("  {} video(s) left to other workers holding their claims: `prelabel report` says when all are done", t.claimed);
+    }
+    println!("  report: {}", report.display());
 }

@@ -5,6 +5,8 @@
 //! - [`average_precision`]: the detector alone, VOC all-point AP at an IoU threshold (`ap.rs`);
 //! - [`score`]: the tracks, CLEAR MOT and identity metrics exactly as py-motmetrics 1.4.0
 //!   computes them (`clear.rs`, `identity.rs`), with the per-frame matches;
+//! - [`hota_score`]: HOTA and its detection and association parts, as TrackEval computes
+//!   them (`hota.rs`);
 //! - [`annotator::annotator_time`]: the human actions and seconds that turn the drafts into
 //!   the ground truth in a keyframe tool, against labelling from scratch.
 //!
@@ -21,6 +23,7 @@ pub mod annotator;
 mod ap;
 pub mod calibrate;
 mod clear;
+mod hota;
 mod identity;
 mod read;
 mod read_coco;
@@ -29,6 +32,7 @@ pub mod report;
 
 pub use ap::{average_precision, ApResult};
 pub use clear::FrameMatch;
+pub use hota::{HotaCounts, HotaScores};
 pub use read::{read_labels, read_mot, read_track_scores, MotRow};
 
 /// Counts of one video (or summed over videos), named as in py-motmetrics.
@@ -152,6 +156,12 @@ pub fn score(gt: &[MotRow], pred: &[MotRow], iou: f32) -> TrackScores {
     let id = identity::identity(&scored, pred, &c.pair_hits);
     let counts = TrackCounts { idtp: id.idtp, idfp: id.idfp, idfn: id.idfn, ..c.counts };
     TrackScores { matches: c.matches, ..TrackScores::from_counts(counts) }
+}
+
+/// HOTA of `pred` against `gt` (rows with conf 0 ignored), over IoU thresholds 0.05..0.95.
+pub fn hota_score(gt: &[MotRow], pred: &[MotRow]) -> HotaScores {
+    let scored: Vec<MotRow> = gt.iter().filter(|r| r.conf != 0.0).copied().collect();
+    hota::hota(&scored, pred)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use super::annotator::{annotator_time, AnnotatorTime, Params};
-use super::{average_precision, read_labels, score, ApResult, MotRow, TrackScores};
+use super::{average_precision, hota_score, read_labels, score, ApResult, HotaScores, MotRow, TrackScores};
 use crate::error::Result;
 
 /// One video to score.
@@ -34,6 +34,8 @@ pub struct EvalSettings {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Scores {
     pub tracking: TrackScores,
+    /// HOTA, DetA, AssA..., averaged over IoU thresholds 0.05 to 0.95 (not only `iou`).
+    pub hota: HotaScores,
     /// The detector alone: AP at `iou` with its counts (the fields `prelabel eval --json`
     /// printed before tracking was scored).
     pub detector: ApResult,
@@ -67,14 +69,16 @@ pub fn evaluate(pairs: &[Pair], settings: &EvalSettings) -> Result<EvalReport> {
         let tracking = score(&gt, &pred, settings.iou);
         let annotator = annotator_time(&gt, &pred, &tracking.matches, &settings.annotator);
         let detector = average_precision(&gt, &pred, settings.iou);
+        let hota = hota_score(&gt, &pred);
         // Pooled AP: frames of different videos kept apart.
         let offset = (n as u64) << 40;
         all_gt.extend(gt.iter().map(|r| MotRow { frame: r.frame + offset, ..*r }));
         all_pred.extend(pred.iter().map(|r| MotRow { frame: r.frame + offset, ..*r }));
-        videos.push(VideoScores { pair: pair.clone(), scores: Scores { tracking, detector, annotator } });
+        videos.push(VideoScores { pair: pair.clone(), scores: Scores { tracking, hota, detector, annotator } });
     }
     let overall = Scores {
         tracking: TrackScores::overall(videos.iter().map(|v| &v.scores.tracking)),
+        hota: HotaScores::overall(videos.iter().map(|v| &v.scores.hota)),
         detector: average_precision(&all_gt, &all_pred, settings.iou),
         annotator: AnnotatorTime::overall(videos.iter().map(|v| &v.scores.annotator), &settings.annotator.costs),
     };

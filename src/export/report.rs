@@ -24,6 +24,8 @@ pub enum Status {
     Skipped,
     /// The run was stopped before or during this video; nothing written for it.
     Interrupted,
+    /// Another worker holds this video's claim (see `why`); not labelled by this run.
+    Claimed,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +41,9 @@ pub struct VideoReport {
     /// The video's folder: its path under `--out` mirrors the input's (see the README).
     #[serde(serialize_with = "lossless_path")]
     pub output_dir: PathBuf,
+    /// The same, relative to `--out` (what `prelabel report` matches on).
+    #[serde(serialize_with = "lossless_path")]
+    pub folder: PathBuf,
     pub files: Vec<PathBuf>,
     pub width: u32,
     pub height: u32,
@@ -72,6 +77,7 @@ impl VideoReport {
             error: o.truncated.clone(),
             why: None,
             output_dir: output_dir.to_path_buf(),
+            folder: PathBuf::new(),
             files: o.files.clone(),
             width: o.info.width,
             height: o.info.height,
@@ -104,6 +110,7 @@ impl VideoReport {
             error,
             why: None,
             output_dir: output_dir.to_path_buf(),
+            folder: PathBuf::new(),
             files: Vec::new(),
             width: 0,
             height: 0,
@@ -126,10 +133,10 @@ impl VideoReport {
 
 /// A path as text: as it is when it is UTF-8, else with each byte that is not UTF-8 written
 /// `%XX` (plain `Path` serialisation fails on such names, and the whole report with it).
-fn lossless_path<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+pub fn lossless(p: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
     match p.to_str() {
-        Some(t) => s.serialize_str(t),
+        Some(t) => t.to_string(),
         None => {
             let mut out = String::new();
             for chunk in p.as_os_str().as_bytes().utf8_chunks() {
@@ -138,9 +145,22 @@ fn lossless_path<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S:
                     out.push_str(&format!("%{b:02X}"));
                 }
             }
-            s.serialize_str(&out)
+            out
         }
     }
+}
+
+fn lossless_path<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&lossless(p))
+}
+
+/// Which shard of a job a run was: `--shard-index` (or where the index came from) and
+/// `--shard-count`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ShardInfo {
+    pub index: u32,
+    pub count: u32,
+    pub index_from: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -198,6 +218,12 @@ pub struct RunReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu_adapter: Option<crate::gpu::AdapterSummary>,
     pub settings: Settings,
+    /// The shard this run was (`--shard-index`/`--shard-count`); absent for an unsharded run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// Every video this run (this shard) was given, as its folder relative to `--out`,
+    /// done before or not: `prelabel report` tells from these what is still missing.
+    pub assigned: Vec<String>,
     pub videos: Vec<VideoReport>,
     pub totals: Totals,
     /// How full the model's batches were, and how many held frames of several videos
@@ -223,6 +249,8 @@ pub struct Totals {
     pub partial: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Left to another worker holding its claim.
+    pub claimed: usize,
     pub frames: u64,
     pub detections: u64,
     pub tracks: u64,
@@ -240,6 +268,7 @@ impl RunReport {
                 Status::Partial => t.partial += 1,
                 Status::Failed | Status::Interrupted => t.failed += 1,
                 Status::Skipped => t.skipped += 1,
+                Status::Claimed => t.claimed += 1,
             }
             t.frames += v.frames;
             t.detections += v.detections;

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: where set-up put things, and the shared data.
 #![allow(dead_code)]
 
+pub mod jobs;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
