@@ -29,8 +29,11 @@ use prelabel::postprocess::gpu::GpuPostprocessor;
 use prelabel::postprocess::{nms, Filter, Postprocessor};
 use prelabel::preprocess::make_batch;
 
+/// The checkout (models/, target/bench-data/); `PRELABEL_REPO` names another when the bench
+/// binary runs away from where it was built (scripts/gpu-check.sh on a GPU node).
 fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    static REPO: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    REPO.get_or_init(|| std::env::var_os("PRELABEL_REPO").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from))
 }
 
 fn median_ms(rounds: usize, mut f: impl FnMut()) -> f64 {

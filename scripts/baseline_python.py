@@ -2,8 +2,9 @@
 pipe, OpenCV bilinear resize, numpy box decoding and per-class NMS. This is what a team would
 write without prelabel; benches/pipeline.rs runs it beside prelabel and reports the ratio.
 
-Usage: baseline_python.py MODEL.onnx VIDEO [--threads N] [--mot OUT.txt]
-Prints one JSON line: {"frames": ..., "seconds": ..., "fps": ..., "detections": ...}.
+Usage: baseline_python.py MODEL.onnx VIDEO [--threads N] [--mot OUT.txt] [--device cpu|cuda] [--batch N]
+Prints one JSON line: {"frames": ..., "seconds": ..., "fps": ..., "detections": ..., "provider": ...}.
+--device cuda (onnxruntime-gpu, scripts/gpu-check.sh) fails rather than fall back to the CPU.
 """
 import argparse
 import json
@@ -71,35 +72,51 @@ def main():
     ap.add_argument("video")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--mot")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--batch", type=int, default=1, help="frames per inference call")
     a = ap.parse_args()
     so = ort.SessionOptions()
     if a.threads:
         so.intra_op_num_threads = a.threads
-    sess = ort.InferenceSession(a.model, so, providers=["CPUExecutionProvider"])
+    provider = "CUDAExecutionProvider" if a.device == "cuda" else "CPUExecutionProvider"
+    sess = ort.InferenceSession(a.model, so, providers=[provider])
+    if sess.get_providers()[0] != provider:
+        raise SystemExit(f"baseline: {provider} is not available (got {sess.get_providers()})")
     w, h = probe_size(a.video)
     start = time.perf_counter()
     ff = subprocess.Popen(
         ["ffmpeg", "-v", "error", "-i", a.video, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], stdout=subprocess.PIPE
     )
     frames, ndet, rows = 0, 0, []
+
+    def flush(batch):
+        nonlocal frames, ndet
+        enc, logits, anchors = sess.run(None, {"Preprocessor/sub:0": np.stack(batch)})
+        for i in range(len(batch)):
+            dets = decode(enc[i, :, 0, :], logits[i], anchors, w, h)
+            frames += 1
+            ndet += len(dets)
+            for c, s, b in dets:
+                rows.append(f"{frames},-1,{b[0]:.2f},{b[1]:.2f},{b[2]-b[0]:.2f},{b[3]-b[1]:.2f},{s:.4f},-1,-1,-1")
+
+    batch = []
     while True:
         buf = ff.stdout.read(w * h * 3)
         if len(buf) < w * h * 3:
             break
         img = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
-        x = cv2.resize(img, (300, 300), interpolation=cv2.INTER_LINEAR).astype(np.float32) * (2 / 255) - 1
-        enc, logits, anchors = sess.run(None, {"Preprocessor/sub:0": x[None]})
-        dets = decode(enc[0, :, 0, :], logits[0], anchors, w, h)
-        frames += 1
-        ndet += len(dets)
-        for c, s, b in dets:
-            rows.append(f"{frames},-1,{b[0]:.2f},{b[1]:.2f},{b[2]-b[0]:.2f},{b[3]-b[1]:.2f},{s:.4f},-1,-1,-1")
+        batch.append(cv2.resize(img, (300, 300), interpolation=cv2.INTER_LINEAR).astype(np.float32) * (2 / 255) - 1)
+        if len(batch) == a.batch:
+            flush(batch)
+            batch = []
+    if batch:
+        flush(batch)
     ff.wait()
     secs = time.perf_counter() - start
     if a.mot:
         with open(a.mot, "w") as f:
             f.write("\n".join(rows) + "\n")
-    print(json.dumps({"frames": frames, "seconds": secs, "fps": frames / secs, "detections": ndet}))
+    print(json.dumps({"frames": frames, "seconds": secs, "fps": frames / secs, "detections": ndet, "provider": sess.get_providers()[0]}))
 
 
 if __name__ == "__main__":
