@@ -108,6 +108,8 @@ enum Plan {
 pub struct VideoJob<'a> {
     pub out_dir: &'a Path,
     pub formats: &'a [Format],
+    /// `preview.mp4` and `review.png` are outputs too (`--preview`).
+    pub preview: bool,
     pub overwrite: bool,
     pub model: &'a ModelPrint,
     pub settings: &'a SettingsPrint,
@@ -173,6 +175,7 @@ impl BatchJob<'_> {
         let job = VideoJob {
             out_dir: &out_dir,
             formats: pipeline.formats,
+            preview: pipeline.preview,
             overwrite,
             model: &model,
             settings: &settings,
@@ -258,7 +261,7 @@ pub fn label_video(
         }
         // Unreadable: the pipeline says why in one line.
         None => Plan::Label(None),
-        Some(source) => plan(&dest, job.formats, source, job.model, job.settings),
+        Some(source) => plan(&dest, job, source),
     };
     // Finished videos are skipped without touching claims, so a finished job resumes fast.
     if let Plan::Skip(why) = decide() {
@@ -338,16 +341,20 @@ pub fn label_video(
 
 /// Skip a video only when its manifest says this source was labelled with this model and
 /// these settings, and the files of every format asked for are there.
-fn plan(dir: &Path, formats: &[Format], source: &Source, model: &ModelPrint, settings: &SettingsPrint) -> Plan {
+fn plan(dir: &Path, job: &VideoJob, source: &Source) -> Plan {
+    let formats = job.formats;
     let outputs = outputs_complete(dir, formats);
     let Some(m) = Manifest::load(dir) else {
         return Plan::Label(outputs.then(|| "labels without a manifest (an older prelabel)".to_string()));
     };
-    let mut changes = m.changes(source, model, settings);
+    let mut changes = m.changes(source, job.model, job.settings);
     if !outputs {
         let missing: Vec<String> =
             formats.iter().filter(|f| !f.output_exists(dir)).map(|f| format!("{f:?}").to_lowercase()).collect();
         changes.push(format!("outputs missing ({})", missing.join(", ")));
+    }
+    if job.preview && !crate::render::outputs_exist(dir) {
+        changes.push("outputs missing (preview)".into());
     }
     if changes.is_empty() {
         Plan::Skip("labelled before with the same source, model and settings (manifest.json; --overwrite redoes it)".into())

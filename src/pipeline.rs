@@ -2,8 +2,9 @@
 //! sends frames into the shared model stages ([`engine`]: batches pooled across every video
 //! in flight, preprocess, inference, postprocess) and the video's own thread takes each
 //! frame's detections back, in frame order, and tracks them; refinement, routing and export
-//! then run once on the finished tracks: track -> refine -> route -> export. A video's labels
-//! are the same whichever videos share its batches.
+//! then run once on the finished tracks: track -> refine -> route -> export, then, with
+//! `preview`, render (a second decode pass that draws the final tracks: `render`'s doc says
+//! why a second pass). A video's labels are the same whichever videos share its batches.
 //!
 //! Memory is bounded per job, not per video: at most [`engine::frames_in_flight`] frames
 //! between decoding and tracking (each decoder also holds the frame it is reading). With the
@@ -48,6 +49,8 @@ pub struct StageTimes {
     pub track_s: f64,
     /// Routing and writing the files.
     pub export_s: f64,
+    /// The preview video and contact sheet (`--preview`), second decode pass included.
+    pub render_s: f64,
 }
 
 /// What came of one video.
@@ -128,6 +131,8 @@ pub struct Pipeline<'a> {
     pub tiles: Tiling,
     /// Where videos are decoded: NVDEC first, or the CPU only (`--decode-device`).
     pub decode: HwDecode,
+    /// Also write `preview.mp4` and `review.png` (stage 9, `render`).
+    pub preview: bool,
 }
 
 impl Pipeline<'_> {
@@ -173,6 +178,7 @@ impl Pipeline<'_> {
             route: self.route,
             export: self.export,
             decode: self.decode,
+            preview: self.preview,
             yuv,
             queue,
             permits,
@@ -205,6 +211,7 @@ pub struct Videos<'p> {
     route: &'p RouteOptions,
     export: &'p ExportOptions,
     decode: HwDecode,
+    preview: bool,
     /// Decode to YUV planes for the preprocess shader.
     yuv: bool,
     queue: SyncSender<Work>,
@@ -280,7 +287,7 @@ impl Videos<'_> {
             format!("stream ended after {frames} of the {} frames its container announces (truncated or damaged file)", info.frames_hint)
         });
         on_frames(frames.saturating_sub(seen.reported));
-        let (tracks, refined, files) = self.finish(tracker, &info, frames, out_dir, &mut stages)?;
+        let (tracks, refined, files) = self.finish(tracker, &info, frames, out_dir, &mut stages, stop)?;
         Ok(VideoOutcome {
             info,
             frames,
@@ -338,7 +345,7 @@ impl Videos<'_> {
         Ok(seen)
     }
 
-    /// Refines the finished tracks, routes them and writes every format.
+    /// Refines the finished tracks, routes them and writes every format (and the preview).
     fn finish(
         &self,
         tracker: Tracker,
@@ -346,6 +353,7 @@ impl Videos<'_> {
         frames: u64,
         out_dir: &Path,
         stages: &mut StageTimes,
+        stop: &Stop,
     ) -> Result<(u64, RefineStats, Vec<PathBuf>)> {
         let t = Instant::now();
         let Tracked { tracks, detector_frames: seen_frames, usable } = tracker.finish_all();
@@ -358,8 +366,13 @@ impl Videos<'_> {
         let tracks = labels.tracks.len() as u64;
         let routed = route(&labels, &self.route.labels, &self.route.thresholds);
         let ctx = ExportContext { video: info, model: self.spec, dir: out_dir, label_set: &self.route.labels, options: self.export };
-        let files = write_labels(self.formats, &ctx, &routed)?;
+        let mut files = write_labels(self.formats, &ctx, &routed)?;
         stages.export_s += t.elapsed().as_secs_f64();
+        if self.preview {
+            let t = Instant::now();
+            files.extend(crate::render::render(&info.path, &routed, &self.route.labels, out_dir, stop.user)?);
+            stages.render_s = t.elapsed().as_secs_f64();
+        }
         Ok((tracks, refined, files))
     }
 }

@@ -13,6 +13,7 @@ use prelabel::tile::TileMode;
 use prelabel::track::TrackerConfig;
 
 #[derive(Args)]
+#[command(after_help = RUN_EXAMPLES)]
 pub(crate) struct RunArgs {
     /// Video files, or folders searched recursively for videos.
     #[arg(required = true)]
@@ -102,6 +103,57 @@ pub(crate) struct RunArgs {
     pub(crate) export: ExportArgs,
     #[command(flatten)]
     pub(crate) shards: ShardArgs,
+    #[command(flatten)]
+    pub(crate) job: JobArgs,
+}
+
+// ---- preview, job files and examples (--preview, --config, --print-config)
+
+/// Worked examples at the end of `prelabel run --help`.
+const RUN_EXAMPLES: &str = "Examples:
+  # A folder of clips for CVAT, with a preview video and contact sheet per clip to look at first:
+  prelabel run clips/ --out labels/ --formats cvat --preview
+  # (labels/clips/<clip>/cvat.xml: in CVAT, create a task from the clip, Upload annotations, CVAT for video 1.1)
+
+  # People only, the detector on every 7th frame (tracking and interpolation fill the rest):
+  prelabel run cam1.mp4 --out labels/ --classes person --stride 7
+
+  # A GPU node: the model on CUDA (fail rather than fall back to the CPU), 16 frames per call:
+  prelabel run clips/ --out labels/ --device gpu --infer-device gpu --batch-size 16
+
+  # One shard of a cluster job: task 3 of 8 labels its share of the videos into the same --out:
+  prelabel run clips/ --out labels/ --shard-index 3 --shard-count 8
+
+  # The team's settings from a file, one of them overridden; --print-config shows what is in effect:
+  prelabel run clips/ --out labels/ --config client-a.toml --score-threshold 0.4 --print-config
+  prelabel run clips/ --out labels/ --config client-a.toml --score-threshold 0.4
+
+  # After annotators corrected a clip: how good were the drafts, and how much time did they save?
+  prelabel eval --gt corrected/clip.xml --pred labels/clip.mp4/cvat.xml --label person";
+
+/// What reviewers look at, and job files.
+#[derive(Args, Default)]
+#[command(next_help_heading = "Preview and job files")]
+pub(crate) struct JobArgs {
+    /// Also write preview.mp4 (the video with every box drawn: green accepted, orange to
+    /// review; solid detected, dashed predicted, thin interpolated; track id and label on each
+    /// box, the frame number in a corner) and review.png (one thumbnail per track to review,
+    /// most uncertain first) into each video's folder. Decodes each video a second time.
+    #[arg(long)]
+    pub(crate) preview: bool,
+    /// Read options from a TOML file whose keys are the long option names (score-threshold =
+    /// 0.5, classes = "person", formats = ["cvat", "mot"], preview = true; inputs = [...]
+    /// for the videos). Flags on the command line override it. report.json records the file's
+    /// sha256 and every option in effect.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Print the options in effect (flags, config file, defaults) as a TOML file for --config,
+    /// and exit without labelling.
+    #[arg(long)]
+    pub(crate) print_config: bool,
+    /// The options in effect and where they came from (filled in by `config::parse_args`).
+    #[arg(skip)]
+    pub(crate) effective: super::config::Effective,
 }
 
 /// `--jobs`: a count, or `auto` (0).

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 mod args;
 mod calibrate;
+mod config;
 mod refine_args;
 mod eval;
 mod progress;
@@ -15,12 +16,13 @@ mod report;
 
 use args::{BundleArgs, CalibrateArgs, EvalArgs, ReportArgs, RunArgs};
 use calibrate::calibrate;
+pub(crate) use config::{parse_args, Parsed};
 use eval::eval;
 use clap::{Parser, Subcommand};
 use progress::{print_summary, Bars};
 use prelabel::batch::{expand_inputs, BatchJob};
 use prelabel::error::{Error, Result};
-use prelabel::export::report::{ModelReport, RunReport, Settings, StageDevices};
+use prelabel::export::report::{ModelReport, OptionsReport, RunReport, Settings, StageDevices};
 use prelabel::infer::{load_runtime, Detector};
 use prelabel::model::ModelSpec;
 use prelabel::pipeline::Pipeline;
@@ -78,11 +80,30 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => run(*args, cli.quiet),
-        Command::Eval(args) => eval(args),
-        Command::Calibrate(args) => calibrate(args),
+        Command::Run(args) => {
+            let effective = args.job.effective.clone();
+            run(*args, cli.quiet).map_err(|e| config::blame_usage(e, &effective))
+        }
+        Command::Eval(args) => {
+            exit_quietly_on_closed_pipe();
+            eval(args)
+        }
+        Command::Calibrate(args) => {
+            exit_quietly_on_closed_pipe();
+            calibrate(args)
+        }
         Command::Bundle(args) => bundle(args, cli.quiet),
         Command::Report(args) => report::report(args),
+    }
+}
+
+/// For the commands that only print (`eval`, `calibrate`): `prelabel eval ... | head` ends
+/// quietly when `head` stops reading, as Unix tools do, instead of panicking in `println!`.
+/// Not for `run`, whose job must go on whatever happens to its terminal.
+fn exit_quietly_on_closed_pipe() {
+    // SAFETY: restoring the default disposition of one signal, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -204,9 +225,11 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             drop_score: args.export.drop_score,
             thresholds: args.export.thresholds.clone(),
             yolo_track_ids: args.export.yolo_track_ids,
+            preview: args.job.preview,
         },
         shard: None,
         assigned: Vec::new(),
+        options: options_report(&args.job.effective),
         videos: Vec::new(),
         totals: Default::default(),
         model_batches: None,
@@ -219,7 +242,8 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             preparer: &mut shaders.preparer,
             post: &mut shaders.postprocess,
             batch_size, formats: &formats, stride, tracker, refine: &refine, route: &route, export: &export, tiles,
-            decode: request.decode() },
+            decode: request.decode(),
+            preview: args.job.preview },
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
         model,
@@ -253,6 +277,17 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// report.json's account of the options in effect.
+fn options_report(e: &config::Effective) -> OptionsReport {
+    OptionsReport {
+        config_file: e.file.as_ref().map(|(p, _)| p.display().to_string()),
+        config_sha256: e.file.as_ref().map(|(_, sha)| sha.clone()),
+        values: serde_json::to_value(&e.values).unwrap_or_default(),
+        from_config: e.from_file.clone(),
+        from_command_line: e.from_command_line.clone(),
+    }
 }
 
 /// Fails early, before any model loads, when the output folder cannot be written.

@@ -114,5 +114,8 @@ pub(crate) fn print_summary(r: &RunReport, report: &Path) {
     if t.claimed > 0 {
         println!("  {} video(s) left to other workers holding their claims: `prelabel report` says when all are done", t.claimed);
     }
+    if s.render_s > 0.0 {
+        println!("  preview (preview.mp4, review.png): {:.1} s", s.render_s);
+    }
     println!("  report: {}", report.display());
 }

@@ -195,6 +195,25 @@ pub struct Settings {
     /// `--thresholds` as given.
     pub thresholds: Vec<String>,
     pub yolo_track_ids: bool,
+    /// `--preview`: preview.mp4 and review.png written (changes no label).
+    pub preview: bool,
+}
+
+/// Every option of `prelabel run` in effect and where it came from, so a delivered label set
+/// can be tied to the job file that made it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OptionsReport {
+    /// The `--config` file as given, and its sha256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_sha256: Option<String>,
+    /// Each option with a value (given or default) by its long name, as `--print-config`
+    /// writes them.
+    pub values: serde_json::Value,
+    /// Options taken from the file, and those the command line gave (which override it).
+    pub from_config: Vec<String>,
+    pub from_command_line: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -224,6 +243,8 @@ pub struct RunReport {
     /// Every video this run (this shard) was given, as its folder relative to `--out`,
     /// done before or not: `prelabel report` tells from these what is still missing.
     pub assigned: Vec<String>,
+    /// The options in effect (`--config`, flags, defaults).
+    pub options: OptionsReport,
     pub videos: Vec<VideoReport>,
     pub totals: Totals,
     /// How full the model's batches were, and how many held frames of several videos
@@ -279,6 +300,7 @@ impl RunReport {
             t.stages.postprocess_s += v.stages.postprocess_s;
             t.stages.track_s += v.stages.track_s;
             t.stages.export_s += v.stages.export_s;
+            t.stages.render_s += v.stages.render_s;
         }
         t.frames_per_s = if wall_s > 0.0 { t.frames as f64 / wall_s } else { 0.0 };
         self.totals = t;
