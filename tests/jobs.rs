@@ -66,6 +66,9 @@ fn without_timing(r: &Value, out: &Path) -> Value {
         r.as_object_mut().unwrap().remove(k);
     }
     r["settings"].as_object_mut().unwrap().remove("jobs");
+    if let Some(values) = r["options"]["values"].as_object_mut() {
+        values.remove("jobs");
+    }
     let o = r.as_object_mut().unwrap();
     let mut tables: Vec<&mut Value> = Vec::new();
     for (k, v) in o.iter_mut() {
