@@ -23,6 +23,7 @@
 //! [`devices`] picks the device of each stage; [`gpu`] holds the one wgpu device they share.
 //! [`bundle`] packs the program, its libraries and a model into a relocatable folder;
 //! [`fingerprint`] spells the SHA-256 fingerprints it and the video manifests write.
+//! [`heap`] keeps glibc from holding on to freed frames (memory flat in video length).
 //! [`tile`] cuts large frames into overlapping tiles for small objects (between decode and
 //! preprocess) and merges the tiles' detections back per frame (after postprocess).
 
@@ -35,6 +36,7 @@ pub mod eval;
 pub mod export;
 pub mod fingerprint;
 pub mod gpu;
+pub mod heap;
 pub mod infer;
 pub mod labels;
 pub mod model;

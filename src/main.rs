@@ -10,6 +10,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // Before any thread starts: it sets an environment variable.
     prelabel::gpu::quiet_vulkan_device_select();
+    // Before any thread starts: freed frames go back to the system (see `heap`).
+    prelabel::heap::return_large_blocks();
     let args = match cli::parse_args() {
         Ok(cli::Parsed::Cli(args)) => *args,
         Ok(cli::Parsed::PrintConfig(text)) => {

@@ -22,7 +22,7 @@ const STAGES: &[&str] = &["decode", "tile", "preprocess", "infer", "postprocess"
 const PLANNED: &[&str] = &[];
 
 /// Vocabulary and helpers every stage may use; they use no stage and no wiring.
-const SHARED: &[&str] = &["types", "units", "error", "model", "labels", "gpu", "fingerprint"];
+const SHARED: &[&str] = &["types", "units", "error", "model", "labels", "gpu", "fingerprint", "heap"];
 
 /// Wiring and tools around the stages: they may use anything, no stage uses them.
 /// (`devices` builds the preprocess and postprocess objects for the chosen devices.)

@@ -43,6 +43,20 @@ pub(crate) struct RunArgs {
     /// Overrides --device for box decoding and NMS (shaders/ssd_decode.wgsl, nms.wgsl).
     #[arg(long, value_enum, value_name = "DEVICE")]
     pub(crate) postprocess_device: Option<DeviceChoice>,
+    /// Overrides --device for decoding. auto: the GPU's hardware decoder (NVDEC, through
+    /// ffmpeg's CUDA decoder) when the node has one, else the CPU; per video, a codec NVDEC
+    /// cannot decode falls back to the CPU, and report.json says why (decoder_reason).
+    /// gpu: as auto, but fail at start when there is no CUDA device. cpu: the CPU only.
+    #[arg(long, value_enum, value_name = "DEVICE")]
+    pub(crate) decode_device: Option<DeviceChoice>,
+    /// Videos decoded at once; their frames share the model's batches, so batches fill even
+    /// when each clip is short (labels are the same for any value). auto (or 0): with the model
+    /// on the CPU, half the cores (at least 2, at most 8): the model takes most of the time
+    /// and a second video keeps it busy while one opens or finishes; with the model on CUDA,
+    /// one per core up to 16, as decoding is then what limits. Frames in flight are capped
+    /// for the whole job (2 x batch + 2 x jobs), not per video.
+    #[arg(short, long, value_name = "N|auto", default_value = "auto", value_parser = jobs)]
+    pub(crate) jobs: usize,
     /// Detections scoring below this (0-1) never start a track; lower ones, down to
     /// --track-low, can still continue one through an occlusion.
     #[arg(short = 's', long, default_value_t = TrackerConfig::default().new_track)]
@@ -140,6 +154,14 @@ pub(crate) struct JobArgs {
     /// The options in effect and where they came from (filled in by `config::parse_args`).
     #[arg(skip)]
     pub(crate) effective: super::config::Effective,
+}
+
+/// `--jobs`: a count, or `auto` (0).
+fn jobs(s: &str) -> std::result::Result<usize, String> {
+    match s {
+        "auto" => Ok(0),
+        n => n.parse().map_err(|_| format!("'{n}' is not a number of videos or 'auto'")),
+    }
 }
 
 /// Tracking, stride and keyframes.

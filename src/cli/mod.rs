@@ -26,6 +26,7 @@ use prelabel::export::report::{ModelReport, OptionsReport, RunReport, Settings, 
 use prelabel::infer::{load_runtime, Detector};
 use prelabel::model::ModelSpec;
 use prelabel::pipeline::Pipeline;
+use prelabel::decode::HwDecode;
 use prelabel::devices::{DeviceRequest, ShaderStages};
 use prelabel::postprocess::Filter;
 use prelabel::tile::{MergeParams, TileConfig, Tiling};
@@ -157,7 +158,9 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         preprocess: args.preprocess_device,
         infer: args.infer_device,
         postprocess: args.postprocess_device,
+        decode: args.decode_device,
     };
+    prelabel::devices::check_decode(&request)?;
     let mut detector = Detector::new(&spec, request.infer(), args.threads, args.ort_lib.as_deref())?;
     tracing::info!("model {} on {} (ONNX Runtime {} from {})", spec.name, detector.device, runtime.version, runtime.library.display());
     // The tracker needs the low-score detections too (see TrackingArgs).
@@ -166,7 +169,10 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     let (pre_dev, post_dev) = shaders.describe();
     tracing::info!("preprocess on {pre_dev}, postprocess on {post_dev}");
     let stage_devices = StageDevices {
-        decode: format!("cpu (ffmpeg{})", if shaders.preparer.on_gpu() { ", YUV planes straight to the shader" } else { "" }),
+        decode: match request.decode() {
+            HwDecode::Cuda => "nvdec where the node and codec allow, else cpu (ffmpeg; per video in videos[].decoder)".to_string(),
+            HwDecode::Off(_) => "cpu (ffmpeg)".to_string(),
+        } + if shaders.preparer.on_gpu() { ", YUV planes straight to the shader" } else { "" },
         preprocess: pre_dev,
         infer: detector.device.clone(),
         postprocess: post_dev,
@@ -177,6 +183,12 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         0 => detector.auto_batch_size(),
         n => n,
     };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = match args.jobs {
+        0 => prelabel::pipeline::auto_jobs(detector.execution_provider == prelabel::infer::CUDA_PROVIDER, cores),
+        n => n,
+    };
+    tracing::debug!("{jobs} videos in flight ({cores} cores)");
     let mut formats = args.formats.clone();
     formats.dedup();
     let tiles = Tiling {
@@ -201,6 +213,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             classes: class_names,
             max_detections: args.max_detections,
             batch_size,
+            jobs,
             threads: args.threads,
             formats: formats.clone(),
             stride,
@@ -221,6 +234,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         options: options_report(&args.job.effective),
         videos: Vec::new(),
         totals: Default::default(),
+        model_batches: None,
     };
     let model = prelabel::batch::manifest::ModelPrint::new(&spec.name, &spec.onnx_path(), &spec.path)?;
     let job = BatchJob {
@@ -230,6 +244,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             preparer: &mut shaders.preparer,
             post: &mut shaders.postprocess,
             batch_size, formats: &formats, stride, tracker, refine: &refine, route: &route, export: &export, tiles,
+            decode: request.decode(),
             preview: args.job.preview },
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
@@ -237,6 +252,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         shard: shard.clone(),
         claim_timeout: args.shards.claim_timeout,
         report,
+        jobs,
     };
 
     let cancel = Arc::new(AtomicBool::new(false));
@@ -251,7 +267,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
 
     let bars = Bars::new(quiet);
     let report = job.run(&inputs, &cancel, &bars)?;
-    bars.bar.finish_and_clear();
+    bars.clear();
     if !quiet {
         print_summary(&report, &args.out.join(prelabel::batch::shard::report_name(shard.as_ref())));
     }

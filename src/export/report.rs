@@ -57,6 +57,12 @@ pub struct VideoReport {
     /// What the refine stage did to the tracker's tracks.
     pub refine: crate::refine::RefineStats,
     pub decode_errors: u32,
+    /// What decoded the video: "cuda" (NVDEC) or "cpu"; absent when it was not decoded.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub decoder: &'static str,
+    /// Why the CPU decoded it (no CUDA device, codec not supported by NVDEC, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decoder_reason: Option<String>,
     pub wall_s: f64,
     pub frames_per_s: f64,
     pub stages: StageTimes,
@@ -83,6 +89,8 @@ impl VideoReport {
             tracks: o.tracks,
             refine: o.refined.clone(),
             decode_errors: o.decode_errors,
+            decoder: o.decoder.kind,
+            decoder_reason: o.decoder.reason.clone(),
             wall_s: wall,
             frames_per_s: if wall > 0.0 { o.frames as f64 / wall } else { 0.0 },
             stages: o.stages,
@@ -114,6 +122,8 @@ impl VideoReport {
             tracks: 0,
             refine: Default::default(),
             decode_errors: 0,
+            decoder: "",
+            decoder_reason: None,
             wall_s: 0.0,
             frames_per_s: 0.0,
             stages: StageTimes::default(),
@@ -169,6 +179,8 @@ pub struct Settings {
     pub classes: Vec<String>,
     pub max_detections: usize,
     pub batch_size: usize,
+    /// Videos in flight at once (`--jobs`, auto resolved).
+    pub jobs: usize,
     pub threads: usize,
     pub formats: Vec<crate::export::Format>,
     pub stride: usize,
@@ -241,6 +253,10 @@ pub struct RunReport {
     pub options: OptionsReport,
     pub videos: Vec<VideoReport>,
     pub totals: Totals,
+    /// How full the model's batches were, and how many held frames of several videos
+    /// (`--jobs`); written when the job ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_batches: Option<crate::pipeline::BatchStats>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
