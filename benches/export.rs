@@ -53,7 +53,7 @@ fn main() {
         let mut times: Vec<f64> = (0..rounds)
             .map(|_| {
                 let dir = tempfile::tempdir_in(&target).expect("temp dir");
-                let ctx = ExportContext { video: &labels.video, model: &spec, dir: dir.path(), label_set: &route_options.labels, options: &options };
+                let ctx = ExportContext { video: &labels.video, model: &spec, dir: dir.path(), final_dir: dir.path(), label_set: &route_options.labels, options: &options };
                 let t = Instant::now();
                 let routed = route(&labels, &route_options.labels, &route_options.thresholds);
                 write_labels(&formats, &ctx, &routed).expect("write");

@@ -189,6 +189,9 @@ fn main() {
             tracker: Default::default(),
             refine: &refine,
             tiles: prelabel::tile::Tiling::off(&spec, 100),
+            // Compared with decoding alone by ffmpeg on the CPU.
+            decode: prelabel::decode::HwDecode::Off("bench: as the decode-alone ceiling"),
+            preview: false,
         };
         let o = pipeline.run(&clip, out.path(), &AtomicBool::new(false), &|_| {}, &|_| {}).expect("pipeline runs");
         n_frames = o.frames;

@@ -76,6 +76,9 @@ fn main() {
                 refine: &prelabel::refine::RefineConfig::default(),
                 // Untiled: the Python baseline looks at whole frames only.
                 tiles: prelabel::tile::Tiling::off(&spec, 100),
+                // The Python baseline decodes on the CPU too.
+                decode: prelabel::decode::HwDecode::Off("bench: as the Python baseline"),
+                preview: false,
             };
         let o = pipeline.run(&video, out.path(), &AtomicBool::new(false), &|_| {}, &|_| {}).expect("prelabel run");
         let r = Round {

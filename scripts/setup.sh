@@ -161,6 +161,8 @@ if ((WANT_TESTS)); then
     fi
     # Slurm + munge (Debian), Ray and kubernetes-validate (PyPI venvs): tests/cluster_*.rs.
     "$ROOT/scripts/setup-cluster.sh"
+    # Label Studio (PyPI venv, ~1 GB) and Debian's chromium for tests/labelstudio_roundtrip.rs.
+    "$ROOT/scripts/setup-labelstudio.sh" || die "Label Studio set-up failed"
     # Regenerated whenever the generator changes.
     stamp=$(sha256sum "$ROOT/scripts/make_test_models.py" | cut -d' ' -f1)
     if [[ $(cat "$DEPS/test-models/ok" 2>/dev/null) != "$stamp" ]]; then

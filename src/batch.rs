@@ -1,9 +1,10 @@
 //! A batch job over many videos: expands folders, gives each video its own output folder
 //! (named after what the video is, see [`identity`]), takes this worker's [`shard`] of them,
-//! and labels each in turn: under a [`claim`] (so overlapping workers never label one video
+//! and labels them `--jobs` at a time (their frames share model batches, see `pipeline`),
+//! each on its own thread ([`label_video`]): under a [`claim`] (so overlapping workers never label one video
 //! twice), into a [`staging`] folder renamed into place when complete, with the video's
 //! [`manifest`] written last. Keeps going past bad files, and keeps its report current after
-//! every video so a killed job still says what it finished.
+//! every video (in input order) so a killed job still says what it finished.
 
 pub mod claim;
 pub mod identity;
@@ -12,13 +13,14 @@ pub mod shard;
 pub mod staging;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, Result};
 use crate::export::report::{lossless, RunReport, Status, VideoReport};
 use crate::export::Format;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Stop, Videos};
 use crate::types::VideoInfo;
 pub use identity::Input;
 use manifest::{Manifest, ModelPrint, SettingsPrint, Source};
@@ -71,11 +73,12 @@ fn collect_videos(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Callbacks through which the batch reports progress (the CLI draws bars with them).
+/// Callbacks through which the batch reports progress (the CLI draws bars with them). `n` is
+/// the video's place in this worker's list (from 1); several videos are in flight at once.
 pub trait Progress: Sync {
     fn video_started(&self, n: usize, total: usize, info: &VideoInfo);
-    fn frames_done(&self, frames: u64);
-    fn video_finished(&self, report: &VideoReport);
+    fn frames_done(&self, n: usize, frames: u64);
+    fn video_finished(&self, n: usize, report: &VideoReport);
 }
 
 pub struct BatchJob<'a> {
@@ -89,6 +92,8 @@ pub struct BatchJob<'a> {
     /// A claim without a heartbeat for this long is another worker's to take over.
     pub claim_timeout: Duration,
     pub report: RunReport,
+    /// Videos decoded at once, their frames sharing model batches (`--jobs`).
+    pub jobs: usize,
 }
 
 /// What to do with one video before labelling it.
@@ -98,10 +103,15 @@ enum Plan {
     Label(Option<String>),
 }
 
-/// What every video of a job shares; read-only, so videos may run on several threads, each
-/// with its own [`Pipeline`].
+/// What every video of a job shares; read-only, so videos run on several threads, all
+/// labelling through one [`Videos`].
 pub struct VideoJob<'a> {
     pub out_dir: &'a Path,
+    pub formats: &'a [Format],
+    /// `preview.mp4` and `review.png` are outputs too (`--preview`).
+    pub preview: bool,
+    /// `--web-video`: the copy is one of the outputs a re-run checks for.
+    pub web_video: bool,
     pub overwrite: bool,
     pub model: &'a ModelPrint,
     pub settings: &'a SettingsPrint,
@@ -111,66 +121,118 @@ pub struct VideoJob<'a> {
     pub started: SystemTime,
 }
 
+/// The report as videos finish, in input order whatever order they finish in.
+struct Record {
+    report: RunReport,
+    /// Place in the input list of each entry of `report.videos`.
+    order: Vec<usize>,
+    path: PathBuf,
+    start: Instant,
+}
+
+impl Record {
+    fn add(&mut self, n: usize, entry: VideoReport) -> Result<()> {
+        let at = self.order.partition_point(|&i| i < n);
+        self.order.insert(at, n);
+        self.report.videos.insert(at, entry);
+        self.write()
+    }
+
+    fn finish(&mut self, state: &'static str) -> Result<()> {
+        self.report.state = state;
+        self.write()
+    }
+
+    fn write(&mut self) -> Result<()> {
+        self.report.update_totals(self.start.elapsed().as_secs_f64());
+        self.report.write(&self.path).map_err(full_disk_hint)
+    }
+}
+
 impl BatchJob<'_> {
-    /// Runs this shard's inputs; returns the final report (also written to `out_dir`, as
-    /// `report.json` or `report.shard-I-of-N.json`).
-    pub fn run(mut self, inputs: &[Input], cancel: &AtomicBool, progress: &dyn Progress) -> Result<RunReport> {
-        std::fs::create_dir_all(&self.out_dir)
-            .map_err(|e| Error::Output(format!("cannot create output folder {}: {e}", self.out_dir.display())))?;
-        let mine: Vec<&Input> = inputs.iter().filter(|i| self.shard.as_ref().is_none_or(|s| s.takes(&i.rel_out))).collect();
-        if let Some(s) = &self.shard {
+    /// Runs this shard's inputs, `jobs` at a time; returns the final report (also written to
+    /// `out_dir`, as `report.json` or `report.shard-I-of-N.json`). Per-video errors are
+    /// recorded and the others go on; an error that stops the job (the model or runtime
+    /// failing, a full disk) ends the videos in flight as interrupted.
+    pub fn run(self, inputs: &[Input], cancel: &AtomicBool, progress: &dyn Progress) -> Result<RunReport> {
+        let BatchJob { mut pipeline, out_dir, overwrite, model, shard, claim_timeout, mut report, jobs } = self;
+        std::fs::create_dir_all(&out_dir)
+            .map_err(|e| Error::Output(format!("cannot create output folder {}: {e}", out_dir.display())))?;
+        let mine: Vec<&Input> = inputs.iter().filter(|i| shard.as_ref().is_none_or(|s| s.takes(&i.rel_out))).collect();
+        if let Some(s) = &shard {
             tracing::info!("shard {} of {} (index from {}): {} of the {} videos", s.index, s.count, s.index_from, mine.len(), inputs.len());
         }
-        self.report.shard = self.shard.as_ref().map(Into::into);
-        self.report.assigned = mine.iter().map(|i| lossless(&i.rel_out)).collect();
-        let report_path = self.out_dir.join(shard::report_name(self.shard.as_ref()));
+        report.shard = shard.as_ref().map(Into::into);
+        report.assigned = mine.iter().map(|i| lossless(&i.rel_out)).collect();
+        let report_path = out_dir.join(shard::report_name(shard.as_ref()));
         // What killed workers left behind: their claims, half-written folders, report temps.
-        claim::clean(&self.out_dir, self.claim_timeout)?;
-        staging::clean(&self.out_dir, self.claim_timeout)?;
-        clean_report_temps(&self.out_dir);
-        let start = Instant::now();
-        self.report.state = "running";
-        self.report.write(&report_path).map_err(full_disk_hint)?;
-        let settings = SettingsPrint::new(&self.report.settings);
+        claim::clean(&out_dir, claim_timeout)?;
+        staging::clean(&out_dir, claim_timeout)?;
+        clean_report_temps(&out_dir);
+        report.state = "running";
+        let settings = SettingsPrint::new(&report.settings);
+        let record = Record { report, order: Vec::new(), path: report_path, start: Instant::now() };
+        let record = Mutex::new(record);
+        record.lock().unwrap_or_else(|e| e.into_inner()).write()?;
         let job = VideoJob {
-            out_dir: &self.out_dir,
-            overwrite: self.overwrite,
-            model: &self.model,
+            out_dir: &out_dir,
+            formats: pipeline.formats,
+            preview: pipeline.preview,
+            web_video: pipeline.export.web_video,
+            overwrite,
+            model: &model,
             settings: &settings,
-            claim_timeout: self.claim_timeout,
+            claim_timeout,
             started: SystemTime::now(),
         };
 
-        for (n, input) in mine.iter().enumerate() {
-            let (mut entry, stop) = if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-                (VideoReport::without_labels(&input.path, &self.out_dir.join(&input.rel_out), Status::Interrupted, None), None)
-            } else {
-                label_video(&mut self.pipeline, &job, input, (n + 1, mine.len()), cancel, progress)
-            };
-            entry.folder = input.rel_out.clone();
-            progress.video_finished(&entry);
-            self.report.videos.push(entry);
-            if let Some(e) = stop {
-                self.finish(&report_path, start, "failed")?;
-                return Err(e);
-            }
-            self.report.update_totals(start.elapsed().as_secs_f64());
-            self.report.write(&report_path).map_err(full_disk_hint)?;
+        let stop = Stop::new(cancel);
+        let jobs = jobs.clamp(1, mine.len().max(1));
+        let next = AtomicUsize::new(0);
+        let fatal: Mutex<Option<Error>> = Mutex::new(None);
+        let fail = |e: Error| {
+            stop.halt();
+            fatal.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+        };
+        let ((), batches) = pipeline.serve(jobs, &stop, |videos| {
+            std::thread::scope(|s| {
+                for _ in 0..jobs {
+                    s.spawn(|| loop {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        if n >= mine.len() || fatal.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+                            break;
+                        }
+                        let input = mine[n];
+                        let (mut entry, error) = if stop.requested() {
+                            (VideoReport::without_labels(&input.path, &out_dir.join(&input.rel_out), Status::Interrupted, None), None)
+                        } else {
+                            label_video(videos, &job, input, (n + 1, mine.len()), &stop, progress)
+                        };
+                        entry.folder = input.rel_out.clone();
+                        progress.video_finished(n + 1, &entry);
+                        if let Err(e) = record.lock().unwrap_or_else(|e| e.into_inner()).add(n, entry) {
+                            fail(e);
+                        }
+                        if let Some(e) = error {
+                            fail(e);
+                        }
+                    });
+                }
+            })
+        });
+        let mut record = record.into_inner().unwrap_or_else(|e| e.into_inner());
+        record.report.model_batches = Some(batches);
+        if let Some(e) = fatal.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            record.finish("failed")?;
+            return Err(e);
         }
         // Empty bookkeeping folders go, so a finished job's folder holds only labels and reports
         // (a worker still running makes them again when it needs them).
         for d in [claim::DIR, staging::DIR] {
-            let _ = std::fs::remove_dir(self.out_dir.join(d));
+            let _ = std::fs::remove_dir(out_dir.join(d));
         }
-        let state = if cancel.load(std::sync::atomic::Ordering::Relaxed) { "interrupted" } else { "finished" };
-        self.finish(&report_path, start, state)?;
-        Ok(self.report)
-    }
-
-    fn finish(&mut self, path: &Path, start: Instant, state: &'static str) -> Result<()> {
-        self.report.state = state;
-        self.report.update_totals(start.elapsed().as_secs_f64());
-        self.report.write(path).map_err(full_disk_hint)
+        record.finish(if stop.by_user() { "interrupted" } else { "finished" })?;
+        Ok(record.report)
     }
 }
 
@@ -180,32 +242,32 @@ impl BatchJob<'_> {
 /// its own. Returns its report entry, and the error that must stop the whole job (the model
 /// or runtime failing, a full disk), if any.
 pub fn label_video(
-    pipeline: &mut Pipeline,
+    videos: &Videos,
     job: &VideoJob,
     input: &Input,
     (n, total): (usize, usize),
-    cancel: &AtomicBool,
+    stop: &Stop,
     progress: &dyn Progress,
 ) -> (VideoReport, Option<Error>) {
     let Input { path: video, rel_out } = input;
     let dest = job.out_dir.join(rel_out);
     let failed = |e: &Error| VideoReport::without_labels(video, &dest, Status::Failed, Some(e.to_string()));
     let source = Source::read(video).ok();
-    let decide = |pipeline: &Pipeline| match &source {
+    let decide = || match &source {
         _ if job.overwrite => {
             let modified = std::fs::metadata(dest.join(manifest::FILE_NAME)).and_then(|m| m.modified()).ok();
             if modified.is_some_and(|m| m >= job.started) {
                 return Plan::Skip("labelled by another worker since this run started (--overwrite redoes only older labels)".into());
             }
-            let before = dest.join(manifest::FILE_NAME).exists() || outputs_complete(&dest, pipeline.formats);
+            let before = dest.join(manifest::FILE_NAME).exists() || outputs_complete(&dest, job.formats);
             Plan::Label(before.then(|| "--overwrite".into()))
         }
         // Unreadable: the pipeline says why in one line.
         None => Plan::Label(None),
-        Some(source) => plan(&dest, pipeline.formats, source, job.model, job.settings),
+        Some(source) => plan(&dest, job, source),
     };
     // Finished videos are skipped without touching claims, so a finished job resumes fast.
-    if let Plan::Skip(why) = decide(pipeline) {
+    if let Plan::Skip(why) = decide() {
         return (VideoReport::without_labels(video, &dest, Status::Skipped, None).because(why), None);
     }
     let claim = match claim::acquire(job.out_dir, rel_out, job.claim_timeout) {
@@ -218,7 +280,7 @@ pub fn label_video(
         Err(e) => return (failed(&e), Some(full_disk_hint(e))),
     };
     // Again under the claim: another worker may have finished it meanwhile.
-    let why = match decide(pipeline) {
+    let why = match decide() {
         Plan::Skip(why) => return (VideoReport::without_labels(video, &dest, Status::Skipped, None).because(why), None),
         Plan::Label(why) => why,
     };
@@ -230,8 +292,8 @@ pub fn label_video(
         Err(e) => return (failed(&e), Some(full_disk_hint(e))),
     };
     let started = |info: &VideoInfo| progress.video_started(n, total, info);
-    let done = |f: u64| progress.frames_done(f);
-    let outcome = match pipeline.run(video, staging.path(), cancel, &started, &done) {
+    let done = |f: u64| progress.frames_done(n, f);
+    let outcome = match videos.label(video, staging.path(), &dest, stop, &started, &done) {
         Ok(outcome) => outcome,
         Err(Error::Interrupted) => return (VideoReport::without_labels(video, &dest, Status::Interrupted, None), None),
         // The model or runtime failing is not this video's fault: stop the job.
@@ -282,16 +344,23 @@ pub fn label_video(
 
 /// Skip a video only when its manifest says this source was labelled with this model and
 /// these settings, and the files of every format asked for are there.
-fn plan(dir: &Path, formats: &[Format], source: &Source, model: &ModelPrint, settings: &SettingsPrint) -> Plan {
-    let outputs = outputs_complete(dir, formats);
+fn plan(dir: &Path, job: &VideoJob, source: &Source) -> Plan {
+    let formats = job.formats;
+    let outputs = outputs_complete(dir, formats) && web_video_complete(dir, job);
     let Some(m) = Manifest::load(dir) else {
         return Plan::Label(outputs.then(|| "labels without a manifest (an older prelabel)".to_string()));
     };
-    let mut changes = m.changes(source, model, settings);
+    let mut changes = m.changes(source, job.model, job.settings);
     if !outputs {
-        let missing: Vec<String> =
+        let mut missing: Vec<String> =
             formats.iter().filter(|f| !f.output_exists(dir)).map(|f| format!("{f:?}").to_lowercase()).collect();
+        if !web_video_complete(dir, job) {
+            missing.push(crate::export::video_ref::WEB_VIDEO.into());
+        }
         changes.push(format!("outputs missing ({})", missing.join(", ")));
+    }
+    if job.preview && !crate::render::outputs_exist(dir) {
+        changes.push("outputs missing (preview)".into());
     }
     if changes.is_empty() {
         Plan::Skip("labelled before with the same source, model and settings (manifest.json; --overwrite redoes it)".into())
@@ -337,6 +406,11 @@ fn clean_report_temps(out: &Path) {
 /// Outputs are only ever renamed into place whole, so existing files mean a finished video.
 fn outputs_complete(dir: &Path, formats: &[Format]) -> bool {
     !formats.is_empty() && formats.iter().all(|f| f.output_exists(dir))
+}
+
+/// The web copy (`--web-video`) is there when asked for.
+fn web_video_complete(dir: &Path, job: &VideoJob) -> bool {
+    !job.web_video || dir.join(crate::export::video_ref::WEB_VIDEO).exists()
 }
 
 #[cfg(test)]

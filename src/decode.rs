@@ -4,9 +4,15 @@
 //! Runs on the CPU through ffmpeg (video-rs, and ffmpeg-next directly for YUV, since
 //! video-rs always converts to RGB24); never holds more than the current frame.
 //!
+//! With [`HwDecode::Cuda`] a video is decoded on the GPU by NVDEC ([`nvdec`]) when the node
+//! has one and the codec allows it, its frames copied down as NV12 and handed out in the same
+//! two forms; otherwise, per video, on the CPU, and [`VideoReader::decoder`] says why.
+//!
 //! A corrupt packet in the middle of a stream is skipped and counted, because one bad packet
 //! should not cost a user the labels of an hour of video. A stream that ends well before the
 //! frame count its container announced is reported as truncated by the pipeline.
+
+mod nvdec;
 
 use std::path::Path;
 
@@ -28,6 +34,13 @@ pub fn init() {
     });
 }
 
+/// Whether this process can decode on NVDEC: `Err` says why not (no driver, no device, an
+/// ffmpeg without CUDA). Makes the process's CUDA device on first use.
+pub fn cuda_available() -> std::result::Result<(), String> {
+    init();
+    nvdec::device().map(|_| ())
+}
+
 /// What pixels [`VideoReader`] hands out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PixelOutput {
@@ -39,10 +52,38 @@ pub enum PixelOutput {
     Yuv420,
 }
 
+/// Whether to try the GPU's hardware decoder first (`--decode-device`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HwDecode {
+    /// NVDEC when the node has a CUDA device and the codec allows it, else the CPU with the reason.
+    Cuda,
+    /// The CPU; the reason is recorded as given (e.g. "--decode-device cpu").
+    Off(&'static str),
+}
+
+/// Which decoder a video got, and why not the GPU's (for `report.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DecoderUsed {
+    /// "cpu" or "cuda" (NVDEC).
+    pub kind: &'static str,
+    /// Why the CPU decodes it, when that was not what was asked.
+    pub reason: Option<String>,
+}
+
 enum Source {
     Rgb(Decoder),
     Yuv(YuvDecoder),
+    /// NVDEC; frames come down as NV12 (or in software formats when NVDEC turned the stream
+    /// down) and are converted for `PixelOutput` on the CPU.
+    Cuda(YuvDecoder, PixelOutput, Option<Scaler>),
 }
+
+/// swscale to RGB24 from the pixel format it was made for.
+struct Scaler(ffmpeg::software::scaling::Context, ffmpeg::format::Pixel);
+
+// SAFETY: the scaler is owned by one reader and used by one thread at a time (a reader moves
+// to its decode thread whole), as video-rs does with its own.
+unsafe impl Send for Scaler {}
 
 /// Demuxing by video-rs, decoding by ffmpeg-next without a scaler.
 struct YuvDecoder {
@@ -55,6 +96,10 @@ struct YuvDecoder {
 pub struct VideoReader {
     decoder: Source,
     info: VideoInfo,
+    /// The file as ffmpeg opens it, to start over on the CPU when NVDEC fails on the first frame.
+    ff_path: std::path::PathBuf,
+    output: PixelOutput,
+    used: DecoderUsed,
     next_index: u64,
     /// Decode errors skipped so far.
     pub skipped_errors: u32,
@@ -69,6 +114,11 @@ impl VideoReader {
 
     /// [`VideoReader::open`], handing out frames as `output` says.
     pub fn open_as(path: &Path, output: PixelOutput) -> Result<VideoReader> {
+        Self::open_with(path, output, HwDecode::Off("CPU decoding asked for"))
+    }
+
+    /// [`VideoReader::open_as`], on NVDEC first when `hw` says so.
+    pub fn open_with(path: &Path, output: PixelOutput, hw: HwDecode) -> Result<VideoReader> {
         init();
         let meta = std::fs::metadata(path).map_err(|e| Error::video(path, format!("cannot read: {e}")))?;
         if !meta.is_file() {
@@ -100,14 +150,36 @@ impl VideoReader {
             fps: decoder.frame_rate(),
             frames_hint: decoder.frames().unwrap_or(0),
         };
-        // The RGB decoder above also vetted the file and read its header; for YUV a second,
-        // scaler-free decoder does the work (opening twice costs a header read, not frames).
-        let decoder = match output {
-            PixelOutput::Rgb8 => Source::Rgb(decoder),
-            PixelOutput::Yuv420 => Source::Yuv(YuvDecoder::open(&ff_path).map_err(|e| Error::video(path, e))?),
+        // The RGB decoder above also vetted the file and read its header; for YUV or NVDEC a
+        // second, scaler-free decoder does the work (opening twice costs a header read).
+        let (decoder, used) = match hw {
+            HwDecode::Cuda => match YuvDecoder::open_cuda(&ff_path) {
+                Ok(d) => (Source::Cuda(d, output, None), DecoderUsed { kind: "cuda", reason: None }),
+                Err(why) => {
+                    tracing::debug!("{}: decoding on the CPU: {why}", info.name);
+                    (Self::cpu_source(decoder, &ff_path, output).map_err(|e| Error::video(path, e))?, DecoderUsed { kind: "cpu", reason: Some(why) })
+                }
+            },
+            HwDecode::Off(why) => {
+                let source = Self::cpu_source(decoder, &ff_path, output).map_err(|e| Error::video(path, e))?;
+                (source, DecoderUsed { kind: "cpu", reason: Some(why.to_string()) })
+            }
         };
         drop(held);
-        Ok(VideoReader { decoder, info, next_index: 0, skipped_errors: 0 })
+        Ok(VideoReader { decoder, info, ff_path, output, used, next_index: 0, skipped_errors: 0 })
+    }
+
+    fn cpu_source(rgb: Decoder, ff_path: &Path, output: PixelOutput) -> std::result::Result<Source, String> {
+        Ok(match output {
+            PixelOutput::Rgb8 => Source::Rgb(rgb),
+            PixelOutput::Yuv420 => Source::Yuv(YuvDecoder::open(ff_path)?),
+        })
+    }
+
+    /// Which decoder this video got, and why not NVDEC. Settled by the first frame: a stream
+    /// NVDEC turns down is decoded in software from there on.
+    pub fn decoder(&self) -> &DecoderUsed {
+        &self.used
     }
 
     pub fn info(&self) -> &VideoInfo {
@@ -120,18 +192,20 @@ impl VideoReader {
         loop {
             let decoded = match &mut self.decoder {
                 Source::Rgb(d) => d.decode_raw(),
-                Source::Yuv(d) => d.decode_raw(),
+                Source::Yuv(d) | Source::Cuda(d, ..) => d.decode_raw(),
             };
             match decoded {
                 Ok(raw) => {
-                    let frame = match self.decoder {
+                    let frame = match &mut self.decoder {
                         Source::Rgb(_) => self.copy_frame(&raw)?,
                         Source::Yuv(_) => self.copy_planes(&raw)?,
+                        Source::Cuda(..) => self.convert_cuda(raw)?,
                     };
                     self.next_index += 1;
                     return Ok(Some(frame));
                 }
                 Err(VideoError::DecodeExhausted | VideoError::ReadExhausted) => return Ok(None),
+                Err(e) if self.next_index == 0 && matches!(self.decoder, Source::Cuda(..)) => self.restart_on_cpu(&e)?,
                 Err(e) => {
                     consecutive += 1;
                     self.skipped_errors += 1;
@@ -143,6 +217,44 @@ impl VideoReader {
                         ));
                     }
                 }
+            }
+        }
+    }
+
+    /// NVDEC failed before its first frame (a codec or profile the chip lacks, with no
+    /// software fallback inside ffmpeg): start the video over on the CPU.
+    fn restart_on_cpu(&mut self, e: &VideoError) -> Result<()> {
+        let why = format!("NVDEC could not decode this stream ({e})");
+        tracing::debug!("{}: decoding on the CPU: {why}", self.info.name);
+        let rgb = Decoder::new(self.ff_path.as_path()).map_err(|e| Error::video(&self.info.path, describe_open_error(&e)))?;
+        self.decoder = Self::cpu_source(rgb, &self.ff_path, self.output).map_err(|e| Error::video(&self.info.path, e))?;
+        self.used = DecoderUsed { kind: "cpu", reason: Some(why) };
+        Ok(())
+    }
+
+    /// A frame from NVDEC: copied down from the GPU (NV12), then to planes or RGB.
+    fn convert_cuda(&mut self, raw: video_rs::frame::RawFrame) -> Result<Frame> {
+        let fail = |e: String| Error::video(&self.info.path, e);
+        let (raw, on_gpu) = nvdec::download(raw).map_err(|e| fail(format!("cannot copy a frame from the GPU: {e}")))?;
+        if self.next_index == 0 && !on_gpu {
+            self.used = DecoderUsed { kind: "cpu", reason: Some("NVDEC turned this stream down; ffmpeg decoded it in software".into()) };
+        }
+        let Source::Cuda(_, output, scaler) = &mut self.decoder else { unreachable!("called for NVDEC frames only") };
+        let format = raw.format();
+        match (*output, format) {
+            (PixelOutput::Yuv420, ffmpeg::format::Pixel::NV12) => Ok(nv12_frame(&raw, self.next_index)),
+            (PixelOutput::Yuv420, _) => self.copy_planes(&raw),
+            (PixelOutput::Rgb8, _) => {
+                let (w, h) = (raw.width(), raw.height());
+                if scaler.as_ref().is_none_or(|s| s.1 != format) {
+                    let flags = ffmpeg::software::scaling::Flags::AREA;
+                    let ctx = ffmpeg::software::scaling::Context::get(format, w, h, ffmpeg::format::Pixel::RGB24, w, h, flags)
+                        .map_err(|e| fail(format!("no conversion from {format:?} to RGB: {e}")))?;
+                    *scaler = Some(Scaler(ctx, format));
+                }
+                let mut rgb = video_rs::frame::RawFrame::empty();
+                scaler.as_mut().expect("made above").0.run(&raw, &mut rgb).map_err(|e| fail(e.to_string()))?;
+                self.copy_frame(&rgb)
             }
         }
     }
@@ -181,7 +293,42 @@ impl VideoReader {
     }
 }
 
+/// NV12 (a Y plane, then U and V interleaved; rows may be padded) into the tightly packed
+/// planar 4:2:0 [`Yuv420`] the shader reads.
+fn nv12_frame(raw: &video_rs::frame::RawFrame, index: u64) -> Frame {
+    let (w, h) = (raw.width() as usize, raw.height() as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let (ys, yd) = (raw.stride(0), raw.data(0));
+    let mut y = Vec::with_capacity(w * h);
+    (0..h).for_each(|r| y.extend_from_slice(&yd[r * ys..][..w]));
+    let (uvs, uvd) = (raw.stride(1), raw.data(1));
+    let (mut u, mut v) = (Vec::with_capacity(cw * ch), Vec::with_capacity(cw * ch));
+    for r in 0..ch {
+        for pair in uvd[r * uvs..][..2 * cw].chunks_exact(2) {
+            u.push(pair[0]);
+            v.push(pair[1]);
+        }
+    }
+    Frame { index, width: w as u32, height: h as u32, rgb: Vec::new(), yuv: Some(Yuv420 { y, u, v }) }
+}
+
 impl YuvDecoder {
+    /// The stream's decoder on NVDEC ([`nvdec::open`]); `Err`: why not. Only 8-bit 4:2:0
+    /// video, the format NVDEC copies down as NV12.
+    fn open_cuda(path: &Path) -> std::result::Result<YuvDecoder, String> {
+        let reader = video_rs::Reader::new(path).map_err(|e| describe_open_error(&e))?;
+        let stream = reader.best_video_stream_index().map_err(|e| describe_open_error(&e))?;
+        let params = reader.input.stream(stream).ok_or("no video stream")?.parameters();
+        let ctx = ffmpeg::codec::Context::from_parameters(params.clone()).map_err(|e| e.to_string())?;
+        // SAFETY: reads the pixel format the stream's parameters declare.
+        let format = ffmpeg::format::Pixel::from(unsafe { (*ctx.as_ptr()).pix_fmt });
+        if format != ffmpeg::format::Pixel::YUV420P {
+            return Err(format!("the NVDEC path takes 8-bit yuv420p video, this one is {format:?}"));
+        }
+        let decoder = nvdec::open(params)?;
+        Ok(YuvDecoder { reader, stream, decoder, draining: false })
+    }
+
     fn open(path: &Path) -> std::result::Result<YuvDecoder, String> {
         let reader = video_rs::Reader::new(path).map_err(|e| describe_open_error(&e))?;
         let stream = reader.best_video_stream_index().map_err(|e| describe_open_error(&e))?;
@@ -231,5 +378,69 @@ fn describe_open_error(e: &VideoError) -> String {
         format!("no video stream ({msg})")
     } else {
         msg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/vtest.avi")
+    }
+
+    /// Without a GPU, asking for NVDEC gives the CPU decoder and says why.
+    #[test]
+    fn nvdec_falls_back_to_the_cpu_with_a_reason() {
+        let mut r = VideoReader::open_with(&sample(), PixelOutput::Yuv420, HwDecode::Cuda).unwrap();
+        if r.decoder().kind == "cuda" {
+            return; // a GPU node: the fallback is not what happens here
+        }
+        let why = r.decoder().reason.clone().unwrap();
+        assert!(why.contains("CUDA") || why.contains("NVDEC"), "{why}");
+        assert!(r.next_frame().unwrap().is_some());
+        let off = VideoReader::open_with(&sample(), PixelOutput::Rgb8, HwDecode::Off("--decode-device cpu")).unwrap();
+        assert_eq!(off.decoder(), &DecoderUsed { kind: "cpu", reason: Some("--decode-device cpu".into()) });
+    }
+
+    /// The NVDEC source's conversions, fed the software frames ffmpeg gives when NVDEC turns
+    /// a stream down, hand out exactly what the CPU sources do, and the reason is recorded.
+    #[test]
+    fn nvdec_source_with_software_frames_matches_the_cpu_path() {
+        for output in [PixelOutput::Yuv420, PixelOutput::Rgb8] {
+            let mut cpu = VideoReader::open_as(&sample(), output).unwrap();
+            let mut hw = VideoReader::open_as(&sample(), PixelOutput::Yuv420).unwrap();
+            let Source::Yuv(d) = std::mem::replace(&mut hw.decoder, Source::Yuv(YuvDecoder::open(&sample()).unwrap())) else {
+                unreachable!()
+            };
+            hw.decoder = Source::Cuda(d, output, None);
+            hw.used = DecoderUsed { kind: "cuda", reason: None };
+            for _ in 0..3 {
+                let (a, b) = (cpu.next_frame().unwrap().unwrap(), hw.next_frame().unwrap().unwrap());
+                assert_eq!((a.index, a.width, a.height), (b.index, b.width, b.height));
+                assert_eq!(a.rgb, b.rgb, "{output:?}");
+                assert_eq!(a.yuv.map(|y| (y.y, y.u, y.v)), b.yuv.map(|y| (y.y, y.u, y.v)), "{output:?}");
+            }
+            assert_eq!(hw.decoder().kind, "cpu");
+            assert!(hw.decoder().reason.as_deref().unwrap().contains("turned this stream down"));
+        }
+    }
+
+    /// NV12 as NVDEC copies it down (U and V interleaved) becomes the same planes as yuv420p.
+    #[test]
+    fn nv12_deinterleaves_into_the_yuv_planes() {
+        let mut r = VideoReader::open_as(&sample(), PixelOutput::Yuv420).unwrap();
+        let Source::Yuv(d) = &mut r.decoder else { unreachable!() };
+        let raw = d.decode_raw().unwrap();
+        let (w, h) = (raw.width(), raw.height());
+        let mut to_nv12 =
+            ffmpeg::software::scaling::Context::get(raw.format(), w, h, ffmpeg::format::Pixel::NV12, w, h, ffmpeg::software::scaling::Flags::POINT)
+                .unwrap();
+        let mut nv12 = video_rs::frame::RawFrame::empty();
+        to_nv12.run(&raw, &mut nv12).unwrap();
+        let want = r.copy_planes(&raw).unwrap().yuv.unwrap();
+        let got = nv12_frame(&nv12, 0).yuv.unwrap();
+        assert_eq!((got.y.len(), got.u.len()), (want.y.len(), want.u.len()));
+        assert!(got.y == want.y && got.u == want.u && got.v == want.v);
     }
 }

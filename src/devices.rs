@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::decode::HwDecode;
 use crate::gpu::{AdapterSummary, GpuContext};
 use crate::infer::DeviceChoice;
 use crate::model::{InputSpec, ModelSpec};
@@ -64,6 +65,7 @@ pub struct DeviceRequest {
     pub preprocess: Option<DeviceChoice>,
     pub infer: Option<DeviceChoice>,
     pub postprocess: Option<DeviceChoice>,
+    pub decode: Option<DeviceChoice>,
 }
 
 impl DeviceRequest {
@@ -76,6 +78,24 @@ impl DeviceRequest {
             d => d,
         })
     }
+
+    /// Decoding: NVDEC unless the CPU is asked for; `--decode-device gpu` (only) insists on a
+    /// CUDA device, checked at start ([`check_decode`]).
+    pub fn decode(&self) -> HwDecode {
+        match (self.decode, self.all) {
+            (Some(DeviceChoice::Cpu), _) => HwDecode::Off("--decode-device cpu"),
+            (None, DeviceChoice::Cpu) => HwDecode::Off("--device cpu"),
+            _ => HwDecode::Cuda,
+        }
+    }
+}
+
+/// `--decode-device gpu` without a CUDA device fails here, before any video, with the reason.
+pub fn check_decode(request: &DeviceRequest) -> Result<()> {
+    if request.decode != Some(DeviceChoice::Gpu) {
+        return Ok(());
+    }
+    crate::decode::cuda_available().map_err(|why| Error::Gpu(format!("--decode-device gpu: {why}")))
 }
 
 /// The shader stages, built on the devices `request` resolves to.

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error("{path}: {msg}")]
     Video { path: PathBuf, msg: String },

@@ -13,6 +13,7 @@
 //! | 6 | [`refine`] | the tracker's [`types::Track`]s of the whole video, the detector frames, [`refine::RefineConfig`] (steps) | refined [`types::Track`]s: long gaps cut, stitched, deduplicated, weak ones dropped, smoothed, never-moving ones marked `stationary` | CPU |
 //! | 7 | [`route`] | tracks ([`types::VideoLabels`]), [`route::RouteOptions`] (labels, thresholds) | [`route::Routed`]: kept tracks with review bands, the review queue | CPU |
 //! | 8 | [`export`] | [`route::Routed`] | COCO / CVAT / Label Studio / MOT / YOLO files, `review.json`, `report.json` | CPU |
+//! | 9 | [`render`] | [`route::Routed`] and the video, decoded a second time (`--preview`) | `preview.mp4` (every box drawn; [`render::Mp4Writer`] writes H.264 MP4), `review.png` (contact sheet of the review queue) | CPU (imageproc, ffmpeg) |
 //!
 //! [`pipeline`] wires the stages for one video, [`batch`] runs many videos as one job,
 //! [`model`] reads model description files and [`eval`] scores labels against ground truth.
@@ -43,6 +44,7 @@ pub mod pipeline;
 pub mod postprocess;
 pub mod preprocess;
 pub mod refine;
+pub mod render;
 pub mod route;
 pub mod tile;
 pub mod track;

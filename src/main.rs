@@ -7,12 +7,20 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // Before any thread starts: it sets an environment variable.
     prelabel::gpu::quiet_vulkan_device_select();
-    let args = cli::Cli::parse();
+    let args = match cli::parse_args() {
+        Ok(cli::Parsed::Cli(args)) => *args,
+        Ok(cli::Parsed::PrintConfig(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("prelabel: error: {e}");
+            return ExitCode::from(1);
+        }
+    };
     cli::init_logging(args.verbose, args.quiet);
     match cli::dispatch(args) {
         Ok(code) => code,

@@ -1,36 +1,45 @@
-//! Runs the stages over one video: decode and preprocess each on their own thread, inference,
-//! postprocess and tracking on the caller's, joined by bounded channels so at most
-//! `2 * batch_size` decoded frames and two prepared batches are in flight at any time,
-//! whatever the length of the video. A prepared batch carries its frames' pixels on to the
-//! tracker, which reads each detection's colours (`track::appearance`), so up to about
-//! `4 * batch_size` frames are held at once (at 1080p YUV and batch 16, about 200 MB).
-//! Refinement, routing and export run once at the end, on the finished tracks:
-//! track -> refine -> route -> export.
+//! Runs the stages over videos, several at once (`--jobs`). Per video, a decode thread
+//! sends frames into the shared model stages ([`engine`]: batches pooled across every video
+//! in flight, preprocess, inference, postprocess) and the video's own thread takes each
+//! frame's detections back, in frame order, and tracks them; refinement, routing and export
+//! then run once on the finished tracks: track -> refine -> route -> export, then, with
+//! `preview`, render (a second decode pass that draws the final tracks: `render`'s doc says
+//! why a second pass). A video's labels are the same whichever videos share its batches.
+//!
+//! Memory is bounded per job, not per video: at most [`engine::frames_in_flight`] frames
+//! between decoding and tracking (each decoder also holds the frame it is reading). With the
+//! tracker reading colours (`track::appearance`) those frames keep their pixels until tracked
+//! (at 1080p YUV, batch 16 and 8 videos, 48 frames: about 150 MB).
 //!
 //! With `stride` N every frame is decoded (and counted) but only every Nth one, plus the last
 //! frame of the video so tracks reach the end, goes to the detector; tracking fills the rest.
 
+pub mod engine;
+
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender, SyncSender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::decode::VideoReader;
+pub use self::engine::BatchStats;
+use self::engine::{Detected, Engine, Permits, Work};
+use crate::decode::{DecoderUsed, HwDecode, PixelOutput, VideoReader};
+use crate::devices::{Postprocess, Preparer};
 use crate::error::{Error, Result};
 use crate::export::{write_labels, ExportContext, ExportOptions, Format};
-use crate::route::{route_owned, RouteOptions};
 use crate::infer::Detector;
 use crate::model::ModelSpec;
-use crate::decode::PixelOutput;
-use crate::devices::{Postprocess, Preparer};
 use crate::refine::{refine, RefineConfig, RefineStats, VideoTiming};
+use crate::route::{route_owned, RouteOptions};
+use crate::tile::Tiling;
 use crate::track::appearance::describe;
 use crate::track::{Tracked, Tracker, TrackerConfig};
-use crate::types::{Batch, Frame, Region, VideoInfo, VideoLabels};
-use crate::tile::{merge_batch, TilePlan, Tiling};
+use crate::types::{VideoInfo, VideoLabels};
 
 /// Busy time per stage, summed over the video (stages overlap, so these add up to more than
-/// the wall time when the pipeline keeps every stage busy).
+/// the wall time when the pipeline keeps every stage busy). Preprocess, inference and
+/// postprocess work on batches shared by several videos; each frame is charged its share.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct StageTimes {
     pub decode_s: f64,
@@ -40,6 +49,9 @@ pub struct StageTimes {
     pub track_s: f64,
     /// Routing and writing the files.
     pub export_s: f64,
+    /// The preview video and contact sheet (`--preview`) and the web copy (`--web-video`),
+    /// their decode passes included.
+    pub render_s: f64,
 }
 
 /// What came of one video.
@@ -58,9 +70,45 @@ pub struct VideoOutcome {
     pub decode_errors: u32,
     /// Set when the stream ended well before the frame count its container announced.
     pub truncated: Option<String>,
+    /// Which decoder ran (NVDEC or the CPU), and why not NVDEC.
+    pub decoder: DecoderUsed,
     pub files: Vec<PathBuf>,
     pub wall: Duration,
     pub stages: StageTimes,
+}
+
+/// When to stop: the user's cancel (Ctrl-C, SIGTERM), or the job giving up (the model failed).
+pub struct Stop<'a> {
+    user: &'a AtomicBool,
+    job: AtomicBool,
+}
+
+impl Stop<'_> {
+    pub fn new(user: &AtomicBool) -> Stop<'_> {
+        Stop { user, job: AtomicBool::new(false) }
+    }
+    pub fn requested(&self) -> bool {
+        self.by_user() || self.job.load(Ordering::Relaxed)
+    }
+    pub fn by_user(&self) -> bool {
+        self.user.load(Ordering::Relaxed)
+    }
+    /// Stops every video in flight (they end as interrupted).
+    pub fn halt(&self) {
+        self.job.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Videos decoded at once for `--jobs 0` (auto), given where the model runs and the cores.
+/// On the CPU the model takes most of the time: half the cores (2 to 8) decode, enough to keep
+/// it busy while one video opens or finishes (tracking, export), leaving ONNX Runtime the
+/// rest. With the model on CUDA, decoding is the limit: one video per core, up to 16.
+pub fn auto_jobs(model_on_cuda: bool, cores: usize) -> usize {
+    if model_on_cuda {
+        cores.clamp(1, 16)
+    } else {
+        (cores / 2).clamp(2, 8)
+    }
 }
 
 pub struct Pipeline<'a> {
@@ -82,11 +130,15 @@ pub struct Pipeline<'a> {
     /// Which regions of each frame the model sees (whole frame, tiles) and how their
     /// detections merge back.
     pub tiles: Tiling,
+    /// Where videos are decoded: NVDEC first, or the CPU only (`--decode-device`).
+    pub decode: HwDecode,
+    /// Also write `preview.mp4` and `review.png` (stage 9, `render`).
+    pub preview: bool,
 }
 
 impl Pipeline<'_> {
-    /// Labels `video` into `out_dir` (created if needed). `on_frames(n)` is called as frames
-    /// finish; `cancel` stops the run between batches, leaving no output files behind.
+    /// Labels `video` into `out_dir` (created if needed), alone. `on_frames(n)` is called as
+    /// frames finish; `cancel` stops the run between frames, leaving no output files behind.
     pub fn run(
         &mut self,
         video: &Path,
@@ -95,85 +147,219 @@ impl Pipeline<'_> {
         on_start: &dyn Fn(&VideoInfo),
         on_frames: &(dyn Fn(u64) + Sync),
     ) -> Result<VideoOutcome> {
+        let stop = Stop::new(cancel);
+        self.serve(1, &stop, |videos| videos.label(video, out_dir, out_dir, &stop, on_start, on_frames)).0
+    }
+
+    /// Starts the shared model stages for up to `jobs` videos in flight and calls `f` with
+    /// the handle through which any number of threads label videos ([`Videos::label`]);
+    /// the stages stop once `f` returns. Gives what `f` gave and how the batches were filled.
+    pub fn serve<R>(&mut self, jobs: usize, stop: &Stop, f: impl FnOnce(&Videos) -> R) -> (R, BatchStats) {
+        let batch_size = self.batch_size.max(1);
+        let permits = Permits::new(engine::frames_in_flight(batch_size, jobs));
+        let (queue, queued) = std::sync::mpsc::sync_channel::<Work>(permits.cap);
+        // The tracker reads each box's colours only with appearance on; else no frame is kept.
+        let keep_frames = self.tracker.appearance && !self.tracker.off;
+        let yuv = self.preparer.on_gpu();
+        let engine = Engine {
+            preparer: &mut *self.preparer,
+            detector: &mut *self.detector,
+            post: &mut *self.post,
+            input: &self.spec.input,
+            tiles: self.tiles,
+            batch_size,
+            keep_frames,
+        };
+        let videos = Videos {
+            spec: self.spec,
+            formats: self.formats,
+            stride: self.stride.max(1) as u64,
+            tracker: self.tracker,
+            refine: self.refine,
+            route: self.route,
+            export: self.export,
+            decode: self.decode,
+            preview: self.preview,
+            yuv,
+            queue,
+            permits,
+            numbered: AtomicU64::new(0),
+        };
+        std::thread::scope(|s| {
+            let model = s.spawn(move || engine.run(queued, stop));
+            let r = f(&videos);
+            // Closes the queue: the engine answers what is left and ends.
+            drop(videos);
+            let stats = model.join().unwrap_or_else(|_| {
+                // Its videos have already failed: their frames did not come back.
+                tracing::error!("the model stages stopped with a panic");
+                BatchStats::default()
+            });
+            tracing::debug!("{stats:?}");
+            (r, stats)
+        })
+    }
+}
+
+/// Labels videos through running model stages ([`Pipeline::serve`]); shared by the job's
+/// video threads.
+pub struct Videos<'p> {
+    spec: &'p ModelSpec,
+    formats: &'p [Format],
+    stride: u64,
+    tracker: TrackerConfig,
+    refine: &'p RefineConfig,
+    route: &'p RouteOptions,
+    export: &'p ExportOptions,
+    decode: HwDecode,
+    preview: bool,
+    /// Decode to YUV planes for the preprocess shader.
+    yuv: bool,
+    queue: SyncSender<Work>,
+    permits: Arc<Permits>,
+    /// Videos started so far (each video's frames carry its number).
+    numbered: AtomicU64,
+}
+
+/// What a video's tracking thread took back from the model stages.
+#[derive(Default)]
+struct Seen {
+    detector_frames: u64,
+    detections: u64,
+    /// Frames reported to `on_frames` so far: with a stride, the skipped ones count too.
+    reported: u64,
+}
+
+impl Videos<'_> {
+    /// Labels `video` into `out_dir` (created if needed), a staging folder the caller renames
+    /// to `final_dir` when done (the same folder when labelling in place): label files name
+    /// paths (`--video-url`) by the final folder. `on_frames(n)` is called as frames finish;
+    /// `stop` ends it between frames with [`Error::Interrupted`], leaving no output files
+    /// behind.
+    #[allow(clippy::too_many_arguments)]
+    pub fn label(
+        &self,
+        video: &Path,
+        out_dir: &Path,
+        final_dir: &Path,
+        stop: &Stop,
+        on_start: &dyn Fn(&VideoInfo),
+        on_frames: &(dyn Fn(u64) + Sync),
+    ) -> Result<VideoOutcome> {
         let start = Instant::now();
-        let reader = open_reader(video, self.preparer.on_gpu())?;
+        let reader = open_reader(video, self.yuv, self.decode)?;
         let info = reader.info().clone();
         on_start(&info);
         std::fs::create_dir_all(out_dir)
             .map_err(|e| Error::Output(format!("cannot create {}: {e}", out_dir.display())))?;
         let mut tracker = Tracker::new(self.tracker, info.fps);
         tracker.keep_usable(self.refine.on(crate::refine::Step::Extend));
-
-        let batch_size = self.batch_size.max(1);
-        let (frame_tx, frame_rx) = sync_channel::<Result<Frame>>(batch_size * 2);
-        // Each batch travels with its frames: the tracker reads the colours of each detection.
-        let (batch_tx, batch_rx) = sync_channel::<Result<(Batch, Vec<Frame>)>>(2);
         let mut stages = StageTimes::default();
-        let stride = self.stride.max(1) as u64;
-        let mut detector_frames = 0u64;
-        let mut detections = 0u64;
-        // Frames reported to `on_frames` so far: with a stride, the skipped ones count too.
-        let mut reported = 0u64;
 
-        let (decoded, preprocess_s) = std::thread::scope(|s| -> Result<(Decoded, f64)> {
-            let decoder = s.spawn(move || decode_loop(reader, frame_tx, cancel, stride));
-            let preparer = &mut *self.preparer;
-            let (input, tiles) = (&self.spec.input, &self.tiles);
-            // The tracker reads each box's colours only with appearance on; else no frame is kept.
-            let colours = self.tracker.appearance && !self.tracker.off;
-            let prep = s.spawn(move || preprocess_loop(frame_rx, batch_tx, batch_size, colours, preparer, input, tiles));
-            let consumed = (|| -> Result<()> {
-                for batch in batch_rx.iter() {
-                    let (batch, frames) = batch?;
-                    let t = Instant::now();
-                    let raw = self.detector.run(&batch)?;
-                    let t_post = Instant::now();
-                    // One entry per batch item (a frame, or one of its tiles)...
-                    let labelled = self.post.process_batch(&raw, &batch)?;
-                    // ...then one per frame: downstream never sees tiles.
-                    let labelled = merge_batch(labelled, &batch.regions, &self.tiles.merge);
-                    let t_track = Instant::now();
-                    // One frame at a time, in frame order: the tracker cannot tell batches apart.
-                    for (i, fd) in labelled.iter().enumerate() {
-                        detections += fd.detections.len() as u64;
-                        if let Some(frame) = frames.get(i).filter(|f| f.index == fd.frame.index) {
-                            let boxes: Vec<_> = fd.detections.iter().map(|d| d.bbox).collect();
-                            tracker.update_seen(fd, &describe(frame, &boxes));
-                        } else {
-                            tracker.update(fd);
-                        }
-                    }
-                    stages.infer_s += (t_post - t).as_secs_f64();
-                    stages.postprocess_s += (t_track - t_post).as_secs_f64();
-                    stages.track_s += t_track.elapsed().as_secs_f64();
-                    detector_frames += labelled.len() as u64;
-                    let upto = labelled.last().map_or(reported, |f| f.frame.index + 1);
-                    on_frames(upto.saturating_sub(reported));
-                    reported = reported.max(upto);
-                }
-                Ok(())
-            })();
-            // On an error here, dropping the receiver unblocks the other threads.
-            drop(batch_rx);
-            let prep_s = prep.join().map_err(|_| Error::Inference("preprocess thread panicked".into()))?;
-            let decoded = decoder.join().map_err(|_| Error::video(video, "decoder thread panicked"))?;
-            consumed?;
-            Ok((decoded, prep_s))
-        })?;
-        let (frames, decode_errors) = (decoded.frames, decoded.errors);
-        stages.decode_s = decoded.busy_s;
-        stages.preprocess_s = preprocess_s;
-
-        if cancel.load(Ordering::Relaxed) {
+        let (reply, replies) = channel::<Result<Detected>>();
+        // Set when this video's tracking stops early: its decoder stops waiting for room.
+        let gave_up = AtomicBool::new(false);
+        let quit = || stop.requested() || gave_up.load(Ordering::Relaxed);
+        let (seen, decoded) = std::thread::scope(|s| {
+            let to = Queue { video: self.numbered.fetch_add(1, Ordering::Relaxed), queue: &self.queue, reply, permits: &self.permits };
+            let decoder = s.spawn(|| decode_loop(reader, to, &quit, self.stride));
+            let seen = self.track(replies, &mut tracker, &mut stages, on_frames);
+            if seen.is_err() {
+                gave_up.store(true, Ordering::Relaxed);
+            }
+            let decoded = decoder.join().map_err(|_| Error::video(video, "decoder thread panicked"));
+            (seen, decoded)
+        });
+        let (seen, decoded) = (seen?, decoded?);
+        if stop.requested() {
             return Err(Error::Interrupted);
         }
+        if let Some(e) = decoded.error {
+            return Err(e);
+        }
+        if seen.detector_frames != decoded.sent {
+            return Err(Error::Inference(format!(
+                "{} of {} frames came back from the model stages (they stopped)",
+                seen.detector_frames, decoded.sent
+            )));
+        }
+        let frames = decoded.frames;
+        stages.decode_s = decoded.busy_s;
         if frames == 0 {
             return Err(Error::video(video, "no frames could be decoded"));
         }
         let truncated = (info.frames_hint > frames + 2).then(|| {
             format!("stream ended after {frames} of the {} frames its container announces (truncated or damaged file)", info.frames_hint)
         });
-        on_frames(frames.saturating_sub(reported));
+        on_frames(frames.saturating_sub(seen.reported));
+        let (tracks, refined, files) = self.finish(tracker, &info, frames, (out_dir, final_dir), &mut stages, stop)?;
+        Ok(VideoOutcome {
+            info,
+            frames,
+            detector_frames: seen.detector_frames,
+            detections: seen.detections,
+            tracks,
+            refined,
+            decode_errors: decoded.errors,
+            truncated,
+            decoder: decoded.decoder,
+            files,
+            wall: start.elapsed(),
+            stages,
+        })
+    }
+
+    /// Takes the video's detections as they come back, strictly in frame order, and tracks
+    /// them one frame at a time (the tracker cannot tell batches apart). Returns at the end
+    /// of the video or on the first error.
+    fn track(
+        &self,
+        replies: Receiver<Result<Detected>>,
+        tracker: &mut Tracker,
+        stages: &mut StageTimes,
+        on_frames: &(dyn Fn(u64) + Sync),
+    ) -> Result<Seen> {
+        let mut seen = Seen::default();
+        let mut last: Option<u64> = None;
+        // Dropping `replies` on an error lets the engine drop this video's later results.
+        for d in replies.iter() {
+            let d = d?;
+            let fd = &d.detections;
+            let index = fd.frame.index;
+            if last.is_some_and(|l| index <= l) {
+                return Err(Error::Inference(format!("frame {index} came back after frame {}", last.unwrap_or(0))));
+            }
+            last = Some(index);
+            let t = Instant::now();
+            seen.detections += fd.detections.len() as u64;
+            match d.frame.as_ref().filter(|f| f.index == index) {
+                Some(frame) => {
+                    let boxes: Vec<_> = fd.detections.iter().map(|d| d.bbox).collect();
+                    tracker.update_seen(fd, &describe(frame, &boxes));
+                }
+                None => tracker.update(fd),
+            }
+            stages.track_s += t.elapsed().as_secs_f64();
+            stages.preprocess_s += d.preprocess_s;
+            stages.infer_s += d.infer_s;
+            stages.postprocess_s += d.postprocess_s;
+            seen.detector_frames += 1;
+            on_frames((index + 1).saturating_sub(seen.reported));
+            seen.reported = seen.reported.max(index + 1);
+        }
+        Ok(seen)
+    }
+
+    /// Refines the finished tracks, routes them and writes every format (and the preview).
+    fn finish(
+        &self,
+        tracker: Tracker,
+        info: &VideoInfo,
+        frames: u64,
+        (out_dir, final_dir): (&Path, &Path),
+        stages: &mut StageTimes,
+        stop: &Stop,
+    ) -> Result<(u64, RefineStats, Vec<PathBuf>)> {
         let t = Instant::now();
         let Tracked { tracks, detector_frames: seen_frames, usable } = tracker.finish_all();
         let timing = VideoTiming { fps: info.fps, detector_frames: &seen_frames, usable: &usable, keyframe_iou: self.tracker.keyframe_iou };
@@ -184,45 +370,67 @@ impl Pipeline<'_> {
         let labels = VideoLabels { video: info.clone(), frames, tracks };
         let tracks = labels.tracks.len() as u64;
         let routed = route_owned(labels, &self.route.labels, &self.route.thresholds);
-        let ctx = ExportContext { video: &info, model: self.spec, dir: out_dir, label_set: &self.route.labels, options: self.export };
-        let files = write_labels(self.formats, &ctx, &routed)?;
+        let ctx = ExportContext { video: info, model: self.spec, dir: out_dir, final_dir, label_set: &self.route.labels, options: self.export };
+        let mut files = write_labels(self.formats, &ctx, &routed)?;
         stages.export_s += t.elapsed().as_secs_f64();
-        Ok(VideoOutcome {
-            info,
-            frames,
-            detector_frames,
-            detections,
-            tracks,
-            refined,
-            decode_errors,
-            truncated,
-            files,
-            wall: start.elapsed(),
-            stages,
-        })
+        if self.preview {
+            let t = Instant::now();
+            files.extend(crate::render::render(&info.path, &routed, &self.route.labels, out_dir, stop.user)?);
+            stages.render_s = t.elapsed().as_secs_f64();
+        }
+        if self.export.web_video {
+            let t = Instant::now();
+            let copy = crate::render::web::write(&info.path, out_dir, stop.user)?;
+            if copy.frames.is_some_and(|n| n != frames) {
+                tracing::warn!("{}: the web copy has {} frames, the labels {frames}", info.name, copy.frames.unwrap_or(0));
+            }
+            files.push(copy.path);
+            stages.render_s += t.elapsed().as_secs_f64();
+        }
+        Ok((tracks, refined, files))
     }
 }
 
 /// What the decode thread did.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Decoded {
     /// Frames decoded, sent on or not.
     frames: u64,
+    /// Frames sent to the model stages.
+    sent: u64,
     /// Decode errors skipped over.
     errors: u32,
+    /// The error that ended decoding early (the frames before it were sent).
+    error: Option<Error>,
+    decoder: DecoderUsed,
     busy_s: f64,
 }
 
-/// Decodes until the end, an error (sent down the channel), a cancel, or the consumer
-/// hanging up. Sends on frames whose index is a multiple of `stride`, and the last frame.
-/// The last frame is only known once the next read finds the end, so each frame is held
-/// back until the next one arrives (one frame of latency, no second pass over the file).
-fn decode_loop(mut reader: VideoReader, tx: SyncSender<Result<Frame>>, cancel: &AtomicBool, stride: u64) -> Decoded {
+/// Where a video's decoder sends its frames, and where their results come back.
+struct Queue<'q> {
+    video: u64,
+    queue: &'q SyncSender<Work>,
+    reply: Sender<Result<Detected>>,
+    permits: &'q Arc<Permits>,
+}
+
+/// Decodes until the end, an error, `quit()`, or the model stages closing. Sends frames
+/// whose index is a multiple of `stride`, and the last frame, each with a place from
+/// `to.permits`. The last frame is only known once the next read finds the end, so each frame
+/// is held back until the next one arrives (one frame of latency, no second pass over the file).
+fn decode_loop(mut reader: VideoReader, to: Queue, quit: &dyn Fn() -> bool, stride: u64) -> Decoded {
     let mut busy = Duration::ZERO;
-    let mut frames = 0u64;
-    let mut held: Option<Frame> = None;
+    let (mut frames, mut sent) = (0u64, 0u64);
+    let mut error = None;
+    let mut held: Option<crate::types::Frame> = None;
+    let mut send = |frame: crate::types::Frame| -> bool {
+        let Some(permit) = to.permits.acquire(quit) else { return false };
+        let ok = to.queue.send(Work { video: to.video, frame, reply: to.reply.clone(), permit }).is_ok();
+        sent += ok as u64;
+        ok
+    };
     loop {
-        if cancel.load(Ordering::Relaxed) {
+        if quit() {
             break;
         }
         let t = Instant::now();
@@ -232,104 +440,54 @@ fn decode_loop(mut reader: VideoReader, tx: SyncSender<Result<Frame>>, cancel: &
             Ok(Some(frame)) => {
                 frames += 1;
                 if let Some(prev) = held.replace(frame) {
-                    if prev.index % stride == 0 && tx.send(Ok(prev)).is_err() {
+                    if prev.index % stride == 0 && !send(prev) {
                         break;
                     }
                 }
             }
             Ok(None) => {
                 if let Some(last) = held.take() {
-                    let _ = tx.send(Ok(last));
+                    send(last);
                 }
                 break;
             }
             Err(e) => {
-                // The frames decoded before the error still get labelled, the last one included.
+                // The frames decoded before the error are labelled, the last one included.
                 if let Some(last) = held.take() {
-                    let _ = tx.send(Ok(last));
+                    send(last);
                 }
-                let _ = tx.send(Err(e));
+                error = Some(e);
                 break;
             }
         }
     }
-    Decoded { frames, errors: reader.skipped_errors, busy_s: busy.as_secs_f64() }
+    Decoded { frames, sent, errors: reader.skipped_errors, error, decoder: reader.decoder().clone(), busy_s: busy.as_secs_f64() }
 }
 
 /// The shader takes the decoder's YUV 4:2:0 planes as they are, which saves the CPU's colour
 /// conversion; videos in other pixel formats are converted to RGB by swscale as before.
-fn open_reader(video: &Path, gpu_preprocess: bool) -> Result<VideoReader> {
+fn open_reader(video: &Path, gpu_preprocess: bool, hw: HwDecode) -> Result<VideoReader> {
     if gpu_preprocess {
-        match VideoReader::open_as(video, PixelOutput::Yuv420) {
+        match VideoReader::open_with(video, PixelOutput::Yuv420, hw) {
             Ok(r) => return Ok(r),
             Err(e) => tracing::debug!("YUV decoding not possible, decoding to RGB: {e}"),
         }
     }
-    VideoReader::open(video)
+    VideoReader::open_with(video, PixelOutput::Rgb8, hw)
 }
 
-/// Groups frames into batches of `batch_size` frames and prepares each; every region the
-/// tile plan gives a frame becomes one batch item, a frame's regions side by side, so a batch
-/// holds `batch_size` x regions items. With `keep_frames` each batch travels with its frames
-/// (the tracker reads their colours), else with none. Returns the time spent preparing.
-fn preprocess_loop(
-    rx: Receiver<Result<Frame>>,
-    tx: SyncSender<Result<(Batch, Vec<Frame>)>>,
-    batch_size: usize,
-    keep_frames: bool,
-    preparer: &mut Preparer,
-    input: &crate::model::InputSpec,
-    tiles: &Tiling,
-) -> f64 {
-    let mut busy = Duration::ZERO;
-    let mut pending: Vec<Frame> = Vec::with_capacity(batch_size);
-    // Frames of a video share one size, so the plan is computed once (again if it changes).
-    let mut plan: Option<TilePlan> = None;
-    let mut flush = |pending: &mut Vec<Frame>, busy: &mut Duration| -> bool {
-        if pending.is_empty() {
-            return true;
-        }
-        let t = Instant::now();
-        let mut items: Vec<(&Frame, Region)> = Vec::new();
-        for f in pending.iter() {
-            let full = Region::full(&f.info());
-            let p = match &plan {
-                Some(p) if p.regions[0] == full => p,
-                _ => {
-                    let p = plan.insert(tiles.plan(f.width, f.height, input));
-                    if p.is_tiled() {
-                        let (w, h) = (f.width, f.height);
-                        tracing::info!("{w}x{h} frames: whole frame + {}x{} tiles, {} model inputs per frame", p.rows, p.cols, p.regions.len());
-                    }
-                    p
-                }
-            };
-            items.extend(p.regions.iter().map(|r| (f, *r)));
-        }
-        let batch = preparer.prepare(&items);
-        *busy += t.elapsed();
-        let failed = batch.is_err();
-        let frames = if keep_frames { std::mem::take(pending) } else { Vec::new() };
-        pending.clear();
-        tx.send(batch.map(|b| (b, frames))).is_ok() && !failed
-    };
-    for frame in rx.iter() {
-        match frame {
-            Ok(f) => {
-                pending.push(f);
-                if pending.len() == batch_size && !flush(&mut pending, &mut busy) {
-                    return busy.as_secs_f64();
-                }
-            }
-            Err(e) => {
-                // Frames decoded before the error still get labelled, then the error.
-                if flush(&mut pending, &mut busy) {
-                    let _ = tx.send(Err(e));
-                }
-                return busy.as_secs_f64();
-            }
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_jobs_follow_the_cores_and_the_model_device() {
+        assert_eq!(auto_jobs(false, 1), 2);
+        assert_eq!(auto_jobs(false, 2), 2);
+        assert_eq!(auto_jobs(false, 16), 8);
+        assert_eq!(auto_jobs(false, 64), 8);
+        assert_eq!(auto_jobs(true, 2), 2);
+        assert_eq!(auto_jobs(true, 12), 12);
+        assert_eq!(auto_jobs(true, 64), 16);
     }
-    flush(&mut pending, &mut busy);
-    busy.as_secs_f64()
 }

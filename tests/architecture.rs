@@ -12,9 +12,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The pipeline stages, in data order: a stage may use the ones before it, never the ones
-/// after. `tile` runs twice: cutting frames into regions (before preprocess) and, in
+/// after. `render` consumes what export wrote out (the final tracks) and the video again, so
+/// it comes last. `tile` runs twice: cutting frames into regions (before preprocess) and, in
 /// `tile::merge`, merging the regions' detections (after postprocess, whose NMS it reuses).
-const STAGES: &[&str] = &["decode", "tile", "preprocess", "infer", "postprocess", "tile::merge", "track", "refine", "route", "export"];
+const STAGES: &[&str] = &["decode", "tile", "preprocess", "infer", "postprocess", "tile::merge", "track", "refine", "route", "export", "render"];
 
 /// Stages that may be absent (planned, not written yet). None at present; a planned stage
 /// goes here until its module exists.

@@ -104,7 +104,7 @@ fn mapped_labels_load_in_every_parser() {
 
 #[test]
 fn yolo_track_id_column_loads_as_documented() {
-    assert_loads("--yolo-track-ids", |m| Options { export: ExportOptions { yolo_track_ids: true }, ..default_options(m) });
+    assert_loads("--yolo-track-ids", |m| Options { export: ExportOptions { yolo_track_ids: true, ..Default::default() }, ..default_options(m) });
 }
 
 /// The checker must catch a frame-numbering slip: Label Studio frames written from 0.

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use label_fixture::cvat::parse_cvat;
 use label_fixture::*;
-use prelabel::export::{ExportOptions, Format};
+use prelabel::export::{ExportOptions, Format, VideoUrl};
 use prelabel::model::ModelSpec;
 use serde_json::Value;
 
@@ -110,6 +110,28 @@ fn default_options_match_golden() {
 #[test]
 fn mapped_labels_and_thresholds_match_golden() {
     golden_case("mapped", mapped_options);
+}
+
+/// `--classes person,car --web-video --video-url /data/local-files/?d=labels/`, the video's
+/// folder `labels/cam A/clip.mp4/`: the files name the web copy by its escaped URL, and the
+/// Label Studio config lists only the kept classes (bicycle is not, and the class filter left
+/// no bicycle track).
+#[test]
+fn web_video_urls_and_kept_classes_match_golden() {
+    let mdir = tempfile::tempdir().unwrap();
+    let m = model(mdir.path());
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("cam A/clip.mp4");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut labels = labels();
+    labels.tracks.retain(|t| t.class != BICYCLE);
+    let url = VideoUrl { prefix: "/data/local-files/?d=labels/".into(), root: root.path().to_path_buf() };
+    let export = ExportOptions { kept_classes: Some(vec![PERSON, CAR]), web_video: true, video_url: Some(url), ..Default::default() };
+    let options = Options { export, ..default_options(&m) };
+    route_and_write(&m, &dir, &[Format::Coco, Format::Cvat, Format::LabelStudio], &labels, &options).unwrap();
+    for name in ["coco.json", "cvat.xml", "labelstudio.json", "labelstudio_config.xml"] {
+        check_golden(&format!("web/{name}"), &std::fs::read_to_string(dir.join(name)).unwrap());
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -229,7 +251,7 @@ fn yolo_one_file_per_frame_from_zero_and_track_ids_on_request() {
     assert!(f7.contains("0 0.023438 0.916667 0.046875 0.166667\n"), "{f7}");
     assert!(std::fs::read_to_string(y.join("images.meta")).unwrap().starts_with("frame_000000 480 640\n"));
 
-    let with_ids = Options { export: ExportOptions { yolo_track_ids: true }, ..default_options(&m) };
+    let with_ids = Options { export: ExportOptions { yolo_track_ids: true, ..Default::default() }, ..default_options(&m) };
     let (dir, _) = write(&m, &with_ids);
     let f0 = std::fs::read_to_string(dir.path().join("yolo/obj_train_data/frame_000000.txt")).unwrap();
     assert_eq!(f0, "0 0.094237 0.251516 0.156839 0.417798 1\n");

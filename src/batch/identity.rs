@@ -41,6 +41,7 @@ const RESERVED: &[&str] = &[
     "mot.txt",
     "yolo",
     "review.json",
+    "video.mp4",
 ];
 
 /// Whether prelabel writes a file or folder of this name itself (ignoring case): the names in

@@ -25,7 +25,7 @@ pub const FINGERPRINT_METHOD: &str = "sha256 of the size (8 bytes, little-endian
 const MIB: u64 = 1 << 20;
 
 /// Settings that do not change the labels: left out of the settings fingerprint.
-const NOT_LABELS: &[&str] = &["device_requested", "batch_size", "threads", "formats"];
+const NOT_LABELS: &[&str] = &["device_requested", "batch_size", "jobs", "threads", "formats", "preview"];
 
 /// The video file, as it was when labelled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use prelabel::error::{Error, Result};
-use prelabel::export::{ExportOptions, Format};
+use prelabel::export::{ExportOptions, Format, VideoUrl};
 use prelabel::infer::DeviceChoice;
 use prelabel::labels::LabelSet;
 use prelabel::model::ModelSpec;
@@ -13,6 +13,7 @@ use prelabel::tile::TileMode;
 use prelabel::track::TrackerConfig;
 
 #[derive(Args)]
+#[command(after_help = RUN_EXAMPLES)]
 pub(crate) struct RunArgs {
     /// Video files, or folders searched recursively for videos.
     #[arg(required = true)]
@@ -42,6 +43,20 @@ pub(crate) struct RunArgs {
     /// Overrides --device for box decoding and NMS (shaders/ssd_decode.wgsl, nms.wgsl).
     #[arg(long, value_enum, value_name = "DEVICE")]
     pub(crate) postprocess_device: Option<DeviceChoice>,
+    /// Overrides --device for decoding. auto: the GPU's hardware decoder (NVDEC, through
+    /// ffmpeg's CUDA decoder) when the node has one, else the CPU; per video, a codec NVDEC
+    /// cannot decode falls back to the CPU, and report.json says why (decoder_reason).
+    /// gpu: as auto, but fail at start when there is no CUDA device. cpu: the CPU only.
+    #[arg(long, value_enum, value_name = "DEVICE")]
+    pub(crate) decode_device: Option<DeviceChoice>,
+    /// Videos decoded at once; their frames share the model's batches, so batches fill even
+    /// when each clip is short (labels are the same for any value). auto (or 0): with the model
+    /// on the CPU, half the cores (at least 2, at most 8): the model takes most of the time
+    /// and a second video keeps it busy while one opens or finishes; with the model on CUDA,
+    /// one per core up to 16, as decoding is then what limits. Frames in flight are capped
+    /// for the whole job (2 x batch + 2 x jobs), not per video.
+    #[arg(short, long, value_name = "N|auto", default_value = "auto", value_parser = jobs)]
+    pub(crate) jobs: usize,
     /// Detections scoring below this (0-1) never start a track; lower ones, down to
     /// --track-low, can still continue one through an occlusion.
     #[arg(short = 's', long, default_value_t = TrackerConfig::default().new_track)]
@@ -88,6 +103,65 @@ pub(crate) struct RunArgs {
     pub(crate) export: ExportArgs,
     #[command(flatten)]
     pub(crate) shards: ShardArgs,
+    #[command(flatten)]
+    pub(crate) job: JobArgs,
+}
+
+// ---- preview, job files and examples (--preview, --config, --print-config)
+
+/// Worked examples at the end of `prelabel run --help`.
+const RUN_EXAMPLES: &str = "Examples:
+  # A folder of clips for CVAT, with a preview video and contact sheet per clip to look at first:
+  prelabel run clips/ --out labels/ --formats cvat --preview
+  # (labels/clips/<clip>/cvat.xml: in CVAT, create a task from the clip, Upload annotations, CVAT for video 1.1)
+
+  # People only, the detector on every 7th frame (tracking and interpolation fill the rest):
+  prelabel run cam1.mp4 --out labels/ --classes person --stride 7
+
+  # A GPU node: the model on CUDA (fail rather than fall back to the CPU), 16 frames per call:
+  prelabel run clips/ --out labels/ --device gpu --infer-device gpu --batch-size 16
+
+  # One shard of a cluster job: task 3 of 8 labels its share of the videos into the same --out:
+  prelabel run clips/ --out labels/ --shard-index 3 --shard-count 8
+
+  # The team's settings from a file, one of them overridden; --print-config shows what is in effect:
+  prelabel run clips/ --out labels/ --config client-a.toml --score-threshold 0.4 --print-config
+  prelabel run clips/ --out labels/ --config client-a.toml --score-threshold 0.4
+
+  # After annotators corrected a clip: how good were the drafts, and how much time did they save?
+  prelabel eval --gt corrected/clip.xml --pred labels/clip.mp4/cvat.xml --label person";
+
+/// What reviewers look at, and job files.
+#[derive(Args, Default)]
+#[command(next_help_heading = "Preview and job files")]
+pub(crate) struct JobArgs {
+    /// Also write preview.mp4 (the video with every box drawn: green accepted, orange to
+    /// review; solid detected, dashed predicted, thin interpolated; track id and label on each
+    /// box, the frame number in a corner) and review.png (one thumbnail per track to review,
+    /// most uncertain first) into each video's folder. Decodes each video a second time.
+    #[arg(long)]
+    pub(crate) preview: bool,
+    /// Read options from a TOML file whose keys are the long option names (score-threshold =
+    /// 0.5, classes = "person", formats = ["cvat", "mot"], preview = true; inputs = [...]
+    /// for the videos). Flags on the command line override it. report.json records the file's
+    /// sha256 and every option in effect.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Print the options in effect (flags, config file, defaults) as a TOML file for --config,
+    /// and exit without labelling.
+    #[arg(long)]
+    pub(crate) print_config: bool,
+    /// The options in effect and where they came from (filled in by `config::parse_args`).
+    #[arg(skip)]
+    pub(crate) effective: super::config::Effective,
+}
+
+/// `--jobs`: a count, or `auto` (0).
+fn jobs(s: &str) -> std::result::Result<usize, String> {
+    match s {
+        "auto" => Ok(0),
+        n => n.parse().map_err(|_| format!("'{n}' is not a number of videos or 'auto'")),
+    }
 }
 
 /// Tracking, stride and keyframes.
@@ -178,6 +252,15 @@ pub(crate) struct ExportArgs {
     /// among them, reject it).
     #[arg(long)]
     pub(crate) yolo_track_ids: bool,
+    /// Also write OUT/<video>/video.mp4, a copy browsers play (H.264 in MP4), frame for frame
+    /// with the source; a video that already is one is linked. The label files name it.
+    #[arg(long)]
+    pub(crate) web_video: bool,
+    /// Name each video in the label files (Label Studio's data.video, CVAT's source, COCO's
+    /// videos[].url) by URL: PREFIX plus the copy's path in OUT, escaped. For Label Studio's
+    /// Local Files: /data/local-files/?d=<OUT relative to its document root>/ (README).
+    #[arg(long, value_name = "PREFIX", requires = "web_video")]
+    pub(crate) video_url: Option<String>,
 }
 
 impl ExportArgs {
@@ -192,8 +275,14 @@ impl ExportArgs {
         Ok(RouteOptions { labels, thresholds })
     }
 
-    pub(crate) fn export_options(&self) -> ExportOptions {
-        ExportOptions { yolo_track_ids: self.yolo_track_ids }
+    /// `classes`: the model classes the detector keeps (empty: all); `out`: `--out`.
+    pub(crate) fn export_options(&self, classes: &[u32], out: &std::path::Path) -> ExportOptions {
+        ExportOptions {
+            yolo_track_ids: self.yolo_track_ids,
+            kept_classes: (!classes.is_empty()).then(|| classes.to_vec()),
+            web_video: self.web_video,
+            video_url: self.video_url.clone().map(|prefix| VideoUrl { prefix, root: out.to_path_buf() }),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 mod args;
 mod calibrate;
+mod config;
 mod refine_args;
 mod eval;
 mod progress;
@@ -15,15 +16,17 @@ mod report;
 
 use args::{BundleArgs, CalibrateArgs, EvalArgs, ReportArgs, RunArgs};
 use calibrate::calibrate;
+pub(crate) use config::{parse_args, Parsed};
 use eval::eval;
 use clap::{Parser, Subcommand};
 use progress::{print_summary, Bars};
 use prelabel::batch::{expand_inputs, BatchJob};
 use prelabel::error::{Error, Result};
-use prelabel::export::report::{ModelReport, RunReport, Settings, StageDevices};
+use prelabel::export::report::{ModelReport, OptionsReport, RunReport, Settings, StageDevices};
 use prelabel::infer::{load_runtime, Detector};
 use prelabel::model::ModelSpec;
 use prelabel::pipeline::Pipeline;
+use prelabel::decode::HwDecode;
 use prelabel::devices::{DeviceRequest, ShaderStages};
 use prelabel::postprocess::Filter;
 use prelabel::tile::{MergeParams, TileConfig, Tiling};
@@ -77,11 +80,30 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => run(*args, cli.quiet),
-        Command::Eval(args) => eval(args),
-        Command::Calibrate(args) => calibrate(args),
+        Command::Run(args) => {
+            let effective = args.job.effective.clone();
+            run(*args, cli.quiet).map_err(|e| config::blame_usage(e, &effective))
+        }
+        Command::Eval(args) => {
+            exit_quietly_on_closed_pipe();
+            eval(args)
+        }
+        Command::Calibrate(args) => {
+            exit_quietly_on_closed_pipe();
+            calibrate(args)
+        }
         Command::Bundle(args) => bundle(args, cli.quiet),
         Command::Report(args) => report::report(args),
+    }
+}
+
+/// For the commands that only print (`eval`, `calibrate`): `prelabel eval ... | head` ends
+/// quietly when `head` stops reading, as Unix tools do, instead of panicking in `println!`.
+/// Not for `run`, whose job must go on whatever happens to its terminal.
+fn exit_quietly_on_closed_pipe() {
+    // SAFETY: restoring the default disposition of one signal, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -129,14 +151,16 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         (false, _) => classes.iter().map(|&i| spec.class_name(i).to_string()).collect(),
     };
     let route = args.export.route_options(&spec)?;
-    let export = args.export.export_options();
+    let export = args.export.export_options(&classes, &args.out);
     let runtime = load_runtime(args.ort_lib.as_deref())?;
     let request = DeviceRequest {
         all: args.device,
         preprocess: args.preprocess_device,
         infer: args.infer_device,
         postprocess: args.postprocess_device,
+        decode: args.decode_device,
     };
+    prelabel::devices::check_decode(&request)?;
     let mut detector = Detector::new(&spec, request.infer(), args.threads, args.ort_lib.as_deref())?;
     tracing::info!("model {} on {} (ONNX Runtime {} from {})", spec.name, detector.device, runtime.version, runtime.library.display());
     // The tracker needs the low-score detections too (see TrackingArgs).
@@ -145,7 +169,10 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     let (pre_dev, post_dev) = shaders.describe();
     tracing::info!("preprocess on {pre_dev}, postprocess on {post_dev}");
     let stage_devices = StageDevices {
-        decode: format!("cpu (ffmpeg{})", if shaders.preparer.on_gpu() { ", YUV planes straight to the shader" } else { "" }),
+        decode: match request.decode() {
+            HwDecode::Cuda => "nvdec where the node and codec allow, else cpu (ffmpeg; per video in videos[].decoder)".to_string(),
+            HwDecode::Off(_) => "cpu (ffmpeg)".to_string(),
+        } + if shaders.preparer.on_gpu() { ", YUV planes straight to the shader" } else { "" },
         preprocess: pre_dev,
         infer: detector.device.clone(),
         postprocess: post_dev,
@@ -156,6 +183,12 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         0 => detector.auto_batch_size(),
         n => n,
     };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = match args.jobs {
+        0 => prelabel::pipeline::auto_jobs(detector.execution_provider == prelabel::infer::CUDA_PROVIDER, cores),
+        n => n,
+    };
+    tracing::debug!("{jobs} videos in flight ({cores} cores)");
     let mut formats = args.formats.clone();
     formats.dedup();
     let tiles = Tiling {
@@ -180,6 +213,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             classes: class_names,
             max_detections: args.max_detections,
             batch_size,
+            jobs,
             threads: args.threads,
             formats: formats.clone(),
             stride,
@@ -191,11 +225,16 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             drop_score: args.export.drop_score,
             thresholds: args.export.thresholds.clone(),
             yolo_track_ids: args.export.yolo_track_ids,
+            web_video: args.export.web_video,
+            video_url: args.export.video_url.clone(),
+            preview: args.job.preview,
         },
         shard: None,
         assigned: Vec::new(),
+        options: options_report(&args.job.effective),
         videos: Vec::new(),
         totals: Default::default(),
+        model_batches: None,
     };
     let model = prelabel::batch::manifest::ModelPrint::new(&spec.name, &spec.onnx_path(), &spec.path)?;
     let job = BatchJob {
@@ -204,13 +243,16 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             detector: &mut detector,
             preparer: &mut shaders.preparer,
             post: &mut shaders.postprocess,
-            batch_size, formats: &formats, stride, tracker, refine: &refine, route: &route, export: &export, tiles },
+            batch_size, formats: &formats, stride, tracker, refine: &refine, route: &route, export: &export, tiles,
+            decode: request.decode(),
+            preview: args.job.preview },
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
         model,
         shard: shard.clone(),
         claim_timeout: args.shards.claim_timeout,
         report,
+        jobs,
     };
 
     let cancel = Arc::new(AtomicBool::new(false));
@@ -225,7 +267,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
 
     let bars = Bars::new(quiet);
     let report = job.run(&inputs, &cancel, &bars)?;
-    bars.bar.finish_and_clear();
+    bars.clear();
     if !quiet {
         print_summary(&report, &args.out.join(prelabel::batch::shard::report_name(shard.as_ref())));
     }
@@ -237,6 +279,17 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// report.json's account of the options in effect.
+fn options_report(e: &config::Effective) -> OptionsReport {
+    OptionsReport {
+        config_file: e.file.as_ref().map(|(p, _)| p.display().to_string()),
+        config_sha256: e.file.as_ref().map(|(_, sha)| sha.clone()),
+        values: serde_json::to_value(&e.values).unwrap_or_default(),
+        from_config: e.from_file.clone(),
+        from_command_line: e.from_command_line.clone(),
+    }
 }
 
 /// Fails early, before any model loads, when the output folder cannot be written.

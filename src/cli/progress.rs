@@ -1,39 +1,77 @@
-//! Progress bars while a job runs and the one-screen summary after it.
+//! Progress bars while a job runs (the job's total and one bar per video in flight) and the
+//! one-screen summary after it.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prelabel::batch::Progress;
 use prelabel::export::report::{RunReport, Status, VideoReport};
 use prelabel::types::VideoInfo;
 
+/// One line for the job (frames of every video, the job's frames/s, videos done) and one per
+/// video in flight, removed when it finishes.
 pub(crate) struct Bars {
-    pub(crate) bar: ProgressBar,
+    multi: MultiProgress,
+    total: ProgressBar,
+    videos: Mutex<HashMap<usize, ProgressBar>>,
+    done: AtomicUsize,
+    inputs: AtomicUsize,
 }
 
 impl Bars {
     pub(crate) fn new(quiet: bool) -> Bars {
-        let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
-        Bars { bar }
+        let multi = MultiProgress::with_draw_target(if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
+        let total = multi.add(ProgressBar::new_spinner());
+        total.set_style(ProgressStyle::with_template("job: {pos} frames, {per_sec} {msg}").expect("valid template"));
+        Bars { multi, total, videos: Mutex::new(HashMap::new()), done: AtomicUsize::new(0), inputs: AtomicUsize::new(0) }
+    }
+
+    pub(crate) fn clear(&self) {
+        for bar in self.videos.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            bar.finish_and_clear();
+        }
+        self.total.finish_and_clear();
+        let _ = self.multi.clear();
+    }
+
+    fn count_done(&self) {
+        let done = self.done.load(Ordering::Relaxed);
+        let inputs = self.inputs.load(Ordering::Relaxed);
+        let in_flight = self.videos.lock().unwrap_or_else(|e| e.into_inner()).len();
+        self.total.set_message(format!("({done} of {inputs} videos done, {in_flight} in flight)"));
     }
 }
 
 impl Progress for Bars {
     fn video_started(&self, n: usize, total: usize, info: &VideoInfo) {
-        self.bar.reset();
-        self.bar.set_length(info.frames_hint);
+        let bar = self.multi.add(ProgressBar::new(info.frames_hint));
         let style = if info.frames_hint > 0 {
             "{msg} [{bar:30}] {pos}/{len} frames, {per_sec}, eta {eta}"
         } else {
             "{msg} {spinner} {pos} frames, {per_sec}"
         };
-        self.bar.set_style(ProgressStyle::with_template(style).expect("valid template").progress_chars("=> "));
-        self.bar.set_message(format!("[{n}/{total}] {}", info.name));
+        bar.set_style(ProgressStyle::with_template(style).expect("valid template").progress_chars("=> "));
+        bar.set_message(format!("[{n}/{total}] {}", info.name));
+        self.videos.lock().unwrap_or_else(|e| e.into_inner()).insert(n, bar);
+        self.inputs.store(total, Ordering::Relaxed);
+        self.count_done();
     }
-    fn frames_done(&self, frames: u64) {
-        self.bar.inc(frames);
+    fn frames_done(&self, n: usize, frames: u64) {
+        if let Some(bar) = self.videos.lock().unwrap_or_else(|e| e.into_inner()).get(&n) {
+            bar.inc(frames);
+        }
+        self.total.inc(frames);
     }
-    fn video_finished(&self, r: &VideoReport) {
+    fn video_finished(&self, n: usize, r: &VideoReport) {
+        if let Some(bar) = self.videos.lock().unwrap_or_else(|e| e.into_inner()).remove(&n) {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+        self.done.fetch_add(1, Ordering::Relaxed);
+        self.count_done();
         let line = match r.status {
             Status::Ok => return,
             Status::Skipped => format!("skipped {}: {}", r.input.display(), r.why.as_deref().unwrap_or("outputs exist")),
@@ -45,7 +83,7 @@ impl Progress for Bars {
                 format!("{} {input}: {error}", format!("{:?}", r.status).to_lowercase())
             }
         };
-        self.bar.suspend(|| eprintln!("prelabel: {line}"));
+        self.multi.suspend(|| eprintln!("prelabel: {line}"));
     }
 }
 
@@ -75,6 +113,9 @@ pub(crate) fn print_summary(r: &RunReport, report: &Path) {
     );
     if t.claimed > 0 {
         println!("  {} video(s) left to other workers holding their claims: `prelabel report` says when all are done", t.claimed);
+    }
+    if s.render_s > 0.0 {
+        println!("  render (preview.mp4, review.png, video.mp4): {:.1} s", s.render_s);
     }
     println!("  report: {}", report.display());
 }

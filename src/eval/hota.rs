@@ -180,21 +180,19 @@ pub(crate) fn hota(gt: &[MotRow], pred: &[MotRow]) -> HotaScores {
     for f in &frames {
         let (rows, cols) = (f.gt.len(), f.pred.len());
         if rows == 0 || cols == 0 {
-            for a in 0..ALPHAS {
-                c.fn_[a] += rows as u64;
-                c.fp[a] += cols as u64;
-            }
+            c.fn_.iter_mut().for_each(|n| *n += rows as u64);
+            c.fp.iter_mut().for_each(|n| *n += cols as u64);
             continue;
         }
         let pairs = best_pairs(rows, cols, |i, j| align[f.gt[i] * np + f.pred[j]] * f.iou[i * cols + j]);
-        for a in 0..ALPHAS {
+        for (a, pair_counts) in matched.iter_mut().enumerate() {
             let mut n = 0;
             for &(i, j) in &pairs {
                 let s = f.iou[i * cols + j];
                 if s >= alpha(a) - f64::EPSILON {
                     n += 1;
                     c.loc[a] += s;
-                    *matched[a].entry((f.gt[i], f.pred[j])).or_default() += 1.0;
+                    *pair_counts.entry((f.gt[i], f.pred[j])).or_default() += 1.0;
                 }
             }
             c.tp[a] += n;

@@ -17,9 +17,12 @@ impl AtomicFile {
     /// the final rename is atomic). Dropped without [`AtomicFile::commit`], it is deleted.
     pub fn create(dest: PathBuf) -> Result<AtomicFile> {
         let dir = dest.parent().unwrap_or(Path::new("."));
+        // Permissions as File::create gives the label files (the umask decides), not
+        // tempfile's owner-only default: the files are shared with a team or a web server.
         let tmp = tempfile::Builder::new()
             .prefix(".prelabel-")
             .suffix(".partial")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(dir)
             .map_err(|e| Error::Output(format!("cannot create a file in {}: {e}", dir.display())))?;
         Ok(AtomicFile { out: BufWriter::with_capacity(1 << 16, tmp), dest })

@@ -2,7 +2,9 @@
 //! (pycocotools, datumaro `coco_instances`, CVAT "COCO 1.0") see one image per frame and a box
 //! per track per frame; video-aware readers also find `videos`, `tracks`, and on every image
 //! `video_id` / `frame_index` (from 0, [`super::frames`]) and on every annotation `video_id` /
-//! `track_id`. Image ids are frame index + 1, file names `frame_000000.jpg`.
+//! `track_id`. Image ids are frame index + 1, file names `frame_000000.jpg`. With
+//! `--web-video` the video entry names the playable copy beside the file (`file_name`), with
+//! `--video-url` also its URL (`url`).
 //!
 //! Each annotation keeps its `score`, `needs_review` (its track's band) and `source`
 //! (detected / predicted / interpolated). The same facts are repeated in `attributes`, the
@@ -33,7 +35,7 @@ impl LabelFormat for Coco {
             "video": video.name,
             "fps": (video.fps as f64 * 1000.0).round() / 1000.0,
         });
-        let videos = json!([{
+        let mut videos = json!([{
             "id": 1,
             "name": video.name,
             "width": video.width,
@@ -41,6 +43,13 @@ impl LabelFormat for Coco {
             "fps": (video.fps as f64 * 1000.0).round() / 1000.0,
             "frames": labels.frames,
         }]);
+        // The playable copy beside the labels, and where it is served, when there is one.
+        if ctx.options.web_video {
+            videos[0]["file_name"] = json!(super::video_ref::WEB_VIDEO);
+        }
+        if ctx.options.video_url.is_some() {
+            videos[0]["url"] = json!(ctx.video_ref()?);
+        }
         // One small record per track; the boxes are written straight from the tracks, frame by
         // frame (no table of every box: see `sweep`).
         let mut tracks = Vec::with_capacity(labels.tracks.len());

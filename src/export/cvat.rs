@@ -1,6 +1,7 @@
 //! CVAT for video 1.1 XML (`cvat.xml`), for "Upload annotations" into a CVAT task made from
 //! the same video. `<meta><task>` says `mode` interpolation, the frame count (`size`,
-//! `start_frame` 0, `stop_frame`), `original_size` and the labels, each declaring two
+//! `start_frame` 0, `stop_frame`), `original_size`, `source` (the video as
+//! [`ExportContext::video_ref`] names it) and the labels, each declaring two
 //! attributes: `score` (mutable number: the box's detector score) and `needs_review`
 //! (immutable checkbox: the track's band).
 //!
@@ -27,12 +28,13 @@ pub struct Cvat;
 
 impl LabelFormat for Cvat {
     fn write(&self, ctx: &ExportContext, labels: &VideoLabels, out: &mut Output) -> Result<()> {
+        let source = ctx.video_ref()?;
         out.file(Format::Cvat.file_name(), |w| {
             let mut x = Writer::new_with_indent(w, b' ', 2);
             x.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)))?;
             x.write_event(Event::Start(BytesStart::new("annotations")))?;
             text(&mut x, "version", "1.1")?;
-            meta(&mut x, ctx, labels)?;
+            meta(&mut x, ctx, labels, &source)?;
             for t in &labels.tracks {
                 let Some((_, label)) = ctx.label_set.of_class(t.class) else { continue };
                 track(&mut x, t, &label.name, labels.frames)?;
@@ -50,7 +52,7 @@ fn text(w: &mut Xml, name: &str, value: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-fn meta(w: &mut Xml, ctx: &ExportContext, labels: &VideoLabels) -> std::io::Result<()> {
+fn meta(w: &mut Xml, ctx: &ExportContext, labels: &VideoLabels, source: &str) -> std::io::Result<()> {
     let video = &labels.video;
     w.create_element("meta").write_inner_content(|w| {
         w.create_element("task").write_inner_content(|w| {
@@ -78,7 +80,7 @@ fn meta(w: &mut Xml, ctx: &ExportContext, labels: &VideoLabels) -> std::io::Resu
                 text(w, "width", &video.width.to_string())?;
                 text(w, "height", &video.height.to_string())
             })?;
-            text(w, "source", &video.name)
+            text(w, "source", source)
         })?;
         Ok(())
     })?;

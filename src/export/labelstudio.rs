@@ -2,9 +2,10 @@
 //! (`labelstudio_config.xml`: paste it into the project's Labeling Interface, or build the
 //! same from the "Video Object Tracking" template with these labels).
 //!
-//! One task per video: `data.video` is the video's file name (point it at the URL Label
-//! Studio serves the video from, e.g. `/data/upload/1/<name>` or a storage URL, if that
-//! differs). Its `predictions` (what Label Studio imports as pre-annotations, shown to the
+//! One task per video: `data.video` names the video as [`ExportContext::video_ref`] says:
+//! with `--web-video --video-url PREFIX` the URL Label Studio plays the browser-playable copy
+//! from, so the tasks import with no edit (README, "Label Studio"); else a file name to point
+//! at where the video is served. Its `predictions` (what Label Studio imports as pre-annotations, shown to the
 //! annotator and never counted as ground truth) hold one `videorectangle` region per track:
 //! `value.sequence` lists the boxes [`super::frames::held_boxes`] picks, with `frame` from 1,
 //! `time` in seconds, x/y/width/height in percent of the frame, `enabled: false` on the last
@@ -36,7 +37,7 @@ impl LabelFormat for LabelStudio {
         // The task with a mark for its result list, cut where the list goes: the regions are made and
         // written one track at a time between the two halves, never held all at once.
         let tasks = json!([{
-            "data": {"video": video.name},
+            "data": {"video": ctx.video_ref()?},
             "predictions": [{
                 "model_version": format!("prelabel {} {}", env!("CARGO_PKG_VERSION"), ctx.model.name),
                 "score": round4(score as f32),
@@ -66,10 +67,22 @@ impl LabelFormat for LabelStudio {
 }
 
 /// The labeling config the tasks validate against: `Labels` and `VideoRectangle` on one
-/// `Video` whose framerate is the video's (Label Studio maps time to frames with it).
+/// `Video` whose framerate is the video's (Label Studio maps time to frames with it). It
+/// lists the labels of the classes the run keeps ([`super::ExportOptions::kept_classes`]),
+/// not every class the model knows: the 80 COCO names would bury the few in use.
 pub fn config(ctx: &ExportContext, fps: f32) -> String {
+    let kept = |name: &str| match &ctx.options.kept_classes {
+        None => true,
+        Some(classes) => ctx.label_set.classes_of(name).iter().any(|c| classes.contains(c)),
+    };
+    let mut labels: Vec<_> = ctx.label_set.labels().iter().filter(|l| kept(&l.name)).collect();
+    if labels.is_empty() {
+        // --classes and --labels share no class: no track can be written, but a config
+        // without labels does not load.
+        labels = ctx.label_set.labels().iter().collect();
+    }
     let mut s = String::from("<View>\n  <Labels name=\"videoLabels\" toName=\"video\" allowEmpty=\"true\">\n");
-    for l in ctx.label_set.labels() {
+    for l in labels {
         s += &format!("    <Label value=\"{}\"/>\n", quick_xml::escape::escape(l.name.as_str()));
     }
     s += &format!(

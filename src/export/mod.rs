@@ -16,6 +16,7 @@ mod labelstudio;
 mod mot;
 mod output;
 pub mod report;
+pub mod video_ref;
 mod sweep;
 #[cfg(test)]
 mod streaming_tests;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 pub use atomic::AtomicFile;
 pub use output::Output;
+pub use video_ref::VideoUrl;
 
 use crate::error::Result;
 use crate::labels::LabelSet;
@@ -38,6 +40,14 @@ pub struct ExportOptions {
     /// Add a sixth column, the track id, to YOLO lines (`--yolo-track-ids`). Off by default:
     /// datumaro and CVAT reject lines with more than five fields.
     pub yolo_track_ids: bool,
+    /// The model classes the run keeps (`--classes` resolved); None: every class the label
+    /// set has. The Label Studio labeling config lists only their labels.
+    pub kept_classes: Option<Vec<u32>>,
+    /// `--web-video`: a browser-playable copy of each video, [`video_ref::WEB_VIDEO`], goes
+    /// beside its labels (written by `render::web`, after export), and the files name it.
+    pub web_video: bool,
+    /// `--video-url`: the files name the copy by URL, the prefix plus its path in `--out`.
+    pub video_url: Option<VideoUrl>,
 }
 
 /// What every format knows about the video and job it labels.
@@ -46,6 +56,9 @@ pub struct ExportContext<'a> {
     pub model: &'a ModelSpec,
     /// Folder the files go into (created by the caller).
     pub dir: &'a Path,
+    /// Folder they end up in: `dir`, or the video's folder a staging `dir` is renamed to
+    /// (`batch::staging`). Paths the files name (`--video-url`) are taken from it.
+    pub final_dir: &'a Path,
     /// The label set the tracks were routed with (`RouteOptions::labels`): label names and
     /// ids as the files list them.
     pub label_set: &'a LabelSet,

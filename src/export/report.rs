@@ -57,6 +57,12 @@ pub struct VideoReport {
     /// What the refine stage did to the tracker's tracks.
     pub refine: crate::refine::RefineStats,
     pub decode_errors: u32,
+    /// What decoded the video: "cuda" (NVDEC) or "cpu"; absent when it was not decoded.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub decoder: &'static str,
+    /// Why the CPU decoded it (no CUDA device, codec not supported by NVDEC, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decoder_reason: Option<String>,
     pub wall_s: f64,
     pub frames_per_s: f64,
     pub stages: StageTimes,
@@ -83,6 +89,8 @@ impl VideoReport {
             tracks: o.tracks,
             refine: o.refined.clone(),
             decode_errors: o.decode_errors,
+            decoder: o.decoder.kind,
+            decoder_reason: o.decoder.reason.clone(),
             wall_s: wall,
             frames_per_s: if wall > 0.0 { o.frames as f64 / wall } else { 0.0 },
             stages: o.stages,
@@ -114,6 +122,8 @@ impl VideoReport {
             tracks: 0,
             refine: Default::default(),
             decode_errors: 0,
+            decoder: "",
+            decoder_reason: None,
             wall_s: 0.0,
             frames_per_s: 0.0,
             stages: StageTimes::default(),
@@ -169,6 +179,8 @@ pub struct Settings {
     pub classes: Vec<String>,
     pub max_detections: usize,
     pub batch_size: usize,
+    /// Videos in flight at once (`--jobs`, auto resolved).
+    pub jobs: usize,
     pub threads: usize,
     pub formats: Vec<crate::export::Format>,
     pub stride: usize,
@@ -183,6 +195,31 @@ pub struct Settings {
     /// `--thresholds` as given.
     pub thresholds: Vec<String>,
     pub yolo_track_ids: bool,
+    /// `--web-video` (left out when off, so settings recorded before it existed still match).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub web_video: bool,
+    /// `--video-url` as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_url: Option<String>,
+    /// `--preview`: preview.mp4 and review.png written (changes no label).
+    pub preview: bool,
+}
+
+/// Every option of `prelabel run` in effect and where it came from, so a delivered label set
+/// can be tied to the job file that made it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OptionsReport {
+    /// The `--config` file as given, and its sha256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_sha256: Option<String>,
+    /// Each option with a value (given or default) by its long name, as `--print-config`
+    /// writes them.
+    pub values: serde_json::Value,
+    /// Options taken from the file, and those the command line gave (which override it).
+    pub from_config: Vec<String>,
+    pub from_command_line: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -212,8 +249,14 @@ pub struct RunReport {
     /// Every video this run (this shard) was given, as its folder relative to `--out`,
     /// done before or not: `prelabel report` tells from these what is still missing.
     pub assigned: Vec<String>,
+    /// The options in effect (`--config`, flags, defaults).
+    pub options: OptionsReport,
     pub videos: Vec<VideoReport>,
     pub totals: Totals,
+    /// How full the model's batches were, and how many held frames of several videos
+    /// (`--jobs`); written when the job ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_batches: Option<crate::pipeline::BatchStats>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -263,6 +306,7 @@ impl RunReport {
             t.stages.postprocess_s += v.stages.postprocess_s;
             t.stages.track_s += v.stages.track_s;
             t.stages.export_s += v.stages.export_s;
+            t.stages.render_s += v.stages.render_s;
         }
         t.frames_per_s = if wall_s > 0.0 { t.frames as f64 / wall_s } else { 0.0 };
         self.totals = t;

@@ -319,7 +319,7 @@ fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 fn written(format: &dyn LabelFormat, ctx: &ExportContext, labels: &VideoLabels) -> Vec<(String, Vec<u8>)> {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = ExportContext { dir: dir.path(), ..*ctx };
+    let ctx = ExportContext { dir: dir.path(), final_dir: dir.path(), ..*ctx };
     let mut out = Output::new(dir.path()).unwrap();
     format.write(&ctx, labels, &mut out).unwrap();
     out.commit().unwrap();
@@ -333,8 +333,8 @@ fn streaming_writers_give_the_bytes_the_whole_video_writers_gave() {
     let mut rng = fastrand::Rng::with_seed(9);
     for case in 0..60 {
         let labels = random_labels(&mut rng);
-        let options = ExportOptions { yolo_track_ids: case % 2 == 0 };
-        let ctx = ExportContext { video: &labels.video, model: &model, dir: Path::new("."), label_set: &set, options: &options };
+        let options = ExportOptions { yolo_track_ids: case % 2 == 0, ..ExportOptions::default() };
+        let ctx = ExportContext { video: &labels.video, model: &model, dir: Path::new("."), final_dir: Path::new("."), label_set: &set, options: &options };
         let pairs: [(&dyn LabelFormat, &dyn LabelFormat, &str); 4] =
             [(&Mot, &HeldMot, "mot"), (&Coco, &HeldCoco, "coco"), (&Yolo, &HeldYolo, "yolo"), (&LabelStudio, &HeldLabelStudio, "labelstudio")];
         for (new, old, name) in pairs {

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# What the Label Studio round trip (tests/labelstudio_roundtrip.rs) needs, from package
+# registries only: Label Studio from PyPI in its own venv (about 1 GB; its Django and pins
+# clash with the other venvs), the `websockets` package in the same venv for the small
+# Chrome DevTools client (scripts/ls_browser_check.py), and Debian's `chromium`.
+#
+#   scripts/setup-labelstudio.sh      (scripts/setup.sh --tests calls it)
+#
+# Idempotent: the venv is made once and marked complete only when both imports work.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+mkdir -p "$ROOT/.deps"
+# The real path: a venv's scripts name their interpreter by absolute path, so a venv made
+# through a symlinked .deps would break when the link goes.
+DEPS=$(cd -P "$ROOT/.deps" && pwd)
+LS_VERSION=1.23.2
+WEBSOCKETS_VERSION=15.0.1
+VENV=$DEPS/venv-labelstudio
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'install ok installed'; then
+    say "installing Debian's chromium (headless browser for the Label Studio editor check)"
+    SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null \
+        || die "could not install chromium from Debian"
+fi
+
+# The marker holds the pinned versions and where the venv was made: a new pin, or a moved
+# venv (they do not survive a move), rebuilds it.
+want="label-studio==$LS_VERSION websockets==$WEBSOCKETS_VERSION"
+if [[ $(cat "$VENV/.complete" 2>/dev/null) != "$want $VENV" ]]; then
+    say "creating the Label Studio $LS_VERSION venv (once, about 1 GB)"
+    rm -rf "$VENV" && python3 -m venv "$VENV"
+    # shellcheck disable=SC2086
+    "$VENV/bin/pip" install -q $want || die "could not install Label Studio from PyPI"
+    "$VENV/bin/python" -c 'import label_studio, websockets' || die "the Label Studio venv does not import"
+    echo "$want $VENV" >"$VENV/.complete"
+fi
