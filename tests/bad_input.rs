@@ -216,9 +216,11 @@ fn interrupted_run_leaves_no_partial_labels() {
         .args(["run", sample.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"])
         .spawn()
         .unwrap();
-    // Wait until the video is under way, then send SIGTERM (what a batch scheduler sends).
+    // Wait until the video is under way (its attempt folder is in .staging/: the final folder
+    // only appears when it is done), then send SIGTERM (what a batch scheduler sends).
     let started = std::time::Instant::now();
-    while !out.join("vtest.avi").exists() && started.elapsed().as_secs() < 60 {
+    let under_way = || std::fs::read_dir(out.join(".staging")).is_ok_and(|mut d| d.next().is_some());
+    while !under_way() && started.elapsed().as_secs() < 60 {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     std::thread::sleep(std::time::Duration::from_millis(1500));
