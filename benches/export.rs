@@ -44,16 +44,20 @@ fn main() {
     let boxes: usize = labels.tracks.iter().map(|t| t.boxes.len()).sum();
     println!("bench export: {} frames, {} tracks, {boxes} boxes, {rounds} rounds", labels.frames, labels.tracks.len());
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
-    let cases: Vec<(String, Vec<Format>)> = Format::ALL
-        .iter()
-        .map(|f| (format!("{f:?}"), vec![*f]))
-        .chain([("all five".to_string(), Format::ALL.to_vec())])
-        .collect();
+    let cases: Vec<(String, Vec<Format>)> =
+        Format::ALL.iter().map(|f| (format!("{f:?}"), vec![*f])).chain([("all five".to_string(), Format::ALL.to_vec())]).collect();
     for (name, formats) in cases {
         let mut times: Vec<f64> = (0..rounds)
             .map(|_| {
                 let dir = tempfile::tempdir_in(&target).expect("temp dir");
-                let ctx = ExportContext { video: &labels.video, model: &spec, dir: dir.path(), final_dir: dir.path(), label_set: &route_options.labels, options: &options };
+                let ctx = ExportContext {
+                    video: &labels.video,
+                    model: &spec,
+                    dir: dir.path(),
+                    final_dir: dir.path(),
+                    label_set: &route_options.labels,
+                    options: &options,
+                };
                 let t = Instant::now();
                 let routed = route(&labels, &route_options.labels, &route_options.thresholds);
                 write_labels(&formats, &ctx, &routed).expect("write");

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use prelabel::decode::VideoReader;
-use prelabel::infer::{DeviceChoice, Detector};
+use prelabel::infer::{Detector, DeviceChoice};
 use prelabel::model::ModelSpec;
 use prelabel::preprocess::make_batch;
 
@@ -39,12 +39,7 @@ fn main() {
         }
     }
     let batches: Vec<_> = frames.chunks(batch_size).map(|c| make_batch(c, &spec.input)).collect();
-    println!(
-        "bench: {} frames, batch {batch_size}, {rounds} rounds, {} ({})",
-        frames.len(),
-        detector.execution_provider,
-        detector.device
-    );
+    println!("bench: {} frames, batch {batch_size}, {rounds} rounds, {} ({})", frames.len(), detector.execution_provider, detector.device);
     // One untimed pass each: first runs allocate and plan.
     for b in &batches {
         detector.run(b).expect("bound run");

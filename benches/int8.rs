@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use prelabel::decode::VideoReader;
-use prelabel::infer::{DeviceChoice, Detector};
+use prelabel::infer::{Detector, DeviceChoice};
 use prelabel::model::ModelSpec;
 use prelabel::preprocess::make_batch;
 use prelabel::types::Batch;

@@ -70,7 +70,11 @@ fn main() {
                     peak_rss_kib(&mut cmd)
                 })
                 .collect();
-            println!("  {mode:<11} {:>4}x  peak RSS {:?} MiB", if video == clip { 1 } else { loops }, runs.iter().map(|k| k / 1024).collect::<Vec<_>>());
+            println!(
+                "  {mode:<11} {:>4}x  peak RSS {:?} MiB",
+                if video == clip { 1 } else { loops },
+                runs.iter().map(|k| k / 1024).collect::<Vec<_>>()
+            );
             medians.push(median(runs));
         }
         let ratio = medians[1] as f64 / medians[0] as f64;
@@ -80,7 +84,9 @@ fn main() {
             medians[1] / 1024,
             if ratio <= 1.2 { "ok" } else { "MISSED" }
         );
-        rows.push(serde_json::json!({"mode": mode, "loops": loops, "rss_1x_kib": medians[0], "rss_looped_kib": medians[1], "ratio": ratio}));
+        rows.push(
+            serde_json::json!({"mode": mode, "loops": loops, "rss_1x_kib": medians[0], "rss_looped_kib": medians[1], "ratio": ratio}),
+        );
     }
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
     let _ = std::fs::write(target.join("bench-memory.json"), serde_json::to_string_pretty(&rows).unwrap_or_default());

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use prelabel::decode::VideoReader;
 use prelabel::gpu::GpuContext;
-use prelabel::infer::{DeviceChoice, Detector};
+use prelabel::infer::{Detector, DeviceChoice};
 use prelabel::model::ModelSpec;
 use prelabel::postprocess::gpu::nms::GpuNms;
 use prelabel::postprocess::gpu::GpuPostprocessor;

@@ -32,7 +32,7 @@ use std::time::Instant;
 use prelabel::decode::VideoReader;
 use prelabel::devices::{Postprocess, Preparer};
 use prelabel::export::Format;
-use prelabel::infer::{DeviceChoice, Detector};
+use prelabel::infer::{Detector, DeviceChoice};
 use prelabel::model::ModelSpec;
 use prelabel::pipeline::Pipeline;
 use prelabel::postprocess::{Filter, Postprocessor};
@@ -119,7 +119,19 @@ fn main() {
         .map(|i| {
             let f = folder.join(format!("clip{i}.mp4"));
             let select = format!("select='between(n,{},{})',setpts=N/FRAME_RATE/TB", i * CLIP_FRAMES, (i + 1) * CLIP_FRAMES - 1);
-            ffmpeg(&["-i", sample.to_str().unwrap(), "-vf", &select, "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", f.to_str().unwrap()]);
+            ffmpeg(&[
+                "-i",
+                sample.to_str().unwrap(),
+                "-vf",
+                &select,
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-pix_fmt",
+                "yuv420p",
+                f.to_str().unwrap(),
+            ]);
             f
         })
         .collect();

@@ -117,7 +117,8 @@ fn bench_preprocess(ctx: &Arc<GpuContext>, clips: &[(String, Vec<Frame>, Vec<Fra
         std: [1.0; 3],
         dtype: DType::F32,
     };
-    let yolo = InputSpec { name: "yolo".into(), width: 640, height: 640, layout: Layout::Nchw, resize: ResizeMode::Letterbox, ..ssd.clone() };
+    let yolo =
+        InputSpec { name: "yolo".into(), width: 640, height: 640, layout: Layout::Nchw, resize: ResizeMode::Letterbox, ..ssd.clone() };
     println!("\npreprocess: ms per batch (median). CPU: reference on RGB frames. GPU: shader incl. upload + readback;");
     println!("pipelined: two batches in flight (submit N+1, then finish N); shader: dispatch alone; yuv: GPU from YUV planes");
     println!(
@@ -153,7 +154,12 @@ fn bench_preprocess(ctx: &Arc<GpuContext>, clips: &[(String, Vec<Frame>, Vec<Fra
                 let shader = median(budget, || gpu.time_last_dispatch().unwrap()).mul_f64(scale);
                 println!(
                     "{size:<10} {name:<22} {n:>5} {:>9.2} {:>9.2} {:>10.2} {:>9.2} {:>9.2} {:>8.2}",
-                    ms(cpu), ms(one), ms(piped), ms(shader), ms(from_yuv), one.as_secs_f64() / cpu.as_secs_f64()
+                    ms(cpu),
+                    ms(one),
+                    ms(piped),
+                    ms(shader),
+                    ms(from_yuv),
+                    one.as_secs_f64() / cpu.as_secs_f64()
                 );
             }
         }
@@ -161,9 +167,7 @@ fn bench_preprocess(ctx: &Arc<GpuContext>, clips: &[(String, Vec<Frame>, Vec<Fra
 }
 
 fn main() {
-    let budget = Duration::from_secs_f64(
-        std::env::var("PRELABEL_BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0),
-    );
+    let budget = Duration::from_secs_f64(std::env::var("PRELABEL_BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0));
     let ctx = Arc::new(GpuContext::new(true).unwrap_or_else(|e| fail(format!("{e} (install mesa-vulkan-drivers for lavapipe)"))));
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!("adapter: {}; CPU reference on {threads} threads (rayon)", ctx.adapter);
@@ -173,9 +177,7 @@ fn main() {
     let n = *BATCHES.iter().max().unwrap();
     let clips = clips();
     bench_decode(&clips, n, budget);
-    let frames: Vec<_> = clips
-        .iter()
-        .map(|(size, path)| (size.clone(), decode(path, n, PixelOutput::Rgb8), decode(path, n, PixelOutput::Yuv420)))
-        .collect();
+    let frames: Vec<_> =
+        clips.iter().map(|(size, path)| (size.clone(), decode(path, n, PixelOutput::Rgb8), decode(path, n, PixelOutput::Yuv420))).collect();
     bench_preprocess(&ctx, &frames, budget);
 }

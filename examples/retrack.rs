@@ -62,13 +62,26 @@ fn main() {
             t.update(&FrameDetections { frame: FrameInfo { index: f, width: 1920, height: 1080 }, detections: d });
         }
         let tracked = t.finish_all();
-        let timing = VideoTiming { fps, detector_frames: &tracked.detector_frames, usable: &tracked.usable, keyframe_iou: tracker.keyframe_iou };
+        let timing =
+            VideoTiming { fps, detector_frames: &tracked.detector_frames, usable: &tracked.usable, keyframe_iou: tracker.keyframe_iou };
         let (tracks, _stats) = refine(tracked.tracks, &refine_cfg, &timing);
         let mut w = std::io::BufWriter::new(std::fs::File::create(out.join(format!("{seq}.txt"))).unwrap());
         for tr in &tracks {
             for b in &tr.boxes {
                 let bb = b.bbox;
-                writeln!(w, "{},{},{:.2},{:.2},{:.2},{:.2},{:.4},{},-1,-1", b.frame + 1, tr.id, bb.x1, bb.y1, bb.width(), bb.height(), b.score, b.source as u8).unwrap();
+                writeln!(
+                    w,
+                    "{},{},{:.2},{:.2},{:.2},{:.2},{:.4},{},-1,-1",
+                    b.frame + 1,
+                    tr.id,
+                    bb.x1,
+                    bb.y1,
+                    bb.width(),
+                    bb.height(),
+                    b.score,
+                    b.source as u8
+                )
+                .unwrap();
             }
         }
     }

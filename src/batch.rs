@@ -39,8 +39,7 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<Input>> {
     for input in inputs {
         if input.is_dir() {
             let mut out = Vec::new();
-            collect_videos(input, &mut out)
-                .map_err(|e| Error::Usage(format!("cannot list {}: {e}", input.display())))?;
+            collect_videos(input, &mut out).map_err(|e| Error::Usage(format!("cannot list {}: {e}", input.display())))?;
             if out.is_empty() {
                 return Err(Error::Usage(format!(
                     "{} holds no video files (looked for .{})",
@@ -62,11 +61,7 @@ fn collect_videos(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for p in entries {
         if p.is_dir() {
             collect_videos(&p, out)?;
-        } else if p
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        {
+        } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())) {
             out.push(p);
         }
     }
@@ -156,8 +151,7 @@ impl BatchJob<'_> {
     /// failing, a full disk) ends the videos in flight as interrupted.
     pub fn run(self, inputs: &[Input], cancel: &AtomicBool, progress: &dyn Progress) -> Result<RunReport> {
         let BatchJob { mut pipeline, out_dir, overwrite, model, shard, claim_timeout, mut report, jobs } = self;
-        std::fs::create_dir_all(&out_dir)
-            .map_err(|e| Error::Output(format!("cannot create output folder {}: {e}", out_dir.display())))?;
+        std::fs::create_dir_all(&out_dir).map_err(|e| Error::Output(format!("cannot create output folder {}: {e}", out_dir.display())))?;
         let mine: Vec<&Input> = inputs.iter().filter(|i| shard.as_ref().is_none_or(|s| s.takes(&i.rel_out))).collect();
         if let Some(s) = &shard {
             tracing::info!("shard {} of {} (index from {}): {} of the {} videos", s.index, s.count, s.index_from, mine.len(), inputs.len());
@@ -336,10 +330,13 @@ pub fn label_video(
     }
     drop(claim);
     tracing::info!("{}: labelled, {} frames", rel_out.display(), entry.frames);
-    (match why {
-        Some(why) => entry.because(why),
-        None => entry,
-    }, None)
+    (
+        match why {
+            Some(why) => entry.because(why),
+            None => entry,
+        },
+        None,
+    )
 }
 
 /// Skip a video only when its manifest says this source was labelled with this model and
@@ -352,8 +349,7 @@ fn plan(dir: &Path, job: &VideoJob, source: &Source) -> Plan {
     };
     let mut changes = m.changes(source, job.model, job.settings);
     if !outputs {
-        let mut missing: Vec<String> =
-            formats.iter().filter(|f| !f.output_exists(dir)).map(|f| format!("{f:?}").to_lowercase()).collect();
+        let mut missing: Vec<String> = formats.iter().filter(|f| !f.output_exists(dir)).map(|f| format!("{f:?}").to_lowercase()).collect();
         if !web_video_complete(dir, job) {
             missing.push(crate::export::video_ref::WEB_VIDEO.into());
         }

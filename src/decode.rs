@@ -157,7 +157,10 @@ impl VideoReader {
                 Ok(d) => (Source::Cuda(d, output, None), DecoderUsed { kind: "cuda", reason: None }),
                 Err(why) => {
                     tracing::debug!("{}: decoding on the CPU: {why}", info.name);
-                    (Self::cpu_source(decoder, &ff_path, output).map_err(|e| Error::video(path, e))?, DecoderUsed { kind: "cpu", reason: Some(why) })
+                    (
+                        Self::cpu_source(decoder, &ff_path, output).map_err(|e| Error::video(path, e))?,
+                        DecoderUsed { kind: "cpu", reason: Some(why) },
+                    )
                 }
             },
             HwDecode::Off(why) => {
@@ -278,7 +281,10 @@ impl VideoReader {
     /// Copies the decoder's YUV420P planes (rows may be padded) into tightly packed ones.
     fn copy_planes(&self, raw: &video_rs::frame::RawFrame) -> Result<Frame> {
         if raw.format() != ffmpeg::format::Pixel::YUV420P {
-            return Err(Error::video(&self.info.path, format!("decoder gave pixel format {:?} mid-stream, expected yuv420p", raw.format())));
+            return Err(Error::video(
+                &self.info.path,
+                format!("decoder gave pixel format {:?} mid-stream, expected yuv420p", raw.format()),
+            ));
         }
         let (w, h) = (raw.width() as usize, raw.height() as usize);
         let plane = |i: usize, pw: usize, ph: usize| {
@@ -433,9 +439,16 @@ mod tests {
         let Source::Yuv(d) = &mut r.decoder else { unreachable!() };
         let raw = d.decode_raw().unwrap();
         let (w, h) = (raw.width(), raw.height());
-        let mut to_nv12 =
-            ffmpeg::software::scaling::Context::get(raw.format(), w, h, ffmpeg::format::Pixel::NV12, w, h, ffmpeg::software::scaling::Flags::POINT)
-                .unwrap();
+        let mut to_nv12 = ffmpeg::software::scaling::Context::get(
+            raw.format(),
+            w,
+            h,
+            ffmpeg::format::Pixel::NV12,
+            w,
+            h,
+            ffmpeg::software::scaling::Flags::POINT,
+        )
+        .unwrap();
         let mut nv12 = video_rs::frame::RawFrame::empty();
         to_nv12.run(&raw, &mut nv12).unwrap();
         let want = r.copy_planes(&raw).unwrap().yuv.unwrap();

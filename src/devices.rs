@@ -11,8 +11,8 @@
 
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
 use crate::decode::HwDecode;
+use crate::error::{Error, Result};
 use crate::gpu::{AdapterSummary, GpuContext};
 use crate::infer::DeviceChoice;
 use crate::model::{InputSpec, ModelSpec};

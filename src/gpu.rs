@@ -97,11 +97,7 @@ impl GpuContext {
         // Ask for what the adapter has, so large batches fit in one storage buffer.
         let limits = adapter.limits();
         let (device, queue) = adapter
-            .request_device(&wgpu::DeviceDescriptor {
-                label: Some("prelabel"),
-                required_limits: limits.clone(),
-                ..Default::default()
-            })
+            .request_device(&wgpu::DeviceDescriptor { label: Some("prelabel"), required_limits: limits.clone(), ..Default::default() })
             .await
             .map_err(|e| Error::Gpu(format!("cannot open {summary}: {e}")))?;
         tracing::info!("GPU adapter: {summary}");
@@ -126,10 +122,7 @@ impl GpuContext {
 
     /// Blocks until the GPU has finished all submitted work.
     pub fn wait(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| Error::Gpu(format!("GPU wait failed: {e}")))
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| Error::Gpu(format!("GPU wait failed: {e}")))
     }
 
     /// Copies `buffer` (which must have MAP_READ usage) back to the CPU.

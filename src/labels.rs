@@ -49,8 +49,7 @@ impl LabelSet {
         let text;
         let entries: Vec<&str> = match spec.strip_prefix('@') {
             Some(path) => {
-                text = std::fs::read_to_string(Path::new(path))
-                    .map_err(|e| Error::Usage(format!("--labels: cannot read {path}: {e}")))?;
+                text = std::fs::read_to_string(Path::new(path)).map_err(|e| Error::Usage(format!("--labels: cannot read {path}: {e}")))?;
                 text.lines().map(|l| l.split('#').next().unwrap_or("")).collect()
             }
             None => spec.split(',').collect(),

@@ -88,7 +88,11 @@ pub enum OutputSpec {
     /// YOLOv8/YOLO11 style [N, 4+C, A]: cx, cy, w, h, class scores.
     Yolov8 { output: String, nms_iou: f32 },
     /// NMS inside the model, one tensor [N, K, 6]: x1, y1, x2, y2, score, class.
-    End2end { output: String, #[serde(default)] normalized: bool },
+    End2end {
+        output: String,
+        #[serde(default)]
+        normalized: bool,
+    },
     /// NMS inside the model, separate tensors: boxes [N,K,4], scores [N,K], classes [N,K]
     /// (float or int), optional count [N].
     End2endSplit {
@@ -120,10 +124,9 @@ pub const DEFAULT_CLASSES: [&str; 6] = ["person", "bicycle", "car", "motorcycle"
 impl ModelSpec {
     /// Reads and checks a description file.
     pub fn load(path: &Path) -> Result<ModelSpec> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Model(format!("cannot read model description {}: {e}", path.display())))?;
-        let mut spec: ModelSpec = toml::from_str(&text)
-            .map_err(|e| Error::Model(format!("{}: {}", path.display(), e.message())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::Model(format!("cannot read model description {}: {e}", path.display())))?;
+        let mut spec: ModelSpec = toml::from_str(&text).map_err(|e| Error::Model(format!("{}: {}", path.display(), e.message())))?;
         spec.path = path.to_path_buf();
         spec.check()?;
         Ok(spec)
@@ -162,10 +165,7 @@ impl ModelSpec {
                 }
                 match w.parse::<u32>() {
                     Ok(i) if self.is_reportable(i) => Ok(i),
-                    _ => Err(Error::Usage(format!(
-                        "unknown class '{w}' for model {} (try e.g. person, car, bicycle)",
-                        self.name
-                    ))),
+                    _ => Err(Error::Usage(format!("unknown class '{w}' for model {} (try e.g. person, car, bicycle)", self.name))),
                 }
             })
             .collect()

@@ -250,8 +250,7 @@ impl Videos<'_> {
         let reader = open_reader(video, self.yuv, self.decode)?;
         let info = reader.info().clone();
         on_start(&info);
-        std::fs::create_dir_all(out_dir)
-            .map_err(|e| Error::Output(format!("cannot create {}: {e}", out_dir.display())))?;
+        std::fs::create_dir_all(out_dir).map_err(|e| Error::Output(format!("cannot create {}: {e}", out_dir.display())))?;
         let mut tracker = Tracker::new(self.tracker, info.fps);
         tracker.keep_usable(self.refine.on(crate::refine::Step::Extend));
         let mut stages = StageTimes::default();
@@ -370,7 +369,8 @@ impl Videos<'_> {
         let labels = VideoLabels { video: info.clone(), frames, tracks };
         let tracks = labels.tracks.len() as u64;
         let routed = route_owned(labels, &self.route.labels, &self.route.thresholds);
-        let ctx = ExportContext { video: info, model: self.spec, dir: out_dir, final_dir, label_set: &self.route.labels, options: self.export };
+        let ctx =
+            ExportContext { video: info, model: self.spec, dir: out_dir, final_dir, label_set: &self.route.labels, options: self.export };
         let mut files = write_labels(self.formats, &ctx, &routed)?;
         stages.export_s += t.elapsed().as_secs_f64();
         if self.preview {

@@ -40,7 +40,11 @@ impl Frame {
     }
 
     pub fn format(&self) -> PixelFormat {
-        if self.yuv.is_some() { PixelFormat::Yuv420 } else { PixelFormat::Rgb8 }
+        if self.yuv.is_some() {
+            PixelFormat::Yuv420
+        } else {
+            PixelFormat::Rgb8
+        }
     }
 
     /// Whether the pixel buffers have the sizes `width` and `height` call for.
@@ -141,7 +145,11 @@ impl BBox {
         let h = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
         let inter = w * h;
         let union = self.area() + other.area() - inter;
-        if union <= 0.0 { 0.0 } else { inter / union }
+        if union <= 0.0 {
+            0.0
+        } else {
+            inter / union
+        }
     }
     /// Clamps the box into a `width` x `height` frame.
     pub fn clamp(&self, width: f32, height: f32) -> BBox {
@@ -149,12 +157,7 @@ impl BBox {
     }
     /// Clamps the box into the rectangle from (`x0`, `y0`) to (`x1`, `y1`).
     pub fn clamp_to(&self, x0: f32, y0: f32, x1: f32, y1: f32) -> BBox {
-        BBox {
-            x1: self.x1.clamp(x0, x1),
-            y1: self.y1.clamp(y0, y1),
-            x2: self.x2.clamp(x0, x1),
-            y2: self.y2.clamp(y0, y1),
-        }
+        BBox { x1: self.x1.clamp(x0, x1), y1: self.y1.clamp(y0, y1), x2: self.x2.clamp(x0, x1), y2: self.y2.clamp(y0, y1) }
     }
 }
 

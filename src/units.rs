@@ -5,7 +5,11 @@
 /// Seconds from the start of the video to the frame at decode index `index` (0 when the
 /// frame rate is unknown).
 pub fn time_s(index: u64, fps: f32) -> f64 {
-    if fps > 0.0 { index as f64 / fps as f64 } else { 0.0 }
+    if fps > 0.0 {
+        index as f64 / fps as f64
+    } else {
+        0.0
+    }
 }
 
 /// Scores as every file writes them (the formats and `review.json`): 4 decimals, ties away

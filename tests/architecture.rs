@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 /// after. `render` consumes what export wrote out (the final tracks) and the video again, so
 /// it comes last. `tile` runs twice: cutting frames into regions (before preprocess) and, in
 /// `tile::merge`, merging the regions' detections (after postprocess, whose NMS it reuses).
-const STAGES: &[&str] = &["decode", "tile", "preprocess", "infer", "postprocess", "tile::merge", "track", "refine", "route", "export", "render"];
+const STAGES: &[&str] =
+    &["decode", "tile", "preprocess", "infer", "postprocess", "tile::merge", "track", "refine", "route", "export", "render"];
 
 /// Stages that may be absent (planned, not written yet). None at present; a planned stage
 /// goes here until its module exists.
@@ -143,7 +144,10 @@ fn violations(files: &[(PathBuf, String)]) -> Vec<String> {
     for (rel, text) in files {
         let me = module_of(rel);
         if !known(&me) {
-            out.push(format!("src/{}: module '{me}' is neither a stage, shared nor wiring: add it to tests/architecture.rs", rel.display()));
+            out.push(format!(
+                "src/{}: module '{me}' is neither a stage, shared nor wiring: add it to tests/architecture.rs",
+                rel.display()
+            ));
             continue;
         }
         if WIRING.contains(&me.as_str()) {
@@ -217,7 +221,10 @@ fn every_stage_listed_exists_and_every_module_is_listed() {
     }
     assert!(src().join("tile/merge.rs").exists(), "tile::merge moved: update tests/architecture.rs");
     for m in &declared {
-        assert!(position(m).is_some() || SHARED.contains(&m.as_str()) || WIRING.contains(&m.as_str()), "src/lib.rs declares '{m}', which tests/architecture.rs does not place");
+        assert!(
+            position(m).is_some() || SHARED.contains(&m.as_str()) || WIRING.contains(&m.as_str()),
+            "src/lib.rs declares '{m}', which tests/architecture.rs does not place"
+        );
     }
 }
 

@@ -119,9 +119,8 @@ fn missing_or_wrong_model_is_one_clear_line() {
     let tmp = tempfile::tempdir().unwrap();
     let video = small_video(tmp.path(), "v.mp4", 2);
     let out = tmp.path().join("out");
-    let run = |model: &Path| {
-        prelabel(&["run", video.to_str().unwrap(), "--out", out.to_str().unwrap(), "--model", model.to_str().unwrap()])
-    };
+    let run =
+        |model: &Path| prelabel(&["run", video.to_str().unwrap(), "--out", out.to_str().unwrap(), "--model", model.to_str().unwrap()]);
 
     let o = run(&tmp.path().join("nope.toml"));
     no_panic(&o);

@@ -76,17 +76,25 @@ fn moved_bundle_runs_with_a_clean_environment_and_pieces_reassemble() {
     let parts = node.join("parts");
     std::fs::rename(built.join("pl.parts"), &parts).unwrap();
 
-    for f in ["prelabel", "bin/prelabel", "README.txt", "SHA256SUMS", "models/ssd_mobilenet_v2_coco.toml", "models/ssd_mobilenet_v2_coco.onnx"] {
+    for f in
+        ["prelabel", "bin/prelabel", "README.txt", "SHA256SUMS", "models/ssd_mobilenet_v2_coco.toml", "models/ssd_mobilenet_v2_coco.onnx"]
+    {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
-    assert!(sums.contains("  bin/prelabel\n") && sums.contains("  lib/libavcodec.so.59\n") && sums.contains("  lib/libonnxruntime_providers_shared.so\n"), "{sums}");
+    assert!(
+        sums.contains("  bin/prelabel\n")
+            && sums.contains("  lib/libavcodec.so.59\n")
+            && sums.contains("  lib/libonnxruntime_providers_shared.so\n"),
+        "{sums}"
+    );
     let check = Command::new("sha256sum").args(["--quiet", "-c", "SHA256SUMS"]).current_dir(&dir).output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
 
     // Every library the binary and ONNX Runtime load resolves inside the bundle, or is base system.
     let lib = dir.join("lib");
-    let ort = std::fs::read_dir(&lib).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("libonnxruntime.so.")).unwrap();
+    let ort =
+        std::fs::read_dir(&lib).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("libonnxruntime.so.")).unwrap();
     for elf in [dir.join("bin/prelabel"), ort] {
         let out = clean(Path::new("ldd")).arg(&elf).env("LD_LIBRARY_PATH", &lib).output().unwrap();
         for dep in parse_ldd(&String::from_utf8_lossy(&out.stdout)) {

@@ -47,7 +47,8 @@ fn levels_learned_on_one_sequence_hold_on_the_other() {
             assert_eq!(class["accept"].as_f64(), Some(1.0));
         }
         // The levels as prelabel run takes them.
-        let routed = common::label_people(&video(held_dir), &tmp.path().join(format!("routed-{held}")), &["--thresholds", spec, "--formats", "mot"]);
+        let routed =
+            common::label_people(&video(held_dir), &tmp.path().join(format!("routed-{held}")), &["--thresholds", spec, "--formats", "mot"]);
         let review: Value = serde_json::from_str(&std::fs::read_to_string(routed.join("review.json")).unwrap()).unwrap();
         // On the held-out sequence.
         let h = calibrate(&["--gt", &gt(held_dir), "--pred", held_out.join("coco.json").to_str().unwrap(), "--thresholds", spec]);

@@ -36,7 +36,17 @@ fn the_config_file_is_honoured_flags_override_it_and_report_json_records_both() 
     let config = dir.path().join("client.toml");
     std::fs::write(&config, "# weekly job of client A\nclasses = \"person\"\nformats = [\"mot\", \"coco\"]\nscore-threshold = 0.6\ndevice = \"cpu\"\nstride = 2\n").unwrap();
     let out = dir.path().join("out");
-    let args = ["run", video.to_str().unwrap(), "--out", out.to_str().unwrap(), "--config", config.to_str().unwrap(), "--score-threshold", "0.7", "-q"];
+    let args = [
+        "run",
+        video.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--score-threshold",
+        "0.7",
+        "-q",
+    ];
     let run = prelabel(&args);
     assert!(run.status.success(), "{}", stderr(&run));
     let report = json(&out.join("report.json"));
@@ -82,7 +92,8 @@ fn unknown_keys_are_refused_with_the_nearest_option() {
 fn print_config_reads_back_to_the_same_settings() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("job.toml");
-    std::fs::write(&config, "classes = [\"person\", \"car\"]\npreview = true\nthresholds = [\"person=0.7:0.3\"]\nout = \"labels\"\n").unwrap();
+    std::fs::write(&config, "classes = [\"person\", \"car\"]\npreview = true\nthresholds = [\"person=0.7:0.3\"]\nout = \"labels\"\n")
+        .unwrap();
     let first = prelabel(&["run", "clips/", "--config", config.to_str().unwrap(), "--stride", "7", "--print-config"]);
     assert!(first.status.success(), "{}", stderr(&first));
     let text = stdout(&first);

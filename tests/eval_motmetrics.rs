@@ -170,7 +170,8 @@ fn random_sequences_match_motmetrics() {
                 let jit = |r: &mut fastrand::Rng| (r.f64() - 0.5) * 2.0 * j;
                 pred.push((f, draft_id, x + jit(&mut rng), y + jit(&mut rng), w + jit(&mut rng), h + jit(&mut rng), 0.5));
                 if rng.f64() < 0.03 {
-                    pred.push((f, next_id + 1000, x + jit(&mut rng), y + jit(&mut rng), w, h, 0.3)); // duplicate
+                    pred.push((f, next_id + 1000, x + jit(&mut rng), y + jit(&mut rng), w, h, 0.3));
+                    // duplicate
                 }
             }
         }
@@ -179,11 +180,18 @@ fn random_sequences_match_motmetrics() {
             let from = rng.u64(1..=frames);
             let (p, q) = (100, 101);
             for r in pred.iter_mut().filter(|r| r.0 >= from) {
-                r.1 = if r.1 == p { q } else if r.1 == q { p } else { r.1 };
+                r.1 = if r.1 == p {
+                    q
+                } else if r.1 == q {
+                    p
+                } else {
+                    r.1
+                };
             }
         }
         for _ in 0..rng.usize(0..10) {
-            pred.push((rng.u64(1..=frames), 9999 + rng.i64(0..1_000_000), rng.f64() * 500.0, rng.f64() * 300.0, 30.0, 60.0, 0.2)); // false boxes
+            pred.push((rng.u64(1..=frames), 9999 + rng.i64(0..1_000_000), rng.f64() * 500.0, rng.f64() * 300.0, 30.0, 60.0, 0.2));
+            // false boxes
         }
         gt.sort_by_key(|r| (r.0, r.1));
         pred.sort_by_key(|r| r.0);

@@ -76,7 +76,8 @@ fn check_cases(nms: &mut GpuNms, seed: u64, cases: usize) -> usize {
         for (i, (g, cands)) in got.iter().zip(&batch).enumerate() {
             let want = nms_with(cands.clone(), iou, max_keep, class_aware);
             assert_eq!(
-                g, &want,
+                g,
+                &want,
                 "case {} (seed {seed}): {} candidates, iou {iou}, max_keep {max_keep}, class_aware {class_aware}",
                 done + i,
                 cands.len()
@@ -134,7 +135,12 @@ fn nms_beyond_top_k_matches_cpu() {
     let n = TOP_K + 500;
     let item: Vec<Detection> = (0..n)
         .map(|i| Detection {
-            bbox: BBox { x1: (i % 64) as f32 * 20.0, y1: (i / 64) as f32 * 20.0, x2: (i % 64) as f32 * 20.0 + 10.0, y2: (i / 64) as f32 * 20.0 + 10.0 },
+            bbox: BBox {
+                x1: (i % 64) as f32 * 20.0,
+                y1: (i / 64) as f32 * 20.0,
+                x2: (i % 64) as f32 * 20.0 + 10.0,
+                y2: (i / 64) as f32 * 20.0 + 10.0,
+            },
             class: 0,
             score: (i % 7) as f32 / 7.0,
         })
@@ -151,7 +157,7 @@ fn nms_beyond_top_k_matches_cpu() {
 mod decode_parity {
     use super::*;
     use prelabel::decode::VideoReader;
-    use prelabel::infer::{DeviceChoice, Detector};
+    use prelabel::infer::{Detector, DeviceChoice};
     use prelabel::model::ModelSpec;
     use prelabel::postprocess::gpu::GpuPostprocessor;
     use prelabel::postprocess::{Filter, Postprocessor};

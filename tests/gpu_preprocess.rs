@@ -13,8 +13,8 @@ use prelabel::decode::{PixelOutput, VideoReader};
 use prelabel::gpu::GpuContext;
 use prelabel::model::{DType, InputSpec, Layout, ResizeMode};
 use prelabel::preprocess::gpu::GpuPreprocessor;
-use prelabel::preprocess::{make_batch, make_region_batch};
 use prelabel::preprocess::yuv::as_rgb;
+use prelabel::preprocess::{make_batch, make_region_batch};
 use prelabel::types::{Batch, Frame, Region, Yuv420};
 
 fn context() -> Arc<GpuContext> {
@@ -83,7 +83,11 @@ fn random_region(rng: &mut Rng, f: &Frame) -> Region {
 
 /// The batch's elements as f32, whichever dtype it carries.
 fn values(b: &Batch) -> Vec<f32> {
-    if b.data_f16.is_empty() { b.data.clone() } else { b.data_f16.iter().map(|v| v.to_f32()).collect() }
+    if b.data_f16.is_empty() {
+        b.data.clone()
+    } else {
+        b.data_f16.iter().map(|v| v.to_f32()).collect()
+    }
 }
 
 /// Largest difference between two batches in pixel levels (normalisation undone).
@@ -155,7 +159,9 @@ fn randomised_batches_match_the_cpu_reference() {
         }
     }
     assert!(odd_f16 > 0, "no case reached the f16 odd-width entry point");
-    eprintln!("{cases} random batches ({odd_f16} specs f16 odd width): worst difference {worst_f32:.6} levels (f32), {worst_f16:.6} levels (f16)");
+    eprintln!(
+        "{cases} random batches ({odd_f16} specs f16 odd width): worst difference {worst_f32:.6} levels (f32), {worst_f16:.6} levels (f16)"
+    );
 }
 
 #[test]
@@ -199,8 +205,7 @@ fn batches_over_the_binding_limit_are_split() {
     let ctx = context();
     let input = spec(8, 6, Layout::Nchw, ResizeMode::Letterbox, DType::F32);
     let mut gpu = GpuPreprocessor::new(ctx.clone(), &input).unwrap();
-    let frames: Vec<Frame> =
-        (0..24).map(|i| Frame::from_rgb(i, 1920, 1080, vec![(i * 10) as u8; 1920 * 1080 * 3])).collect();
+    let frames: Vec<Frame> = (0..24).map(|i| Frame::from_rgb(i, 1920, 1080, vec![(i * 10) as u8; 1920 * 1080 * 3])).collect();
     let items: Vec<(&Frame, Region)> = frames.iter().map(|f| (f, Region::full(&f.info()))).collect();
     let fit = gpu.max_items(&items);
     let limit = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
@@ -242,12 +247,13 @@ fn real_mot15_frames_match_the_cpu_reference() {
         let whole = max_level_diff(&gpu.make_batch(&frames).unwrap(), &make_batch(&frames, &input), &input);
         let tiles: Vec<(&Frame, Region)> = frames[..2]
             .iter()
-            .flat_map(|f| {
-                (0..4).map(move |t| (f, Region { x: (t % 2) * 300, y: (t / 2) * 220, width: 340, height: 260 }))
-            })
+            .flat_map(|f| (0..4).map(move |t| (f, Region { x: (t % 2) * 300, y: (t / 2) * 220, width: 340, height: 260 })))
             .collect();
         let tiled = max_level_diff(&gpu.make_region_batch(&tiles).unwrap(), &make_region_batch(&tiles, &input), &input);
-        eprintln!("{}x{} {:?} {:?}: whole frames {whole:.6} levels, tiles {tiled:.6} levels", input.width, input.height, input.layout, input.dtype);
+        eprintln!(
+            "{}x{} {:?} {:?}: whole frames {whole:.6} levels, tiles {tiled:.6} levels",
+            input.width, input.height, input.layout, input.dtype
+        );
         assert!(whole <= 1.0 && tiled <= 1.0, "{whole} / {tiled} levels apart");
     }
 }

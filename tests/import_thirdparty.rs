@@ -34,15 +34,8 @@ fn check(dir: &Path, expect: &Value, extra: &[&str]) -> (bool, String) {
     let exp = dir.join("expect.json");
     std::fs::write(&exp, expect.to_string()).unwrap();
     let script = common::repo().join("scripts/check_imports.py");
-    let out = Command::new(python())
-        .arg(&script)
-        .arg(dir)
-        .arg("--expect")
-        .arg(&exp)
-        .arg("--json")
-        .args(extra)
-        .output()
-        .expect("python runs");
+    let out =
+        Command::new(python()).arg(&script).arg(dir).arg("--expect").arg(&exp).arg("--json").args(extra).output().expect("python runs");
     std::fs::remove_file(&exp).unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
@@ -104,7 +97,10 @@ fn mapped_labels_load_in_every_parser() {
 
 #[test]
 fn yolo_track_id_column_loads_as_documented() {
-    assert_loads("--yolo-track-ids", |m| Options { export: ExportOptions { yolo_track_ids: true, ..Default::default() }, ..default_options(m) });
+    assert_loads("--yolo-track-ids", |m| Options {
+        export: ExportOptions { yolo_track_ids: true, ..Default::default() },
+        ..default_options(m)
+    });
 }
 
 /// The checker must catch a frame-numbering slip: Label Studio frames written from 0.

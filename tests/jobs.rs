@@ -200,8 +200,19 @@ fn report_says_which_decoder_ran_and_why_not_nvdec() {
     let out = tmp.path().join("out");
     // --device cpu would turn NVDEC off: only the model and shaders are put on the CPU here.
     let o = prelabel(&[
-        "run", folder.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q", "--infer-device", "cpu",
-        "--preprocess-device", "cpu", "--postprocess-device", "cpu", "--formats", "mot",
+        "run",
+        folder.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+        "--infer-device",
+        "cpu",
+        "--preprocess-device",
+        "cpu",
+        "--postprocess-device",
+        "cpu",
+        "--formats",
+        "mot",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r = report(&out);
@@ -215,7 +226,8 @@ fn report_says_which_decoder_ran_and_why_not_nvdec() {
         assert_eq!(h264["decoder"], "cpu");
         let why = h264["decoder_reason"].as_str().unwrap();
         assert!(why.starts_with("no CUDA device"), "{why}");
-        let refused = prelabel(&["run", folder.to_str().unwrap(), "--out", tmp.path().join("gpu").to_str().unwrap(), "--decode-device", "gpu"]);
+        let refused =
+            prelabel(&["run", folder.to_str().unwrap(), "--out", tmp.path().join("gpu").to_str().unwrap(), "--decode-device", "gpu"]);
         assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
         assert!(stderr(&refused).contains("--decode-device gpu: no CUDA device"), "{}", stderr(&refused));
     }

@@ -136,8 +136,11 @@ fn data_dir_template(python: &Path) -> PathBuf {
     let data = work.path().join("data");
     let t = Instant::now();
     let mut cmd = Command::new(python);
-    cmd.args(["-m", "label_studio.server", "init", "--quiet", "--username", EMAIL, "--password", PASSWORD])
-        .args(["--user-token", TOKEN, "--enable-legacy-api-token"]);
+    cmd.args(["-m", "label_studio.server", "init", "--quiet", "--username", EMAIL, "--password", PASSWORD]).args([
+        "--user-token",
+        TOKEN,
+        "--enable-legacy-api-token",
+    ]);
     label_studio_env(&mut cmd, &data, work.path());
     let out = cmd.output().expect("label-studio init runs");
     assert!(out.status.success(), "label-studio init failed:\n{}", common::stderr(&out));
@@ -199,8 +202,20 @@ fn labels_import_into_label_studio_and_play_in_its_editor() {
     let out = root.path().join("out");
     let t = Instant::now();
     let run = common::prelabel(&[
-        "run", clip.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu", "-q",
-        "--classes", "person,car", "--stride", "3", "--web-video", "--video-url", "/data/local-files/?d=out/",
+        "run",
+        clip.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "-q",
+        "--classes",
+        "person,car",
+        "--stride",
+        "3",
+        "--web-video",
+        "--video-url",
+        "/data/local-files/?d=out/",
     ]);
     assert!(run.status.success(), "prelabel failed: {}", common::stderr(&run));
     let prelabel_s = t.elapsed().as_secs_f64();
@@ -214,8 +229,13 @@ fn labels_import_into_label_studio_and_play_in_its_editor() {
     copy_dir(&template, &data);
     let port = free_port();
     let mut cmd = Command::new(&python);
-    cmd.args(["-m", "label_studio.server", "start", "--no-browser", "--internal-host", "127.0.0.1"])
-        .args(["--port", &port.to_string(), "--enable-legacy-api-token", "--log-level", "WARNING"]);
+    cmd.args(["-m", "label_studio.server", "start", "--no-browser", "--internal-host", "127.0.0.1"]).args([
+        "--port",
+        &port.to_string(),
+        "--enable-legacy-api-token",
+        "--log-level",
+        "WARNING",
+    ]);
     label_studio_env(&mut cmd, &data, root.path());
     let mut ls = Server::start("Label Studio", &mut cmd, root.path().join("label-studio.log"));
     let base = format!("http://127.0.0.1:{port}");
@@ -241,7 +261,9 @@ fn labels_import_into_label_studio_and_play_in_its_editor() {
     let mut browser = Server::start("Chromium", &mut cmd, root.path().join("chromium.log"));
     let deadline = Instant::now() + Duration::from_secs(60);
     let cdp_port = loop {
-        if let Some(p) = std::fs::read_to_string(profile.join("DevToolsActivePort")).ok().and_then(|t| t.lines().next()?.parse::<u16>().ok()) {
+        if let Some(p) =
+            std::fs::read_to_string(profile.join("DevToolsActivePort")).ok().and_then(|t| t.lines().next()?.parse::<u16>().ok())
+        {
             break p;
         }
         browser.check_alive();
@@ -318,7 +340,12 @@ fn labels_import_into_label_studio_and_play_in_its_editor() {
             let (x1, y1) = (m[0].clamp(0.0, w), m[1].clamp(0.0, h));
             let (x2, y2) = ((m[0] + m[2]).clamp(0.0, w), (m[1] + m[3]).clamp(0.0, h));
             let want = [x1, y1, x2 - x1, y2 - y1];
-            let got = [s["x"].as_f64().unwrap() * w / 100.0, s["y"].as_f64().unwrap() * h / 100.0, s["width"].as_f64().unwrap() * w / 100.0, s["height"].as_f64().unwrap() * h / 100.0];
+            let got = [
+                s["x"].as_f64().unwrap() * w / 100.0,
+                s["y"].as_f64().unwrap() * h / 100.0,
+                s["width"].as_f64().unwrap() * w / 100.0,
+                s["height"].as_f64().unwrap() * h / 100.0,
+            ];
             for (g, e) in got.iter().zip(want) {
                 assert!((g - e).abs() <= TOLERANCE_PX, "track {id} frame {frame}: Label Studio {got:?} vs mot.txt {want:?}");
             }

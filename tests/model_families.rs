@@ -4,7 +4,7 @@
 
 mod common;
 
-use prelabel::infer::{DeviceChoice, Detector};
+use prelabel::infer::{Detector, DeviceChoice};
 use prelabel::model::ModelSpec;
 use prelabel::postprocess::{Filter, Postprocessor};
 use prelabel::preprocess::make_batch;
@@ -47,11 +47,8 @@ fn check_model(name: &str) {
                 (d["class"].as_u64().unwrap() as u32, d["score"].as_f64().unwrap() as f32, [b[0], b[1], b[2], b[3]])
             })
             .collect();
-        let have: Vec<(u32, f32, [f32; 4])> = frame_dets
-            .detections
-            .iter()
-            .map(|d: &Detection| (d.class, d.score, [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2]))
-            .collect();
+        let have: Vec<(u32, f32, [f32; 4])> =
+            frame_dets.detections.iter().map(|d: &Detection| (d.class, d.score, [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2])).collect();
         let (want, have) = (sorted(want), sorted(have));
         assert_eq!(want.len(), have.len(), "{name} frame {f}: want {want:?}\n have {have:?}");
         for (w, h) in want.iter().zip(&have) {

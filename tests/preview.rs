@@ -130,6 +130,10 @@ fn preview_has_one_h264_frame_per_input_frame_and_a_sheet_of_the_review_queue() 
     assert!(entry["why"].as_str().unwrap().contains("outputs missing (preview)"), "{entry}");
     assert_eq!(probe(&folder.join("preview.mp4")).4, 24);
     // Nothing half-written is left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(&folder).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(".prelabel-")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".prelabel-"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }

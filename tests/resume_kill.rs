@@ -67,9 +67,10 @@ fn sigkill_at_random_moments_then_resume_gives_the_same_bytes() {
     assert_eq!(folders.len(), 5, "{folders:?}");
     assert!(want.keys().any(|p| p.ends_with("manifest.json")) && want.keys().any(|p| p.to_string_lossy().contains("/yolo/")));
 
-    let seed = std::env::var("PRELABEL_KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    });
+    let seed = std::env::var("PRELABEL_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
     eprintln!("kill seed {seed} (PRELABEL_KILL_SEED={seed} replays it); an uninterrupted run takes {full:?}");
     let mut rng = fastrand::Rng::with_seed(seed);
     // Kills after which some but not all videos were in place: mid-job, not during start-up.

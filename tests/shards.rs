@@ -15,12 +15,7 @@ use prelabel::batch::claim::{self, ClaimFile, Owner};
 use serde_json::Value;
 
 fn spawn(input: &Path, out: &Path, extra: &[&str]) -> Child {
-    run_cmd(input, out, extra)
-        .env("PRELABEL_LOG", "prelabel=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    run_cmd(input, out, extra).env("PRELABEL_LOG", "prelabel=info").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
 }
 
 fn done(c: Child) -> Output {
@@ -59,7 +54,10 @@ fn two_shards_at_once_label_every_video_once_like_one_worker() {
     let want = labels(&alone);
 
     let out = t.join("out");
-    let (a, b) = (spawn(&input, &out, &["--shard-count", "2", "--shard-index", "0"]), spawn(&input, &out, &["--shard-count", "2", "--shard-index", "1"]));
+    let (a, b) = (
+        spawn(&input, &out, &["--shard-count", "2", "--shard-index", "0"]),
+        spawn(&input, &out, &["--shard-count", "2", "--shard-index", "1"]),
+    );
     let (a, b) = (done(a), done(b));
     assert!(labels(&out) == want, "two shards at once differ from one worker alone");
     let (la, lb) = (labelled(&stderr(&a)), labelled(&stderr(&b)));
@@ -70,7 +68,8 @@ fn two_shards_at_once_label_every_video_once_like_one_worker() {
     // One report per shard; their assigned lists split the job.
     let (ra, rb) = (json(&out.join("report.shard-0-of-2.json")), json(&out.join("report.shard-1-of-2.json")));
     assert!(!out.join("report.json").exists());
-    let assigned = |r: &Value| -> BTreeSet<String> { r["assigned"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect() };
+    let assigned =
+        |r: &Value| -> BTreeSet<String> { r["assigned"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect() };
     let (sa, sb) = (assigned(&ra), assigned(&rb));
     assert!(sa.is_disjoint(&sb) && sa.len() + sb.len() == 6, "{sa:?} {sb:?}");
     assert!(!sa.is_empty() && !sb.is_empty(), "6 videos in 2 shards: both get some ({sa:?} {sb:?})");
@@ -111,7 +110,13 @@ fn two_workers_on_one_shard_never_both_label_a_video() {
     let mut met = 0;
     for round in 0..4 {
         let out = t.join(format!("round{round}"));
-        let a = run_cmd(&input, &out, &args).env("SLURM_ARRAY_TASK_ID", "0").env("PRELABEL_LOG", "prelabel=info").stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        let a = run_cmd(&input, &out, &args)
+            .env("SLURM_ARRAY_TASK_ID", "0")
+            .env("PRELABEL_LOG", "prelabel=info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
         let b = spawn(&input, &out, &["--shard-count", "1", "--shard-index", "0"]);
         let (ea, eb) = (stderr(&done(a)), stderr(&done(b)));
         let (la, lb) = (labelled(&ea), labelled(&eb));
@@ -252,7 +257,8 @@ fn report_exit_status_tells_complete_failed_and_missing_apart_and_usage_errors_a
         (&["--claim-timeout", "soon"][..], "give a number with s, m or h"),
     ]);
     for (args, msg) in bad {
-        let o = run_cmd(&input, &t.join("never"), args).env_remove("SLURM_ARRAY_TASK_ID").env_remove("JOB_COMPLETION_INDEX").output().unwrap();
+        let o =
+            run_cmd(&input, &t.join("never"), args).env_remove("SLURM_ARRAY_TASK_ID").env_remove("JOB_COMPLETION_INDEX").output().unwrap();
         assert!(matches!(o.status.code(), Some(1 | 2)), "{args:?}");
         assert!(stderr(&o).contains(msg), "{args:?}: {}", stderr(&o));
         assert!(!stderr(&o).contains("panicked"));

@@ -28,10 +28,7 @@ fn metrics(gt: &Path, pred: &Path) -> serde_json::Value {
     let python = common::from_setup(".deps/venv-import/bin/python");
     let o = Command::new(python).arg(common::repo().join("scripts/mot_eval.py")).arg(gt).arg(pred).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        o.status.success(),
-        "mot_eval.py failed (motmetrics missing? run scripts/setup.sh --tests):\n{err}"
-    );
+    assert!(o.status.success(), "mot_eval.py failed (motmetrics missing? run scripts/setup.sh --tests):\n{err}");
     let out = String::from_utf8_lossy(&o.stdout);
     serde_json::from_str(out.lines().last().unwrap()).unwrap()
 }

@@ -60,7 +60,8 @@ fn the_copy_has_every_frame_at_the_source_times_in_h264_mp4() {
     let r = run(&[&clip], &out, &["--web-video"]);
     assert!(r.status.success(), "{}", common::stderr(&r));
     let copy = out.join("clip.avi/video.mp4");
-    let probe = ffprobe(&["-count_frames", "-show_entries", "format=format_name:stream=codec_name,pix_fmt,nb_read_frames,codec_type"], &copy);
+    let probe =
+        ffprobe(&["-count_frames", "-show_entries", "format=format_name:stream=codec_name,pix_fmt,nb_read_frames,codec_type"], &copy);
     assert!(probe["format"]["format_name"].as_str().unwrap().contains("mp4"), "{probe}");
     let streams = probe["streams"].as_array().unwrap();
     assert_eq!(streams.len(), 1, "one video stream, no audio: {probe}");
@@ -102,7 +103,22 @@ fn a_variable_rate_mp4_is_encoded_again_at_a_constant_rate() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("vfr.mp4");
     // Frames 10-14 dropped, the others keep their times: a 0.6 s gap, as phones write them.
-    cut(&clip, &["-vf", "select='not(between(n,10,14))'", "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-an"]);
+    cut(
+        &clip,
+        &[
+            "-vf",
+            "select='not(between(n,10,14))'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-an",
+        ],
+    );
     let src = frame_times(&clip);
     assert!(src.windows(2).any(|w| w[1] - w[0] > 0.5), "the source has a gap: {src:?}");
     let out = dir.path().join("out");

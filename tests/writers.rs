@@ -67,8 +67,8 @@ fn check_golden(name: &str, actual: &str) {
         eprintln!("blessed {}", path.display());
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e} (PRELABEL_BLESS=1 creates it)", path.display()));
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e} (PRELABEL_BLESS=1 creates it)", path.display()));
     if expected != actual {
         let line = expected.lines().zip(actual.lines()).position(|(a, b)| a != b);
         let detail = match line {
@@ -224,7 +224,8 @@ fn coco_images_per_frame_with_track_fields() {
     assert_eq!(images.len(), 10);
     assert_eq!((images[0]["id"].as_u64(), images[0]["frame_index"].as_u64()), (Some(1), Some(0)));
     assert_eq!(images[9]["file_name"], "frame_000009.jpg");
-    let cats: Vec<(u64, &str)> = coco["categories"].as_array().unwrap().iter().map(|c| (c["id"].as_u64().unwrap(), c["name"].as_str().unwrap())).collect();
+    let cats: Vec<(u64, &str)> =
+        coco["categories"].as_array().unwrap().iter().map(|c| (c["id"].as_u64().unwrap(), c["name"].as_str().unwrap())).collect();
     assert_eq!(cats, [(1, "person"), (2, "car"), (3, "bicycle")], "COCO ids follow the model's class index");
     let anns = coco["annotations"].as_array().unwrap();
     assert_eq!(anns.len(), 15);
@@ -267,7 +268,12 @@ fn review_queue_most_uncertain_first() {
     let car = &r["queue"][1];
     assert_eq!((car["first_frame"].as_u64(), car["last_frame"].as_u64(), car["length"].as_u64()), (Some(4), Some(9), Some(6)));
     assert_eq!(car["mean_score"], 0.45);
-    let ranges: Vec<(u64, u64)> = car["look_at"].as_array().unwrap().iter().map(|x| (x["first_frame"].as_u64().unwrap(), x["last_frame"].as_u64().unwrap())).collect();
+    let ranges: Vec<(u64, u64)> = car["look_at"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["first_frame"].as_u64().unwrap(), x["last_frame"].as_u64().unwrap()))
+        .collect();
     assert_eq!(ranges, [(4, 4), (6, 6), (8, 9)], "low-score detected boxes; interpolated ones are not flagged");
     assert_eq!(r["counts"]["accepted"], 2);
 }

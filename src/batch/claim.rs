@@ -398,7 +398,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("{}.claim", key(rel)));
         // A claim by a process of this host that has ended (a pid that cannot exist).
-        let mut dead = ClaimFile { video: "clip.mp4".into(), owner: Owner::me(), started_ms: now_ms(), heartbeat_ms: now_ms(), token: "dead".into() };
+        let mut dead =
+            ClaimFile { video: "clip.mp4".into(), owner: Owner::me(), started_ms: now_ms(), heartbeat_ms: now_ms(), token: "dead".into() };
         dead.owner.pid = u32::MAX - 1;
         std::fs::write(&path, serde_json::to_vec(&dead).unwrap()).unwrap();
         let c = held(acquire(out.path(), rel, DEFAULT_TIMEOUT).unwrap());

@@ -52,9 +52,10 @@ impl Shard {
                         INDEX_VARIABLES.join(" or ")
                     )));
                 };
-                let i = value.trim().parse::<u32>().map_err(|_| {
-                    Error::Usage(format!("{name}={value:?} is not a shard index (a whole number from 0)"))
-                })?;
+                let i = value
+                    .trim()
+                    .parse::<u32>()
+                    .map_err(|_| Error::Usage(format!("{name}={value:?} is not a shard index (a whole number from 0)")))?;
                 (i, name.to_string())
             }
         };

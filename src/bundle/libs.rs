@@ -19,18 +19,46 @@ use crate::error::{Error, Result};
 
 /// Libraries glibc itself ships (any version suffix).
 const GLIBC: &[&str] = &[
-    "libc.so", "libm.so", "libmvec.so", "libpthread.so", "libdl.so", "librt.so", "libresolv.so", "libutil.so",
-    "libanl.so", "libnsl.so", "libBrokenLocale.so", "libthread_db.so", "libnss_", "libcidn.so", "libmemusage.so",
+    "libc.so",
+    "libm.so",
+    "libmvec.so",
+    "libpthread.so",
+    "libdl.so",
+    "librt.so",
+    "libresolv.so",
+    "libutil.so",
+    "libanl.so",
+    "libnsl.so",
+    "libBrokenLocale.so",
+    "libthread_db.so",
+    "libnss_",
+    "libcidn.so",
+    "libmemusage.so",
 ];
 /// The compiler runtime and the NVIDIA stack (see the module doc for why).
 const NODE_PROVIDED: &[&str] = &[
-    "libgcc_s.so", "libstdc++.so", "libcuda.so", "libnvidia-", "libnvcuvid.so", "libcudart.so", "libcublas", "libcurand.so",
-    "libcufft.so", "libcudnn", "libnvrtc", "libnvJitLink", "libcusparse", "libcusolver", "libnvinfer",
+    "libgcc_s.so",
+    "libstdc++.so",
+    "libcuda.so",
+    "libnvidia-",
+    "libnvcuvid.so",
+    "libcudart.so",
+    "libcublas",
+    "libcurand.so",
+    "libcufft.so",
+    "libcudnn",
+    "libnvrtc",
+    "libnvJitLink",
+    "libcusparse",
+    "libcusolver",
+    "libnvinfer",
 ];
 
 /// True for libraries the node brings itself.
 pub fn is_base_system(soname: &str) -> bool {
-    soname.starts_with("ld-linux") || soname.starts_with("linux-vdso") || soname.starts_with("linux-gate")
+    soname.starts_with("ld-linux")
+        || soname.starts_with("linux-vdso")
+        || soname.starts_with("linux-gate")
         || GLIBC.iter().chain(NODE_PROVIDED).any(|p| soname.starts_with(p))
 }
 
@@ -63,9 +91,10 @@ pub fn parse_ldd(text: &str) -> Vec<Dependency> {
 
 /// Every library `elf` loads (the whole closure: `ldd` follows dependencies of dependencies).
 pub fn ldd(elf: &Path) -> Result<Vec<Dependency>> {
-    let out = Command::new("ldd").arg(elf).output().map_err(|e| {
-        Error::Usage(format!("bundle: cannot run `ldd` ({e}); it comes with glibc (Debian package libc-bin)"))
-    })?;
+    let out = Command::new("ldd")
+        .arg(elf)
+        .output()
+        .map_err(|e| Error::Usage(format!("bundle: cannot run `ldd` ({e}); it comes with glibc (Debian package libc-bin)")))?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() && !text.contains("=>") {
         let why = String::from_utf8_lossy(&out.stderr);

@@ -55,9 +55,11 @@ fn file_name(p: &Path) -> String {
 
 pub fn build(req: &BundleRequest) -> Result<BundleSummary> {
     let dir = req.dir;
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).filter(|n| n != "..").ok_or_else(|| {
-        Error::Usage(format!("bundle: {} does not name a folder", dir.display()))
-    })?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| n != "..")
+        .ok_or_else(|| Error::Usage(format!("bundle: {} does not name a folder", dir.display())))?;
     let parts_dir = dir.with_file_name(format!("{name}.parts"));
     for d in [Some(dir), req.pieces.then_some(parts_dir.as_path())].into_iter().flatten() {
         if d.exists() {

@@ -7,7 +7,6 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-
 use crate::error::{Error, Result};
 
 /// Largest piece: 60 MB (decimal, so also under 60 MiB).

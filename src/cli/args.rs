@@ -269,8 +269,8 @@ impl ExportArgs {
             Some(map) => LabelSet::parse(spec, map)?,
             None => LabelSet::all(spec),
         };
-        let default = Levels::new(self.accept_score, self.drop_score)
-            .map_err(|e| Error::Usage(format!("--accept-score/--drop-score: {e}")))?;
+        let default =
+            Levels::new(self.accept_score, self.drop_score).map_err(|e| Error::Usage(format!("--accept-score/--drop-score: {e}")))?;
         let thresholds = Thresholds::parse(spec, &labels, default, &self.thresholds)?;
         Ok(RouteOptions { labels, thresholds })
     }

@@ -53,7 +53,11 @@ const CORRECT_RULE: &str = "at least half of the draft track's boxes matched (CL
 pub(crate) fn calibrate(args: CalibrateArgs) -> Result<ExitCode> {
     let share = |name: &str, v: f64, top_open: bool| {
         let ok = v >= 0.0 && if top_open { v < 1.0 } else { v <= 1.0 };
-        if ok { Ok(()) } else { Err(Error::Usage(format!("{name} {v} is outside 0..1"))) }
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Usage(format!("{name} {v} is outside 0..1")))
+        }
     };
     share("--iou", args.iou as f64, false)?;
     share("--target-precision", args.target_precision, false)?;
@@ -106,10 +110,7 @@ pub(crate) fn calibrate(args: CalibrateArgs) -> Result<ExitCode> {
             levels.notes.push(format!("no draft tracks of {label}"));
         }
         let b = levels.band;
-        let videos = per_video
-            .into_iter()
-            .map(|(video, t)| VideoBand { video, band: bands(&t, levels.accept, levels.drop) })
-            .collect();
+        let videos = per_video.into_iter().map(|(video, t)| VideoBand { video, band: bands(&t, levels.accept, levels.drop) }).collect();
         classes.push(ClassReport {
             label: label.clone(),
             accepted_share: b.accepted_share(),
@@ -167,7 +168,11 @@ fn parse_levels(specs: &[String], labels: &[String]) -> Result<Vec<(String, f64,
 }
 
 fn pct(v: f64) -> String {
-    if v.is_nan() { "-".into() } else { format!("{:.1}%", v * 100.0) }
+    if v.is_nan() {
+        "-".into()
+    } else {
+        format!("{:.1}%", v * 100.0)
+    }
 }
 
 fn print_table(r: &Report, videos: usize) {

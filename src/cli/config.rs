@@ -72,14 +72,16 @@ pub(crate) fn parse_from(argv: Vec<OsString>) -> Result<Parsed> {
     let run_cmd = strict.find_subcommand("run").expect("run is a subcommand").clone();
     let print_only = run.get_flag("print_config");
     let given = |id: &str| matches!(run.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable));
-    let from_command_line: Vec<String> = options(&run_cmd).filter(|a| run.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine)).map(key).collect();
+    let from_command_line: Vec<String> =
+        options(&run_cmd).filter(|a| run.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine)).map(key).collect();
 
     let mut argv = argv;
     let mut file = None;
     let mut from_file = Vec::new();
     if let Some(path) = run.get_one::<PathBuf>("config") {
         let (table, sha256) = read(path)?;
-        let (flags, positional, keys) = to_flags(&run_cmd, &table, &given).map_err(|e| Error::Usage(format!("--config {}: {e}", path.display())))?;
+        let (flags, positional, keys) =
+            to_flags(&run_cmd, &table, &given).map_err(|e| Error::Usage(format!("--config {}: {e}", path.display())))?;
         // The file's flags go right after `run`, its videos at the end: the command line's
         // own arguments keep their places.
         let at = argv.iter().position(|a| a == "run").expect("run is on the command line") + 1;
@@ -128,8 +130,10 @@ fn key(arg: &Arg) -> String {
 
 fn read(path: &Path) -> Result<(Table, String)> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("--config {}: cannot read: {e}", path.display())))?;
-    let table: Table = text.parse().map_err(|e: toml::de::Error| Error::Usage(format!("--config {}: not TOML: {}", path.display(), e.message())))?;
-    let sha256 = prelabel::fingerprint::sha256_file(path).map_err(|e| Error::Usage(format!("--config {}: cannot read: {e}", path.display())))?;
+    let table: Table =
+        text.parse().map_err(|e: toml::de::Error| Error::Usage(format!("--config {}: not TOML: {}", path.display(), e.message())))?;
+    let sha256 =
+        prelabel::fingerprint::sha256_file(path).map_err(|e| Error::Usage(format!("--config {}: cannot read: {e}", path.display())))?;
     Ok((table, sha256))
 }
 
@@ -150,7 +154,17 @@ fn kind(arg: &Arg) -> Kind {
     let is = |id: TypeId| t == id;
     if [TypeId::of::<f32>(), TypeId::of::<f64>()].into_iter().any(is) {
         Kind::Float
-    } else if [TypeId::of::<u8>(), TypeId::of::<u32>(), TypeId::of::<u64>(), TypeId::of::<usize>(), TypeId::of::<i32>(), TypeId::of::<i64>()].into_iter().any(is) {
+    } else if [
+        TypeId::of::<u8>(),
+        TypeId::of::<u32>(),
+        TypeId::of::<u64>(),
+        TypeId::of::<usize>(),
+        TypeId::of::<i32>(),
+        TypeId::of::<i64>(),
+    ]
+    .into_iter()
+    .any(is)
+    {
         Kind::Integer
     } else {
         Kind::Text
@@ -232,7 +246,9 @@ fn unknown_key(run: &Command, k: &str) -> String {
 /// clap's error about a value that came from the file, said as such.
 fn blame_file(e: clap::Error, file: Option<&Path>, from_file: &[String]) -> Error {
     let arg = e.get(clap::error::ContextKind::InvalidArg).map(|v| v.to_string()).unwrap_or_default();
-    let culprit = from_file.iter().find(|k| arg.starts_with(&format!("--{k} ")) || arg == format!("--{k}") || (k.as_str() == "inputs" && arg.starts_with("[INPUTS]")));
+    let culprit = from_file.iter().find(|k| {
+        arg.starts_with(&format!("--{k} ")) || arg == format!("--{k}") || (k.as_str() == "inputs" && arg.starts_with("[INPUTS]"))
+    });
     match (file, culprit) {
         (Some(path), Some(k)) => {
             let text = e.to_string();
@@ -371,7 +387,8 @@ mod tests {
 
     #[test]
     fn printed_settings_read_back_to_the_same_settings() {
-        let (d, f) = file("score-threshold = 0.35\nthresholds = [\"person=0.7:0.4\"]\nrefine = \"default,extend\"\ninputs = [\"a.mp4\", \"b\"]\n");
+        let (d, f) =
+            file("score-threshold = 0.35\nthresholds = [\"person=0.7:0.4\"]\nrefine = \"default,extend\"\ninputs = [\"a.mp4\", \"b\"]\n");
         let args = ["run", "--config", &f, "-o", "labels", "--no-appearance", "--tiles", "2x2"];
         let text = printed(&[&args[..], &["--print-config"]].concat());
         let first: Table = text.parse().unwrap();

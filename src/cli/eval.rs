@@ -62,7 +62,11 @@ fn dir_pairs(gt_dir: &Path, pred_dir: &Path, pred_name: &str) -> Result<Vec<Pair
             let p = e.path();
             if p.is_dir() {
                 let gt = p.join("gt/gt.txt");
-                if gt.is_file() { found.push((p, gt)) } else { stack.push(p) }
+                if gt.is_file() {
+                    found.push((p, gt))
+                } else {
+                    stack.push(p)
+                }
             }
         }
     }
@@ -94,7 +98,11 @@ fn dir_pairs(gt_dir: &Path, pred_dir: &Path, pred_name: &str) -> Result<Vec<Pair
 }
 
 fn pct(v: f64) -> String {
-    if v.is_nan() { "-".into() } else { format!("{:.1}", v * 100.0) }
+    if v.is_nan() {
+        "-".into()
+    } else {
+        format!("{:.1}", v * 100.0)
+    }
 }
 
 fn row(name: &str, s: &Scores) {
@@ -113,7 +121,10 @@ fn row(name: &str, s: &Scores) {
 }
 
 fn print_table(r: &EvalReport) {
-    println!("{:<24} {:>6} {:>6} {:>6} {:>5} {:>5} {:>6} {:>6} {:>6}", "video", "MOTA", "IDF1", "HOTA", "IDsw", "Frag", "Prec", "Recall", "AP");
+    println!(
+        "{:<24} {:>6} {:>6} {:>6} {:>5} {:>5} {:>6} {:>6} {:>6}",
+        "video", "MOTA", "IDF1", "HOTA", "IDsw", "Frag", "Prec", "Recall", "AP"
+    );
     for v in &r.videos {
         row(&v.pair.name, &v.scores);
     }

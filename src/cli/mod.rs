@@ -9,27 +9,27 @@ use std::sync::Arc;
 mod args;
 mod calibrate;
 mod config;
-mod refine_args;
 mod eval;
 mod progress;
+mod refine_args;
 mod report;
 
 use args::{BundleArgs, CalibrateArgs, EvalArgs, ReportArgs, RunArgs};
 use calibrate::calibrate;
+use clap::{Parser, Subcommand};
 pub(crate) use config::{parse_args, Parsed};
 use eval::eval;
-use clap::{Parser, Subcommand};
-use progress::{print_summary, Bars};
 use prelabel::batch::{expand_inputs, BatchJob};
+use prelabel::decode::HwDecode;
+use prelabel::devices::{DeviceRequest, ShaderStages};
 use prelabel::error::{Error, Result};
 use prelabel::export::report::{ModelReport, OptionsReport, RunReport, Settings, StageDevices};
 use prelabel::infer::{load_runtime, Detector};
 use prelabel::model::ModelSpec;
 use prelabel::pipeline::Pipeline;
-use prelabel::decode::HwDecode;
-use prelabel::devices::{DeviceRequest, ShaderStages};
 use prelabel::postprocess::Filter;
 use prelabel::tile::{MergeParams, TileConfig, Tiling};
+use progress::{print_summary, Bars};
 
 #[derive(Parser)]
 #[command(
@@ -129,10 +129,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     let shard = prelabel::batch::shard::Shard::resolve(args.shards.shard_index, args.shards.shard_count, |v| std::env::var(v).ok())?;
     check_writable(&args.out)?;
     if args.threads > 0 {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(args.threads)
-            .build_global()
-            .map_err(|e| Error::Usage(format!("--threads: {e}")))?;
+        rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global().map_err(|e| Error::Usage(format!("--threads: {e}")))?;
     }
 
     let model_path = args.model.clone().unwrap_or_else(default_model);
@@ -243,9 +240,17 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             detector: &mut detector,
             preparer: &mut shaders.preparer,
             post: &mut shaders.postprocess,
-            batch_size, formats: &formats, stride, tracker, refine: &refine, route: &route, export: &export, tiles,
+            batch_size,
+            formats: &formats,
+            stride,
+            tracker,
+            refine: &refine,
+            route: &route,
+            export: &export,
+            tiles,
             decode: request.decode(),
-            preview: args.job.preview },
+            preview: args.job.preview,
+        },
         out_dir: args.out.clone(),
         overwrite: args.overwrite,
         model,

@@ -104,11 +104,7 @@ struct Summary {
 
 pub(crate) fn report(args: ReportArgs) -> Result<ExitCode> {
     let s = summarise(&args.dir)?;
-    let text = if args.json {
-        serde_json::to_string_pretty(&s).map_err(|e| Error::Output(e.to_string()))? + "\n"
-    } else {
-        table(&s)
-    };
+    let text = if args.json { serde_json::to_string_pretty(&s).map_err(|e| Error::Output(e.to_string()))? + "\n" } else { table(&s) };
     // A reader that stops early (`| head`) is not an error.
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(Error::Output(format!("stdout: {e}"))),
@@ -125,8 +121,8 @@ fn summarise(dir: &Path) -> Result<Summary> {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some((index, count)) = parse_report_name(&name) else { continue };
         let text = std::fs::read_to_string(e.path()).map_err(|err| Error::Usage(format!("cannot read {}: {err}", e.path().display())))?;
-        let run: RunFile = serde_json::from_str(&text)
-            .map_err(|err| Error::Usage(format!("{} is not a prelabel report: {err}", e.path().display())))?;
+        let run: RunFile =
+            serde_json::from_str(&text).map_err(|err| Error::Usage(format!("{} is not a prelabel report: {err}", e.path().display())))?;
         let Some(_) = &run.assigned else {
             return Err(Error::Usage(format!(
                 "{} has no list of assigned videos (made by an older prelabel): run the job again to rewrite it",
@@ -161,7 +157,8 @@ fn summarise(dir: &Path) -> Result<Summary> {
     let mut shards = Vec::new();
     for (index, _, name, _, run) in &found {
         let last: BTreeMap<&str, &VideoEntry> = run.videos.iter().map(|v| (v.folder.as_str(), v)).collect();
-        let mut row = ShardRow { index: *index, report: name.clone(), state: run.state.clone(), assigned: 0, done: 0, failed: 0, missing: 0 };
+        let mut row =
+            ShardRow { index: *index, report: name.clone(), state: run.state.clone(), assigned: 0, done: 0, failed: 0, missing: 0 };
         for folder in run.assigned.as_deref().unwrap_or_default() {
             row.assigned += 1;
             let entry = last.get(folder.as_str());
@@ -172,7 +169,9 @@ fn summarise(dir: &Path) -> Result<Summary> {
                 (None, Some(v)) if matches!(v.status.as_str(), "ok" | "partial" | "skipped") => {
                     ("missing".to_string(), Some(format!("no manifest.json (removed since? the last report says {})", v.status)))
                 }
-                (None, Some(v)) => ("missing".to_string(), Some(v.why.clone().unwrap_or_else(|| format!("{} in the last report", v.status)))),
+                (None, Some(v)) => {
+                    ("missing".to_string(), Some(v.why.clone().unwrap_or_else(|| format!("{} in the last report", v.status))))
+                }
                 (None, None) => ("missing".to_string(), Some("not reached".into())),
             };
             match state.as_str() {
@@ -245,7 +244,12 @@ fn table(s: &Summary) -> String {
     let t = &s.totals;
     out!(
         "  total: {} video(s): {} done ({} ok, {} partial), {} failed, {} missing",
-        t.videos, t.done, t.ok, t.partial, t.failed, t.missing
+        t.videos,
+        t.done,
+        t.ok,
+        t.partial,
+        t.failed,
+        t.missing
     );
     let bad: Vec<&VideoRow> = s.videos.iter().filter(|v| v.state != "ok").collect();
     for v in bad.iter().take(LISTED) {

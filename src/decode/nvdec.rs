@@ -68,16 +68,17 @@ fn make_device() -> Result<Device, String> {
 /// Whether ffmpeg's decoder for this stream can decode on a CUDA device (`avcodec_get_hw_config`).
 /// Answers without a GPU, from ffmpeg's tables.
 pub(super) fn has_cuda_decoder(codec: &ffmpeg::codec::codec::Codec) -> bool {
-    (0..).map_while(|i| {
-        // SAFETY: ffmpeg returns null past the last configuration.
-        let config = unsafe { ffi::avcodec_get_hw_config(codec.as_ptr(), i) };
-        // SAFETY: non-null configurations point into ffmpeg's static tables.
-        (!config.is_null()).then(|| unsafe { *config })
-    })
-    .any(|c| {
-        c.device_type == ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_CUDA
-            && (c.methods & ffi::AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX as i32) != 0
-    })
+    (0..)
+        .map_while(|i| {
+            // SAFETY: ffmpeg returns null past the last configuration.
+            let config = unsafe { ffi::avcodec_get_hw_config(codec.as_ptr(), i) };
+            // SAFETY: non-null configurations point into ffmpeg's static tables.
+            (!config.is_null()).then(|| unsafe { *config })
+        })
+        .any(|c| {
+            c.device_type == ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_CUDA
+                && (c.methods & ffi::AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX as i32) != 0
+        })
 }
 
 /// Opens the decoder for `params` on NVDEC. `Err`: why not, in one line. A stream NVDEC

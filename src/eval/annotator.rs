@@ -70,7 +70,8 @@ impl Costs {
     pub fn parse(spec: &str) -> Result<Costs> {
         let mut c = Costs::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let bad = || Error::Usage(format!("--costs {part:?}: expected ACTION=SECONDS, actions draw, adjust, verify, delete, split, merge"));
+            let bad =
+                || Error::Usage(format!("--costs {part:?}: expected ACTION=SECONDS, actions draw, adjust, verify, delete, split, merge"));
             let (name, v) = part.split_once('=').ok_or_else(bad)?;
             let v: f64 = v.trim().parse().ok().filter(|v: &f64| v.is_finite() && *v >= 0.0).ok_or_else(bad)?;
             let slot = match name.trim() {
@@ -223,7 +224,11 @@ fn keyframes_after_first(len: u64, k: u64) -> u64 {
 fn scratch_track(frames: &[u64], k: u64) -> Actions {
     let mut a = Actions::default();
     for (i, &(_, len)) in runs(frames.iter().copied()).iter().enumerate() {
-        if i == 0 { a.draw += 1 } else { a.adjust += 1 }
+        if i == 0 {
+            a.draw += 1
+        } else {
+            a.adjust += 1
+        }
         a.adjust += keyframes_after_first(len, k);
     }
     a

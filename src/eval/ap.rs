@@ -51,7 +51,11 @@ pub fn average_precision(gt: &[MotRow], pred: &[MotRow], iou_threshold: f32) -> 
     let mut recall = vec![0.0];
     let mut precision = vec![0.0];
     for hit in &tp_flags {
-        if *hit { tp += 1 } else { fp += 1 }
+        if *hit {
+            tp += 1
+        } else {
+            fp += 1
+        }
         recall.push(if n_gt > 0 { tp as f64 / n_gt as f64 } else { 0.0 });
         precision.push(tp as f64 / (tp + fp) as f64);
     }

@@ -146,7 +146,11 @@ impl Band {
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 { f64::NAN } else { a as f64 / b as f64 }
+    if b == 0 {
+        f64::NAN
+    } else {
+        a as f64 / b as f64
+    }
 }
 
 /// The bands of `tracks` (score, correct) at levels `accept` and `drop` (0..1, compared in
@@ -327,11 +331,10 @@ mod tests {
             row(1, 12, 700.0, 0.2),
         ];
         let j = judge(&gt, &pred, 0.5, &HashMap::new());
-        assert_eq!(j.iter().map(|j| (j.id, j.matched, j.gt_id, j.correct)).collect::<Vec<_>>(), [
-            (10, 3, Some(1), true),
-            (11, 1, Some(2), false),
-            (12, 0, None, false)
-        ]);
+        assert_eq!(
+            j.iter().map(|j| (j.id, j.matched, j.gt_id, j.correct)).collect::<Vec<_>>(),
+            [(10, 3, Some(1), true), (11, 1, Some(2), false), (12, 0, None, false)]
+        );
         assert!((j[0].score - 0.75).abs() < 1e-6, "mean of box scores: {}", j[0].score);
         let j = judge(&gt, &pred, 0.5, &HashMap::from([(11, 0.42)]));
         assert_eq!(j[1].score, 0.42, "per-track score wins");

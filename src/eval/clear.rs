@@ -111,7 +111,12 @@ pub(crate) fn clear(gt: &[MotRow], gt_index: &[usize], pred: &[MotRow], max_dist
     let mut frames: Vec<u64> = by_frame.keys().copied().collect();
     frames.sort_unstable();
 
-    let counts = TrackCounts { num_frames: frames.len() as u64, num_objects: gt.len() as u64, num_predictions: pred.len() as u64, ..TrackCounts::default() };
+    let counts = TrackCounts {
+        num_frames: frames.len() as u64,
+        num_objects: gt.len() as u64,
+        num_predictions: pred.len() as u64,
+        ..TrackCounts::default()
+    };
     let mut c = Clear { counts, ..Clear::default() };
     let mut objects: HashMap<i64, Object> = HashMap::new();
     for f in frames {
@@ -140,8 +145,20 @@ pub(crate) fn clear(gt: &[MotRow], gt_index: &[usize], pred: &[MotRow], max_dist
         let push = |c: &mut Clear, r: usize, k: usize, switch: bool, d: f64| {
             let (i, j) = (rows[r], cols[k]);
             c.counts.total_distance += d;
-            if switch { c.counts.num_switches += 1 } else { c.counts.num_matches += 1 }
-            c.matches.push(FrameMatch { frame: f, gt_id: gt[i].id, pred_id: pred[j].id, iou: 1.0 - d, switch, gt_row: gt_index[i], pred_row: j });
+            if switch {
+                c.counts.num_switches += 1
+            } else {
+                c.counts.num_matches += 1
+            }
+            c.matches.push(FrameMatch {
+                frame: f,
+                gt_id: gt[i].id,
+                pred_id: pred[j].id,
+                iou: 1.0 - d,
+                switch,
+                gt_row: gt_index[i],
+                pred_row: j,
+            });
         };
         // 2. keep last correspondences that are still valid.
         for (r, &i) in rows.iter().enumerate() {

@@ -172,8 +172,7 @@ pub(crate) fn hota(gt: &[MotRow], pred: &[MotRow]) -> HotaScores {
         f.gt.iter().for_each(|&g| gt_count[g] += 1.0);
         f.pred.iter().for_each(|&p| pr_count[p] += 1.0);
     }
-    let align: Vec<f64> =
-        (0..ng * np).map(|k| potential[k] / (gt_count[k / np] + pr_count[k % np] - potential[k])).collect();
+    let align: Vec<f64> = (0..ng * np).map(|k| potential[k] / (gt_count[k / np] + pr_count[k % np] - potential[k])).collect();
 
     // Pass 2: per-frame matching, per-alpha counts.
     let mut matched: Vec<HashMap<(usize, usize), f64>> = vec![HashMap::new(); ALPHAS];

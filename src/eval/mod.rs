@@ -109,7 +109,11 @@ pub struct TrackScores {
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
-    if b == 0.0 { f64::NAN } else { a / b }
+    if b == 0.0 {
+        f64::NAN
+    } else {
+        a / b
+    }
 }
 
 impl TrackScores {

@@ -25,10 +25,8 @@ pub fn read_coco(text: &str, path: &Path, label: Option<&str>) -> Result<Vec<Mot
             Some(v) => v.as_array().map(Vec::as_slice).ok_or_else(|| err(format!("\"{key}\" is not a list"))),
         }
     };
-    let frame_of_image: HashMap<i64, i64> = list("images")?
-        .iter()
-        .filter_map(|im| Some((im.get("id")?.as_i64()?, im.get("frame_index")?.as_i64()?)))
-        .collect();
+    let frame_of_image: HashMap<i64, i64> =
+        list("images")?.iter().filter_map(|im| Some((im.get("id")?.as_i64()?, im.get("frame_index")?.as_i64()?))).collect();
     let keep_category: Option<Vec<i64>> = label.map(|l| {
         list("categories")
             .unwrap_or_default()

@@ -59,13 +59,21 @@ impl State {
                 let id = id.parse::<i64>().map_err(|_| err(line, format!("<track id={id:?}>: id is not a whole number")))?;
                 let keep = label.is_none_or(|l| l == attr(e, "label", line, err).unwrap_or_default());
                 let t = Track { id, keep, boxes: Vec::new() };
-                if has_body { self.current = Some(t) } else { self.tracks.push(t) }
+                if has_body {
+                    self.current = Some(t)
+                } else {
+                    self.tracks.push(t)
+                }
             }
             b"box" => {
                 let Some(t) = self.current.as_mut() else { return Ok(()) }; // CVAT for images: no tracks
                 let num = |name: &str| -> Result<f64> {
                     let v = attr(e, name, line, err)?;
-                    v.trim().parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| err(line, format!("<box {name}={v:?}>: not a number")))
+                    v.trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|x| x.is_finite())
+                        .ok_or_else(|| err(line, format!("<box {name}={v:?}>: not a number")))
                 };
                 let frame = num("frame")?;
                 if frame < 0.0 || frame.fract() != 0.0 {

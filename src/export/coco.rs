@@ -26,8 +26,7 @@ impl LabelFormat for Coco {
     fn write(&self, ctx: &ExportContext, labels: &VideoLabels, out: &mut Output) -> Result<()> {
         let set = &ctx.label_set;
         let video = &labels.video;
-        let categories: Vec<_> =
-            set.labels().iter().map(|l| json!({"id": l.id, "name": l.name, "supercategory": ""})).collect();
+        let categories: Vec<_> = set.labels().iter().map(|l| json!({"id": l.id, "name": l.name, "supercategory": ""})).collect();
         let info = json!({
             "description": format!("prelabel draft labels for {}", video.name),
             "version": env!("CARGO_PKG_VERSION"),
@@ -56,17 +55,19 @@ impl LabelFormat for Coco {
         let mut kept = Vec::with_capacity(labels.tracks.len());
         for t in &labels.tracks {
             let Some((_, label)) = set.of_class(t.class) else { continue };
-            tracks.push(json!({
-                "id": t.id,
-                "category_id": label.id,
-                "video_id": 1,
-                "first_frame_index": t.first_frame(),
-                "last_frame_index": t.last_frame(),
-                "score": round4(t.mean_score),
-                "min_score": round4(t.min_score),
-                "needs_review": t.needs_review(),
-            })
-            .to_string());
+            tracks.push(
+                json!({
+                    "id": t.id,
+                    "category_id": label.id,
+                    "video_id": 1,
+                    "first_frame_index": t.first_frame(),
+                    "last_frame_index": t.last_frame(),
+                    "score": round4(t.mean_score),
+                    "min_score": round4(t.min_score),
+                    "needs_review": t.needs_review(),
+                })
+                .to_string(),
+            );
             kept.push((t, t.id));
         }
         let mut sweep = FrameSweep::new(kept);

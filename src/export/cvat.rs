@@ -101,19 +101,17 @@ fn attribute_spec(w: &mut Xml, name: &str, mutable: &str, input: &str, default: 
 fn track(w: &mut Xml, t: &Track, label: &str, frames: u64) -> std::io::Result<()> {
     let id = t.id.to_string();
     let review = if t.needs_review() { "true" } else { "false" };
-    w.create_element("track").with_attributes([("id", id.as_str()), ("label", label), ("source", "auto")]).write_inner_content(
-        |w| {
-            for i in held_boxes(&t.boxes) {
-                one_box(w, &t.boxes[i], t.boxes[i].frame, false, review)?;
+    w.create_element("track").with_attributes([("id", id.as_str()), ("label", label), ("source", "auto")]).write_inner_content(|w| {
+        for i in held_boxes(&t.boxes) {
+            one_box(w, &t.boxes[i], t.boxes[i].frame, false, review)?;
+        }
+        if let Some(last) = t.boxes.last() {
+            if last.frame + 1 < frames {
+                one_box(w, last, last.frame + 1, true, review)?;
             }
-            if let Some(last) = t.boxes.last() {
-                if last.frame + 1 < frames {
-                    one_box(w, last, last.frame + 1, true, review)?;
-                }
-            }
-            Ok(())
-        },
-    )?;
+        }
+        Ok(())
+    })?;
     Ok(())
 }
 

@@ -39,9 +39,7 @@ pub fn image_stem(index: u64) -> String {
 /// tools carry that flag forward from the previous written box).
 pub fn held_boxes(boxes: &[TrackBox]) -> Vec<usize> {
     let last = boxes.len().saturating_sub(1);
-    (0..boxes.len())
-        .filter(|&i| i == 0 || i == last || boxes[i].keyframe || boxes[i].occluded != boxes[i - 1].occluded)
-        .collect()
+    (0..boxes.len()).filter(|&i| i == 0 || i == last || boxes[i].keyframe || boxes[i].occluded != boxes[i - 1].occluded).collect()
 }
 
 #[cfg(test)]
@@ -70,7 +68,15 @@ mod tests {
             keyframe,
             occluded,
         };
-        let boxes = [b(5, false, false), b(6, false, false), b(7, true, false), b(8, false, true), b(9, false, true), b(10, false, false), b(11, false, false)];
+        let boxes = [
+            b(5, false, false),
+            b(6, false, false),
+            b(7, true, false),
+            b(8, false, true),
+            b(9, false, true),
+            b(10, false, false),
+            b(11, false, false),
+        ];
         assert_eq!(held_boxes(&boxes), [0, 2, 3, 5, 6]);
         assert_eq!(held_boxes(&boxes[..1]), [0]);
         assert!(held_boxes(&[]).is_empty());

@@ -16,10 +16,10 @@ mod labelstudio;
 mod mot;
 mod output;
 pub mod report;
-pub mod video_ref;
-mod sweep;
 #[cfg(test)]
 mod streaming_tests;
+mod sweep;
+pub mod video_ref;
 mod yolo;
 
 use std::path::{Path, PathBuf};

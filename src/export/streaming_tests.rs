@@ -60,8 +60,7 @@ impl LabelFormat for HeldCoco {
     fn write(&self, ctx: &ExportContext, labels: &VideoLabels, out: &mut Output) -> Result<()> {
         let set = &ctx.label_set;
         let video = &labels.video;
-        let categories: Vec<_> =
-            set.labels().iter().map(|l| json!({"id": l.id, "name": l.name, "supercategory": ""})).collect();
+        let categories: Vec<_> = set.labels().iter().map(|l| json!({"id": l.id, "name": l.name, "supercategory": ""})).collect();
         let info = json!({
             "description": format!("prelabel draft labels for {}", video.name),
             "version": env!("CARGO_PKG_VERSION"),
@@ -161,8 +160,7 @@ impl LabelFormat for HeldYolo {
                 let Some(lines) = per_frame.get_mut(b.frame as usize) else { continue };
                 let r = b.bbox.clamp(video.width as f32, video.height as f32);
                 let (cx, cy) = ((r.x1 + r.x2) as f64 / 2.0 / w, (r.y1 + r.y2) as f64 / 2.0 / h);
-                let mut line =
-                    format!("{class} {cx:.6} {cy:.6} {:.6} {:.6}", r.width() as f64 / w, r.height() as f64 / h);
+                let mut line = format!("{class} {cx:.6} {cy:.6} {:.6} {:.6}", r.width() as f64 / w, r.height() as f64 / h);
                 if ctx.options.yolo_track_ids {
                     line += &format!(" {}", t.id);
                 }
@@ -172,11 +170,7 @@ impl LabelFormat for HeldYolo {
 
         out.file(&format!("{dir}/obj.names"), |f| set.labels().iter().try_for_each(|l| writeln!(f, "{}", l.name)))?;
         out.file(&format!("{dir}/obj.data"), |f| {
-            write!(
-                f,
-                "classes = {}\ntrain = data/train.txt\nnames = data/obj.names\nbackup = backup/\n",
-                set.labels().len()
-            )
+            write!(f, "classes = {}\ntrain = data/train.txt\nnames = data/obj.names\nbackup = backup/\n", set.labels().len())
         })?;
         out.file(&format!("{dir}/train.txt"), |f| {
             (0..labels.frames).try_for_each(|i| writeln!(f, "data/obj_train_data/{}.jpg", image_stem(i)))
@@ -185,9 +179,7 @@ impl LabelFormat for HeldYolo {
             (0..labels.frames).try_for_each(|i| writeln!(f, "{} {} {}", image_stem(i), video.height, video.width))
         })?;
         for (i, lines) in per_frame.iter().enumerate() {
-            out.file(&format!("{dir}/obj_train_data/{}.txt", image_stem(i as u64)), |f| {
-                lines.iter().try_for_each(|l| writeln!(f, "{l}"))
-            })?;
+            out.file(&format!("{dir}/obj_train_data/{}.txt", image_stem(i as u64)), |f| lines.iter().try_for_each(|l| writeln!(f, "{l}")))?;
         }
         Ok(())
     }
@@ -285,7 +277,16 @@ fn random_labels(rng: &mut fastrand::Rng) -> VideoLabels {
                 .collect();
             let band = if rng.bool() { ReviewBand::Accept } else { ReviewBand::Review };
             // Classes 0..4 of the COCO model: 0 and 3 are not in the label set below.
-            Track { id: i as u64 + 1, class: rng.u32(0..5), boxes, mean_score: rng.f32(), min_score: rng.f32() / 2.0, band, stationary: false, looks: None }
+            Track {
+                id: i as u64 + 1,
+                class: rng.u32(0..5),
+                boxes,
+                mean_score: rng.f32(),
+                min_score: rng.f32() / 2.0,
+                band,
+                stationary: false,
+                looks: None,
+            }
         })
         .collect();
     if rng.u8(0..4) == 0 {
@@ -295,7 +296,8 @@ fn random_labels(rng: &mut fastrand::Rng) -> VideoLabels {
             tracks[1].id = tracks[0].id;
         }
     }
-    let video = VideoInfo { path: "clip.mp4".into(), name: "clip \"one\".mp4".into(), width: 640, height: 480, fps: 12.5, frames_hint: frames };
+    let video =
+        VideoInfo { path: "clip.mp4".into(), name: "clip \"one\".mp4".into(), width: 640, height: 480, fps: 12.5, frames_hint: frames };
     VideoLabels { video, frames, tracks }
 }
 
@@ -334,9 +336,20 @@ fn streaming_writers_give_the_bytes_the_whole_video_writers_gave() {
     for case in 0..60 {
         let labels = random_labels(&mut rng);
         let options = ExportOptions { yolo_track_ids: case % 2 == 0, ..ExportOptions::default() };
-        let ctx = ExportContext { video: &labels.video, model: &model, dir: Path::new("."), final_dir: Path::new("."), label_set: &set, options: &options };
-        let pairs: [(&dyn LabelFormat, &dyn LabelFormat, &str); 4] =
-            [(&Mot, &HeldMot, "mot"), (&Coco, &HeldCoco, "coco"), (&Yolo, &HeldYolo, "yolo"), (&LabelStudio, &HeldLabelStudio, "labelstudio")];
+        let ctx = ExportContext {
+            video: &labels.video,
+            model: &model,
+            dir: Path::new("."),
+            final_dir: Path::new("."),
+            label_set: &set,
+            options: &options,
+        };
+        let pairs: [(&dyn LabelFormat, &dyn LabelFormat, &str); 4] = [
+            (&Mot, &HeldMot, "mot"),
+            (&Coco, &HeldCoco, "coco"),
+            (&Yolo, &HeldYolo, "yolo"),
+            (&LabelStudio, &HeldLabelStudio, "labelstudio"),
+        ];
         for (new, old, name) in pairs {
             let (got, want) = (written(new, &ctx, &labels), written(old, &ctx, &labels));
             assert!(!want.is_empty());

@@ -67,15 +67,21 @@ mod tests {
     fn track(id: u64, frames: &[u64]) -> Track {
         let boxes = frames
             .iter()
-            .map(|&frame| TrackBox { frame, bbox: BBox::default(), score: 0.5, source: BoxSource::Detected, keyframe: false, occluded: false })
+            .map(|&frame| TrackBox {
+                frame,
+                bbox: BBox::default(),
+                score: 0.5,
+                source: BoxSource::Detected,
+                keyframe: false,
+                occluded: false,
+            })
             .collect();
         Track { id, class: 0, boxes, mean_score: 0.5, min_score: 0.5, band: ReviewBand::Accept, stationary: false, looks: None }
     }
 
     /// Every box as (frame, id) in the order a stable sort by (frame, rank) of all boxes gives.
     fn sorted(tracks: &[(Track, u64)]) -> Vec<(u64, u64)> {
-        let mut all: Vec<(u64, u64, u64)> =
-            tracks.iter().flat_map(|(t, r)| t.boxes.iter().map(move |b| (b.frame, *r, t.id))).collect();
+        let mut all: Vec<(u64, u64, u64)> = tracks.iter().flat_map(|(t, r)| t.boxes.iter().map(move |b| (b.frame, *r, t.id))).collect();
         all.sort_by_key(|&(f, r, _)| (f, r));
         all.into_iter().map(|(f, _, id)| (f, id)).collect()
     }
@@ -102,7 +108,12 @@ mod tests {
                     let start = rng.u64(0..30);
                     // Gaps and repeated frames too, always in frame order.
                     let mut f = start;
-                    let frames: Vec<u64> = (0..rng.usize(0..15)).map(|_| { f += rng.u64(0..3); f }).collect();
+                    let frames: Vec<u64> = (0..rng.usize(0..15))
+                        .map(|_| {
+                            f += rng.u64(0..3);
+                            f
+                        })
+                        .collect();
                     // Ids tell the tracks apart; ranks often tie.
                     (track(n as u64 + 1, &frames), rng.u64(0..4))
                 })

@@ -30,9 +30,9 @@ impl VideoUrl {
     /// The URL of `file` (a path under [`VideoUrl::root`]): the prefix, then the path's
     /// components, escaped, joined by `/`.
     pub fn of(&self, file: &Path) -> Result<String> {
-        let rel = file.strip_prefix(&self.root).map_err(|_| {
-            Error::Output(format!("{} is not inside the output folder {}", file.display(), self.root.display()))
-        })?;
+        let rel = file
+            .strip_prefix(&self.root)
+            .map_err(|_| Error::Output(format!("{} is not inside the output folder {}", file.display(), self.root.display())))?;
         let mut url = self.prefix.clone();
         for (i, c) in rel.components().enumerate() {
             let Component::Normal(name) = c else {

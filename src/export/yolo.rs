@@ -33,11 +33,7 @@ impl LabelFormat for Yolo {
 
         out.file(&format!("{dir}/obj.names"), |f| set.labels().iter().try_for_each(|l| writeln!(f, "{}", l.name)))?;
         out.file(&format!("{dir}/obj.data"), |f| {
-            write!(
-                f,
-                "classes = {}\ntrain = data/train.txt\nnames = data/obj.names\nbackup = backup/\n",
-                set.labels().len()
-            )
+            write!(f, "classes = {}\ntrain = data/train.txt\nnames = data/obj.names\nbackup = backup/\n", set.labels().len())
         })?;
         out.file(&format!("{dir}/train.txt"), |f| {
             (0..labels.frames).try_for_each(|i| writeln!(f, "data/obj_train_data/{}.jpg", image_stem(i)))

@@ -105,17 +105,17 @@ impl Bound {
 
 /// Copies every output out of ONNX Runtime as f32.
 pub(super) fn copy_out(outputs: &ort::session::SessionOutputs<'_>) -> Result<RawOutputs> {
-        let mut raw = HashMap::new();
-        for (name, value) in outputs.iter() {
-            let tensor = match value.dtype().tensor_type() {
-                Some(TensorElementType::Float32) => extract::<f32>(&value, |v| v),
-                Some(TensorElementType::Int64) => extract::<i64>(&value, |v| v as f32),
-                Some(TensorElementType::Int32) => extract::<i32>(&value, |v| v as f32),
-                other => return Err(Error::Inference(format!("output '{name}' has unsupported element type {other:?}"))),
-            }?;
-            raw.insert(name.to_string(), tensor);
-        }
-        Ok(raw)
+    let mut raw = HashMap::new();
+    for (name, value) in outputs.iter() {
+        let tensor = match value.dtype().tensor_type() {
+            Some(TensorElementType::Float32) => extract::<f32>(&value, |v| v),
+            Some(TensorElementType::Int64) => extract::<i64>(&value, |v| v as f32),
+            Some(TensorElementType::Int32) => extract::<i32>(&value, |v| v as f32),
+            other => return Err(Error::Inference(format!("output '{name}' has unsupported element type {other:?}"))),
+        }?;
+        raw.insert(name.to_string(), tensor);
+    }
+    Ok(raw)
 }
 
 /// Copies one output tensor out of ONNX Runtime as f32 (class tensors may be integers).

@@ -140,7 +140,11 @@ impl Detector {
 
     /// Frames per inference call for `--batch-size 0` (auto).
     pub fn auto_batch_size(&self) -> usize {
-        if self.execution_provider == CUDA_PROVIDER { AUTO_BATCH_CUDA } else { AUTO_BATCH_CPU }
+        if self.execution_provider == CUDA_PROVIDER {
+            AUTO_BATCH_CUDA
+        } else {
+            AUTO_BATCH_CPU
+        }
     }
 
     /// Fails with a clear message when the model's tensors are not what its description says.
@@ -163,12 +167,8 @@ impl Detector {
         if dims.len() != 4 || dims.iter().zip(want).skip(1).any(|(d, w)| *d >= 0 && *d != w) {
             return Err(mismatch(format!("input '{}' has shape {dims:?}, expected {want:?}", spec.input.name)));
         }
-        let outputs: HashMap<String, Vec<i64>> = self
-            .session
-            .outputs()
-            .iter()
-            .filter_map(|o| Some((o.name().to_string(), tensor_dims(o.dtype())?)))
-            .collect();
+        let outputs: HashMap<String, Vec<i64>> =
+            self.session.outputs().iter().filter_map(|o| Some((o.name().to_string(), tensor_dims(o.dtype())?))).collect();
         shapes::check_output_shapes(spec, &outputs).map_err(mismatch)
     }
 
@@ -180,12 +180,8 @@ impl Detector {
     /// The same without IoBinding (plain `Session::run`, ONNX Runtime allocates the outputs).
     /// Kept to check, in tests and benches, that binding changes neither results nor speed.
     pub fn run_unbound(&mut self, batch: &Batch) -> Result<RawOutputs> {
-        let input = TensorRef::from_array_view((batch.shape, batch.data.as_slice()))
-            .map_err(|e| Error::Inference(e.to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.input_name.as_str() => input])
-            .map_err(|e| Error::Inference(e.to_string()))?;
+        let input = TensorRef::from_array_view((batch.shape, batch.data.as_slice())).map_err(|e| Error::Inference(e.to_string()))?;
+        let outputs = self.session.run(ort::inputs![self.input_name.as_str() => input]).map_err(|e| Error::Inference(e.to_string()))?;
         binding::copy_out(&outputs)
     }
 }
@@ -200,11 +196,7 @@ fn build_session(onnx: &Path, threads: usize, cuda: bool) -> Result<Session> {
     if threads > 0 {
         builder = builder.with_intra_threads(threads).map_err(|e| fail(e.to_string()))?;
     }
-    let providers = if cuda {
-        vec![ep::CUDA::default().build().error_on_failure()]
-    } else {
-        vec![ep::CPU::default().build()]
-    };
+    let providers = if cuda { vec![ep::CUDA::default().build().error_on_failure()] } else { vec![ep::CPU::default().build()] };
     builder = builder.with_execution_providers(providers).map_err(|e| fail(e.to_string()))?;
     builder.commit_from_file(onnx).map_err(|e| fail(e.to_string()))
 }
@@ -226,7 +218,6 @@ fn ort_message(e: &Error) -> String {
     };
     tail.chars().take(300).collect()
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -271,7 +262,13 @@ mod tests {
     fn a_batch_whose_data_does_not_fit_its_shape_is_an_error() {
         let spec = ModelSpec::load(&repo().join("models/ssd_mobilenet_v2_coco.toml")).unwrap();
         let mut d = Detector::new(&spec, DeviceChoice::Cpu, 1, None).unwrap();
-        let bad = Batch { frames: Vec::new(), regions: Vec::new(), data_f16: Vec::new(), shape: [2, 300, 300, 3], data: vec![0.0; 300 * 300 * 3] };
+        let bad = Batch {
+            frames: Vec::new(),
+            regions: Vec::new(),
+            data_f16: Vec::new(),
+            shape: [2, 300, 300, 3],
+            data: vec![0.0; 300 * 300 * 3],
+        };
         assert!(matches!(d.run(&bad), Err(Error::Inference(_))));
     }
 }

@@ -212,7 +212,12 @@ fn batch_loop(
             let plan = plans.entry((width, height)).or_insert_with(|| {
                 let p = tiles.plan(width, height, input);
                 if p.is_tiled() {
-                    tracing::info!("{width}x{height} frames: whole frame + {}x{} tiles, {} model inputs per frame", p.rows, p.cols, p.regions.len());
+                    tracing::info!(
+                        "{width}x{height} frames: whole frame + {}x{} tiles, {} model inputs per frame",
+                        p.rows,
+                        p.cols,
+                        p.regions.len()
+                    );
                 }
                 p
             });

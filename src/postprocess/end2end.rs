@@ -21,7 +21,13 @@ pub(super) struct Layout<'a> {
     pub normalized: bool,
 }
 
-pub(super) fn decode_packed(raw: &RawOutputs, name: &str, normalized: bool, ctx: &DecodeContext, out: &mut Candidates) -> Result<(), String> {
+pub(super) fn decode_packed(
+    raw: &RawOutputs,
+    name: &str,
+    normalized: bool,
+    ctx: &DecodeContext,
+    out: &mut Candidates,
+) -> Result<(), String> {
     let t = super::tensor(raw, name)?;
     let k = t.shape[1];
     if t.data.len() != ctx.frames.len() * k * 6 {

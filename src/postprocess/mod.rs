@@ -89,9 +89,7 @@ impl Postprocessor {
     /// The IoU threshold of the NMS this model needs; `None` when the model ran NMS itself.
     pub fn nms_iou(&self) -> Option<f32> {
         match &self.spec.output {
-            OutputSpec::Ssd { nms_iou, .. } | OutputSpec::Yolov5 { nms_iou, .. } | OutputSpec::Yolov8 { nms_iou, .. } => {
-                Some(*nms_iou)
-            }
+            OutputSpec::Ssd { nms_iou, .. } | OutputSpec::Yolov5 { nms_iou, .. } | OutputSpec::Yolov8 { nms_iou, .. } => Some(*nms_iou),
             OutputSpec::End2end { .. } | OutputSpec::End2endSplit { .. } => None,
         }
     }
@@ -118,21 +116,13 @@ impl Postprocessor {
         };
         let mut cands: Candidates = vec![Vec::new(); frames.len()];
         let decoded = match &self.spec.output {
-            OutputSpec::Ssd { boxes, logits, anchors, scales, .. } => {
-                ssd::decode(raw, [boxes, logits, anchors], *scales, &ctx, &mut cands)
-            }
+            OutputSpec::Ssd { boxes, logits, anchors, scales, .. } => ssd::decode(raw, [boxes, logits, anchors], *scales, &ctx, &mut cands),
             OutputSpec::Yolov5 { output, .. } => yolo::decode(raw, output, false, &ctx, &mut cands),
             OutputSpec::Yolov8 { output, .. } => yolo::decode(raw, output, true, &ctx, &mut cands),
             OutputSpec::End2end { output, normalized } => end2end::decode_packed(raw, output, *normalized, &ctx, &mut cands),
-            OutputSpec::End2endSplit { boxes, scores, classes, count, box_order, normalized } => end2end::decode_split(
-                raw,
-                [boxes, scores, classes],
-                count.as_deref(),
-                *box_order,
-                *normalized,
-                &ctx,
-                &mut cands,
-            ),
+            OutputSpec::End2endSplit { boxes, scores, classes, count, box_order, normalized } => {
+                end2end::decode_split(raw, [boxes, scores, classes], count.as_deref(), *box_order, *normalized, &ctx, &mut cands)
+            }
         };
         decoded.map_err(|e| Error::Inference(format!("model {}: {e}", self.spec.name)))?;
         Ok(cands
@@ -143,10 +133,7 @@ impl Postprocessor {
                 // which is how the tile merge recognises it.
                 let (x0, y0) = (r.x as f32, r.y as f32);
                 let (x1, y1) = (x0 + r.width as f32, y0 + r.height as f32);
-                c.into_iter()
-                    .map(|d| Detection { bbox: d.bbox.clamp_to(x0, y0, x1, y1), ..d })
-                    .filter(|d| d.bbox.area() > 0.0)
-                    .collect()
+                c.into_iter().map(|d| Detection { bbox: d.bbox.clamp_to(x0, y0, x1, y1), ..d }).filter(|d| d.bbox.area() > 0.0).collect()
             })
             .collect())
     }

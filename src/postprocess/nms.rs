@@ -25,9 +25,7 @@ pub fn nms_with(mut candidates: Vec<Detection>, iou_threshold: f32, max_keep: us
         if kept.len() >= max_keep {
             break;
         }
-        let suppressed = kept
-            .iter()
-            .any(|k| (!class_aware || k.class == cand.class) && k.bbox.iou(&cand.bbox) > iou_threshold);
+        let suppressed = kept.iter().any(|k| (!class_aware || k.class == cand.class) && k.bbox.iou(&cand.bbox) > iou_threshold);
         if !suppressed {
             kept.push(cand);
         }

@@ -143,10 +143,7 @@ impl GpuPreprocessor {
         ctx.queue.write_buffer(items_buf, 0, bytemuck::cast_slice(&records));
         {
             let size = wgpu::BufferSize::new(plan.src_bytes).expect("plans are never empty");
-            let mut view = ctx
-                .queue
-                .write_buffer_with(src, 0, size)
-                .ok_or_else(|| Error::Gpu("cannot stage the frame upload".into()))?;
+            let mut view = ctx.queue.write_buffer_with(src, 0, size).ok_or_else(|| Error::Gpu("cannot stage the frame upload".into()))?;
             for &(frame, offset) in &plan.frame_offsets {
                 for (plane, at) in planes(items[frame].0).into_iter().zip(plane_offsets(items[frame].0, offset)) {
                     view.slice(at as usize..at as usize + plane.len()).copy_from_slice(plane);

@@ -91,7 +91,11 @@ impl Planner {
         let (mut fits, mut fails) = (0, items.len());
         while fails - fits > 1 {
             let mid = (fits + fails) / 2;
-            if self.plan(&items[..mid]).is_ok() { fits = mid } else { fails = mid }
+            if self.plan(&items[..mid]).is_ok() {
+                fits = mid
+            } else {
+                fails = mid
+            }
         }
         fits
     }
@@ -162,7 +166,14 @@ impl Planner {
                 if !inside || !frame.is_consistent() {
                     return Err(Error::Usage(format!(
                         "preprocess: region {}x{}+{}+{} does not lie inside frame {} ({}x{} {:?}, {} bytes)",
-                        r.width, r.height, r.x, r.y, frame.index, frame.width, frame.height, frame.format(),
+                        r.width,
+                        r.height,
+                        r.x,
+                        r.y,
+                        frame.index,
+                        frame.width,
+                        frame.height,
+                        frame.format(),
                         planes(frame).iter().map(|p| p.len()).sum::<usize>()
                     )));
                 }

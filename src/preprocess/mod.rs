@@ -98,13 +98,7 @@ pub fn make_region_batch(items: &[(&Frame, Region)], input: &InputSpec) -> Batch
         DType::F32 => (data, Vec::new()),
         DType::F16 => (Vec::new(), data.iter().map(|&v| half::f16::from_f32(v)).collect()),
     };
-    Batch {
-        frames: items.iter().map(|(f, _)| f.info()).collect(),
-        regions: items.iter().map(|(_, r)| *r).collect(),
-        shape,
-        data,
-        data_f16,
-    }
+    Batch { frames: items.iter().map(|(f, _)| f.info()).collect(), regions: items.iter().map(|(_, r)| *r).collect(), shape, data, data_f16 }
 }
 
 /// Per-channel `value = pixel * mul + add`, equivalent to `(pixel/255 - mean) / std`.
@@ -159,9 +153,7 @@ fn fill_region(frame: &Frame, region: Region, input: &InputSpec, out: &mut [f32]
     // `row_pixels` is generic over the writer so its inner loop inlines (90k pixels a frame).
     match input.layout {
         Layout::Nhwc => out.chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
-            row_pixels(src, (stride, row_len), ys[y], &xs, mul, add, pad, &mut |x, v: [f32; 3]| {
-                row[x * 3..x * 3 + 3].copy_from_slice(&v)
-            })
+            row_pixels(src, (stride, row_len), ys[y], &xs, mul, add, pad, &mut |x, v: [f32; 3]| row[x * 3..x * 3 + 3].copy_from_slice(&v))
         }),
         Layout::Nchw => {
             let (p0, rest) = out.split_at_mut(w * h);

@@ -24,7 +24,11 @@ fn overlap_of_smaller(a: &crate::types::BBox, b: &crate::types::BBox) -> f32 {
     let w = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
     let h = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
     let small = a.area().min(b.area());
-    if small <= 0.0 { 0.0 } else { w * h / small }
+    if small <= 0.0 {
+        0.0
+    } else {
+        w * h / small
+    }
 }
 
 /// Share of `small`'s detections that overlap a detection of `big` in the same frame.
@@ -54,7 +58,11 @@ pub fn dedupe(tracks: &mut Vec<Sparse>, cfg: &DedupeConfig) -> usize {
     let mut removed = 0;
     for t in tracks.drain(..) {
         let dup = kept.iter().any(|k| k.class == t.class && shared(&t, k, cfg.min_overlap) >= cfg.min_share);
-        if dup { removed += 1 } else { kept.push(t) }
+        if dup {
+            removed += 1
+        } else {
+            kept.push(t)
+        }
     }
     *tracks = kept;
     removed

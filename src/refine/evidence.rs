@@ -33,9 +33,7 @@ pub fn drop_weak(tracks: &mut Vec<Sparse>, cfg: &EvidenceConfig, fps: f32, detec
     let need = (cfg.min_detected_s * per_s).round().max(1.0) as usize;
     tracks.retain(|t| {
         let span = detector_frames.range(t.first()..=t.last()).count().max(1);
-        t.dets.len() >= need
-            && t.dets.len() as f32 >= cfg.min_detected_share * span as f32
-            && t.mean_score() >= cfg.min_mean_score
+        t.dets.len() >= need && t.dets.len() as f32 >= cfg.min_detected_share * span as f32 && t.mean_score() >= cfg.min_mean_score
     });
     before - tracks.len()
 }

@@ -132,18 +132,18 @@ fn grow(t: &mut Sparse, cfg: &ExtendConfig, fit: f64, max_miss: u64, frames: &BT
         let Some(&f) = next else { break };
         cursor = f;
         let end = if forward { t.last() } else { t.first() };
-        let near: Vec<(f64, [f32; 4])> = t
-            .dets
-            .iter()
-            .filter(|d| (d.0 as f64 - end as f64).abs() <= fit)
-            .map(|d| (d.0 as f64, cxcywh(&d.1)))
-            .collect();
+        let near: Vec<(f64, [f32; 4])> =
+            t.dets.iter().filter(|d| (d.0 as f64 - end as f64).abs() <= fit).map(|d| (d.0 as f64, cxcywh(&d.1))).collect();
         let (at, slope) = fit_line(&near, end as f64);
         let dt = f as f32 - end as f32;
         let expected = from_cxcywh([at[0] + slope[0] * dt, at[1] + slope[1] * dt, at[2], at[3]]);
         match pool.take(f, t.class, &expected, cfg.min_iou) {
             Some((b, s)) => {
-                if forward { t.dets.push((f, b, s)) } else { t.dets.insert(0, (f, b, s)) }
+                if forward {
+                    t.dets.push((f, b, s))
+                } else {
+                    t.dets.insert(0, (f, b, s))
+                }
                 added += 1;
                 misses = 0;
             }

@@ -24,8 +24,8 @@ pub mod bridge;
 pub mod dedupe;
 pub mod evidence;
 pub mod extend;
-mod sparse;
 pub mod smooth;
+mod sparse;
 pub mod stationary;
 pub mod stitch;
 

@@ -62,7 +62,11 @@ impl Rate {
 }
 
 fn gcd(a: i32, b: i32) -> i32 {
-    if b == 0 { a.abs().max(1) } else { gcd(b, a % b) }
+    if b == 0 {
+        a.abs().max(1)
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 /// Writes packed RGB8 frames as an H.264 MP4 (see the module doc).
@@ -87,7 +91,8 @@ impl Mp4Writer {
     /// Starts `dest` (its folder must exist) for `width` x `height` frames at `fps` frames a
     /// second ([`Rate::from_fps`]).
     pub fn new(dest: &Path, width: u32, height: u32, fps: f64) -> Result<Mp4Writer> {
-        let rate = Rate::from_fps(fps).ok_or_else(|| Error::Output(format!("{}: cannot write a video at {fps} frames per second", dest.display())))?;
+        let rate = Rate::from_fps(fps)
+            .ok_or_else(|| Error::Output(format!("{}: cannot write a video at {fps} frames per second", dest.display())))?;
         Self::with_rate(dest, width, height, rate)
     }
 
@@ -148,8 +153,9 @@ impl Mp4Writer {
         out.write_header_with(header).map_err(|e| fail("mp4 header", &e))?;
         // The muxer may choose its own time base (MP4: a multiple of the rate).
         let stream_tb = out.stream(0).map(|s| s.time_base()).unwrap_or(encoder_tb);
-        let scaler = scaling::Context::get(format::Pixel::RGB24, enc_w, enc_h, format::Pixel::YUV420P, enc_w, enc_h, scaling::Flags::BILINEAR)
-            .map_err(|e| fail("colour conversion", &e))?;
+        let scaler =
+            scaling::Context::get(format::Pixel::RGB24, enc_w, enc_h, format::Pixel::YUV420P, enc_w, enc_h, scaling::Flags::BILINEAR)
+                .map_err(|e| fail("colour conversion", &e))?;
         Ok(Mp4Writer {
             dest: dest.to_path_buf(),
             tmp: Some(tmp),

@@ -151,7 +151,9 @@ impl SheetBuilder {
         for (i, (entry, pick, thumb)) in self.slots.into_iter().enumerate() {
             let (x, y) = l.cell(i);
             match &thumb {
-                Some(t) => image::imageops::overlay(&mut sheet, t, (x + (THUMB - t.width()) / 2) as i64, (y + (THUMB - t.height()) / 2) as i64),
+                Some(t) => {
+                    image::imageops::overlay(&mut sheet, t, (x + (THUMB - t.width()) / 2) as i64, (y + (THUMB - t.height()) / 2) as i64)
+                }
                 None => p.tag(&mut sheet, x as i32, y as i32, "(frame not decoded)", WHITE, BACKGROUND),
             }
             let static_track = entry.look_at.iter().any(|r| r.reason == "static");
@@ -180,9 +182,12 @@ fn thumbnail(frame: &RgbImage, bbox: &BBox) -> RgbImage {
     let x1 = (b.x2 + margin).min(fw).ceil();
     let y1 = (b.y2 + margin).min(fh).ceil();
     let (cw, ch) = (((x1 - x0) as u32).max(1), ((y1 - y0) as u32).max(1));
-    let crop = image::imageops::crop_imm(frame, x0 as u32, y0 as u32, cw.min(frame.width() - x0 as u32), ch.min(frame.height() - y0 as u32)).to_image();
+    let crop =
+        image::imageops::crop_imm(frame, x0 as u32, y0 as u32, cw.min(frame.width() - x0 as u32), ch.min(frame.height() - y0 as u32))
+            .to_image();
     let k = (THUMB as f32 / crop.width() as f32).min(THUMB as f32 / crop.height() as f32);
-    let (tw, th) = (((crop.width() as f32 * k).round() as u32).clamp(1, THUMB), ((crop.height() as f32 * k).round() as u32).clamp(1, THUMB));
+    let (tw, th) =
+        (((crop.width() as f32 * k).round() as u32).clamp(1, THUMB), ((crop.height() as f32 * k).round() as u32).clamp(1, THUMB));
     let mut t = resize(&crop, tw, th, FilterType::Triangle);
     let inside = BBox { x1: (b.x1 - x0) * k, y1: (b.y1 - y0) * k, x2: (b.x2 - x0) * k, y2: (b.y2 - y0) * k };
     outline(&mut t, &inside, Stroke::Solid(2), REVIEW);

@@ -83,12 +83,7 @@ pub fn write(video: &Path, dir: &Path, cancel: &AtomicBool) -> Result<WebVideo> 
     let dest = dir.join(WEB_VIDEO);
     let out_err = |e: std::io::Error| Error::Output(format!("cannot write {}: {e}", dest.display()));
     if is_browser_playable(video)? {
-        let tmp = tempfile::Builder::new()
-            .prefix(".prelabel-")
-            .suffix(".mp4.partial")
-            .tempfile_in(dir)
-            .map_err(out_err)?
-            .into_temp_path();
+        let tmp = tempfile::Builder::new().prefix(".prelabel-").suffix(".mp4.partial").tempfile_in(dir).map_err(out_err)?.into_temp_path();
         std::fs::remove_file(&tmp).map_err(out_err)?;
         if std::fs::hard_link(video, &tmp).is_err() {
             std::fs::copy(video, &tmp).map_err(out_err)?;

@@ -44,9 +44,7 @@ pub struct Levels {
 impl Levels {
     pub fn new(accept: f32, drop: f32) -> Result<Levels> {
         if !(0.0..=1.0).contains(&accept) || !(0.0..=1.0).contains(&drop) || drop > accept {
-            return Err(Error::Usage(format!(
-                "review levels accept {accept}, drop {drop}: need 0 <= drop <= accept <= 1"
-            )));
+            return Err(Error::Usage(format!("review levels accept {accept}, drop {drop}: need 0 <= drop <= accept <= 1")));
         }
         Ok(Levels { accept, drop })
     }
@@ -271,12 +269,7 @@ fn look_at(track: &Track, accept: f32, fps: f32) -> Vec<Range> {
         };
         match out.last_mut() {
             Some(r) if r.reason == reason && r.last_frame + 1 == b.frame => r.last_frame = b.frame,
-            _ => out.push(Range {
-                first_frame: b.frame,
-                last_frame: b.frame,
-                start_s: round3(time_s(b.frame, fps)),
-                reason,
-            }),
+            _ => out.push(Range { first_frame: b.frame, last_frame: b.frame, start_s: round3(time_s(b.frame, fps)), reason }),
         }
     }
     out

@@ -49,12 +49,12 @@ fn bands_per_class_and_queue_order() {
     let set = LabelSet::all(&m);
     let th = Thresholds::parse(&m, &set, Levels::new(0.6, 0.3).unwrap(), &["car=0.8:0.5".into()]).unwrap();
     let input = labels(vec![
-        track(1, 1, 0, &[(0.9, D), (0.7, D)]),             // person 0.8: accept
-        track(2, 1, 2, &[(0.5, D), (0.5, P), (0.4, D)]),   // person 0.45: review
-        track(3, 1, 5, &[(0.2, D), (0.3, D)]),             // person 0.25: dropped
-        track(4, 3, 0, &[(0.7, D), (0.7, D)]),             // car 0.7 < 0.8: review
-        track(5, 3, 9, &[(0.45, D)]),                      // car 0.45 < 0.5: dropped
-        track(6, 2, 0, &[(0.9, D)]),                       // bicycle: accept
+        track(1, 1, 0, &[(0.9, D), (0.7, D)]),           // person 0.8: accept
+        track(2, 1, 2, &[(0.5, D), (0.5, P), (0.4, D)]), // person 0.45: review
+        track(3, 1, 5, &[(0.2, D), (0.3, D)]),           // person 0.25: dropped
+        track(4, 3, 0, &[(0.7, D), (0.7, D)]),           // car 0.7 < 0.8: review
+        track(5, 3, 9, &[(0.45, D)]),                    // car 0.45 < 0.5: dropped
+        track(6, 2, 0, &[(0.9, D)]),                     // bicycle: accept
     ]);
     let set = LabelSet::parse(&m, "person,car=vehicle").unwrap();
     let r = route(&input, &set, &th);

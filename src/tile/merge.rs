@@ -59,7 +59,11 @@ fn coverage(part: &BBox, whole: &BBox) -> f32 {
     let w = (part.x2.min(whole.x2) - part.x1.max(whole.x1)).max(0.0);
     let h = (part.y2.min(whole.y2) - part.y1.max(whole.y1)).max(0.0);
     let area = part.area();
-    if area <= 0.0 { 0.0 } else { w * h / area }
+    if area <= 0.0 {
+        0.0
+    } else {
+        w * h / area
+    }
 }
 
 /// One frame's detections from all the `regions` the model saw of it (`parts[i]` found in
@@ -77,9 +81,9 @@ pub fn merge(frame: FrameInfo, parts: &[(Region, Vec<Detection>)], p: &MergePara
         .iter()
         .filter(|(i, cut, d)| {
             !*cut
-                || !flagged.iter().any(|(j, other_cut, o)| {
-                    j != i && !other_cut && o.class == d.class && coverage(&d.bbox, &o.bbox) >= p.cover
-                })
+                || !flagged
+                    .iter()
+                    .any(|(j, other_cut, o)| j != i && !other_cut && o.class == d.class && coverage(&d.bbox, &o.bbox) >= p.cover)
         })
         .map(|(_, _, d)| **d)
         .collect();

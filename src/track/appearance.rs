@@ -41,13 +41,8 @@ fn describe_one(frame: &Frame, b: &BBox) -> Appearance {
         return Appearance(hist);
     }
     // The inner part: 20% off each side, 10% off top and bottom.
-    let inner = BBox {
-        x1: b.x1 + 0.2 * b.width(),
-        x2: b.x2 - 0.2 * b.width(),
-        y1: b.y1 + 0.1 * b.height(),
-        y2: b.y2 - 0.1 * b.height(),
-    }
-    .clamp(frame.width as f32 - 1.0, frame.height as f32 - 1.0);
+    let inner = BBox { x1: b.x1 + 0.2 * b.width(), x2: b.x2 - 0.2 * b.width(), y1: b.y1 + 0.1 * b.height(), y2: b.y2 - 0.1 * b.height() }
+        .clamp(frame.width as f32 - 1.0, frame.height as f32 - 1.0);
     let (w, h) = (inner.width(), inner.height());
     if w < 1.0 || h < 2.0 {
         return Appearance(hist);

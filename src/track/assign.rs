@@ -76,15 +76,15 @@ pub fn assign(tracks: &[Item], dets: &[Item], min_iou: f32, gate: Gate) -> Vec<(
     let transposed = tracks.len() > dets.len();
     let (rows, cols) = if transposed { (dets, tracks) } else { (tracks, dets) };
     let w = Matrix::from_fn(rows.len(), cols.len(), |(r, c)| {
-        if transposed { weight(&cols[c], &rows[r], min_iou, gate) } else { weight(&rows[r], &cols[c], min_iou, gate) }
+        if transposed {
+            weight(&cols[c], &rows[r], min_iou, gate)
+        } else {
+            weight(&rows[r], &cols[c], min_iou, gate)
+        }
     });
     let (_, col_of_row) = kuhn_munkres(&w);
-    let mut pairs: Vec<(usize, usize)> = col_of_row
-        .into_iter()
-        .enumerate()
-        .filter(|&(r, c)| w[(r, c)] > 0)
-        .map(|(r, c)| if transposed { (c, r) } else { (r, c) })
-        .collect();
+    let mut pairs: Vec<(usize, usize)> =
+        col_of_row.into_iter().enumerate().filter(|&(r, c)| w[(r, c)] > 0).map(|(r, c)| if transposed { (c, r) } else { (r, c) }).collect();
     pairs.sort_unstable();
     pairs
 }

@@ -61,14 +61,7 @@ impl Kalman {
         let m = to_xyah(b);
         let h = m[3];
         let (sp, sv) = (2.0 * STD_POSITION * h, 10.0 * STD_VELOCITY * h);
-        Kalman {
-            axes: [
-                Axis::new(m[0], sp, sv),
-                Axis::new(m[1], sp, sv),
-                Axis::new(m[2], 1e-2, 1e-5),
-                Axis::new(m[3], sp, sv),
-            ],
-        }
+        Kalman { axes: [Axis::new(m[0], sp, sv), Axis::new(m[1], sp, sv), Axis::new(m[2], 1e-2, 1e-5), Axis::new(m[3], sp, sv)] }
     }
 
     /// Advances the state by `frames` frames (the detector may skip frames with `--stride`).

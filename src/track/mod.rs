@@ -13,8 +13,8 @@ pub mod appearance;
 mod assign;
 pub mod bytetrack;
 pub mod interpolate;
-pub mod keyframes;
 mod kalman;
+pub mod keyframes;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -99,7 +99,15 @@ impl Tracker {
     /// `fps`: the video's frame rate (anything not positive and finite counts as 25).
     pub fn new(cfg: TrackerConfig, fps: f32) -> Tracker {
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { FALLBACK_FPS };
-        Tracker { cfg, fps, online: ByteTrack::new(cfg, fps), detector_frames: BTreeSet::new(), usable: BTreeMap::new(), keep_usable: false, singles: Vec::new() }
+        Tracker {
+            cfg,
+            fps,
+            online: ByteTrack::new(cfg, fps),
+            detector_frames: BTreeSet::new(),
+            usable: BTreeMap::new(),
+            keep_usable: false,
+            singles: Vec::new(),
+        }
     }
 
     /// The detections of one frame the detector ran on; frames in increasing order (a frame
@@ -159,7 +167,16 @@ impl Tracker {
             };
             let id = self.singles.len() as u64 + 1;
             let band = ReviewBand::Accept;
-            self.singles.push(Track { id, class: d.class, boxes: vec![b], mean_score: d.score, min_score: d.score, band, stationary: false, looks: None });
+            self.singles.push(Track {
+                id,
+                class: d.class,
+                boxes: vec![b],
+                mean_score: d.score,
+                min_score: d.score,
+                band,
+                stationary: false,
+                looks: None,
+            });
         }
     }
 
@@ -185,8 +202,16 @@ impl Tracker {
             .map(|(n, raw)| {
                 let mut boxes = interpolate::densify(&raw.detections, |f| frames.contains(&f));
                 keyframes::mark_keyframes(&mut boxes, self.cfg.keyframe_iou);
-                let mut track =
-                    Track { id: n as u64 + 1, class: raw.class, boxes, mean_score: 0.0, min_score: 0.0, band: ReviewBand::Accept, stationary: false, looks: raw.looks.map(Box::new) };
+                let mut track = Track {
+                    id: n as u64 + 1,
+                    class: raw.class,
+                    boxes,
+                    mean_score: 0.0,
+                    min_score: 0.0,
+                    band: ReviewBand::Accept,
+                    stationary: false,
+                    looks: raw.looks.map(Box::new),
+                };
                 (track.mean_score, track.min_score) = track.detected_scores();
                 track
             })

@@ -64,4 +64,3 @@ pub fn parse_cvat(text: &str) -> (BTreeMap<String, String>, Vec<String>, CvatBox
     }
     (meta, labels, tracks)
 }
-

@@ -129,6 +129,7 @@ pub fn mapped_options(model: &ModelSpec) -> Options {
 /// Routes `labels` and writes `formats` into `dir`, as the pipeline does for one video.
 pub fn route_and_write(model: &ModelSpec, dir: &Path, formats: &[Format], labels: &VideoLabels, options: &Options) -> Result<Vec<PathBuf>> {
     let routed = route(labels, &options.route.labels, &options.route.thresholds);
-    let ctx = ExportContext { video: &labels.video, model, dir, final_dir: dir, label_set: &options.route.labels, options: &options.export };
+    let ctx =
+        ExportContext { video: &labels.video, model, dir, final_dir: dir, label_set: &options.route.labels, options: &options.export };
     write_labels(formats, &ctx, &routed)
 }

@@ -24,8 +24,8 @@ use self::ssd::{SsdDecoder, SsdHead};
 use super::{Filter, Postprocessor};
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::types::RawOutputs;
 use crate::model::{ModelSpec, OutputSpec};
+use crate::types::RawOutputs;
 use crate::types::{Batch, FrameDetections};
 
 /// Candidate slots per item for the first try of GPU decoding; an item with more is retried
@@ -112,4 +112,3 @@ impl GpuPostprocessor {
         self.nms.read(n)
     }
 }
-

@@ -115,13 +115,8 @@ impl GpuNms {
         let mut cands = vec![GpuCand::zeroed(); items.len() * bufs.cap];
         for (item, dets) in items.iter().enumerate() {
             for (i, d) in dets.iter().take(bufs.cap).enumerate() {
-                cands[item * bufs.cap + i] = GpuCand {
-                    bbox: [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2],
-                    score: d.score,
-                    class: d.class,
-                    index: i as u32,
-                    pad: 0,
-                };
+                cands[item * bufs.cap + i] =
+                    GpuCand { bbox: [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2], score: d.score, class: d.class, index: i as u32, pad: 0 };
             }
         }
         let counts: Vec<u32> = items.iter().map(|d| d.len() as u32).collect();
@@ -182,21 +177,15 @@ impl GpuNms {
             let readback = kernels::readback(ctx, "nms readback", out_bytes);
             let bind_group =
                 kernels::bind_group(ctx, &self.layout, &[&params, &cands, &counts, &keys, &sorted, &mask, &flags, &out, &dispatch]);
-            self.bufs = Some(NmsBuffers { n_items, cap, max_keep, params, cands, counts, flags, out, dispatch, indirect, readback, bind_group });
+            self.bufs =
+                Some(NmsBuffers { n_items, cap, max_keep, params, cands, counts, flags, out, dispatch, indirect, readback, bind_group });
         }
         Ok(self.bufs.as_ref().expect("buffers were just made"))
     }
 
     /// Records sort, bitmask, sweep and the copy of the kept boxes for readback. Candidates,
     /// counts and zeroed flags must be in the buffers by then.
-    pub(crate) fn encode(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        n_items: usize,
-        iou_threshold: f32,
-        max_keep: usize,
-        class_aware: bool,
-    ) {
+    pub(crate) fn encode(&self, enc: &mut wgpu::CommandEncoder, n_items: usize, iou_threshold: f32, max_keep: usize, class_aware: bool) {
         let b = self.bufs.as_ref().expect("GpuNms::buffers before encode");
         let band = self.band.unwrap_or((iou_threshold.abs() * (-20f32).exp2()).max(1e-30));
         let params = Params {

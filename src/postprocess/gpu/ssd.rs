@@ -11,8 +11,8 @@ use super::kernels;
 use super::nms::NmsBuffers;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::types::RawOutputs;
 use crate::preprocess::InputTransform;
+use crate::types::RawOutputs;
 use crate::types::Region;
 
 #[repr(C)]
@@ -63,7 +63,8 @@ pub(crate) struct SsdDecoder {
 impl SsdDecoder {
     pub fn new(ctx: Arc<GpuContext>, head: SsdHead, keep: &[bool]) -> Result<SsdDecoder> {
         let layout = kernels::layout(&ctx, "ssd_decode", 7);
-        let [pipe] = kernels::pipelines(&ctx, "ssd_decode.wgsl", include_str!("../../../shaders/ssd_decode.wgsl"), &layout, ["decode_ssd"])?;
+        let [pipe] =
+            kernels::pipelines(&ctx, "ssd_decode.wgsl", include_str!("../../../shaders/ssd_decode.wgsl"), &layout, ["decode_ssd"])?;
         let params = kernels::uniform(&ctx, "ssd params", std::mem::size_of::<Params>() as u64);
         let keep_words: Vec<u32> = keep.iter().map(|&k| k as u32).collect();
         let keep = kernels::storage(&ctx, "ssd keep", keep_words.len() as u64 * 4);
