@@ -20,7 +20,9 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Runs `cmd` to the end and returns its peak resident set in KiB.
+/// Runs `cmd` to the end and returns its peak resident set in KiB. The child is reaped by
+/// `wait4` (which also gives its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn peak_rss_kib(cmd: &mut Command) -> u64 {
     let child = cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("prelabel starts");
     let mut status = 0;

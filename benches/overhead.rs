@@ -2,11 +2,11 @@
 //!
 //! 1. Default model (CPU): the first frames of the sample video through
 //!    (a) the model alone: `Detector::run` (the ONNX Runtime session, IoBinding) on batches
-//!        prepared beforehand, at the pipeline's batch size, as many calls as the pipeline makes;
+//!    prepared beforehand, at the pipeline's batch size, as many calls as the pipeline makes;
 //!    (b) the whole pipeline (`Pipeline::run`: decode, preprocess, infer, postprocess, track,
-//!        refine, route, every format written), untiled, stride 1, the same model and session;
+//!    refine, route, every format written), untiled, stride 1, the same model and session;
 //!    (c) decode alone: `ffmpeg -threads 1 -i FILE -f null -` (the pipeline's decoder runs one
-//!        libavcodec thread: video-rs leaves `thread_count` at its default of 1).
+//!    libavcodec thread: video-rs leaves `thread_count` at its default of 1).
 //!    Target: pipeline >= 0.9x the model alone.
 //! 2. The smallest test model (`.deps/test-models/end2end.onnx`, 64x64 input: inference is
 //!    nearly free) over a folder of 8 short H.264 clips (the sample video cut in 8), run by the
