@@ -9,19 +9,12 @@
 use std::path::Path;
 use std::time::Instant;
 
-use prelabel::decode::VideoReader;
+mod common;
+use common::{env_or, first_frames, median};
+
 use prelabel::infer::{Detector, DeviceChoice};
 use prelabel::model::ModelSpec;
 use prelabel::preprocess::make_batch;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn main() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -30,14 +23,7 @@ fn main() {
     let spec = ModelSpec::load(&repo.join("models/ssd_mobilenet_v2_coco.toml")).expect("model description (scripts/setup.sh)");
     let mut detector = Detector::new(&spec, DeviceChoice::Auto, 0, None).expect("model loads");
     let batch_size = env_or("PRELABEL_BENCH_BATCH", detector.auto_batch_size());
-    let mut reader = VideoReader::open(&repo.join(".deps/vtest.avi")).expect("sample video (scripts/setup.sh)");
-    let mut frames = Vec::new();
-    while frames.len() < frames_wanted {
-        match reader.next_frame().expect("decodes") {
-            Some(f) => frames.push(f),
-            None => break,
-        }
-    }
+    let frames = first_frames(&repo.join(".deps/vtest.avi"), frames_wanted);
     let batches: Vec<_> = frames.chunks(batch_size).map(|c| make_batch(c, &spec.input)).collect();
     println!("bench: {} frames, batch {batch_size}, {rounds} rounds, {} ({})", frames.len(), detector.execution_provider, detector.device);
     // One untimed pass each: first runs allocate and plan.

@@ -11,20 +11,13 @@
 use std::path::Path;
 use std::time::Instant;
 
-use prelabel::decode::VideoReader;
+mod common;
+use common::{env_or, first_frames, median};
+
 use prelabel::infer::{Detector, DeviceChoice};
 use prelabel::model::ModelSpec;
 use prelabel::preprocess::make_batch;
 use prelabel::types::Batch;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// Frames per second of one pass over `batches`.
 fn pass(detector: &mut Detector, batches: &[Batch], frames: usize) -> f64 {
@@ -50,14 +43,7 @@ fn main() {
     let (spec8, mut int8) = load("ssd_mobilenet_v2_coco_int8.toml");
     assert_eq!(spec.input.name, spec8.input.name, "the two descriptions must take the same input");
     let batch_size = env_or("PRELABEL_BENCH_BATCH", fp32.auto_batch_size());
-    let mut reader = VideoReader::open(&repo.join(".deps/vtest.avi")).expect("sample video (scripts/setup.sh)");
-    let mut frames = Vec::new();
-    while frames.len() < frames_wanted {
-        match reader.next_frame().expect("decodes") {
-            Some(f) => frames.push(f),
-            None => break,
-        }
-    }
+    let frames = first_frames(&repo.join(".deps/vtest.avi"), frames_wanted);
     let batches: Vec<_> = frames.chunks(batch_size).map(|c| make_batch(c, &spec.input)).collect();
     let n = frames.len();
     println!(

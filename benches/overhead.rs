@@ -29,7 +29,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use prelabel::decode::VideoReader;
+mod common;
+
 use prelabel::devices::{Postprocess, Preparer};
 use prelabel::export::Format;
 use prelabel::infer::{Detector, DeviceChoice};
@@ -83,12 +84,6 @@ fn decode_only(files: &[PathBuf], parallel: usize) -> f64 {
         }
     }
     t.elapsed().as_secs_f64()
-}
-
-/// Every frame of `video`, decoded as the pipeline decodes it on the CPU path.
-fn frames_of(video: &Path) -> Vec<Frame> {
-    let mut r = VideoReader::open(video).expect("video opens");
-    std::iter::from_fn(|| r.next_frame().expect("decodes")).collect()
 }
 
 fn best(v: &[f64]) -> f64 {
@@ -148,7 +143,7 @@ fn main() {
     let route = prelabel::route::RouteOptions::defaults(&spec);
     let export = prelabel::export::ExportOptions::default();
     let refine = prelabel::refine::RefineConfig::default();
-    let frames = frames_of(&clip);
+    let frames = common::first_frames(&clip, usize::MAX);
     let calls = frames.len().div_ceil(batch_size);
     let clip_frames = frames.len();
     let batches: Vec<Batch> = frames

@@ -31,8 +31,8 @@ pub mod stitch;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::track::{interpolate, keyframes};
-use crate::types::{Detection, ReviewBand, Track};
+use crate::track::dense_track;
+use crate::types::{Detection, Track};
 pub use sparse::Sparse;
 
 /// One refinement step, as `--refine` names it.
@@ -165,21 +165,10 @@ fn densify(mut sparse: Vec<Sparse>, video: &VideoTiming) -> Vec<Track> {
     sparse
         .into_iter()
         .enumerate()
-        .map(|(n, s)| {
-            let mut boxes = interpolate::densify(&s.dets, |f| frames.contains(&f));
-            keyframes::mark_keyframes(&mut boxes, video.keyframe_iou);
-            let mut track = Track {
-                id: n as u64 + 1,
-                class: s.class,
-                boxes,
-                mean_score: 0.0,
-                min_score: 0.0,
-                band: ReviewBand::Accept,
-                stationary: s.stationary,
-                looks: s.looks,
-            };
-            (track.mean_score, track.min_score) = track.detected_scores();
-            track
+        .map(|(n, s)| Track {
+            stationary: s.stationary,
+            looks: s.looks,
+            ..dense_track(n as u64 + 1, s.class, &s.dets, |f| frames.contains(&f), video.keyframe_iou)
         })
         .collect()
 }

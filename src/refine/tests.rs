@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::types::{BBox, BoxSource, Detection, TrackBox};
+use crate::types::{BBox, BoxSource, Detection, ReviewBand, TrackBox};
 
 /// A person 100 px tall walking right at `speed` px/frame, detected on `frames`.
 fn walker(id: u64, x0: f32, speed: f32, frames: impl Iterator<Item = u64>) -> Track {

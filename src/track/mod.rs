@@ -199,24 +199,29 @@ impl Tracker {
         let frames = &self.detector_frames;
         raws.into_iter()
             .enumerate()
-            .map(|(n, raw)| {
-                let mut boxes = interpolate::densify(&raw.detections, |f| frames.contains(&f));
-                keyframes::mark_keyframes(&mut boxes, self.cfg.keyframe_iou);
-                let mut track = Track {
-                    id: n as u64 + 1,
-                    class: raw.class,
-                    boxes,
-                    mean_score: 0.0,
-                    min_score: 0.0,
-                    band: ReviewBand::Accept,
-                    stationary: false,
-                    looks: raw.looks.map(Box::new),
-                };
-                (track.mean_score, track.min_score) = track.detected_scores();
-                track
+            .map(|(n, raw)| Track {
+                looks: raw.looks.map(Box::new),
+                ..dense_track(n as u64 + 1, raw.class, &raw.detections, |f| frames.contains(&f), self.cfg.keyframe_iou)
             })
             .collect()
     }
+}
+
+/// A whole track from its detected boxes `(frame, box, score)`: the frames between filled in
+/// ([`interpolate::densify`]), keyframes placed, scores taken from the detected boxes. Not
+/// stationary and without colours; the tracker and the refine stage set those.
+pub fn dense_track(
+    id: u64,
+    class: u32,
+    detections: &[(u64, crate::types::BBox, f32)],
+    is_detector_frame: impl Fn(u64) -> bool,
+    keyframe_iou: f32,
+) -> Track {
+    let mut boxes = interpolate::densify(detections, is_detector_frame);
+    keyframes::mark_keyframes(&mut boxes, keyframe_iou);
+    let mut track = Track { id, class, boxes, mean_score: 0.0, min_score: 0.0, band: ReviewBand::Accept, stationary: false, looks: None };
+    (track.mean_score, track.min_score) = track.detected_scores();
+    track
 }
 
 #[cfg(test)]
