@@ -1,8 +1,10 @@
 //! Per-video claims, so that workers sharing one `--out` (a shard run twice by a retry or a
 //! replaced pod, overlapping resubmissions) never label the same video at once.
 //!
-//! A claim is `OUT/.claims/<key>.claim`, created with `create_new` (O_EXCL: exactly one
-//! creator wins, also on NFS v3+ and most shared file systems). It holds who claimed it (host,
+//! A claim is `OUT/.claims/<key>.claim`, written whole to a temp file and hard-linked to its
+//! name (link fails when the name exists: exactly one creator wins, also on NFS and most
+//! shared file systems), so no reader ever sees an empty claim, even of a worker killed while
+//! claiming; file systems without hard links fall back to `create_new` (O_EXCL). It holds who claimed it (host,
 //! pid, when) and a heartbeat a thread refreshes while the video is labelled. A claim is stale,
 //! and is taken over with a log line, when its heartbeat is older than the claim timeout
 //! (`--claim-timeout`), or at once when it was made on this host (same host name, boot and pid
@@ -169,7 +171,7 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
 /// Renames the stale claim at `path` aside and deletes it. When the claim moved is not the one
 /// judged stale (another worker took over first and claimed anew), it is put back.
 fn take_over(path: &Path, stale_token: &str) -> Result<()> {
-    let aside = path.with_extension(format!("taken.{}.{}", std::process::id(), fastrand::u64(..)));
+    let aside = path.with_file_name(transient_name("taken", &Owner::me()));
     match std::fs::rename(path, &aside) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -215,15 +217,8 @@ pub fn acquire(out: &Path, rel_out: &Path, timeout: Duration) -> Result<Attempt>
             heartbeat_ms: now,
             token: fastrand_token(),
         };
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(mut f) => {
-                let text = serde_json::to_vec_pretty(&mine).expect("a claim serialises");
-                f.write_all(&text).and_then(|_| f.sync_all()).map_err(|e| {
-                    let _ = std::fs::remove_file(&path);
-                    io_err("cannot write", &path, e)
-                })?;
-                return Ok(Attempt::Held(Claim::start(path, mine, timeout)));
-            }
+        match create_whole(&dir, &path, &mine, &me) {
+            Ok(()) => return Ok(Attempt::Held(Claim::start(path, mine, timeout))),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             // The folder was removed as empty by a worker finishing its run: make it again.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -242,6 +237,44 @@ pub fn acquire(out: &Path, rel_out: &Path, timeout: Duration) -> Result<Attempt>
         }
     }
     Ok(Attempt::Busy("other workers (the claim changed hands 8 times while trying)".into()))
+}
+
+/// Creates the claim file at `path` holding `claim`, failing with `AlreadyExists` when there is
+/// one: written to a temp file first and hard-linked into place, so the claim appears whole.
+fn create_whole(dir: &Path, path: &Path, claim: &ClaimFile, me: &Owner) -> std::io::Result<()> {
+    let text = serde_json::to_vec_pretty(claim).map_err(std::io::Error::other)?;
+    let tmp = dir.join(transient_name("new", me));
+    let written = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).and_then(|mut f| {
+        f.write_all(&text)?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied) => {
+            // No hard links here (some FUSE and object-store mounts): O_EXCL, then the content.
+            tracing::debug!("no hard links in {} ({e}): claims are created with O_EXCL", dir.display());
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+            f.write_all(&text).and_then(|_| f.sync_all()).inspect_err(|_| {
+                let _ = std::fs::remove_file(path);
+            })
+        }
+        other => other,
+    }
+}
+
+/// The name of a short-lived file in the claims folder (a claim being written, a heartbeat's
+/// new content, a claim renamed aside to be taken over): `.<kind>.<random>.<pid>@<host>`, so
+/// that [`clean`] can tell the leftovers of a killed process of this host at once.
+fn transient_name(kind: &str, me: &Owner) -> String {
+    format!(".{kind}.{}.{}@{}", fastrand_token(), me.pid, me.host)
+}
+
+/// Whether a transient file's name says it belongs to a process of this host that has ended.
+fn transient_of_dead_process(name: &str, me: &Owner) -> bool {
+    let Some((rest, host)) = name.rsplit_once('@') else { return false };
+    let Some(pid) = rest.rsplit_once('.').and_then(|(_, pid)| pid.parse::<u32>().ok()) else { return false };
+    host == me.host && start_time(pid).is_none()
 }
 
 /// Ten random letters and digits.
@@ -304,9 +337,15 @@ fn still_ours(path: &Path, token: &str) -> bool {
 /// Replaces the claim's content whole (temp file and rename), so readers never see half.
 fn rewrite(path: &Path, file: &ClaimFile) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(&format!(".hb.{}.", std::process::id())).tempfile_in(dir)?;
-    tmp.write_all(&serde_json::to_vec_pretty(file).map_err(std::io::Error::other)?)?;
-    tmp.persist(path).map(|_| ()).map_err(|e| e.error)
+    let tmp = dir.join(transient_name("hb", &file.owner));
+    let written = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).and_then(|mut f| {
+        f.write_all(&serde_json::to_vec_pretty(file).map_err(std::io::Error::other)?)?;
+        std::fs::rename(&tmp, path)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 impl Drop for Claim {
@@ -351,9 +390,10 @@ pub fn clean(out: &Path, timeout: Duration) -> Result<()> {
                 take_over(&path, &token)?;
             }
         } else {
-            // Heartbeat temp files and claims renamed aside: live for milliseconds.
+            // Claims being written, heartbeat temp files, claims renamed aside: they live for
+            // milliseconds, so they are debris when their process is gone or they are old.
             let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|m| SystemTime::now().duration_since(m).ok());
-            if old.is_some_and(|a| a > Duration::from_secs(60).min(timeout)) {
+            if transient_of_dead_process(&name, &me) || old.is_some_and(|a| a > Duration::from_secs(60).min(timeout)) {
                 let _ = std::fs::remove_file(&path);
             }
         }
@@ -421,6 +461,34 @@ mod tests {
         assert!(!mine.still_held());
         drop(mine);
         assert!(path.exists(), "a claim that is no longer ours is not deleted");
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_claimer_are_cleaned_at_once_and_live_ones_kept() {
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().join(DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        let me = Owner::me();
+        let mut dead = me.clone();
+        dead.pid = u32::MAX - 1;
+        let killed = transient_name("new", &dead);
+        let live = transient_name("new", &me);
+        let mut elsewhere = dead.clone();
+        elsewhere.host = "other.host".into();
+        let far = transient_name("hb", &elsewhere);
+        for n in [&killed, &live, &far] {
+            std::fs::write(dir.join(n), b"{").unwrap();
+        }
+        clean(out.path(), DEFAULT_TIMEOUT).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        let mut want = vec![live.clone(), far.clone()];
+        want.sort();
+        assert_eq!(left, want, "only the dead process's file goes (another host's pids mean nothing here)");
+        // A claim made next to them is whole and leaves no temp file of its own.
+        let c = held(acquire(out.path(), Path::new("a.mp4"), DEFAULT_TIMEOUT).unwrap());
+        assert!(c.still_held());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
     }
 
     #[test]

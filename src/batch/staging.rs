@@ -4,10 +4,13 @@
 //! leaves nothing under a final name. Folders of attempts whose claim is gone (a killed
 //! worker) are deleted by [`clean`] at the start of the next run.
 //!
-//! Replacing a folder that exists (a video labelled again) moves the old one aside into
-//! `.staging` and the new one in: two renames, between which the folder is briefly absent,
-//! never mixed. Entries of the old folder that prelabel did not write (another video's
-//! folder nested under it, a user's notes) are carried over into the new one first.
+//! Replacing a folder that exists (a video labelled again) swaps the new folder and the old
+//! one in one step (Linux `renameat2(RENAME_EXCHANGE)`), then deletes the old one from
+//! `.staging`: a reader sees the old folder or the new one, never none and never a mix. Where
+//! the file system cannot swap (NFS, older kernels) it takes two renames, old aside then new
+//! in, between which the folder is briefly absent. Entries of the old folder that prelabel did
+//! not write (another video's folder nested under it, a user's notes) are carried over into
+//! the new one first.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -76,6 +79,18 @@ impl Staging {
                     std::fs::rename(e.path(), self.dir.join(&name)).map_err(|err| io_err("cannot carry over", &e.path(), err))?;
                 }
             }
+            match exchange(&self.dir, &dest) {
+                Ok(()) => {
+                    // The old folder now sits where the attempt was: delete it (a kill here
+                    // leaves it to the next run's `clean`, as the attempt's folder).
+                    self.committed = true;
+                    if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+                        tracing::warn!("cannot delete the replaced folder {}: {e}", self.dir.display());
+                    }
+                    return Ok(dest);
+                }
+                Err(e) => tracing::debug!("cannot swap folders in one step ({e}): two renames"),
+            }
             std::fs::rename(&dest, &self.aside).map_err(|e| io_err("cannot move aside", &dest, e))?;
         }
         if let Err(e) = std::fs::rename(&self.dir, &dest) {
@@ -92,6 +107,20 @@ impl Staging {
             }
         }
         Ok(dest)
+    }
+}
+
+/// Swaps the two paths in one atomic step (both must exist).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: two valid NUL-terminated paths; renameat2 only reads them.
+    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -167,6 +196,24 @@ mod tests {
         assert!(!dest.join("coco.json").exists(), "old label files go with the old folder");
         assert_eq!(std::fs::read_to_string(dest.join("nested.mp4/mot.txt")).unwrap(), "nested");
         assert_eq!(std::fs::read_dir(out.path().join(DIR)).unwrap().count(), 0, "no leftovers");
+    }
+
+    #[test]
+    fn exchange_swaps_two_folders_or_leaves_both_untouched() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b) = (t.path().join("a"), t.path().join("b"));
+        for (d, f) in [(&a, "from_a"), (&b, "from_b")] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join(f), f).unwrap();
+        }
+        match exchange(&a, &b) {
+            Ok(()) => assert!(a.join("from_b").is_file() && b.join("from_a").is_file()),
+            Err(e) => {
+                eprintln!("no RENAME_EXCHANGE here ({e}): commits take two renames");
+                assert!(a.join("from_a").is_file() && b.join("from_b").is_file());
+            }
+        }
+        assert!(exchange(&a, &t.path().join("missing")).is_err(), "both must exist");
     }
 
     #[test]
