@@ -98,7 +98,8 @@ fn annotator_saved(gt: &Path, pred: &Path) -> f64 {
 
 #[test]
 fn tud_stadtmitte_stride_1() {
-    score("TUD-Stadtmitte", 1, Floors { mota: 0.75, idf1: 0.70, precision: 0.95, saved: 0.50 });
+    // IDF1 0.773 with the uncross step, 0.745 without: the floor holds its gain.
+    score("TUD-Stadtmitte", 1, Floors { mota: 0.75, idf1: 0.76, precision: 0.95, saved: 0.50 });
 }
 
 #[test]

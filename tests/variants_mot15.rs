@@ -4,8 +4,8 @@
 //! with `prelabel eval`'s library (equal to py-motmetrics, see tests/eval_motmetrics.rs).
 //!
 //! Floors sit above what the build before the refine stage scored on the same clips (MOTA
-//! far 0.295, one-in-four 0.582) and a little under what the defaults reach now (0.359 and
-//! 0.648): losing the gains fails here.
+//! far 0.295, one-in-four 0.582) and a little under what the defaults reach now (0.462 and
+//! 0.648; far was 0.404 before the uncross step): losing the gains fails here.
 
 mod common;
 
@@ -40,7 +40,7 @@ fn mota_of(variant: &str, floor: f64) {
 
 #[test]
 fn far_away_campus_beats_the_build_before_refinement() {
-    mota_of("far", 0.33);
+    mota_of("far", 0.43);
 }
 
 #[test]

@@ -11,7 +11,8 @@ pub(crate) struct RefineArgs {
     /// Refinement steps to run, comma separated: bridge (no guessed boxes through long misses:
     /// cut there), stitch (join a track to one that starts where its motion leads, in matching
     /// colours), dedupe (drop a track sitting on top of another), evidence (drop tracks the
-    /// detector rarely or never surely saw), extend (take unsure detections where a track's
+    /// detector rarely or never surely saw), uncross (where two tracks met and their futures were
+    /// handed to each other, give each its own back when both walks then continue better), extend (take unsure detections where a track's
     /// motion leads: more recall, less precision; off by default), smooth (take the detector's
     /// jitter out), static (send never-moving tracks to review). `default` is all but extend,
     /// `all` all, `none` none; they run in that order. `prelabel eval` shows what each is worth

@@ -11,6 +11,7 @@
 //! | `stitch` | joins a track that ends to one that starts soon after where its motion leads, with matching colours (an occlusion, a cut the bridge step made that hindsight confirms) | [`stitch`] |
 //! | `dedupe` | removes a track that mostly sits on top of a longer one (a second box on a person already boxed) | [`dedupe`] |
 //! | `evidence` | drops tracks the detector confirmed too rarely or never surely enough to be worth a human's time | [`evidence`] |
+//! | `uncross` | where two tracks met and the tracker handed each one's future to the other (people crossing), exchanges their tails back when both walks then continue better; adds and removes no detection | [`uncross`] |
 //! | `extend` (off by default) | takes detections no track took where a track's motion says its object was: before its first and after its last sure detection, and inside its gaps | [`extend`] |
 //! | `smooth` | fits each track's detected boxes to a local straight line in time, taking the detector's jitter out | [`smooth`] |
 //! | `static` | marks tracks that never move (scenery: a sign, a parked object) so routing sends them to review | [`stationary`] |
@@ -28,6 +29,7 @@ pub mod smooth;
 mod sparse;
 pub mod stationary;
 pub mod stitch;
+pub mod uncross;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,16 +45,18 @@ pub enum Step {
     Stitch,
     Dedupe,
     Evidence,
+    Uncross,
     Extend,
     Smooth,
     Static,
 }
 
 impl Step {
-    pub const ALL: [Step; 7] = [Step::Bridge, Step::Stitch, Step::Dedupe, Step::Evidence, Step::Extend, Step::Smooth, Step::Static];
+    pub const ALL: [Step; 8] =
+        [Step::Bridge, Step::Stitch, Step::Dedupe, Step::Evidence, Step::Uncross, Step::Extend, Step::Smooth, Step::Static];
     /// What runs unless told otherwise: every step but `extend`, which on the footage the
     /// defaults are chosen on added more wrong boxes than right ones (see `extend`).
-    pub const DEFAULT: [Step; 6] = [Step::Bridge, Step::Stitch, Step::Dedupe, Step::Evidence, Step::Smooth, Step::Static];
+    pub const DEFAULT: [Step; 7] = [Step::Bridge, Step::Stitch, Step::Dedupe, Step::Evidence, Step::Uncross, Step::Smooth, Step::Static];
 }
 
 /// Which steps run, and their settings. Durations are seconds, sizes are fractions of the
@@ -61,6 +65,7 @@ impl Step {
 pub struct RefineConfig {
     pub steps: BTreeSet<Step>,
     pub stitch: stitch::StitchConfig,
+    pub uncross: uncross::UncrossConfig,
     pub dedupe: dedupe::DedupeConfig,
     pub evidence: evidence::EvidenceConfig,
     pub extend: extend::ExtendConfig,
@@ -74,6 +79,7 @@ impl Default for RefineConfig {
         RefineConfig {
             steps: Step::DEFAULT.into_iter().collect(),
             stitch: Default::default(),
+            uncross: Default::default(),
             dedupe: Default::default(),
             evidence: Default::default(),
             extend: Default::default(),
@@ -104,6 +110,8 @@ pub struct RefineStats {
     /// Detections no track had taken, added by `extend`.
     pub detections_added: usize,
     pub cuts: usize,
+    /// Tail exchanges of tracks that crossed (`uncross`).
+    pub uncrossed: usize,
     pub static_marked: usize,
     pub tracks_out: usize,
 }
@@ -119,7 +127,7 @@ pub struct VideoTiming<'a> {
     pub keyframe_iou: f32,
 }
 
-/// Runs the switched-on steps in a fixed order (bridge, stitch, dedupe, evidence, extend,
+/// Runs the switched-on steps in a fixed order (bridge, stitch, dedupe, evidence, uncross, extend,
 /// smooth, static) and gives dense tracks with keyframes, ids 1..n by first frame.
 pub fn refine(tracks: Vec<Track>, cfg: &RefineConfig, video: &VideoTiming) -> (Vec<Track>, RefineStats) {
     let mut stats = RefineStats { tracks_in: tracks.len(), ..RefineStats::default() };
@@ -142,6 +150,9 @@ pub fn refine(tracks: Vec<Track>, cfg: &RefineConfig, video: &VideoTiming) -> (V
     }
     if cfg.on(Step::Evidence) {
         stats.weak_dropped = evidence::drop_weak(&mut sparse, &cfg.evidence, fps, video.detector_frames);
+    }
+    if cfg.on(Step::Uncross) {
+        stats.uncrossed = uncross::uncross(&mut sparse, &cfg.uncross, fps);
     }
     if cfg.on(Step::Extend) {
         stats.detections_added = extend::extend(&mut sparse, &cfg.extend, fps, video.detector_frames, video.usable);
