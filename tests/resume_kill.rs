@@ -1,7 +1,9 @@
 //! Crash-proof resume, proven: a job over several short clips is killed with SIGKILL at random
 //! moments (at least 20 kills, resuming each time); after every kill each video folder under
 //! its final name is whole and byte-identical to an uninterrupted run's, and the finished job
-//! is byte-identical with no attempt folders or claims left. A full disk (a file size limit)
+//! is byte-identical with no attempt folders or claims left. Killed while relabelling
+//! (`--overwrite`), a job folder reads the same after every kill: each video's old folder or
+//! its new one, swapped in one step, never neither. A full disk (a file size limit)
 //! stops the job with a clear error and nothing partial under a final name.
 //! The seed of the kill times is printed; PRELABEL_KILL_SEED=N replays one.
 
@@ -112,6 +114,64 @@ fn sigkill_at_random_moments_then_resume_gives_the_same_bytes() {
     }
     eprintln!("{kills} kills ({mid_job} mid-job) in {rounds} rounds, {launches} runs");
     assert!(mid_job > 0, "seed {seed}: no kill landed between two videos' commits");
+}
+
+/// Whether the file system under `dir` can swap two folders in one step (what a relabel uses;
+/// without it a relabelled folder is briefly absent).
+fn can_exchange(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let (a, b) = (dir.join(".probe-a"), dir.join(".probe-b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let (ca, cb) = (c(&a), c(&b));
+    // SAFETY: two valid NUL-terminated paths.
+    let ok = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) } == 0;
+    std::fs::remove_dir(&a).unwrap();
+    std::fs::remove_dir(&b).unwrap();
+    ok
+}
+
+#[test]
+fn sigkill_while_relabelling_with_overwrite_never_leaves_a_video_without_its_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let input = clips(&t.join("clips"), 5);
+    let out = t.join("out");
+    let (want, full) = reference(&input, &out);
+    let swap = can_exchange(t);
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    eprintln!("kill seed {seed}; folders are swapped in one step here: {swap}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    // Every relabel replaces a whole folder with identical bytes (the labels are deterministic),
+    // so after any kill the job folder must read exactly as before: old folder or new, never
+    // none and never a mix.
+    // Every run relabels all five clips, so it takes as long as the first: kill 12 of them at
+    // random moments, then let one finish.
+    let mut kills = 0;
+    for _ in 0..12 {
+        let mut child = run_cmd(&input, &out, &["--overwrite"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(full.mul_f64(rng.f64()));
+        let _ = child.kill();
+        let o = child.wait_with_output().unwrap();
+        if o.status.signal() != Some(9) {
+            assert!(o.status.success(), "seed {seed}: a run failed: {}", stderr(&o));
+            continue;
+        }
+        kills += 1;
+        let context = format!("seed {seed}, after kill {kills}");
+        if swap {
+            assert!(labels(&out) == want, "{context}: a folder is missing or differs while relabelling");
+        } else {
+            whole_folders_only(&out, &want, &context);
+        }
+    }
+    eprintln!("{kills} kills while relabelling");
+    assert!(kills >= 6, "seed {seed}: only {kills} of 12 runs were killed before they finished");
+    let o = run_cmd(&input, &out, &["--overwrite"]).output().unwrap();
+    assert!(o.status.success(), "seed {seed}: the last run failed: {}", stderr(&o));
+    assert!(labels(&out) == want, "seed {seed}: the relabelled job differs from the first one");
+    no_debris(&out, &format!("seed {seed}, relabelled"));
 }
 
 #[test]
