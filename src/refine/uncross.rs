@@ -145,13 +145,17 @@ pub fn uncross(tracks: &mut [Sparse], cfg: &UncrossConfig, fps: f32) -> usize {
     let mut total = 0;
     for _ in 0..MAX_PASSES {
         let mut found: Vec<(f32, usize, usize, u64)> = Vec::new();
-        for a in 0..tracks.len() {
-            for b in a + 1..tracks.len() {
-                let (ta, tb) = (&tracks[a], &tracks[b]);
-                if ta.class != tb.class || ta.dets.is_empty() || tb.dets.is_empty() || ta.last() < tb.first() || tb.last() < ta.first() {
+        // By first frame, so each track only meets those starting before it ends (hours of
+        // video hold tens of thousands of tracks).
+        let mut by_start: Vec<usize> = (0..tracks.len()).filter(|&i| !tracks[i].dets.is_empty()).collect();
+        by_start.sort_by_key(|&i| (tracks[i].first(), i));
+        for (k, &i) in by_start.iter().enumerate() {
+            for &j in by_start[k + 1..].iter().take_while(|&&j| tracks[j].first() <= tracks[i].last()) {
+                let (a, b) = (i.min(j), i.max(j));
+                if tracks[a].class != tracks[b].class {
                     continue;
                 }
-                if let Some((f, gain)) = best_exchange(&ta.dets, &tb.dets, fps, cfg) {
+                if let Some((f, gain)) = best_exchange(&tracks[a].dets, &tracks[b].dets, fps, cfg) {
                     found.push((gain, a, b, f));
                 }
             }
