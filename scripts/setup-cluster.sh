@@ -20,22 +20,12 @@ mkdir -p "$DEPS"
 RAY_VERSION=2.60.0
 K8S_VALIDATE_VERSION=1.37.0
 
-say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
-die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 # ---------------------------------------------------------------- Slurm and munge (Debian)
 # The packages only install: no daemon starts (the tests start their own, by PID).
-missing=()
-for p in slurm-wlm munge; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    say "installing Debian packages: ${missing[*]}"
-    SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-        || die "could not install ${missing[*]} from Debian"
-fi
+apt_install "Slurm and munge for the cluster tests" slurm-wlm munge
 
 # ---------------------------------------------------------------- Python venvs (PyPI)
 # Made once; the marker holds the pinned version, so changing the pin remakes the venv.

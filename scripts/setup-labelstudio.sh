@@ -18,16 +18,10 @@ LS_VERSION=1.23.2
 WEBSOCKETS_VERSION=15.0.1
 VENV=$DEPS/venv-labelstudio
 
-say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
-die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
-if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'install ok installed'; then
-    say "installing Debian's chromium (headless browser for the Label Studio editor check)"
-    SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null \
-        || die "could not install chromium from Debian"
-fi
+apt_install "headless browser for the Label Studio editor check" chromium fonts-dejavu-core
 
 # The marker holds the pinned versions and where the venv was made: a new pin, or a moved
 # venv (they do not survive a move), rebuilds it.

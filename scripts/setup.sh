@@ -20,8 +20,8 @@ WANT_TESTS=0
 [[ ${1:-} == --tests ]] && WANT_TESTS=1
 mkdir -p "$CACHE" "$DEPS"
 
-say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
-die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 # Pinned inputs. Change a version only together with its sha256.
 ORT_CPU_VERSION=1.32.0
@@ -59,16 +59,7 @@ fetch_wheel() { # dir spec [extra pip args]
 APT_PKGS=(pkg-config clang libclang-dev ffmpeg
     libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavdevice-dev
     libavfilter-dev libswresample-dev mesa-vulkan-drivers libvulkan1 opencv-doc unzip)
-missing=()
-for p in "${APT_PKGS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    say "installing Debian packages: ${missing[*]}"
-    SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_install "build and test tools" "${APT_PKGS[@]}"
 
 # ---------------------------------------------------------------- ONNX Runtime
 ORT_DIR=$DEPS/onnxruntime
