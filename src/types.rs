@@ -237,6 +237,23 @@ pub struct Track {
 }
 
 impl Track {
+    /// For tests: class 0, accepted, one default detected box at each of `frames`.
+    #[cfg(test)]
+    pub fn detected_at(id: u64, frames: impl IntoIterator<Item = u64>) -> Track {
+        let boxes = frames
+            .into_iter()
+            .map(|frame| TrackBox {
+                frame,
+                bbox: BBox::default(),
+                score: 0.5,
+                source: BoxSource::Detected,
+                keyframe: false,
+                occluded: false,
+            })
+            .collect();
+        Track { id, class: 0, boxes, mean_score: 0.5, min_score: 0.5, band: ReviewBand::Accept, stationary: false, looks: None }
+    }
+
     pub fn first_frame(&self) -> u64 {
         self.boxes.first().map_or(0, |b| b.frame)
     }

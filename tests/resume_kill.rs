@@ -119,14 +119,10 @@ fn sigkill_at_random_moments_then_resume_gives_the_same_bytes() {
 /// Whether the file system under `dir` can swap two folders in one step (what a relabel uses;
 /// without it a relabelled folder is briefly absent).
 fn can_exchange(dir: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
     let (a, b) = (dir.join(".probe-a"), dir.join(".probe-b"));
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&b).unwrap();
-    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-    let (ca, cb) = (c(&a), c(&b));
-    // SAFETY: two valid NUL-terminated paths.
-    let ok = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) } == 0;
+    let ok = prelabel::batch::staging::exchange(&a, &b).is_ok();
     std::fs::remove_dir(&a).unwrap();
     std::fs::remove_dir(&b).unwrap();
     ok

@@ -243,13 +243,7 @@ pub fn acquire(out: &Path, rel_out: &Path, timeout: Duration) -> Result<Attempt>
 /// one: written to a temp file first and hard-linked into place, so the claim appears whole.
 fn create_whole(dir: &Path, path: &Path, claim: &ClaimFile, me: &Owner) -> std::io::Result<()> {
     let text = serde_json::to_vec_pretty(claim).map_err(std::io::Error::other)?;
-    let tmp = dir.join(transient_name("new", me));
-    let written = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).and_then(|mut f| {
-        f.write_all(&text)?;
-        f.sync_all()
-    });
-    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
-    let _ = std::fs::remove_file(&tmp);
+    let linked = with_transient(dir, "new", me, &text, |tmp| std::fs::hard_link(tmp, path));
     match linked {
         Err(e) if matches!(e.kind(), std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied) => {
             // No hard links here (some FUSE and object-store mounts): O_EXCL, then the content.
@@ -261,6 +255,30 @@ fn create_whole(dir: &Path, path: &Path, claim: &ClaimFile, me: &Owner) -> std::
         }
         other => other,
     }
+}
+
+/// Writes `text` to a new transient file in `dir` and hands its path to `place` (which links
+/// or renames it into place); the transient file is gone afterwards either way.
+fn with_transient(
+    dir: &Path,
+    kind: &str,
+    me: &Owner,
+    text: &[u8],
+    place: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let tmp = dir.join(transient_name(kind, me));
+    let done = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(text)?;
+            f.sync_all()
+        })
+        .and_then(|()| place(&tmp));
+    // After a rename there is nothing left to remove; after a link or a failure there is.
+    let _ = std::fs::remove_file(&tmp);
+    done
 }
 
 /// The name of a short-lived file in the claims folder (a claim being written, a heartbeat's
@@ -337,15 +355,8 @@ fn still_ours(path: &Path, token: &str) -> bool {
 /// Replaces the claim's content whole (temp file and rename), so readers never see half.
 fn rewrite(path: &Path, file: &ClaimFile) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(transient_name("hb", &file.owner));
-    let written = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).and_then(|mut f| {
-        f.write_all(&serde_json::to_vec_pretty(file).map_err(std::io::Error::other)?)?;
-        std::fs::rename(&tmp, path)
-    });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    let text = serde_json::to_vec_pretty(file).map_err(std::io::Error::other)?;
+    with_transient(dir, "hb", &file.owner, &text, |tmp| std::fs::rename(tmp, path))
 }
 
 impl Drop for Claim {

@@ -110,8 +110,9 @@ impl Staging {
     }
 }
 
-/// Swaps the two paths in one atomic step (both must exist).
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+/// Swaps the two paths in one atomic step (both must exist); an error where the file system
+/// cannot (NFS, older kernels), with both left as they were.
+pub fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
     let (a, b) = (c(a)?, c(b)?);

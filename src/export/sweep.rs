@@ -62,21 +62,9 @@ impl<'a> FrameSweep<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{BBox, BoxSource, ReviewBand};
 
     fn track(id: u64, frames: &[u64]) -> Track {
-        let boxes = frames
-            .iter()
-            .map(|&frame| TrackBox {
-                frame,
-                bbox: BBox::default(),
-                score: 0.5,
-                source: BoxSource::Detected,
-                keyframe: false,
-                occluded: false,
-            })
-            .collect();
-        Track { id, class: 0, boxes, mean_score: 0.5, min_score: 0.5, band: ReviewBand::Accept, stationary: false, looks: None }
+        Track::detected_at(id, frames.iter().copied())
     }
 
     /// Every box as (frame, id) in the order a stable sort by (frame, rank) of all boxes gives.

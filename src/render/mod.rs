@@ -146,20 +146,9 @@ impl<'a> Live<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{BBox, BoxSource, ReviewBand, TrackBox};
 
     fn track(id: u64, first: u64, len: u64) -> Track {
-        let boxes = (first..first + len)
-            .map(|frame| TrackBox {
-                frame,
-                bbox: BBox::default(),
-                score: 0.5,
-                source: BoxSource::Detected,
-                keyframe: false,
-                occluded: false,
-            })
-            .collect();
-        Track { id, class: 0, boxes, mean_score: 0.5, min_score: 0.5, band: ReviewBand::Accept, stationary: false, looks: None }
+        Track::detected_at(id, first..first + len)
     }
 
     #[test]
