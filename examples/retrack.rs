@@ -8,7 +8,8 @@
 //! fields of the tracker and refinement settings by path, e.g. `tracker.buffer_s=1.5`,
 //! `refine.stitch.max_gap_s=2`, `refine.steps=stitch,smooth` (empty: none). The frame rate of
 //! a sequence is 6.25 when its name contains `sub4`, else 25; the frame count comes from
-//! DETS/<seq>/frames (one number).
+//! DETS/<seq>/frames (one number), the picture's size from DETS/<seq>/size (`WIDTH HEIGHT`,
+//! else 1920x1080).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -56,14 +57,19 @@ fn main() {
         for r in rows {
             by_frame.get_mut(&(r.frame - 1)).unwrap().push(Detection { bbox: r.bbox, class: 0, score: r.conf });
         }
+        // The picture's size: DETS/<seq>/size ("WIDTH HEIGHT") where given, else 1920x1080.
+        let size: Vec<u32> = std::fs::read_to_string(dets.join(&seq).join("size"))
+            .map(|s| s.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+            .unwrap_or_default();
+        let (width, height) = if size.len() == 2 { (size[0], size[1]) } else { (1920, 1080) };
         let mut t = Tracker::new(tracker, fps);
         t.keep_usable(refine_cfg.on(prelabel::refine::Step::Extend));
         for (f, d) in by_frame {
-            t.update(&FrameDetections { frame: FrameInfo { index: f, width: 1920, height: 1080 }, detections: d });
+            t.update(&FrameDetections { frame: FrameInfo { index: f, width, height }, detections: d });
         }
         let tracked = t.finish_all();
         let timing =
-            VideoTiming { fps, detector_frames: &tracked.detector_frames, usable: &tracked.usable, keyframe_iou: tracker.keyframe_iou };
+            VideoTiming { fps, detector_frames: &tracked.detector_frames, usable: &tracked.usable, keyframe_iou: tracker.keyframe_iou, frame: (width, height) };
         let (tracks, _stats) = refine(tracked.tracks, &refine_cfg, &timing);
         let mut w = std::io::BufWriter::new(std::fs::File::create(out.join(format!("{seq}.txt"))).unwrap());
         for tr in &tracks {

@@ -361,7 +361,7 @@ impl Videos<'_> {
     ) -> Result<(u64, RefineStats, Vec<PathBuf>)> {
         let t = Instant::now();
         let Tracked { tracks, detector_frames: seen_frames, usable } = tracker.finish_all();
-        let timing = VideoTiming { fps: info.fps, detector_frames: &seen_frames, usable: &usable, keyframe_iou: self.tracker.keyframe_iou };
+        let timing = VideoTiming { fps: info.fps, detector_frames: &seen_frames, usable: &usable, keyframe_iou: self.tracker.keyframe_iou, frame: (info.width, info.height) };
         let (tracks, refined) = if self.tracker.off { (tracks, Default::default()) } else { refine(tracks, self.refine, &timing) };
         tracing::debug!("{}: refine {refined:?}", info.name);
         stages.track_s += t.elapsed().as_secs_f64();

@@ -10,7 +10,8 @@ use prelabel::refine::{RefineConfig, Step};
 pub(crate) struct RefineArgs {
     /// Refinement steps to run, comma separated: bridge (no guessed boxes through long misses:
     /// cut there), stitch (join a track to one that starts where its motion leads, in matching
-    /// colours), dedupe (drop a track sitting on top of another), evidence (drop tracks the
+    /// colours), exit (cut a track that walks out at an edge of the picture and straight back
+    /// in: it slid onto someone entering), dedupe (drop a track sitting on top of another), evidence (drop tracks the
     /// detector rarely or never surely saw), uncross (where two tracks met and their futures were
     /// handed to each other, give each its own back when both walks then continue better), extend (take unsure detections where a track's
     /// motion leads: more recall, less precision; off by default), smooth (take the detector's

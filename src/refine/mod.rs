@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `bridge` | cuts a track where the detector missed it for longer than a person passing behind another stays hidden: the online tracker's match after a long miss is a guess | [`bridge`] |
 //! | `stitch` | joins a track that ends to one that starts soon after where its motion leads, with matching colours (an occlusion, a cut the bridge step made that hindsight confirms) | [`stitch`] |
+//! | `exit` | cuts a track that walks out at an edge of the picture and straight back in: the person left, and the track slid onto someone entering there | [`exit`] |
 //! | `dedupe` | removes a track that mostly sits on top of a longer one (a second box on a person already boxed) | [`dedupe`] |
 //! | `evidence` | drops tracks the detector confirmed too rarely or never surely enough to be worth a human's time | [`evidence`] |
 //! | `uncross` | where two tracks met and the tracker handed each one's future to the other (people crossing), exchanges their tails back when both walks then continue better; adds and removes no detection | [`uncross`] |
@@ -24,6 +25,7 @@
 pub mod bridge;
 pub mod dedupe;
 pub mod evidence;
+pub mod exit;
 pub mod extend;
 pub mod smooth;
 mod sparse;
@@ -43,6 +45,7 @@ pub use sparse::Sparse;
 pub enum Step {
     Bridge,
     Stitch,
+    Exit,
     Dedupe,
     Evidence,
     Uncross,
@@ -52,11 +55,21 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 8] =
-        [Step::Bridge, Step::Stitch, Step::Dedupe, Step::Evidence, Step::Uncross, Step::Extend, Step::Smooth, Step::Static];
+    pub const ALL: [Step; 9] = [
+        Step::Bridge,
+        Step::Stitch,
+        Step::Exit,
+        Step::Dedupe,
+        Step::Evidence,
+        Step::Uncross,
+        Step::Extend,
+        Step::Smooth,
+        Step::Static,
+    ];
     /// What runs unless told otherwise: every step but `extend`, which on the footage the
     /// defaults are chosen on added more wrong boxes than right ones (see `extend`).
-    pub const DEFAULT: [Step; 7] = [Step::Bridge, Step::Stitch, Step::Dedupe, Step::Evidence, Step::Uncross, Step::Smooth, Step::Static];
+    pub const DEFAULT: [Step; 8] =
+        [Step::Bridge, Step::Stitch, Step::Exit, Step::Dedupe, Step::Evidence, Step::Uncross, Step::Smooth, Step::Static];
 }
 
 /// Which steps run, and their settings. Durations are seconds, sizes are fractions of the
@@ -65,6 +78,7 @@ impl Step {
 pub struct RefineConfig {
     pub steps: BTreeSet<Step>,
     pub stitch: stitch::StitchConfig,
+    pub exit: exit::ExitConfig,
     pub uncross: uncross::UncrossConfig,
     pub dedupe: dedupe::DedupeConfig,
     pub evidence: evidence::EvidenceConfig,
@@ -79,6 +93,7 @@ impl Default for RefineConfig {
         RefineConfig {
             steps: Step::DEFAULT.into_iter().collect(),
             stitch: Default::default(),
+            exit: Default::default(),
             uncross: Default::default(),
             dedupe: Default::default(),
             evidence: Default::default(),
@@ -110,6 +125,8 @@ pub struct RefineStats {
     /// Detections no track had taken, added by `extend`.
     pub detections_added: usize,
     pub cuts: usize,
+    /// Tracks cut where they turned back at an edge of the picture (`exit`).
+    pub exit_cuts: usize,
     /// Tail exchanges of tracks that crossed (`uncross`).
     pub uncrossed: usize,
     pub static_marked: usize,
@@ -125,10 +142,12 @@ pub struct VideoTiming<'a> {
     pub usable: &'a BTreeMap<u64, Vec<Detection>>,
     /// IoU the keyframes must keep (the tracker's `keyframe_iou`).
     pub keyframe_iou: f32,
+    /// The picture's width and height in pixels (0, 0 when unknown: `exit` then does nothing).
+    pub frame: (u32, u32),
 }
 
-/// Runs the switched-on steps in a fixed order (bridge, stitch, dedupe, evidence, uncross, extend,
-/// smooth, static) and gives dense tracks with keyframes, ids 1..n by first frame.
+/// Runs the switched-on steps in a fixed order (bridge, stitch, exit, dedupe, evidence, uncross,
+/// extend, smooth, static) and gives dense tracks with keyframes, ids 1..n by first frame.
 pub fn refine(tracks: Vec<Track>, cfg: &RefineConfig, video: &VideoTiming) -> (Vec<Track>, RefineStats) {
     let mut stats = RefineStats { tracks_in: tracks.len(), ..RefineStats::default() };
     if cfg.steps.is_empty() {
@@ -144,6 +163,9 @@ pub fn refine(tracks: Vec<Track>, cfg: &RefineConfig, video: &VideoTiming) -> (V
     }
     if cfg.on(Step::Stitch) {
         stats.stitched = stitch::stitch(&mut sparse, &cfg.stitch, fps);
+    }
+    if cfg.on(Step::Exit) {
+        stats.exit_cuts = exit::cut_turns_at_edges(&mut sparse, &cfg.exit, fps, video.frame);
     }
     if cfg.on(Step::Dedupe) {
         stats.duplicates_removed = dedupe::dedupe(&mut sparse, &cfg.dedupe);

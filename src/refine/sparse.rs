@@ -59,3 +59,28 @@ pub fn fit_line(points: &[(f64, [f32; 4])], t0: f64) -> ([f32; 4], [f32; 4]) {
     }
     (at, slope)
 }
+
+/// A straight-line fit of one side of a moment in a track: the box at that moment (centre x,
+/// centre y, width, height) and its change per frame.
+pub struct Side {
+    pub at: [f32; 4],
+    pub slope: [f32; 4],
+}
+
+/// The fit of the detections of `dets` before (`after == false`) or from frame `at` on, within
+/// `window` frames; None with fewer than three there (a track the detector lost around that
+/// moment says nothing reliable about where it was going).
+pub fn side(dets: &[(u64, BBox, f32)], at: f64, after: bool, window: f64) -> Option<Side> {
+    let split = dets.partition_point(|d| (d.0 as f64) < at);
+    let near = |d: &&(u64, BBox, f32)| (d.0 as f64 - at).abs() <= window;
+    let pts: Vec<(f64, [f32; 4])> = if after {
+        dets[split..].iter().take_while(near).map(|d| (d.0 as f64, cxcywh(&d.1))).collect()
+    } else {
+        dets[..split].iter().rev().take_while(near).map(|d| (d.0 as f64, cxcywh(&d.1))).collect()
+    };
+    if pts.len() < 3 {
+        return None;
+    }
+    let (at, slope) = fit_line(&pts, at);
+    Some(Side { at, slope })
+}

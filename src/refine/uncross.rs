@@ -11,7 +11,7 @@
 //! both tracks were detected in with box centres less than
 //! `meet_dist` box heights apart.
 
-use super::sparse::{cxcywh, fit_line};
+use super::sparse::{cxcywh, side, Side};
 use super::Sparse;
 use crate::types::BBox;
 
@@ -41,30 +41,6 @@ impl Default for UncrossConfig {
 }
 
 type Det = (u64, BBox, f32);
-
-/// A straight-line fit of one side of a meeting: the box at the meeting and its change per frame.
-struct Side {
-    at: [f32; 4],
-    slope: [f32; 4],
-}
-
-/// The fit of the detections of `dets` before (`after == false`) or from frame `at` on, within
-/// `window` frames; None with fewer than three there (a track the detector lost around the
-/// meeting says nothing reliable about where it was going).
-fn side(dets: &[Det], at: f64, after: bool, window: f64) -> Option<Side> {
-    let split = dets.partition_point(|d| (d.0 as f64) < at);
-    let near = |d: &&Det| (d.0 as f64 - at).abs() <= window;
-    let pts: Vec<(f64, [f32; 4])> = if after {
-        dets[split..].iter().take_while(near).map(|d| (d.0 as f64, cxcywh(&d.1))).collect()
-    } else {
-        dets[..split].iter().rev().take_while(near).map(|d| (d.0 as f64, cxcywh(&d.1))).collect()
-    };
-    if pts.len() < 3 {
-        return None;
-    }
-    let (at, slope) = fit_line(&pts, at);
-    Some(Side { at, slope })
-}
 
 /// How badly `after` continues `before`: velocity change and height change, in units.
 fn cost(before: &Side, after: &Side, fps: f32, cfg: &UncrossConfig) -> f32 {
