@@ -68,8 +68,13 @@ fn main() {
             t.update(&FrameDetections { frame: FrameInfo { index: f, width, height }, detections: d });
         }
         let tracked = t.finish_all();
-        let timing =
-            VideoTiming { fps, detector_frames: &tracked.detector_frames, usable: &tracked.usable, keyframe_iou: tracker.keyframe_iou, frame: (width, height) };
+        let timing = VideoTiming {
+            fps,
+            detector_frames: &tracked.detector_frames,
+            usable: &tracked.usable,
+            keyframe_iou: tracker.keyframe_iou,
+            frame: (width, height),
+        };
         let (tracks, _stats) = refine(tracked.tracks, &refine_cfg, &timing);
         let mut w = std::io::BufWriter::new(std::fs::File::create(out.join(format!("{seq}.txt"))).unwrap());
         for tr in &tracks {

@@ -361,7 +361,13 @@ impl Videos<'_> {
     ) -> Result<(u64, RefineStats, Vec<PathBuf>)> {
         let t = Instant::now();
         let Tracked { tracks, detector_frames: seen_frames, usable } = tracker.finish_all();
-        let timing = VideoTiming { fps: info.fps, detector_frames: &seen_frames, usable: &usable, keyframe_iou: self.tracker.keyframe_iou, frame: (info.width, info.height) };
+        let timing = VideoTiming {
+            fps: info.fps,
+            detector_frames: &seen_frames,
+            usable: &usable,
+            keyframe_iou: self.tracker.keyframe_iou,
+            frame: (info.width, info.height),
+        };
         let (tracks, refined) = if self.tracker.off { (tracks, Default::default()) } else { refine(tracks, self.refine, &timing) };
         tracing::debug!("{}: refine {refined:?}", info.name);
         stages.track_s += t.elapsed().as_secs_f64();
@@ -373,20 +379,31 @@ impl Videos<'_> {
             ExportContext { video: info, model: self.spec, dir: out_dir, final_dir, label_set: &self.route.labels, options: self.export };
         let mut files = write_labels(self.formats, &ctx, &routed)?;
         stages.export_s += t.elapsed().as_secs_f64();
+        // The web copy is linked when browsers play the source as it is; else encoded again,
+        // from the preview's decode when there is one (one decode for both, not two).
+        let t = Instant::now();
+        let (mut web_copy, mut web_encoder) = (None, None);
+        if self.export.web_video {
+            web_copy = crate::render::web::link_if_playable(&info.path, out_dir)?;
+            if web_copy.is_none() && self.preview {
+                web_encoder = Some(crate::render::web::WebEncoder::new(out_dir, info.width, info.height, info.fps)?);
+            }
+        }
         if self.preview {
-            let t = Instant::now();
-            files.extend(crate::render::render(&info.path, &routed, &self.route.labels, out_dir, stop.user)?);
-            stages.render_s = t.elapsed().as_secs_f64();
+            files.extend(crate::render::render(&info.path, &routed, &self.route.labels, out_dir, stop.user, web_encoder.as_mut())?);
         }
         if self.export.web_video {
-            let t = Instant::now();
-            let copy = crate::render::web::write(&info.path, out_dir, stop.user)?;
+            let copy = match (web_copy, web_encoder) {
+                (Some(linked), _) => linked,
+                (None, Some(encoder)) => encoder.finish(&info.path)?,
+                (None, None) => crate::render::web::write(&info.path, out_dir, stop.user)?,
+            };
             if copy.frames.is_some_and(|n| n != frames) {
                 tracing::warn!("{}: the web copy has {} frames, the labels {frames}", info.name, copy.frames.unwrap_or(0));
             }
             files.push(copy.path);
-            stages.render_s += t.elapsed().as_secs_f64();
         }
+        stages.render_s = t.elapsed().as_secs_f64();
         Ok((tracks, refined, files))
     }
 }

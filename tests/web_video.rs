@@ -202,3 +202,35 @@ fn video_url_needs_web_video_and_reruns_redo_a_missing_copy() {
     assert!(report["videos"][0]["why"].to_string().contains("video.mp4"), "{report}");
     assert!(copy.is_file());
 }
+
+/// Decoded frames' checksums, one line per frame (ffmpeg's framemd5).
+fn frame_md5s(file: &Path) -> Vec<String> {
+    let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(file).args(["-f", "framemd5", "-"]).output().expect("ffmpeg runs");
+    assert!(out.status.success(), "ffmpeg framemd5 {}: {}", file.display(), common::stderr(&out));
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).map(str::to_owned).collect()
+}
+
+#[test]
+fn with_the_preview_the_copy_comes_from_its_decode_and_is_the_same_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.avi");
+    cut(&clip, &["-c", "copy"]);
+    let (alone, both) = (dir.path().join("alone"), dir.path().join("both"));
+    let r = run(&[&clip], &alone, &["--web-video"]);
+    assert!(r.status.success(), "{}", common::stderr(&r));
+    let r = run(&[&clip], &both, &["--web-video", "--preview"]);
+    assert!(r.status.success(), "{}", common::stderr(&r));
+    let (a, b) = (alone.join("clip.avi/video.mp4"), both.join("clip.avi/video.mp4"));
+    assert_eq!(frame_times(&b), frame_times(&a));
+    let md5s = frame_md5s(&b);
+    assert_eq!(md5s.len(), FRAMES as usize);
+    assert_eq!(md5s, frame_md5s(&a), "the same pictures");
+    assert!(both.join("clip.avi/preview.mp4").is_file() && both.join("clip.avi/review.png").is_file());
+    // Nothing half-written left beside them.
+    let stray: Vec<_> = std::fs::read_dir(both.join("clip.avi"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}

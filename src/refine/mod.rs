@@ -55,17 +55,8 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 9] = [
-        Step::Bridge,
-        Step::Stitch,
-        Step::Exit,
-        Step::Dedupe,
-        Step::Evidence,
-        Step::Uncross,
-        Step::Extend,
-        Step::Smooth,
-        Step::Static,
-    ];
+    pub const ALL: [Step; 9] =
+        [Step::Bridge, Step::Stitch, Step::Exit, Step::Dedupe, Step::Evidence, Step::Uncross, Step::Extend, Step::Smooth, Step::Static];
     /// What runs unless told otherwise: every step but `extend`, which on the footage the
     /// defaults are chosen on added more wrong boxes than right ones (see `extend`).
     pub const DEFAULT: [Step; 8] =

@@ -19,7 +19,7 @@
 //! - `frame N / TOTAL` in the top-left corner, N counted from 0 as in CVAT and `review.json`.
 //!
 //! [`web`] (`--web-video`) writes the plain copy of the video that browsers play, beside the
-//! labels that name it, with the same writer.
+//! labels that name it, with the same writer; with `--preview` too, from the preview's decode.
 
 pub mod draw;
 pub mod encode;
@@ -54,8 +54,16 @@ pub fn outputs_exist(dir: &Path) -> bool {
 
 /// Writes `preview.mp4` and `review.png` of `video` into `dir` from its routed labels;
 /// `labels` names the classes as export wrote them. Returns the two paths. `cancel` stops
-/// it between frames, leaving neither file behind.
-pub fn render(video: &Path, routed: &Routed, labels: &LabelSet, dir: &Path, cancel: &AtomicBool) -> Result<Vec<PathBuf>> {
+/// it between frames, leaving neither file behind. `web`, when given, gets every decoded
+/// frame as it is (the `--web-video` copy, from the same decode).
+pub fn render(
+    video: &Path,
+    routed: &Routed,
+    labels: &LabelSet,
+    dir: &Path,
+    cancel: &AtomicBool,
+    mut web: Option<&mut web::WebEncoder>,
+) -> Result<Vec<PathBuf>> {
     let mut reader = VideoReader::open(video)?;
     let info = reader.info().clone();
     let total = routed.labels.frames;
@@ -77,6 +85,9 @@ pub fn render(video: &Path, routed: &Routed, labels: &LabelSet, dir: &Path, canc
             }
         };
         let index = frame.index;
+        if let Some(web) = web.as_mut() {
+            web.push(&frame.rgb)?;
+        }
         let Some(mut img) = RgbImage::from_raw(frame.width, frame.height, frame.rgb) else {
             return Err(Error::video(video, format!("frame {index} has the wrong number of bytes for {}x{}", frame.width, frame.height)));
         };

@@ -80,41 +80,74 @@ fn constant_rate(mut pts: Vec<i64>, time_base: Rational, rate: Rational) -> bool
 /// Writes `dir/`[`WEB_VIDEO`] for `video`: linked when browsers play it already, else
 /// re-encoded. `cancel` stops it between frames, leaving nothing under the final name.
 pub fn write(video: &Path, dir: &Path, cancel: &AtomicBool) -> Result<WebVideo> {
-    let dest = dir.join(WEB_VIDEO);
-    let out_err = |e: std::io::Error| Error::Output(format!("cannot write {}: {e}", dest.display()));
-    if is_browser_playable(video)? {
-        let tmp = tempfile::Builder::new().prefix(".prelabel-").suffix(".mp4.partial").tempfile_in(dir).map_err(out_err)?.into_temp_path();
-        std::fs::remove_file(&tmp).map_err(out_err)?;
-        if std::fs::hard_link(video, &tmp).is_err() {
-            std::fs::copy(video, &tmp).map_err(out_err)?;
-        }
-        tmp.persist(&dest).map_err(|e| out_err(e.error))?;
-        return Ok(WebVideo { path: dest, transcoded: false, frames: None });
+    if let Some(linked) = link_if_playable(video, dir)? {
+        return Ok(linked);
     }
     let mut reader = VideoReader::open(video)?;
     let info = reader.info().clone();
-    let mut writer = Mp4Writer::new(&dest, info.width, info.height, info.fps as f64)?;
+    let mut copy = WebEncoder::new(dir, info.width, info.height, info.fps)?;
     loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);
         }
         match reader.next_frame() {
-            Ok(Some(frame)) => writer.push(&frame.rgb)?,
+            Ok(Some(frame)) => copy.push(&frame.rgb)?,
             Ok(None) => break,
             // The labelling pass stopped at the same place: the copy holds what was labelled.
             Err(e) => {
-                tracing::debug!("{}: web copy stops at frame {}: {e}", info.name, writer.frames());
+                tracing::debug!("{}: web copy stops at frame {}: {e}", info.name, copy.writer.frames());
                 break;
             }
         }
     }
-    let frames = writer.frames();
-    if frames == 0 {
-        return Err(Error::video(video, "no frames could be decoded for the web copy"));
+    copy.finish(video)
+}
+
+/// Links (or copies) `video` to `dir/`[`WEB_VIDEO`] when browsers play it as it is; None
+/// when it has to be encoded again ([`WebEncoder`]).
+pub fn link_if_playable(video: &Path, dir: &Path) -> Result<Option<WebVideo>> {
+    if !is_browser_playable(video)? {
+        return Ok(None);
     }
-    // Mp4Writer makes it readable as the label files are (the umask decides).
-    let path = writer.finish()?;
-    Ok(WebVideo { path, transcoded: true, frames: Some(frames) })
+    let dest = dir.join(WEB_VIDEO);
+    let out_err = |e: std::io::Error| Error::Output(format!("cannot write {}: {e}", dest.display()));
+    let tmp = tempfile::Builder::new().prefix(".prelabel-").suffix(".mp4.partial").tempfile_in(dir).map_err(out_err)?.into_temp_path();
+    std::fs::remove_file(&tmp).map_err(out_err)?;
+    if std::fs::hard_link(video, &tmp).is_err() {
+        std::fs::copy(video, &tmp).map_err(out_err)?;
+    }
+    tmp.persist(&dest).map_err(|e| out_err(e.error))?;
+    Ok(Some(WebVideo { path: dest, transcoded: false, frames: None }))
+}
+
+/// A web copy encoded from frames decoded elsewhere: by [`write`], or by the preview's pass
+/// ([`super::render`]) so that `--preview --web-video` decode the video once between them.
+/// Dropped before [`WebEncoder::finish`], it leaves nothing under the final name.
+pub struct WebEncoder {
+    writer: Mp4Writer,
+}
+
+impl WebEncoder {
+    /// Starts `dir/`[`WEB_VIDEO`] for frames of `width` x `height` at `fps`.
+    pub fn new(dir: &Path, width: u32, height: u32, fps: f32) -> Result<WebEncoder> {
+        Ok(WebEncoder { writer: Mp4Writer::new(&dir.join(WEB_VIDEO), width, height, fps as f64)? })
+    }
+
+    /// The next decoded frame, packed RGB8.
+    pub fn push(&mut self, rgb: &[u8]) -> Result<()> {
+        self.writer.push(rgb)
+    }
+
+    /// Finishes the copy of `video` and puts it under its final name.
+    pub fn finish(self, video: &Path) -> Result<WebVideo> {
+        let frames = self.writer.frames();
+        if frames == 0 {
+            return Err(Error::video(video, "no frames could be decoded for the web copy"));
+        }
+        // Mp4Writer makes it readable as the label files are (the umask decides).
+        let path = self.writer.finish()?;
+        Ok(WebVideo { path, transcoded: true, frames: Some(frames) })
+    }
 }
 
 #[cfg(test)]
