@@ -2,14 +2,14 @@
 //! refinement on detections saved by `prelabel run --no-track --score-threshold 0.1`, without
 //! running the detector again, and writes a mot.txt per sequence.
 //!
-//!     cargo run --release --example retrack -- DETS OUT FPS_OF=... [key=value ...]
+//!     cargo run --release --example retrack -- DETS OUT [key=value ...]
 //!
 //! DETS/<seq>/<seq>/mot.txt are the detections; OUT/<seq>.txt the tracks written. Keys set
 //! fields of the tracker and refinement settings by path, e.g. `tracker.buffer_s=1.5`,
 //! `refine.stitch.max_gap_s=2`, `refine.steps=stitch,smooth` (empty: none). The frame rate of
-//! a sequence is 6.25 when its name contains `sub4`, else 25; the frame count comes from
-//! DETS/<seq>/frames (one number), the picture's size from DETS/<seq>/size (`WIDTH HEIGHT`,
-//! else 1920x1080).
+//! a sequence is DETS/<seq>/fps where given, else 6.25 when its name contains `sub4`, else 25;
+//! the frame count comes from DETS/<seq>/frames (one number), the picture's size from
+//! DETS/<seq>/size (`WIDTH HEIGHT`, else 1920x1080).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -50,7 +50,11 @@ fn main() {
     std::fs::create_dir_all(out).unwrap();
     for entry in std::fs::read_dir(dets).unwrap() {
         let seq = entry.unwrap().file_name().into_string().unwrap();
-        let fps = if seq.contains("sub4") { 6.25 } else { 25.0 };
+        let fps: f32 = match std::fs::read_to_string(dets.join(&seq).join("fps")) {
+            Ok(s) => s.trim().parse().expect("DETS/<seq>/fps: a number"),
+            Err(_) if seq.contains("sub4") => 6.25,
+            Err(_) => 25.0,
+        };
         let frames: u64 = std::fs::read_to_string(dets.join(&seq).join("frames")).unwrap().trim().parse().unwrap();
         let rows = read_mot(&dets.join(&seq).join(&seq).join("mot.txt")).unwrap();
         let mut by_frame: BTreeMap<u64, Vec<Detection>> = (0..frames).map(|f| (f, Vec::new())).collect();

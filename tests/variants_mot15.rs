@@ -5,7 +5,8 @@
 //!
 //! Floors sit above what the build before the refine stage scored on the same clips (MOTA
 //! far 0.295, one-in-four 0.582) and a little under what the defaults reach now (0.462 and
-//! 0.648; far was 0.404 before the uncross step): losing the gains fails here.
+//! 0.725; far was 0.404 before the uncross step, one-in-four 0.648 before the tracker's motion
+//! model counted time in seconds): losing the gains fails here.
 
 mod common;
 
@@ -45,5 +46,5 @@ fn far_away_campus_beats_the_build_before_refinement() {
 
 #[test]
 fn one_frame_in_four_campus_beats_the_build_before_refinement() {
-    mota_of("sub4", 0.62);
+    mota_of("sub4", 0.69);
 }

@@ -20,10 +20,16 @@ use crate::types::{Appearance, BBox, FrameDetections, Looks};
 const MATCH_IOU_HIGH: f32 = 0.2;
 const MATCH_IOU_LOW: f32 = 0.5;
 const MATCH_IOU_TENTATIVE: f32 = 0.3;
-/// Buffered-IoU margin per frame since the last detection, for tracks seen only once (whose
-/// velocity is unknown): people walk up to about 4% of their height per frame.
-const BUFFER_PER_FRAME: f32 = 0.04;
+/// Buffered-IoU margin for tracks seen only once (whose velocity is unknown), per second since
+/// the last detection beyond one frame at 25 fps: people walk up to about their height in a
+/// second (4% of it per frame at 25 fps), so at lower frame rates a box has moved further by
+/// the next frame.
+const BUFFER_PER_S: f32 = 1.0;
+/// Frame time within which no margin is needed (one frame at 25 fps).
+const BUFFER_FREE_S: f32 = 0.04;
 const MAX_BUFFER: f32 = 0.5;
+/// The Kalman filter's time step, per second ([`kalman_steps`]).
+const KALMAN_STEPS_PER_S: f32 = 25.0;
 /// How fast a track's colours follow its latest confident detection (running average).
 const LOOK_RATE: f32 = 0.1;
 /// Detections averaged into a track's starting colours.
@@ -63,10 +69,10 @@ impl Live {
     fn last_frame(&self) -> u64 {
         self.raw.detections.last().map_or(0, |d| d.0)
     }
-    fn item(&self, frame: u64) -> Item<'_> {
+    fn item(&self, frame: u64, fps: f32) -> Item<'_> {
         let unknown_motion = self.hits < 2;
-        let since = (frame - self.last_frame()).saturating_sub(1) as f32;
-        let buffer = if unknown_motion { (BUFFER_PER_FRAME * since).min(MAX_BUFFER) } else { 0.0 };
+        let since_s = ((frame - self.last_frame()) as f32 / fps - BUFFER_FREE_S).max(0.0);
+        let buffer = if unknown_motion { (BUFFER_PER_S * since_s).min(MAX_BUFFER) } else { 0.0 };
         Item { bbox: self.kalman.bbox(), class: self.raw.class, buffer, look: self.raw.looks.as_ref().map(|l| &l.tail) }
     }
     /// `look`: the detection's colours, given only for confident detections (an occluded
@@ -89,12 +95,24 @@ impl Live {
     }
 }
 
+/// The Kalman filter's steps for `frames` video frames. Its noise is ByteTrack's, set for
+/// 25-30 fps video, so below 25 fps each frame counts as the whole number of 25 fps frames
+/// nearest its length: at 6.25 fps a person's walk changes as much between two frames as it
+/// does over 4 frames at 25 fps, and the filter then predicts as it does with the detector on
+/// every 4th frame (`--stride 4`). At 25 fps and above, a step is a frame. Whole steps per
+/// frame keep the filter's velocity in one unit (per step) for every gap.
+fn kalman_steps(frames: u64, fps: f32) -> u64 {
+    let per_frame = (KALMAN_STEPS_PER_S / fps).round().max(1.0) as u64;
+    frames * per_frame
+}
+
 /// ByteTrack over the detector frames of one video.
 #[derive(Debug, Clone)]
 pub struct ByteTrack {
     cfg: TrackerConfig,
     /// The lost buffer in frames (the configured seconds at the video's frame rate).
     max_lost: u64,
+    fps: f32,
     live: Vec<Live>,
     ended: Vec<RawTrack>,
     last_frame: Option<u64>,
@@ -104,7 +122,7 @@ pub struct ByteTrack {
 impl ByteTrack {
     pub fn new(cfg: TrackerConfig, fps: f32) -> ByteTrack {
         let max_lost = (cfg.buffer_s * fps).round().max(0.0) as u64;
-        ByteTrack { cfg, max_lost, live: Vec::new(), ended: Vec::new(), last_frame: None, serial: 0 }
+        ByteTrack { cfg, max_lost, fps, live: Vec::new(), ended: Vec::new(), last_frame: None, serial: 0 }
     }
 
     /// Frames seen so far, or None before the first.
@@ -122,8 +140,9 @@ impl ByteTrack {
         let first = match self.last_frame {
             Some(last) if frame <= last => return,
             Some(last) => {
+                let steps = kalman_steps(frame - last, self.fps);
                 for t in &mut self.live {
-                    t.kalman.predict(frame - last);
+                    t.kalman.predict(steps);
                 }
                 false
             }
@@ -143,7 +162,7 @@ impl ByteTrack {
         // Stage 1: high-score detections against confirmed tracks, lost ones included.
         let pool: Vec<usize> = (0..self.live.len()).filter(|&i| self.live[i].state != State::Tentative).collect();
         let mut matched = vec![false; self.live.len()];
-        let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame)).collect();
+        let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame, self.fps)).collect();
         let pairs = assign(&items, &as_items(&high), MATCH_IOU_HIGH, gate);
         drop(items);
         for (p, d) in pairs {
@@ -157,7 +176,7 @@ impl ByteTrack {
 
         // Stage 2: low-score detections keep tracks that were visible last time alive.
         let pool: Vec<usize> = (0..self.live.len()).filter(|&i| !matched[i] && self.live[i].state == State::Tracked).collect();
-        let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame)).collect();
+        let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame, self.fps)).collect();
         let pairs = assign(&items, &as_items(&low), MATCH_IOU_LOW, Gate::OFF);
         drop(items);
         for (p, d) in pairs {
@@ -173,7 +192,7 @@ impl ByteTrack {
         // Stage 3: tentative tracks take what is left of the high-score detections.
         let rest: Vec<usize> = (0..high.len()).filter(|&d| !high_used[d]).collect();
         let pool: Vec<usize> = (0..self.live.len()).filter(|&i| self.live[i].state == State::Tentative).collect();
-        let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame)).collect();
+        let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame, self.fps)).collect();
         let rest_dets: Vec<_> = rest.iter().map(|&d| high[d]).collect();
         let pairs = assign(&items, &as_items(&rest_dets), MATCH_IOU_TENTATIVE, gate);
         drop(items);
@@ -219,5 +238,24 @@ impl ByteTrack {
         self.ended.extend(self.live.into_iter().filter(|t| t.state != State::Tentative).map(|t| t.raw));
         self.ended.sort_by_key(|r| r.serial);
         self.ended
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kalman_steps;
+
+    #[test]
+    fn the_kalman_filter_steps_in_25ths_of_a_second_whole_steps_per_frame() {
+        assert_eq!(kalman_steps(1, 25.0), 1);
+        assert_eq!(kalman_steps(7, 25.0), 7, "--stride 7 at 25 fps: seven frames, seven steps");
+        assert_eq!(kalman_steps(1, 6.25), 4, "one in four frames of 25 fps");
+        assert_eq!(kalman_steps(3, 6.25), 12);
+        assert_eq!(kalman_steps(1, 25.0 / 3.0), 3);
+        assert_eq!(kalman_steps(2, 12.5), 4);
+        // At 25 fps and above, a frame is a step, as ByteTrack has it.
+        assert_eq!(kalman_steps(1, 30.0), 1);
+        assert_eq!(kalman_steps(10, 50.0), 10);
+        assert_eq!(kalman_steps(0, 6.25), 0);
     }
 }

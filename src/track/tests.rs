@@ -173,3 +173,19 @@ fn colours_keep_ids_apart_where_people_meet() {
     // The case is one where position alone gets it wrong (else it would test nothing).
     assert!(!each_returns(&meeting(false)), "by position alone the ids should swap here");
 }
+
+#[test]
+fn a_new_track_keeps_a_walker_who_moved_far_by_the_next_frame_at_a_low_frame_rate() {
+    // A walker (40x100 boxes) moving 22 px a frame, from frame 1 on (so its track starts
+    // unconfirmed). At 6.25 fps that is 1.4 heights a second, a brisk walk: the new track's
+    // unknown motion is allowed for (IoU 0.29 unbuffered, under the 0.3 a new track needs).
+    // At 25 fps the same boxes would be 5.5 heights a second: no person, no track.
+    let frames: Vec<FrameDetections> =
+        (0..9).map(|f| frame(f, if f == 0 { vec![] } else { vec![det(22.0 * f as f32, 100.0, 0.9, 0)] })).collect();
+    let slow = run(TrackerConfig::default(), 6.25, frames.clone());
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert_eq!((slow[0].first_frame(), slow[0].last_frame()), (1, 8));
+    assert!(slow[0].boxes.iter().all(|b| b.source == BoxSource::Detected));
+    let fast = run(TrackerConfig::default(), 25.0, frames);
+    assert!(fast.iter().all(|t| t.boxes.len() < 8), "{fast:?}");
+}
