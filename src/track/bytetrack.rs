@@ -30,6 +30,8 @@ const BUFFER_FREE_S: f32 = 0.04;
 const MAX_BUFFER: f32 = 0.5;
 /// The Kalman filter's time step, per second ([`kalman_steps`]).
 const KALMAN_STEPS_PER_S: f32 = 25.0;
+/// At most this many steps a frame (4 s of 25 fps), however low the frame rate says it is.
+const MAX_STEPS_PER_FRAME: f32 = 100.0;
 /// How fast a track's colours follow its latest confident detection (running average).
 const LOOK_RATE: f32 = 0.1;
 /// Detections averaged into a track's starting colours.
@@ -102,8 +104,11 @@ impl Live {
 /// every 4th frame (`--stride 4`). At 25 fps and above, a step is a frame. Whole steps per
 /// frame keep the filter's velocity in one unit (per step) for every gap.
 fn kalman_steps(frames: u64, fps: f32) -> u64 {
-    let per_frame = (KALMAN_STEPS_PER_S / fps).round().max(1.0) as u64;
-    frames * per_frame
+    // Under 0.25 fps a frame counts as 4 s (the filter has forgotten the walk by then anyway);
+    // a rate that is not a number, as 25 fps.
+    let per_frame = (KALMAN_STEPS_PER_S / fps).round();
+    let per_frame = if per_frame.is_nan() { 1 } else { per_frame.clamp(1.0, MAX_STEPS_PER_FRAME) as u64 };
+    frames.saturating_mul(per_frame)
 }
 
 /// ByteTrack over the detector frames of one video.
@@ -120,7 +125,9 @@ pub struct ByteTrack {
 }
 
 impl ByteTrack {
+    /// `fps`: the video's frame rate (anything not positive and finite counts as 25).
     pub fn new(cfg: TrackerConfig, fps: f32) -> ByteTrack {
+        let fps = if fps.is_finite() && fps > 0.0 { fps } else { 25.0 };
         let max_lost = (cfg.buffer_s * fps).round().max(0.0) as u64;
         ByteTrack { cfg, max_lost, fps, live: Vec::new(), ended: Vec::new(), last_frame: None, serial: 0 }
     }
@@ -257,5 +264,9 @@ mod tests {
         assert_eq!(kalman_steps(1, 30.0), 1);
         assert_eq!(kalman_steps(10, 50.0), 10);
         assert_eq!(kalman_steps(0, 6.25), 0);
+        // Nonsense rates stay bounded.
+        assert_eq!(kalman_steps(2, 1e-6), 200);
+        assert_eq!(kalman_steps(2, 0.0), 200);
+        assert_eq!(kalman_steps(2, f32::NAN), 2);
     }
 }
