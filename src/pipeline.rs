@@ -403,7 +403,9 @@ impl Videos<'_> {
             }
             files.push(copy.path);
         }
-        stages.render_s = t.elapsed().as_secs_f64();
+        if self.preview || self.export.web_video {
+            stages.render_s = t.elapsed().as_secs_f64();
+        }
         Ok((tracks, refined, files))
     }
 }
