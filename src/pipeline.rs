@@ -396,7 +396,7 @@ impl Videos<'_> {
             let copy = match (web_copy, web_encoder) {
                 (Some(linked), _) => linked,
                 (None, Some(encoder)) => encoder.finish(&info.path)?,
-                (None, None) => crate::render::web::write(&info.path, out_dir, stop.user)?,
+                (None, None) => crate::render::web::transcode(&info.path, out_dir, stop.user)?,
             };
             if copy.frames.is_some_and(|n| n != frames) {
                 tracing::warn!("{}: the web copy has {} frames, the labels {frames}", info.name, copy.frames.unwrap_or(0));

@@ -42,13 +42,15 @@ const EDGES: [(usize, f32); 4] = [(0, -1.0), (0, 1.0), (1, -1.0), (1, 1.0)];
 fn turn(dets: &[Det], at: f64, window: f64, fps: f32, frame: (u32, u32), cfg: &ExitConfig) -> Option<f32> {
     let (before, after): (Side, Side) = (side(dets, at, false, window)?, side(dets, at, true, window)?);
     let h = ((before.at[3] + after.at[3]) / 2.0).max(1.0);
+    // The boxes in the window before the turn.
+    let split = dets.partition_point(|d| (d.0 as f64) < at);
+    let recent = || dets[..split].iter().rev().take_while(|d| at - d.0 as f64 <= window);
     let mut best: Option<f32> = None;
     for (axis, dir) in EDGES {
         let size = if axis == 0 { frame.0 } else { frame.1 } as f32;
         let reach = cfg.edge * size + 1.0;
-        // Did a box in the window before the turn touch this edge?
-        let split = dets.partition_point(|d| (d.0 as f64) < at);
-        let touched = dets[..split].iter().rev().take_while(|d| at - d.0 as f64 <= window).any(|d| {
+        // Did one of them touch this edge?
+        let touched = recent().any(|d| {
             let (lo, hi) = if axis == 0 { (d.1.x1, d.1.x2) } else { (d.1.y1, d.1.y2) };
             if dir < 0.0 {
                 lo <= reach

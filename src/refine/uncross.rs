@@ -184,17 +184,30 @@ mod tests {
         Sparse { class: 0, dets, order, stationary: false, looks: None }
     }
 
+    /// P walks right (180 px tall), Q walks left (150 px tall); they meet at frame 50 at x 300.
+    fn p(from: u64, to: u64) -> Vec<Det> {
+        walk(from, to, 125.0, 3.5, 180.0)
+    }
+    fn q(from: u64, to: u64) -> Vec<Det> {
+        walk(from, to, 475.0, -3.5, 150.0)
+    }
+
+    /// A walk of frames 0..100 from frame 50 on.
+    fn from_50(walk: fn(u64, u64) -> Vec<Det>) -> Vec<Det> {
+        walk(0, 100).into_iter().filter(|d| d.0 >= 50).collect()
+    }
+
+    /// `first`'s boxes before frame 50, then `then`'s.
+    fn switched(first: fn(u64, u64) -> Vec<Det>, then: fn(u64, u64) -> Vec<Det>) -> Vec<Det> {
+        let mut dets = first(0, 50);
+        dets.extend(from_50(then));
+        dets
+    }
+
     #[test]
     fn two_people_crossing_whose_tracks_swapped_get_their_own_tails_back() {
-        // P walks right (180 px tall), Q walks left (150 px tall); they meet at frame 50 at
-        // x 300. The tracker swapped them there: A is P then Q, B is Q then P.
-        let p = |from, to| walk(from, to, 125.0, 3.5, 180.0);
-        let q = |from, to| walk(from, to, 475.0, -3.5, 150.0);
-        let mut a = p(0, 50);
-        a.extend(q(0, 100).into_iter().filter(|d| d.0 >= 50));
-        let mut b = q(0, 50);
-        b.extend(p(0, 100).into_iter().filter(|d| d.0 >= 50));
-        let mut tracks = vec![track(1, a), track(2, b)];
+        // The tracker swapped P and Q where they met: A is P then Q, B is Q then P.
+        let mut tracks = vec![track(1, switched(p, q)), track(2, switched(q, p))];
         assert_eq!(uncross(&mut tracks, &UncrossConfig::default(), 25.0), 1);
         assert_eq!(tracks[0].dets, p(0, 100), "A is P all along");
         assert_eq!(tracks[1].dets, q(0, 100), "B is Q all along");
@@ -206,17 +219,12 @@ mod tests {
     fn a_track_that_slid_onto_another_person_as_its_own_got_a_new_track_is_handed_that_track() {
         // A follows P, then at frame 50 slides onto Q (who had no track before); P's walk
         // goes on as a new track B from frame 50.
-        let p = |from, to| walk(from, to, 125.0, 3.5, 180.0);
-        let q = |from, to| walk(from, to, 475.0, -3.5, 150.0);
-        let mut a = p(0, 50);
-        a.extend(q(0, 100).into_iter().filter(|d| d.0 >= 50));
-        let b = p(0, 100).into_iter().filter(|d| d.0 >= 50).collect();
-        let mut tracks = vec![track(1, a.clone()), track(2, b)];
+        let mut tracks = vec![track(1, switched(p, q)), track(2, from_50(p))];
         let off = UncrossConfig { open_ends: false, ..UncrossConfig::default() };
         assert_eq!(uncross(&mut tracks, &off, 25.0), 0, "without open ends, B has no walk before to compare");
         assert_eq!(uncross(&mut tracks, &UncrossConfig::default(), 25.0), 1);
         assert_eq!(tracks[0].dets, p(0, 100), "A is P all along");
-        assert_eq!(tracks[1].dets, q(0, 100).into_iter().filter(|d| d.0 >= 50).collect::<Vec<_>>(), "B is Q");
+        assert_eq!(tracks[1].dets, from_50(q), "B is Q");
     }
 
     #[test]
@@ -237,7 +245,7 @@ mod tests {
         assert_eq!(uncross(&mut tracks, &UncrossConfig::default(), 25.0), 0);
         assert_eq!((tracks[0].dets.clone(), tracks[1].dets.clone()), (a, b));
         // Crossing, but each kept its own walk: nothing to undo.
-        let mut tracks = vec![track(1, walk(0, 100, 125.0, 3.5, 180.0)), track(2, walk(0, 100, 475.0, -3.5, 150.0))];
+        let mut tracks = vec![track(1, p(0, 100)), track(2, q(0, 100))];
         assert_eq!(uncross(&mut tracks, &UncrossConfig::default(), 25.0), 0);
     }
 }

@@ -77,12 +77,10 @@ fn constant_rate(mut pts: Vec<i64>, time_base: Rational, rate: Rational) -> bool
     pts.windows(2).all(|w| ((w[1] - w[0]) as f64 - period).abs() <= 1.0)
 }
 
-/// Writes `dir/`[`WEB_VIDEO`] for `video`: linked when browsers play it already, else
-/// re-encoded. `cancel` stops it between frames, leaving nothing under the final name.
-pub fn write(video: &Path, dir: &Path, cancel: &AtomicBool) -> Result<WebVideo> {
-    if let Some(linked) = link_if_playable(video, dir)? {
-        return Ok(linked);
-    }
+/// Writes `dir/`[`WEB_VIDEO`] for `video` by decoding and encoding it again, for a source
+/// [`link_if_playable`] did not link (without `--preview`, whose decode would serve). `cancel`
+/// stops it between frames, leaving nothing under the final name.
+pub fn transcode(video: &Path, dir: &Path, cancel: &AtomicBool) -> Result<WebVideo> {
     let mut reader = VideoReader::open(video)?;
     let info = reader.info().clone();
     let mut copy = WebEncoder::new(dir, info.width, info.height, info.fps)?;
@@ -120,7 +118,7 @@ pub fn link_if_playable(video: &Path, dir: &Path) -> Result<Option<WebVideo>> {
     Ok(Some(WebVideo { path: dest, transcoded: false, frames: None }))
 }
 
-/// A web copy encoded from frames decoded elsewhere: by [`write`], or by the preview's pass
+/// A web copy encoded from frames decoded elsewhere: by [`transcode`], or by the preview's pass
 /// ([`super::render`]) so that `--preview --web-video` decode the video once between them.
 /// Dropped before [`WebEncoder::finish`], it leaves nothing under the final name.
 pub struct WebEncoder {
