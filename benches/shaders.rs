@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use prelabel::decode::{PixelOutput, VideoReader};
 use prelabel::gpu::GpuContext;
-use prelabel::model::{DType, InputSpec, Layout, ResizeMode};
+use prelabel::model::{Channels, DType, InputSpec, Layout, ResizeMode};
 use prelabel::preprocess::gpu::GpuPreprocessor;
 use prelabel::preprocess::make_batch;
 use prelabel::types::{Frame, Region};
@@ -113,6 +113,9 @@ fn bench_preprocess(ctx: &Arc<GpuContext>, clips: &[(String, Vec<Frame>, Vec<Fra
         height: 300,
         layout: Layout::Nhwc,
         resize: ResizeMode::Stretch,
+        pad: 114.0,
+        channels: Channels::Rgb,
+        fit: None,
         mean: [0.0; 3],
         std: [1.0; 3],
         dtype: DType::F32,

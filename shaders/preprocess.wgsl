@@ -20,8 +20,9 @@ struct Params {
     total: u32,
     // preprocess_f16_odd only: invocations per row of its 2-D dispatch
     row_invocations: u32,
-    _pad: u32,
-    // value = pixel * mul + add, per channel; pad = the normalised letterbox grey
+    // 1 = write channels as B, G, R (mul, add and pad are already in that order)
+    bgr: u32,
+    // value = pixel * mul + add, per tensor channel; pad = the normalised letterbox value
     mul: vec4<f32>,
     add: vec4<f32>,
     pad: vec4<f32>,
@@ -98,12 +99,21 @@ fn rgb_at(it: Item, x: u32, y: u32) -> vec3<f32> {
     return yuv_rgb(it, fx, fy);
 }
 
-// The normalised RGB of output pixel (x, y) of item `it`: bilinear inside the region's
-// footprint, letterbox grey outside it.
+// The normalised channels of output pixel (x, y) of item `it`, in tensor order: bilinear
+// inside the region's footprint, letterbox padding outside it.
 fn output_pixel(it: Item, x: u32, y: u32) -> vec3<f32> {
     if x < it.start_x || x >= it.start_x + it.covered_x || y < it.start_y || y >= it.start_y + it.covered_y {
         return params.pad.xyz;
     }
+    var rgb = sample(it, x, y);
+    if params.bgr == 1u {
+        rgb = rgb.zyx;
+    }
+    return rgb * params.mul.xyz + params.add.xyz;
+}
+
+// Bilinear RGB (0..255) at output pixel (x, y), which lies in the region's footprint.
+fn sample(it: Item, x: u32, y: u32) -> vec3<f32> {
     let tx = tap(x, it.start_x, it.scale_x, it.region_w);
     let ty = tap(y, it.start_y, it.scale_y, it.region_h);
     let a = rgb_at(it, tx.i0, ty.i0);
@@ -112,7 +122,7 @@ fn output_pixel(it: Item, x: u32, y: u32) -> vec3<f32> {
     let f = rgb_at(it, tx.i1, ty.i1);
     let top = a + (b - a) * tx.w1;
     let bottom = d + (f - d) * tx.w1;
-    return (top + (bottom - top) * ty.w1) * params.mul.xyz + params.add.xyz;
+    return top + (bottom - top) * ty.w1;
 }
 
 // Main entry: one invocation per pair of horizontally adjacent output pixels of one item

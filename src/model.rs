@@ -44,8 +44,33 @@ pub enum ResizeMode {
     /// Scale each axis independently (SSD was trained this way).
     #[default]
     Stretch,
-    /// Keep the aspect ratio, centre the frame, pad with grey (114) (YOLO convention).
+    /// Keep the aspect ratio, centre the frame, pad with `pad` (YOLO convention).
     Letterbox,
+    /// Keep the aspect ratio, frame at the top-left corner, pad right and bottom with `pad`
+    /// (NanoDet's convention).
+    LetterboxTopLeft,
+}
+
+/// Order of the three colour planes the model reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channels {
+    #[default]
+    Rgb,
+    /// OpenCV-trained models (NanoDet): blue first.
+    Bgr,
+}
+
+/// For models whose input height and width are free (symbolic in the ONNX file): how each
+/// video's input size follows its frame size, so that a wide frame is not squashed into a
+/// square or padded by half. See [`InputSpec::for_frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FitSpec {
+    /// Input width and height are multiples of this (the model's largest stride).
+    pub multiple: u32,
+    /// About this many input pixels (width x height) per model call.
+    pub pixels: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,13 +82,51 @@ pub struct InputSpec {
     pub layout: Layout,
     #[serde(default)]
     pub resize: ResizeMode,
-    /// Per-channel (R, G, B) normalisation: value = (pixel / 255 - mean) / std.
+    /// Letterbox padding as a 0..255 pixel value, before normalisation.
+    #[serde(default = "default_pad")]
+    pub pad: f32,
+    /// Channel order of the input tensor.
+    #[serde(default)]
+    pub channels: Channels,
+    /// Input size chosen per video from its frame size (`width` x `height` is then the size
+    /// for the first call, before any frame is seen, e.g. a GPU warm-up).
+    #[serde(default)]
+    pub fit: Option<FitSpec>,
+    /// Per-channel (R, G, B, whatever `channels` says) normalisation:
+    /// value = (pixel / 255 - mean) / std.
     pub mean: [f32; 3],
     pub std: [f32; 3],
     /// Element type of the input tensor: `f32` (default) or `f16`. An `f16` model gets its
     /// batch in [`crate::types::Batch::data_f16`] instead of `data`.
     #[serde(default)]
     pub dtype: DType,
+}
+
+fn default_pad() -> f32 {
+    114.0
+}
+
+impl InputSpec {
+    /// The input this model takes for `frame_w` x `frame_h` frames: itself when its size is
+    /// fixed; with `fit`, about `pixels` input pixels in the frame's shape: the longer side
+    /// rounded to the nearest multiple, the shorter side the multiple that covers the frame at
+    /// that scale (so the letterbox pads less than one multiple), neither more than the frame
+    /// itself rounded up. 640x480 -> 416x320, 1920x1080 -> 480x288 at 416x320's pixels.
+    /// Every region of a frame (its tiles too) is letterboxed into this one size, so one
+    /// frame size is one batch shape.
+    pub fn for_frame(&self, frame_w: u32, frame_h: u32) -> InputSpec {
+        let Some(fit) = self.fit else { return self.clone() };
+        let m = fit.multiple.max(1) as f64;
+        let (fw, fh) = (frame_w.max(1) as f64, frame_h.max(1) as f64);
+        let (long, short) = (fw.max(fh), fw.min(fh));
+        let ratio = long / short;
+        let cap = |side: f64| (side / m).ceil().max(1.0) * m;
+        let l = ((fit.pixels as f64 * ratio).sqrt() / m).round().max(1.0) * m;
+        let l = l.min(cap(long));
+        let s = cap(l / ratio).min(cap(short));
+        let (w, h) = if fw >= fh { (l, s) } else { (s, l) };
+        InputSpec { width: w as u32, height: h as u32, ..self.clone() }
+    }
 }
 
 /// Element type of a model input tensor.
@@ -83,6 +146,11 @@ pub enum OutputSpec {
     /// TF Object Detection API SSD raw head: box encodings [N,A,1,4] (ty,tx,th,tw), class logits
     /// [N,A,C] with class 0 = background, anchors [A,4] (ymin,xmin,ymax,xmax) normalised.
     Ssd { boxes: String, logits: String, anchors: String, scales: [f32; 4], nms_iou: f32 },
+    /// NanoDet (GFL head): class scores [N, A, C], already sigmoided, and box side
+    /// distributions [N, A, 4 * (reg_max + 1)] (left, top, right, bottom, each a softmax over
+    /// `reg_max + 1` bins in units of the stride); cells of each stride in `strides` order,
+    /// row-major over the input's `ceil(H / s) x ceil(W / s)` grid.
+    Nanodet { scores: String, boxes: String, strides: Vec<u32>, reg_max: u32, nms_iou: f32 },
     /// YOLOv5/v7 style [N, A, 5+C]: cx, cy, w, h, objectness, class scores.
     Yolov5 { output: String, nms_iou: f32 },
     /// YOLOv8/YOLO11 style [N, 4+C, A]: cx, cy, w, h, class scores.
@@ -179,6 +247,16 @@ impl ModelSpec {
         if self.input.std.contains(&0.0) {
             return bad("input std must not be 0".into());
         }
+        if let Some(fit) = self.input.fit {
+            if fit.multiple == 0 || fit.pixels < fit.multiple * fit.multiple {
+                return bad("input fit needs a multiple above 0 and pixels of at least one multiple squared".into());
+            }
+        }
+        if let OutputSpec::Nanodet { strides, reg_max, .. } = &self.output {
+            if strides.is_empty() || strides.contains(&0) || *reg_max == 0 {
+                return bad("a nanodet output needs strides above 0 and reg_max above 0".into());
+            }
+        }
         if self.classes.is_empty() {
             return bad("classes must list at least one name".into());
         }
@@ -204,6 +282,33 @@ mod tests {
         assert_eq!(spec.default_class_indices(), vec![1, 2, 3, 4, 6, 8]);
         let names: Vec<&str> = spec.default_class_indices().iter().map(|&i| spec.class_name(i)).collect();
         assert_eq!(names, DEFAULT_CLASSES);
+    }
+
+    #[test]
+    fn nanodet_description_parses_and_fits_each_frame_shape() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/nanodet_g_coco.toml");
+        let spec = ModelSpec::load(&path).unwrap();
+        assert_eq!(spec.classes.len(), 80);
+        assert_eq!(spec.class_name(0), "person");
+        assert_eq!(spec.default_class_indices(), vec![0, 1, 2, 3, 5, 7]);
+        assert!(matches!(spec.output, OutputSpec::Nanodet { reg_max: 10, .. }));
+        assert_eq!((spec.input.channels, spec.input.resize, spec.input.pad), (Channels::Bgr, ResizeMode::LetterboxTopLeft, 0.0));
+        let size = |w, h| {
+            let i = spec.input.for_frame(w, h);
+            (i.width, i.height)
+        };
+        // The shared sequences' shapes: 4:3, 16:9, KITTI's 3.3:1, and portrait.
+        assert_eq!(size(640, 480), (416, 320));
+        assert_eq!(size(768, 576), (416, 320));
+        assert_eq!(size(1920, 1080), (480, 288));
+        assert_eq!(size(1224, 370), (672, 224));
+        assert_eq!(size(480, 640), (320, 416));
+        // Never larger than the frame (rounded up to the stride), even for tiny videos.
+        assert_eq!(size(100, 60), (128, 64));
+        assert_eq!(size(1, 1), (32, 32));
+        // A fixed-size model keeps its size.
+        let ssd = ModelSpec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ssd_mobilenet_v2_coco.toml")).unwrap();
+        assert_eq!(ssd.input.for_frame(1920, 1080).width, 300);
     }
 
     #[test]

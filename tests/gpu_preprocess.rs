@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use prelabel::decode::{PixelOutput, VideoReader};
 use prelabel::gpu::GpuContext;
-use prelabel::model::{DType, InputSpec, Layout, ResizeMode};
+use prelabel::model::{Channels, DType, FitSpec, InputSpec, Layout, ResizeMode};
 use prelabel::preprocess::gpu::GpuPreprocessor;
 use prelabel::preprocess::yuv::as_rgb;
 use prelabel::preprocess::{make_batch, make_region_batch};
@@ -47,7 +47,19 @@ impl Rng {
 }
 
 fn spec(w: u32, h: u32, layout: Layout, resize: ResizeMode, dtype: DType) -> InputSpec {
-    InputSpec { name: "in".into(), width: w, height: h, layout, resize, mean: [0.0; 3], std: [1.0; 3], dtype }
+    InputSpec {
+        name: "in".into(),
+        width: w,
+        height: h,
+        layout,
+        resize,
+        pad: 114.0,
+        channels: Channels::Rgb,
+        fit: None,
+        mean: [0.0; 3],
+        std: [1.0; 3],
+        dtype,
+    }
 }
 
 fn random_frame(rng: &mut Rng, index: u64, w: u32, h: u32) -> Frame {
@@ -119,12 +131,20 @@ fn randomised_batches_match_the_cpu_reference() {
     let (mut cases, mut worst_f32, mut worst_f16, mut odd_f16) = (0, 0f32, 0f32, 0);
     for _ in 0..60 {
         let layout = if rng.range(0, 1) == 0 { Layout::Nhwc } else { Layout::Nchw };
-        let resize = if rng.range(0, 1) == 0 { ResizeMode::Stretch } else { ResizeMode::Letterbox };
+        let resize = [ResizeMode::Stretch, ResizeMode::Letterbox, ResizeMode::LetterboxTopLeft][rng.range(0, 2) as usize];
         let dtype = if rng.range(0, 3) == 0 { DType::F16 } else { DType::F32 };
         let mut input = spec(rng.range(1, 48), rng.range(1, 48), layout, resize, dtype);
         if rng.range(0, 1) == 0 {
             input.mean = std::array::from_fn(|_| rng.unit());
             input.std = std::array::from_fn(|_| 0.1 + rng.unit());
+        }
+        // NanoDet's conventions: BGR, zero padding, and an input size that follows the frame
+        // (the batch's first frame decides, on both paths).
+        if rng.range(0, 2) == 0 {
+            (input.channels, input.pad) = (Channels::Bgr, 0.0);
+        }
+        if rng.range(0, 3) == 0 && dtype == DType::F32 {
+            input.fit = Some(FitSpec { multiple: 8, pixels: rng.range(64, 1200) });
         }
         let mut gpu = GpuPreprocessor::new(ctx.clone(), &input).unwrap();
         // f16 of odd width takes the shader's per-word fallback entry point.

@@ -30,6 +30,7 @@ pub(super) fn check_output_shapes(spec: &ModelSpec, outputs: &HashMap<String, Ve
     let classes = spec.classes.len();
     match &spec.output {
         OutputSpec::Ssd { boxes, logits, anchors, .. } => ssd(&o, boxes, logits, anchors, classes),
+        OutputSpec::Nanodet { scores, boxes, reg_max, .. } => nanodet(&o, scores, boxes, classes, *reg_max as i64),
         OutputSpec::Yolov5 { output, .. } => yolov5(&o, output, classes),
         OutputSpec::Yolov8 { output, .. } => yolov8(&o, output, classes),
         OutputSpec::End2end { output, .. } => end2end_packed(&o, output),
@@ -52,6 +53,19 @@ fn ssd(o: &OutputShapes, boxes: &str, logits: &str, anchors: &str, classes: usiz
     }
     if !o.dim_is(b[1], a[0]) || !o.dim_is(l[1], a[0]) {
         return Err(format!("anchor counts differ: boxes {b:?}, logits {l:?}, anchors {a:?}"));
+    }
+    Ok(())
+}
+
+fn nanodet(o: &OutputShapes, scores: &str, boxes: &str, classes: usize, reg_max: i64) -> Result<(), String> {
+    let s = o.get(scores)?;
+    let b = o.get(boxes)?;
+    if s.len() != 3 || !o.dim_is(s[2], classes as i64) {
+        return Err(format!("'{scores}' has shape {s:?}, expected class scores [N, A, {classes}] ({classes} classes listed)"));
+    }
+    let sides = 4 * (reg_max + 1);
+    if b.len() != 3 || !o.dim_is(b[2], sides) {
+        return Err(format!("'{boxes}' has shape {b:?}, expected side distributions [N, A, {sides}] (reg_max {reg_max})"));
     }
     Ok(())
 }

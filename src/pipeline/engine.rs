@@ -182,20 +182,34 @@ fn batch_loop(
     let mut stats = BatchStats::default();
     // One tile plan per frame size (videos differ in size).
     let mut plans: HashMap<(u32, u32), TilePlan> = HashMap::new();
-    while let Ok(first) = queue.recv() {
+    // A frame whose input size differs from the batch being formed starts the next one.
+    let mut carried: Option<Work> = None;
+    let input_size = |w: &Work| {
+        let fitted = input.for_frame(w.frame.width, w.frame.height);
+        (fitted.width, fitted.height)
+    };
+    while let Some(first) = carried.take().or_else(|| queue.recv().ok()) {
+        let size = input_size(&first);
         let mut works = vec![first];
         while works.len() < batch_size {
-            match queue.try_recv() {
-                Ok(w) => works.push(w),
+            let next = match queue.try_recv() {
+                Ok(w) => w,
                 Err(TryRecvError::Disconnected) => break,
                 Err(TryRecvError::Empty) if in_model.load(Ordering::Acquire) == 0 => break,
                 // The model is busy: wait a little for more frames to fill the batch.
                 Err(TryRecvError::Empty) => match queue.recv_timeout(Duration::from_millis(1)) {
-                    Ok(w) => works.push(w),
-                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(w) => w,
+                    Err(RecvTimeoutError::Timeout) => continue,
                     Err(RecvTimeoutError::Disconnected) => break,
                 },
+            };
+            // One batch is one tensor shape: a model whose input follows the frame size takes
+            // frames of one input size per batch.
+            if input_size(&next) != size {
+                carried = Some(next);
+                break;
             }
+            works.push(next);
         }
         if stop.requested() {
             continue;
@@ -210,7 +224,7 @@ fn batch_loop(
         for w in &works {
             let (width, height) = (w.frame.width, w.frame.height);
             let plan = plans.entry((width, height)).or_insert_with(|| {
-                let p = tiles.plan(width, height, input);
+                let p = tiles.plan(width, height, &input.for_frame(width, height));
                 if p.is_tiled() {
                     tracing::info!(
                         "{width}x{height} frames: whole frame + {}x{} tiles, {} model inputs per frame",

@@ -5,6 +5,7 @@
 
 mod end2end;
 pub mod gpu;
+pub mod nanodet;
 pub mod nms;
 pub mod ssd;
 mod yolo;
@@ -89,7 +90,10 @@ impl Postprocessor {
     /// The IoU threshold of the NMS this model needs; `None` when the model ran NMS itself.
     pub fn nms_iou(&self) -> Option<f32> {
         match &self.spec.output {
-            OutputSpec::Ssd { nms_iou, .. } | OutputSpec::Yolov5 { nms_iou, .. } | OutputSpec::Yolov8 { nms_iou, .. } => Some(*nms_iou),
+            OutputSpec::Ssd { nms_iou, .. }
+            | OutputSpec::Nanodet { nms_iou, .. }
+            | OutputSpec::Yolov5 { nms_iou, .. }
+            | OutputSpec::Yolov8 { nms_iou, .. } => Some(*nms_iou),
             OutputSpec::End2end { .. } | OutputSpec::End2endSplit { .. } => None,
         }
     }
@@ -106,17 +110,22 @@ impl Postprocessor {
     /// Candidates per batch item, before NMS: decoded, in frame pixels, clamped to the region
     /// the model saw, empty boxes dropped; in decoder order (the order NMS breaks ties by).
     pub fn candidates(&self, raw: &RawOutputs, frames: &[FrameInfo], regions: &[Region]) -> Result<Vec<Vec<Detection>>> {
+        // The input the batch was made for (a batch holds frames of one size).
+        let input = frames.first().map_or_else(|| self.spec.input.clone(), |f| self.spec.input.for_frame(f.width, f.height));
         let ctx = DecodeContext {
             frames,
-            transforms: regions.iter().map(|r| InputTransform::for_region(*r, &self.spec.input)).collect(),
-            input_w: self.spec.input.width as f32,
-            input_h: self.spec.input.height as f32,
+            transforms: regions.iter().map(|r| InputTransform::for_region(*r, &input)).collect(),
+            input_w: input.width as f32,
+            input_h: input.height as f32,
             score_threshold: self.filter.score_threshold,
             keep: &self.keep,
         };
         let mut cands: Candidates = vec![Vec::new(); frames.len()];
         let decoded = match &self.spec.output {
             OutputSpec::Ssd { boxes, logits, anchors, scales, .. } => ssd::decode(raw, [boxes, logits, anchors], *scales, &ctx, &mut cands),
+            OutputSpec::Nanodet { scores, boxes, strides, reg_max, .. } => {
+                nanodet::decode(raw, [scores, boxes], strides, *reg_max as usize, &ctx, &mut cands)
+            }
             OutputSpec::Yolov5 { output, .. } => yolo::decode(raw, output, false, &ctx, &mut cands),
             OutputSpec::Yolov8 { output, .. } => yolo::decode(raw, output, true, &ctx, &mut cands),
             OutputSpec::End2end { output, normalized } => end2end::decode_packed(raw, output, *normalized, &ctx, &mut cands),

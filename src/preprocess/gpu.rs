@@ -30,6 +30,15 @@ use crate::model::{DType, InputSpec};
 use crate::types::{Batch, Frame, FrameInfo, Region};
 
 const SHADER: &str = include_str!("../../shaders/preprocess.wgsl");
+
+/// The shader entry for `planner`'s output: the per-word fallback for f16 of odd width.
+fn entry_point(planner: &Planner) -> &'static str {
+    if planner.odd_f16 {
+        "preprocess_f16_odd"
+    } else {
+        "preprocess"
+    }
+}
 /// Buffers grow in steps of this much, so slowly changing batches do not reallocate often.
 const GROW_STEP: u64 = 1 << 20;
 
@@ -62,6 +71,8 @@ pub struct Pending {
 
 pub struct GpuPreprocessor {
     ctx: Arc<GpuContext>,
+    /// The model's input as described; `planner` holds it fitted to the current frame size.
+    input: InputSpec,
     planner: Planner,
     pipeline: wgpu::ComputePipeline,
     slots: [Slot; 2],
@@ -73,9 +84,22 @@ impl GpuPreprocessor {
     /// Compiles the shader for the model input `input`.
     pub fn new(ctx: Arc<GpuContext>, input: &InputSpec) -> Result<GpuPreprocessor> {
         let planner = Planner::new(input, &ctx.limits);
-        let entry = if planner.odd_f16 { "preprocess_f16_odd" } else { "preprocess" };
-        let pipeline = ctx.compute_pipeline("preprocess", SHADER, entry);
-        Ok(GpuPreprocessor { ctx, planner, pipeline, slots: Default::default(), next_slot: 0, last: None })
+        let pipeline = ctx.compute_pipeline("preprocess", SHADER, entry_point(&planner));
+        Ok(GpuPreprocessor { ctx, input: input.clone(), planner, pipeline, slots: Default::default(), next_slot: 0, last: None })
+    }
+
+    /// For a model whose input size follows the frame: plans for `items`' frame size (the
+    /// same size the CPU reference picks), recompiling only if the entry point changes.
+    fn fit_to(&mut self, items: &[(&Frame, Region)]) {
+        let fitted = super::batch_input(items, &self.input);
+        if (fitted.width, fitted.height) == (self.planner.input.width, self.planner.input.height) {
+            return;
+        }
+        let planner = Planner::new(&fitted, &self.ctx.limits);
+        if planner.odd_f16 != self.planner.odd_f16 {
+            self.pipeline = self.ctx.compute_pipeline("preprocess", SHADER, entry_point(&planner));
+        }
+        self.planner = planner;
     }
 
     /// Whole frames, as [`super::make_batch`].
@@ -87,6 +111,7 @@ impl GpuPreprocessor {
     /// One region of a frame per item, as [`super::make_region_batch`]. Waits for the
     /// result; a batch too big for one dispatch on this adapter is done in several.
     pub fn make_region_batch(&mut self, items: &[(&Frame, Region)]) -> Result<Batch> {
+        self.fit_to(items);
         let chunk = self.max_items(items).max(1);
         let mut out: Option<Batch> = None;
         for part in items.chunks(chunk) {
@@ -111,6 +136,7 @@ impl GpuPreprocessor {
     /// be in flight: the third submit reuses the first one's buffers, and finishing the first
     /// one after that is an error.
     pub fn submit(&mut self, items: &[(&Frame, Region)]) -> Result<Pending> {
+        self.fit_to(items);
         let plan = self.planner.plan(items).map_err(Error::Gpu)?;
         let shape = self.planner.shape(items.len());
         let slot_index = self.next_slot;

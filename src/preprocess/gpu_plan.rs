@@ -5,9 +5,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{channel_affine, InputTransform, PAD_VALUE};
+use super::{channel_affine, InputTransform};
 use crate::error::{Error, Result};
-use crate::model::{DType, InputSpec, Layout};
+use crate::model::{Channels, DType, InputSpec, Layout};
 use crate::types::{Frame, PixelFormat, Region};
 
 /// Must equal `@workgroup_size` of the shader's entry points: `preprocess` (8x8 pixel pairs
@@ -26,7 +26,8 @@ pub struct Params {
     pub dtype: u32,
     pub total: u32,
     pub row_invocations: u32,
-    pub _pad: u32,
+    /// 1: write channels in BGR order.
+    pub bgr: u32,
     pub mul: [f32; 4],
     pub add: [f32; 4],
     pub pad: [f32; 4],
@@ -209,10 +210,10 @@ impl Planner {
             dtype: matches!(self.input.dtype, DType::F16) as u32,
             total,
             row_invocations,
-            _pad: 0,
+            bgr: (self.input.channels == Channels::Bgr) as u32,
             mul: four(mul),
             add: four(add),
-            pad: four(std::array::from_fn(|c| PAD_VALUE * mul[c] + add[c])),
+            pad: four(std::array::from_fn(|c| self.input.pad * mul[c] + add[c])),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Stage 2, preprocess: takes [`Frame`]s (and optionally a [`Region`] of each, for tiling),
-//! gives one [`Batch`]: each region resized (bilinear) to the model input, normalised per
-//! channel and laid out NHWC or NCHW.
+//! gives one [`Batch`]: each region resized (bilinear) to the model input (stretched, or
+//! letterboxed centred or at the top-left), normalised per channel, RGB or BGR, and laid out
+//! NHWC or NCHW. A model whose input size follows the frame ([`InputSpec::for_frame`]) gets
+//! the size of the batch's frames: a batch holds frames of one size.
 //! Runs on the CPU; the items of a batch in parallel with rayon. This is the reference
 //! implementation that the GPU path must match.
 //!
@@ -14,11 +16,8 @@ pub mod yuv;
 
 use rayon::prelude::*;
 
-use crate::model::{DType, InputSpec, Layout, ResizeMode};
+use crate::model::{Channels, DType, InputSpec, Layout, ResizeMode};
 use crate::types::{BBox, Batch, Frame, Region};
-
-/// Grey used for letterbox padding (the YOLO convention), as a 0..255 pixel value.
-const PAD_VALUE: f32 = 114.0;
 
 /// Maps between frame pixels and model-input pixels for one region of a frame:
 /// `input = (frame - origin) * scale + pad`.
@@ -46,13 +45,15 @@ impl InputTransform {
         let (origin_x, origin_y) = (region.x as f32, region.y as f32);
         match input.resize {
             ResizeMode::Stretch => InputTransform { scale_x: sx, scale_y: sy, pad_x: 0.0, pad_y: 0.0, origin_x, origin_y },
-            ResizeMode::Letterbox => {
+            ResizeMode::Letterbox | ResizeMode::LetterboxTopLeft => {
                 let s = sx.min(sy);
+                let centred = input.resize == ResizeMode::Letterbox;
+                let pad = |room: f32| if centred { (room / 2.0).floor() } else { 0.0 };
                 InputTransform {
                     scale_x: s,
                     scale_y: s,
-                    pad_x: ((input.width as f32 - region.width as f32 * s) / 2.0).floor(),
-                    pad_y: ((input.height as f32 - region.height as f32 * s) / 2.0).floor(),
+                    pad_x: pad(input.width as f32 - region.width as f32 * s),
+                    pad_y: pad(input.height as f32 - region.height as f32 * s),
                     origin_x,
                     origin_y,
                 }
@@ -79,8 +80,10 @@ pub fn make_batch(frames: &[Frame], input: &InputSpec) -> Batch {
 }
 
 /// Resizes and normalises one region of a frame per batch item (tiles, or whole frames).
-/// Every region must lie inside its frame and be at least 1x1.
+/// Every region must lie inside its frame and be at least 1x1; all frames have one size
+/// when the model's input size follows the frame's (the first frame's decides).
 pub fn make_region_batch(items: &[(&Frame, Region)], input: &InputSpec) -> Batch {
+    let input = &batch_input(items, input);
     let (w, h) = (input.width as usize, input.height as usize);
     let per_item = w * h * 3;
     let mut data = vec![0f32; per_item * items.len()];
@@ -99,6 +102,14 @@ pub fn make_region_batch(items: &[(&Frame, Region)], input: &InputSpec) -> Batch
         DType::F16 => (Vec::new(), data.iter().map(|&v| half::f16::from_f32(v)).collect()),
     };
     Batch { frames: items.iter().map(|(f, _)| f.info()).collect(), regions: items.iter().map(|(_, r)| *r).collect(), shape, data, data_f16 }
+}
+
+/// The input for a batch of `items`: the model's input fitted to the first frame's size.
+pub(crate) fn batch_input(items: &[(&Frame, Region)], input: &InputSpec) -> InputSpec {
+    match items.first() {
+        Some((f, _)) => input.for_frame(f.width, f.height),
+        None => input.clone(),
+    }
 }
 
 /// Per-channel `value = pixel * mul + add`, equivalent to `(pixel/255 - mean) / std`.
@@ -141,7 +152,12 @@ fn fill_region(frame: &Frame, region: Region, input: &InputSpec, out: &mut [f32]
     let xs = taps(region.width as usize, w, t.scale_x, t.pad_x);
     let ys = taps(region.height as usize, h, t.scale_y, t.pad_y);
     let (mul, add) = channel_affine(input);
-    let pad: [f32; 3] = std::array::from_fn(|c| PAD_VALUE * mul[c] + add[c]);
+    let pad: [f32; 3] = std::array::from_fn(|c| input.pad * mul[c] + add[c]);
+    // Channel c of the tensor reads pixel channel `order[c]`; mean and std are in tensor order.
+    let order: [usize; 3] = match input.channels {
+        Channels::Rgb => [0, 1, 2],
+        Channels::Bgr => [2, 1, 0],
+    };
     let stride = frame.width as usize * 3;
     // Taps index the region; starting the slice at the region's top-left pixel keeps the
     // inner loop identical for whole frames and tiles.
@@ -153,13 +169,15 @@ fn fill_region(frame: &Frame, region: Region, input: &InputSpec, out: &mut [f32]
     // `row_pixels` is generic over the writer so its inner loop inlines (90k pixels a frame).
     match input.layout {
         Layout::Nhwc => out.chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
-            row_pixels(src, (stride, row_len), ys[y], &xs, mul, add, pad, &mut |x, v: [f32; 3]| row[x * 3..x * 3 + 3].copy_from_slice(&v))
+            row_pixels(src, (stride, row_len), ys[y], &xs, order, (mul, add), pad, &mut |x, v: [f32; 3]| {
+                row[x * 3..x * 3 + 3].copy_from_slice(&v)
+            })
         }),
         Layout::Nchw => {
             let (p0, rest) = out.split_at_mut(w * h);
             let (p1, p2) = rest.split_at_mut(w * h);
             for (y, ((r0, r1), r2)) in p0.chunks_mut(w).zip(p1.chunks_mut(w)).zip(p2.chunks_mut(w)).enumerate() {
-                row_pixels(src, (stride, row_len), ys[y], &xs, mul, add, pad, &mut |x, v: [f32; 3]| {
+                row_pixels(src, (stride, row_len), ys[y], &xs, order, (mul, add), pad, &mut |x, v: [f32; 3]| {
                     (r0[x], r1[x], r2[x]) = (v[0], v[1], v[2]);
                 });
             }
@@ -175,8 +193,8 @@ fn row_pixels<F: FnMut(usize, [f32; 3])>(
     (stride, row_len): (usize, usize),
     ty: Option<Tap>,
     xs: &[Option<Tap>],
-    mul: [f32; 3],
-    add: [f32; 3],
+    order: [usize; 3],
+    (mul, add): ([f32; 3], [f32; 3]),
     pad: [f32; 3],
     put: &mut F,
 ) {
@@ -195,8 +213,9 @@ fn row_pixels<F: FnMut(usize, [f32; 3])>(
         put(
             x,
             std::array::from_fn(|c| {
-                let top = a[c] as f32 + (b[c] as f32 - a[c] as f32) * tx.w1;
-                let bottom = d[c] as f32 + (e[c] as f32 - d[c] as f32) * tx.w1;
+                let p = order[c];
+                let top = a[p] as f32 + (b[p] as f32 - a[p] as f32) * tx.w1;
+                let bottom = d[p] as f32 + (e[p] as f32 - d[p] as f32) * tx.w1;
                 (top + (bottom - top) * ty.w1) * mul[c] + add[c]
             }),
         );
@@ -208,7 +227,19 @@ mod tests {
     use super::*;
 
     fn spec(w: u32, h: u32, layout: Layout, resize: ResizeMode) -> InputSpec {
-        InputSpec { name: "in".into(), width: w, height: h, layout, resize, mean: [0.0; 3], std: [1.0; 3], dtype: DType::F32 }
+        InputSpec {
+            name: "in".into(),
+            width: w,
+            height: h,
+            layout,
+            resize,
+            pad: 114.0,
+            channels: Channels::Rgb,
+            fit: None,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            dtype: DType::F32,
+        }
     }
 
     fn frame(w: u32, h: u32, f: impl Fn(u32, u32, usize) -> u8) -> Frame {
@@ -280,7 +311,7 @@ mod tests {
         let full = frame(16, 12, |x, y, c| (x * 13 + y * 7 + c as u32 * 50) as u8);
         let region = Region { x: 5, y: 3, width: 9, height: 7 };
         let cut = frame(9, 7, |x, y, c| (((x + 5) * 13 + (y + 3) * 7) + c as u32 * 50) as u8);
-        for resize in [ResizeMode::Stretch, ResizeMode::Letterbox] {
+        for resize in [ResizeMode::Stretch, ResizeMode::Letterbox, ResizeMode::LetterboxTopLeft] {
             let s = spec(6, 5, Layout::Nchw, resize);
             let a = make_region_batch(&[(&full, region)], &s);
             let b = make_batch(std::slice::from_ref(&cut), &s);
@@ -291,5 +322,35 @@ mod tests {
             assert!((back.x1 - 5.0).abs() < 1e-5 && (back.y1 - 3.0).abs() < 1e-5, "{back:?}");
             assert!((back.x2 - 6.0).abs() < 1e-5 && (back.y2 - 4.0).abs() < 1e-5, "{back:?}");
         }
+    }
+
+    #[test]
+    fn top_left_letterbox_bgr_with_zero_padding() {
+        // 4x2 frame into 4x4 at the top-left: rows 2 and 3 are padding (pixel 0), channels
+        // swapped, mean and std in tensor (BGR) order.
+        let f = frame(4, 2, |_, _, c| [200, 100, 10][c]);
+        let mut s = spec(4, 4, Layout::Nchw, ResizeMode::LetterboxTopLeft);
+        (s.channels, s.pad) = (Channels::Bgr, 0.0);
+        s.mean = [10.0 / 255.0, 0.0, 0.0];
+        s.std = [2.0 / 255.0, 1.0, 1.0];
+        let t = InputTransform::new(4, 2, &s);
+        assert_eq!((t.scale_x, t.pad_x, t.pad_y), (1.0, 0.0, 0.0));
+        let b = make_batch(&[f], &s);
+        let plane = |c: usize| &b.data[c * 16..(c + 1) * 16];
+        // B plane: (10 - 10) / 2 = 0 on the frame, (0 - 10) / 2 = -5 in the padding.
+        assert!(plane(0)[..8].iter().all(|&v| v.abs() < 1e-5), "{:?}", plane(0));
+        assert!(plane(0)[8..].iter().all(|&v| (v + 5.0).abs() < 1e-5), "{:?}", plane(0));
+        assert!(plane(2)[..8].iter().all(|&v| (v - 200.0 / 255.0).abs() < 1e-6));
+        assert!(plane(2)[8..].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn fitted_input_follows_the_batch_frames() {
+        let mut s = spec(416, 320, Layout::Nchw, ResizeMode::LetterboxTopLeft);
+        s.fit = Some(crate::model::FitSpec { multiple: 32, pixels: 416 * 320 });
+        let f = frame(64, 20, |_, _, _| 9);
+        let b = make_batch(&[f], &s);
+        // Never larger than the frame rounded up to the multiple: 64x32.
+        assert_eq!(b.shape, [1, 3, 32, 64]);
     }
 }

@@ -35,7 +35,10 @@ impl MergeParams {
     /// threshold is not known).
     pub fn for_model(spec: &ModelSpec, max_detections: usize) -> MergeParams {
         let nms_iou = match &spec.output {
-            OutputSpec::Ssd { nms_iou, .. } | OutputSpec::Yolov5 { nms_iou, .. } | OutputSpec::Yolov8 { nms_iou, .. } => *nms_iou,
+            OutputSpec::Ssd { nms_iou, .. }
+            | OutputSpec::Nanodet { nms_iou, .. }
+            | OutputSpec::Yolov5 { nms_iou, .. }
+            | OutputSpec::Yolov8 { nms_iou, .. } => *nms_iou,
             OutputSpec::End2end { .. } | OutputSpec::End2endSplit { .. } => 0.5,
         };
         MergeParams { nms_iou, max_detections, border: 0.02, cover: 0.5 }

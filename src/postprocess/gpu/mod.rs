@@ -5,6 +5,7 @@
 //! | family | decode, threshold, compaction | sort + NMS |
 //! |---|---|---|
 //! | `ssd` | GPU (shaders/ssd_decode.wgsl) | GPU (shaders/nms.wgsl) |
+//! | `nanodet` | CPU (a softmax expectation per box side, only for cells above the threshold) | GPU |
 //! | `yolov5`, `yolov8` | CPU (their decoders are a per-anchor argmax; not ported yet) | GPU |
 //! | `end2end*` | CPU: NMS ran inside the model, nothing left to offload | CPU (sort + truncate) |
 //!
