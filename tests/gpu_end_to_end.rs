@@ -1,15 +1,17 @@
 //! `--device gpu` end to end on whatever adapter is there (Mesa lavapipe in CI): the shader
-//! stages (YUV planes -> preprocess.wgsl, ssd_decode.wgsl + nms.wgsl) must label TUD-Campus
-//! as well as the CPU stages do, and report.json must say what ran each stage.
+//! stages must label TUD-Campus as well as the CPU stages do, for both bundled detectors
+//! (NanoDet-g, the default: YUV planes -> preprocess.wgsl letterboxed BGR, CPU box decoding,
+//! nms.wgsl; the SSD: preprocess.wgsl stretched RGB, ssd_decode.wgsl + nms.wgsl), and
+//! report.json must say what ran each stage.
 
 mod common;
 
 use prelabel::eval::{average_precision, read_mot};
 use serde_json::Value;
 
-fn run(seq_dir: &std::path::Path, device: &str, out: &std::path::Path) -> (f64, Value) {
+fn run(seq_dir: &std::path::Path, device: &str, model: &str, out: &std::path::Path) -> (f64, Value) {
     let video = seq_dir.join("TUD-Campus.mp4");
-    let args = ["run", video.to_str().unwrap(), "--out", out.to_str().unwrap(), "--classes", "person"];
+    let args = ["run", video.to_str().unwrap(), "--out", out.to_str().unwrap(), "--classes", "person", "--model", model];
     let o = common::prelabel(&[&args[..], &["-s", "0.05", "--no-track", "--device", device, "-q"]].concat());
     assert!(o.status.success(), "--device {device}: {}", common::stderr(&o));
     let gt = read_mot(&seq_dir.join("gt/gt.txt")).unwrap();
@@ -20,12 +22,18 @@ fn run(seq_dir: &std::path::Path, device: &str, out: &std::path::Path) -> (f64, 
 
 #[test]
 fn device_gpu_matches_device_cpu_on_tud_campus() {
+    for model in ["nanodet_g_coco", "ssd_mobilenet_v2_coco"] {
+        gpu_matches_cpu(model);
+    }
+}
+
+fn gpu_matches_cpu(model: &str) {
     let Some(dir) = common::mot15("TUD-Campus") else { return };
-    common::from_setup("models/ssd_mobilenet_v2_coco.onnx");
+    common::from_setup(&format!("models/{model}.onnx"));
     let tmp = tempfile::tempdir().unwrap();
-    let (ap_cpu, rep_cpu) = run(&dir, "cpu", &tmp.path().join("cpu"));
-    let (ap_gpu, rep_gpu) = run(&dir, "gpu", &tmp.path().join("gpu"));
-    eprintln!("TUD-Campus person AP50: cpu {ap_cpu:.4}, gpu {ap_gpu:.4}");
+    let (ap_cpu, rep_cpu) = run(&dir, "cpu", model, &tmp.path().join("cpu"));
+    let (ap_gpu, rep_gpu) = run(&dir, "gpu", model, &tmp.path().join("gpu"));
+    eprintln!("{model} TUD-Campus person AP50: cpu {ap_cpu:.4}, gpu {ap_gpu:.4}");
     eprintln!("gpu stages: {}", rep_gpu["stage_devices"]);
     assert!((ap_cpu - ap_gpu).abs() <= 0.01, "AP50 cpu {ap_cpu:.4} vs gpu {ap_gpu:.4}");
 
@@ -42,7 +50,7 @@ fn device_gpu_matches_device_cpu_on_tud_campus() {
 #[test]
 fn auto_does_not_pick_a_software_adapter() {
     let Some(dir) = common::mot15("TUD-Campus") else { return };
-    common::from_setup("models/ssd_mobilenet_v2_coco.onnx");
+    common::from_setup("models/nanodet_g_coco.onnx");
     let tmp = tempfile::tempdir().unwrap();
     let clip = tmp.path().join("clip.mp4");
     let st = std::process::Command::new("ffmpeg")

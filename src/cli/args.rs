@@ -25,7 +25,9 @@ pub(crate) struct RunArgs {
     /// names), long ones cut with a hash, clashes get ~<hash of the path>: never outside OUT.
     #[arg(short, long)]
     pub(crate) out: PathBuf,
-    /// Model description (.toml) next to its .onnx file. Default: the bundled SSD MobileNet v2 COCO.
+    /// Model description (.toml) next to its .onnx file, or a bundled model by name:
+    /// nanodet_g_coco (the default), nanodet_g_coco_int8 (CPU-only machines),
+    /// ssd_mobilenet_v2_coco, ssd_mobilenet_v2_coco_int8.
     #[arg(short, long, env = "PRELABEL_MODEL")]
     pub(crate) model: Option<PathBuf>,
     /// Where the stages run. auto: the model on CUDA when ONNX Runtime and the machine have
@@ -368,7 +370,7 @@ pub(crate) struct CalibrateArgs {
 pub(crate) struct BundleArgs {
     /// Folder to create (it must not exist). Built beside it and renamed into place when complete.
     pub(crate) dir: PathBuf,
-    /// Model description (.toml) to carry with its .onnx. Default: the bundled SSD MobileNet v2 COCO.
+    /// Model description (.toml) to carry with its .onnx, or a bundled model by name. Default: the bundled NanoDet-g COCO.
     #[arg(short, long, env = "PRELABEL_MODEL")]
     pub(crate) model: Option<PathBuf>,
     /// ONNX Runtime library to carry (its provider libraries come from the same folder). Default: the one `run` would load.

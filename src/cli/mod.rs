@@ -107,12 +107,25 @@ fn exit_quietly_on_closed_pipe() {
     }
 }
 
-/// The bundled model description: beside the executable's checkout, or in this source tree.
-fn default_model() -> PathBuf {
-    let rel = Path::new("models/ssd_mobilenet_v2_coco.toml");
+/// The bundled default model: NanoDet-g (COCO), see models/nanodet_g_coco.toml.
+pub(crate) const DEFAULT_MODEL: &str = "nanodet_g_coco";
+
+/// A bundled model description by name (`nanodet_g_coco`, `ssd_mobilenet_v2_coco`, ...):
+/// beside the executable's checkout, or in this source tree.
+fn bundled_model(name: &str) -> PathBuf {
+    let rel = Path::new("models").join(format!("{name}.toml"));
     let exe_dir = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
-    let candidates = exe_dir.iter().flat_map(|d| [d.join(rel), d.join("../..").join(rel)]);
-    candidates.chain([Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)]).find(|p| p.is_file()).unwrap_or_else(|| rel.into())
+    let candidates = exe_dir.iter().flat_map(|d| [d.join(&rel), d.join("../..").join(&rel)]);
+    candidates.chain([Path::new(env!("CARGO_MANIFEST_DIR")).join(&rel)]).find(|p| p.is_file()).unwrap_or(rel)
+}
+
+/// `--model`: a description file, or the name of a bundled one; none: the default.
+fn model_path(arg: Option<&Path>) -> PathBuf {
+    match arg {
+        None => bundled_model(DEFAULT_MODEL),
+        Some(p) if p.exists() || p.components().count() != 1 || p.extension().is_some() => p.to_path_buf(),
+        Some(name) => bundled_model(&name.to_string_lossy()),
+    }
 }
 
 fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
@@ -132,7 +145,7 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
         rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global().map_err(|e| Error::Usage(format!("--threads: {e}")))?;
     }
 
-    let model_path = args.model.clone().unwrap_or_else(default_model);
+    let model_path = model_path(args.model.as_deref());
     let spec = ModelSpec::load(&model_path)?;
     let classes = match args.classes.as_slice() {
         [] if args.export.labels.is_none() => spec.default_class_indices(),
@@ -307,7 +320,7 @@ fn check_writable(out: &Path) -> Result<()> {
 // ---------------------------------------------------------------- prelabel bundle
 
 fn bundle(args: BundleArgs, quiet: bool) -> Result<ExitCode> {
-    let model = args.model.clone().unwrap_or_else(default_model);
+    let model = model_path(args.model.as_deref());
     let req = prelabel::bundle::BundleRequest { dir: &args.dir, model: &model, ort_lib: args.ort_lib.as_deref(), pieces: args.pieces };
     let started = std::time::Instant::now();
     let s = prelabel::bundle::build(&req)?;

@@ -1,0 +1,57 @@
+//! The default detector, NanoDet-g (`models/nanodet_g_coco.toml`, made by scripts/setup.sh),
+//! through the whole binary on the MOTChallenge sequences in ../shared: person AP50 (IoU 0.5,
+//! VOC all-point, score >= 0.05, `--no-track`: the detector alone, default tiles) against the
+//! SSD it replaced, and its int8 copy against fp32 (its shader path against its CPU path is
+//! tests/gpu_end_to_end.rs). Targets from issue 20. Skipped, with the reason recorded, when
+//! the data is absent.
+
+mod common;
+
+use std::path::Path;
+
+use prelabel::eval::{average_precision, read_mot};
+
+fn person_ap(dir: &Path, seq: &str, extra: &[&str]) -> f64 {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = dir.join(format!("{seq}.mp4"));
+    let out = tmp.path().join("out");
+    let args = [&["--score-threshold", "0.05", "--no-track"][..], extra].concat();
+    common::label_people(&video, &out, &args);
+    let gt = read_mot(&dir.join("gt/gt.txt")).unwrap();
+    let pred = read_mot(&out.join(format!("{seq}.mp4")).join("mot.txt")).unwrap();
+    assert!(!pred.is_empty(), "{extra:?} found nobody in {seq}");
+    average_precision(&gt, &pred, 0.5).ap
+}
+
+fn model(name: &str) -> String {
+    common::from_setup(&format!("models/{name}.onnx"));
+    common::repo().join(format!("models/{name}.toml")).to_string_lossy().into_owned()
+}
+
+/// At least the SSD's AP50 on a close-up sequence and far above it on the wide one (the SSD
+/// squashes KITTI's 1224x370 into a square).
+#[test]
+fn nanodet_finds_people_the_ssd_misses() {
+    let (nano, ssd) = (model("nanodet_g_coco"), model("ssd_mobilenet_v2_coco"));
+    for (seq, gain) in [("TUD-Campus", -0.01), ("KITTI-17", 0.3)] {
+        let Some(dir) = common::mot15(seq) else { return };
+        let n = person_ap(&dir, seq, &["--model", &nano]);
+        let s = person_ap(&dir, seq, &["--model", &ssd]);
+        eprintln!("{seq}: person AP50 NanoDet-g {n:.4}, SSD {s:.4}");
+        assert!(n >= s + gain, "{seq}: NanoDet-g AP50 {n:.4} is not SSD's {s:.4} {gain:+}");
+    }
+}
+
+/// The int8 copy for CPU-only machines loses at most 0.02 AP50, and is really quantized.
+#[test]
+fn nanodet_int8_within_0_02_ap50_of_fp32() {
+    let (fp32, int8) = (model("nanodet_g_coco"), model("nanodet_g_coco_int8"));
+    for seq in ["TUD-Campus", "TUD-Stadtmitte"] {
+        let Some(dir) = common::mot15(seq) else { return };
+        let f = person_ap(&dir, seq, &["--model", &fp32]);
+        let q = person_ap(&dir, seq, &["--model", &int8]);
+        eprintln!("{seq}: NanoDet-g person AP50 fp32 {f:.4}, int8 {q:.4} ({:+.4})", q - f);
+        assert!(q >= f - 0.02, "{seq}: int8 AP50 {q:.4} is more than 0.02 below fp32 {f:.4}");
+        assert!(q != f, "{seq}: int8 gives exactly fp32's AP50: is the .onnx really the int8 one?");
+    }
+}
