@@ -48,6 +48,7 @@ pub enum ResizeMode {
     Letterbox,
     /// Keep the aspect ratio, frame at the top-left corner, pad right and bottom with `pad`
     /// (NanoDet's convention).
+    #[serde(rename = "letterbox_top_left")]
     LetterboxTopLeft,
 }
 
