@@ -13,6 +13,7 @@ mod eval;
 mod progress;
 mod refine_args;
 mod report;
+mod signals;
 
 use args::{BundleArgs, CalibrateArgs, EvalArgs, ReportArgs, RunArgs};
 use calibrate::calibrate;
@@ -79,6 +80,7 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 }
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    keep_library_writes_in_check();
     match cli.command {
         Command::Run(args) => {
             let effective = args.job.effective.clone();
@@ -97,6 +99,26 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Nothing is written outside `--out`, by prelabel or by the libraries it loads. Called before
+/// any thread starts (it sets environment variables, which the libraries read when they start):
+///
+/// - ONNX Runtime (1.29 and later, on Linux too) starts a telemetry uploader that keeps its
+///   queue in `$XDG_CACHE_HOME/Microsoft/DeveloperTools/.onnxruntime/onnxruntime.db` (else
+///   `~/.cache/...`) and sends it to Microsoft's collector; `ORT_DISABLE_TELEMETRY=1` keeps it
+///   from starting (set here whatever the environment says: an air-gapped site must not depend
+///   on every user's shell);
+/// - Mesa (lavapipe and the other Vulkan drivers the shader stages may run on) and the NVIDIA
+///   driver keep shader caches under `~/.cache`: off, unless the environment already chooses.
+fn keep_library_writes_in_check() {
+    // SAFETY: no other thread runs yet (see above).
+    std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
+    for (key, off) in [("MESA_SHADER_CACHE_DISABLE", "true"), ("__GL_SHADER_DISK_CACHE", "0")] {
+        if std::env::var_os(key).is_none() {
+            std::env::set_var(key, off);
+        }
+    }
+}
+
 /// For the commands that only print (`eval`, `calibrate`): `prelabel eval ... | head` ends
 /// quietly when `head` stops reading, as Unix tools do, instead of panicking in `println!`.
 /// Not for `run`, whose job must go on whatever happens to its terminal.
@@ -107,12 +129,25 @@ fn exit_quietly_on_closed_pipe() {
     }
 }
 
-/// The bundled model description: beside the executable's checkout, or in this source tree.
-fn default_model() -> PathBuf {
-    let rel = Path::new("models/ssd_mobilenet_v2_coco.toml");
+/// The bundled default model: NanoDet-g (COCO), see models/nanodet_g_coco.toml.
+pub(crate) const DEFAULT_MODEL: &str = "nanodet_g_coco";
+
+/// A bundled model description by name (`nanodet_g_coco`, `ssd_mobilenet_v2_coco`, ...):
+/// beside the executable's checkout, or in this source tree.
+fn bundled_model(name: &str) -> PathBuf {
+    let rel = Path::new("models").join(format!("{name}.toml"));
     let exe_dir = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
-    let candidates = exe_dir.iter().flat_map(|d| [d.join(rel), d.join("../..").join(rel)]);
-    candidates.chain([Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)]).find(|p| p.is_file()).unwrap_or_else(|| rel.into())
+    let candidates = exe_dir.iter().flat_map(|d| [d.join(&rel), d.join("../..").join(&rel)]);
+    candidates.chain([Path::new(env!("CARGO_MANIFEST_DIR")).join(&rel)]).find(|p| p.is_file()).unwrap_or(rel)
+}
+
+/// `--model`: a description file, or the name of a bundled one; none: the default.
+fn model_path(arg: Option<&Path>) -> PathBuf {
+    match arg {
+        None => bundled_model(DEFAULT_MODEL),
+        Some(p) if p.exists() || p.components().count() != 1 || p.extension().is_some() => p.to_path_buf(),
+        Some(name) => bundled_model(&name.to_string_lossy()),
+    }
 }
 
 fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
@@ -125,14 +160,20 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     let tracker = args.tracking.config(args.score_threshold)?;
     let refine = args.refine.config()?;
     let stride = args.tracking.stride as usize;
-    let inputs = expand_inputs(&args.inputs)?;
+    let inputs = expand_inputs(&args.inputs, &args.out)?;
     let shard = prelabel::batch::shard::Shard::resolve(args.shards.shard_index, args.shards.shard_count, |v| std::env::var(v).ok())?;
     check_writable(&args.out)?;
+    let mut args = args;
+    let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if args.threads > usable {
+        tracing::warn!("--threads {}: this process may use {usable} cores; using {usable} threads", args.threads);
+        args.threads = usable;
+    }
     if args.threads > 0 {
         rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global().map_err(|e| Error::Usage(format!("--threads: {e}")))?;
     }
 
-    let model_path = args.model.clone().unwrap_or_else(default_model);
+    let model_path = model_path(args.model.as_deref());
     let spec = ModelSpec::load(&model_path)?;
     let classes = match args.classes.as_slice() {
         [] if args.export.labels.is_none() => spec.default_class_indices(),
@@ -261,14 +302,10 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     };
 
     let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    // A second Ctrl-C falls through to the default: the user really wants out.
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nprelabel: stopping after the current batch (Ctrl-C again to quit at once)");
-    });
+    // The first signal stops after the current batch, a second at once (see `signals`).
+    if !signals::install(cancel.clone()) {
+        tracing::warn!("cannot watch for Ctrl-C and SIGTERM: stopping them ends the job as a kill would");
+    }
 
     let bars = Bars::new(quiet);
     let report = job.run(&inputs, &cancel, &bars)?;
@@ -307,7 +344,7 @@ fn check_writable(out: &Path) -> Result<()> {
 // ---------------------------------------------------------------- prelabel bundle
 
 fn bundle(args: BundleArgs, quiet: bool) -> Result<ExitCode> {
-    let model = args.model.clone().unwrap_or_else(default_model);
+    let model = model_path(args.model.as_deref());
     let req = prelabel::bundle::BundleRequest { dir: &args.dir, model: &model, ort_lib: args.ort_lib.as_deref(), pieces: args.pieces };
     let started = std::time::Instant::now();
     let s = prelabel::bundle::build(&req)?;
