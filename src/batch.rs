@@ -12,9 +12,10 @@ pub mod manifest;
 pub mod shard;
 pub mod staging;
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, Result};
@@ -34,38 +35,120 @@ pub const VIDEO_EXTENSIONS: &[&str] =
 /// with a video extension, in name order. A path that does not exist is kept, so that it is
 /// reported as a failed input rather than silently dropped. Each gets its output folder
 /// ([`identity::assign`]).
-pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<Input>> {
+///
+/// The walk visits each real file once, by device and inode: the same file spelled two ways
+/// (`a/clip.mp4`, `a/../a/clip.mp4`), a link beside its target or a hard link is labelled once,
+/// under the first name met. It never follows a directory cycle (`d/self -> .`) and never
+/// enters `out` (the labels, previews and web copies of an earlier run are not videos to label);
+/// an input folder that is `out` itself is refused. What is not a regular file (a FIFO, a
+/// device, a socket) is kept, and refused without being opened when its turn comes
+/// ([`not_a_regular_file`]).
+pub fn expand_inputs(inputs: &[PathBuf], out: &Path) -> Result<Vec<Input>> {
+    let out_id = file_id(out);
+    let mut walk = Walk { out_id, out, visited: HashSet::new() };
     let mut found = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let mut out = Vec::new();
-            collect_videos(input, &mut out).map_err(|e| Error::Usage(format!("cannot list {}: {e}", input.display())))?;
-            if out.is_empty() {
+            if out_id.is_some() && file_id(input) == out_id {
+                return Err(Error::Usage(format!(
+                    "{} is the output folder (--out {}): labels go into a folder of their own, not among the videos",
+                    input.display(),
+                    out.display()
+                )));
+            }
+            let mut videos = Vec::new();
+            walk.collect(input, &mut videos).map_err(|e| Error::Usage(format!("cannot list {}: {e}", input.display())))?;
+            if videos.is_empty() {
                 return Err(Error::Usage(format!(
                     "{} holds no video files (looked for .{})",
                     input.display(),
                     VIDEO_EXTENSIONS.join(", .")
                 )));
             }
-            found.extend(out.into_iter().map(|p| (p, Some(input.clone()))));
+            found.extend(videos.into_iter().map(|p| (p, Some(input.clone()))));
         } else {
             found.push((input.clone(), None));
         }
     }
+    // Each real file once, under the first name it was met by.
+    let mut first: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    found.retain(|(path, _)| match file_id(path) {
+        None => true,
+        Some(id) => match first.get(&id) {
+            Some(before) => {
+                tracing::warn!("{}: the same file as {}, labelled once", path.display(), before.display());
+                false
+            }
+            None => {
+                first.insert(id, path.clone());
+                true
+            }
+        },
+    });
     Ok(identity::assign(found))
 }
 
-fn collect_videos(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<std::io::Result<_>>()?;
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            collect_videos(&p, out)?;
-        } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())) {
-            out.push(p);
+/// Device and inode of what `path` names (links followed); None when it cannot be read.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Why `path` must not be opened as a video: it exists but is not a regular file (links
+/// followed). A FIFO would block the open until a writer comes, a device never ends; `stat`
+/// tells without opening. None for regular files and for paths that cannot be read (those fail
+/// when opened, with the reason).
+pub fn not_a_regular_file(path: &Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::metadata(path).ok()?.file_type();
+    let what = if t.is_file() {
+        return None;
+    } else if t.is_dir() {
+        "a folder"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "a special file"
+    };
+    Some(format!("{what}, not a regular file: refused without opening it"))
+}
+
+/// A recursive folder walk: folders met once each, `--out` left out.
+struct Walk<'a> {
+    out_id: Option<(u64, u64)>,
+    out: &'a Path,
+    visited: HashSet<(u64, u64)>,
+}
+
+impl Walk<'_> {
+    fn collect(&mut self, dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        if let Some(id) = file_id(dir) {
+            if !self.visited.insert(id) {
+                tracing::warn!("{}: a folder already searched (a symlink loop or a second link to it), not followed", dir.display());
+                return Ok(());
+            }
         }
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<std::io::Result<_>>()?;
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                if self.out_id.is_some() && file_id(&p) == self.out_id {
+                    tracing::info!("{}: the output folder (--out {}), not searched for videos", p.display(), self.out.display());
+                    continue;
+                }
+                self.collect(&p, found)?;
+            } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())) {
+                found.push(p);
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Callbacks through which the batch reports progress (the CLI draws bars with them). `n` is
@@ -123,10 +206,19 @@ struct Record {
     order: Vec<usize>,
     path: PathBuf,
     start: Instant,
+    /// This worker's videos and `--out`, for [`stop_now`]'s account of the ones not finished.
+    mine: Vec<Input>,
+    out_dir: PathBuf,
+    /// Written for the last time by [`stop_now`]: the process is about to end, later
+    /// changes are not written.
+    sealed: bool,
 }
 
 impl Record {
     fn add(&mut self, n: usize, entry: VideoReport) -> Result<()> {
+        if self.sealed {
+            return Ok(());
+        }
         let at = self.order.partition_point(|&i| i < n);
         self.order.insert(at, n);
         self.report.videos.insert(at, entry);
@@ -134,6 +226,9 @@ impl Record {
     }
 
     fn finish(&mut self, state: &'static str) -> Result<()> {
+        if self.sealed {
+            return Ok(());
+        }
         self.report.state = state;
         self.write()
     }
@@ -142,6 +237,65 @@ impl Record {
         self.report.update_totals(self.start.elapsed().as_secs_f64());
         self.report.write(&self.path).map_err(full_disk_hint)
     }
+}
+
+/// The job running in this process, for [`stop_now`].
+static RUNNING: Mutex<Option<Arc<Mutex<Record>>>> = Mutex::new(None);
+
+/// Why videos in flight were stopped (the signal, in words), for their report entries.
+static STOP_REASON: Mutex<Option<String>> = Mutex::new(None);
+
+/// Records why the job is being stopped ("SIGTERM", "Ctrl-C (SIGINT)"): interrupted videos'
+/// report entries say so.
+pub fn set_stop_reason(what: &str) {
+    *STOP_REASON.lock().unwrap_or_else(|e| e.into_inner()) = Some(what.to_string());
+}
+
+/// The `why` of an interrupted video's report entry.
+fn interrupted_why(at_once: bool) -> String {
+    let what = STOP_REASON.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_else(|| "a stop request".into());
+    let how = if at_once { "stopped at once by" } else { "stopped by" };
+    format!("{how} {what} before it finished: nothing of it was kept; the next run labels it")
+}
+
+/// For a second signal: ends the running job's report now, as the last thing before the
+/// process exits without waiting for the videos in flight. Every video without an entry yet
+/// gets an interrupted one, the state becomes "interrupted", and the report is sealed (no
+/// later write changes it). Waits at most `wait` for a report write in progress; returns
+/// whether the report was written (false: no job running, or it could not be).
+///
+/// What the videos in flight leave (claims of this process, attempt folders in `.staging`)
+/// is what a killed worker leaves: the next run takes it over and cleans it.
+pub fn stop_now(wait: Duration) -> bool {
+    let Some(record) = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return false };
+    let deadline = Instant::now() + wait;
+    let mut r = loop {
+        match record.try_lock() {
+            Ok(r) => break r,
+            Err(std::sync::TryLockError::Poisoned(e)) => break e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        }
+    };
+    if r.sealed {
+        return true;
+    }
+    let why = interrupted_why(true);
+    for n in 0..r.mine.len() {
+        if r.order.binary_search(&n).is_ok() {
+            continue;
+        }
+        let input = &r.mine[n];
+        let mut entry = VideoReport::without_labels(&input.path, &r.out_dir.join(&input.rel_out), Status::Interrupted, None);
+        entry.folder = input.rel_out.clone();
+        let at = r.order.partition_point(|&i| i < n);
+        r.order.insert(at, n);
+        r.report.videos.insert(at, entry.because(why.clone()));
+    }
+    r.report.state = "interrupted";
+    let written = r.write().is_ok();
+    r.sealed = true;
+    written
 }
 
 impl BatchJob<'_> {
@@ -165,9 +319,26 @@ impl BatchJob<'_> {
         clean_report_temps(&out_dir);
         report.state = "running";
         let settings = SettingsPrint::new(&report.settings);
-        let record = Record { report, order: Vec::new(), path: report_path, start: Instant::now() };
-        let record = Mutex::new(record);
+        let record = Record {
+            report,
+            order: Vec::new(),
+            path: report_path,
+            start: Instant::now(),
+            mine: mine.iter().map(|&i| i.clone()).collect(),
+            out_dir: out_dir.clone(),
+            sealed: false,
+        };
+        let record = Arc::new(Mutex::new(record));
         record.lock().unwrap_or_else(|e| e.into_inner()).write()?;
+        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(record.clone());
+        // However this returns, a later stop_now has no job to write for.
+        struct Unregister;
+        impl Drop for Unregister {
+            fn drop(&mut self) {
+                RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
+            }
+        }
+        let _unregister = Unregister;
         let job = VideoJob {
             out_dir: &out_dir,
             formats: pipeline.formats,
@@ -203,6 +374,13 @@ impl BatchJob<'_> {
                             label_video(videos, &job, input, (n + 1, mine.len()), &stop, progress)
                         };
                         entry.folder = input.rel_out.clone();
+                        if entry.status == Status::Interrupted && entry.why.is_none() {
+                            entry.why = Some(if stop.by_user() {
+                                interrupted_why(false)
+                            } else {
+                                "not finished: the job stopped on an error (see the report's other entries); the next run labels it".into()
+                            });
+                        }
                         progress.video_finished(n + 1, &entry);
                         if let Err(e) = record.lock().unwrap_or_else(|e| e.into_inner()).add(n, entry) {
                             fail(e);
@@ -214,7 +392,7 @@ impl BatchJob<'_> {
                 }
             })
         });
-        let mut record = record.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut record = record.lock().unwrap_or_else(|e| e.into_inner());
         record.report.model_batches = Some(batches);
         if let Some(e) = fatal.into_inner().unwrap_or_else(|e| e.into_inner()) {
             record.finish("failed")?;
@@ -226,7 +404,7 @@ impl BatchJob<'_> {
             let _ = std::fs::remove_dir(out_dir.join(d));
         }
         record.finish(if stop.by_user() { "interrupted" } else { "finished" })?;
-        Ok(record.report)
+        Ok(record.report.clone())
     }
 }
 
@@ -246,6 +424,10 @@ pub fn label_video(
     let Input { path: video, rel_out } = input;
     let dest = job.out_dir.join(rel_out);
     let failed = |e: &Error| VideoReport::without_labels(video, &dest, Status::Failed, Some(e.to_string()));
+    // Before anything opens it: opening a FIFO blocks until a writer comes.
+    if let Some(why) = not_a_regular_file(video) {
+        return (failed(&Error::video(video, why)), None);
+    }
     let source = Source::read(video).ok();
     let decide = || match &source {
         _ if job.overwrite => {
@@ -421,13 +603,13 @@ mod tests {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, b"x").unwrap();
         }
-        let got = expand_inputs(&[dir.path().to_path_buf()]).unwrap();
+        let got = expand_inputs(&[dir.path().to_path_buf()], &dir.path().join("out")).unwrap();
         let names: Vec<_> = got.iter().map(|i| i.path.strip_prefix(dir.path()).unwrap().to_str().unwrap().to_string()).collect();
         assert_eq!(names, ["a.AVI", "b.mp4", "sub/c.mkv"]);
         let top = identity::sanitize_component(dir.path().file_name().unwrap());
         let rels: Vec<_> = got.iter().map(|i| i.rel_out.to_str().unwrap().to_string()).collect();
         assert_eq!(rels, [format!("{top}/a.AVI"), format!("{top}/b.mp4"), format!("{top}/sub/c.mkv")]);
         let empty = tempfile::tempdir().unwrap();
-        assert!(expand_inputs(&[empty.path().to_path_buf()]).is_err());
+        assert!(expand_inputs(&[empty.path().to_path_buf()], &dir.path().join("out")).is_err());
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser as _;
 use clap::Args;
 use prelabel::error::{Error, Result};
 use prelabel::export::{ExportOptions, Format, VideoUrl};
@@ -61,24 +62,25 @@ pub(crate) struct RunArgs {
     pub(crate) jobs: usize,
     /// Detections scoring below this (0-1) never start a track; lower ones, down to
     /// --track-low, can still continue one through an occlusion.
-    #[arg(short = 's', long, default_value_t = TrackerConfig::default().new_track)]
+    #[arg(short = 's', long, default_value_t = TrackerConfig::default().new_track, value_parser = fraction)]
     pub(crate) score_threshold: f32,
     /// Keep only these classes (names or indices, comma separated), e.g. person,car, or `all`.
     /// Default: person, bicycle, car, motorcycle, bus and truck (those the model has; all of
     /// its classes if it has none of them), or the classes --labels names.
     #[arg(short, long, value_delimiter = ',')]
     pub(crate) classes: Vec<String>,
-    /// Most detections kept per frame.
-    #[arg(long, default_value_t = 100)]
+    /// Most detections kept per frame (1 to 10000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000).map(|n| n as usize))]
     pub(crate) max_detections: usize,
     /// Output formats, comma separated.
     #[arg(short, long, value_enum, value_delimiter = ',', default_values_t = Format::ALL)]
     pub(crate) formats: Vec<Format>,
-    /// Frames per inference call (0 = auto: 1 on CPU, where batching does not pay, 16 on GPU).
-    #[arg(short, long, default_value_t = 0)]
+    /// Frames per inference call, at most 256 (0 = auto: 1 on CPU, where batching does not pay, 16 on GPU).
+    #[arg(short, long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256).map(|n| n as usize))]
     pub(crate) batch_size: usize,
-    /// CPU threads for preprocessing and inference (0 = all cores).
-    #[arg(short, long, default_value_t = 0)]
+    /// CPU threads for preprocessing and inference (0 = all cores; at most 1024, and never more
+    /// than the cores this process may use).
+    #[arg(short, long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1024).map(|n| n as usize))]
     pub(crate) threads: usize,
     /// ONNX Runtime library (libonnxruntime.so). Default: ORT_DYLIB_PATH, then the copy scripts/setup.sh installs.
     #[arg(long)]
@@ -95,7 +97,7 @@ pub(crate) struct RunArgs {
     pub(crate) tiles: TileMode,
     /// Fraction of a tile shared with its neighbour (0-0.9): objects smaller than the overlap
     /// lie whole in some tile.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, value_parser = |s: &str| in_range(s, 0.0, 0.9, "a fraction from 0 to 0.9"))]
     pub(crate) tile_overlap: f32,
     #[command(flatten)]
     pub(crate) tracking: TrackingArgs,
@@ -158,12 +160,47 @@ pub(crate) struct JobArgs {
     pub(crate) effective: super::config::Effective,
 }
 
-/// `--jobs`: a count, or `auto` (0).
+/// Most videos in flight (`--jobs`).
+pub(crate) const MAX_JOBS: usize = 256;
+
+/// `--jobs`: a count up to [`MAX_JOBS`], or `auto` (0).
 fn jobs(s: &str) -> std::result::Result<usize, String> {
     match s {
         "auto" => Ok(0),
-        n => n.parse().map_err(|_| format!("'{n}' is not a number of videos or 'auto'")),
+        n => match n.parse::<usize>() {
+            Ok(v) if v <= MAX_JOBS => Ok(v),
+            Ok(_) => Err(format!("'{n}': at most {MAX_JOBS} videos at once")),
+            Err(_) => Err(format!("'{n}' is not a number of videos or 'auto'")),
+        },
     }
+}
+
+/// A number from `lo` to `hi` (`what` says so in the error); never NaN or infinite.
+pub(crate) fn in_range(s: &str, lo: f32, hi: f32, what: &str) -> std::result::Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() && (lo..=hi).contains(&v) => Ok(v),
+        Ok(_) => Err(format!("'{s}' is outside {lo}..{hi}: give {what}")),
+        Err(_) => Err(format!("'{s}' is not a number: give {what}")),
+    }
+}
+
+/// Scores, shares and similarities: 0 to 1.
+pub(crate) fn fraction(s: &str) -> std::result::Result<f32, String> {
+    in_range(s, 0.0, 1.0, "a number from 0 to 1")
+}
+
+/// IoU thresholds: above 0, at most 1 (0 would match boxes that do not touch).
+pub(crate) fn positive_fraction(s: &str) -> std::result::Result<f32, String> {
+    match fraction(s) {
+        Ok(v) if v > 0.0 => Ok(v),
+        Ok(_) => Err(format!("'{s}': give a number above 0, at most 1")),
+        Err(e) => Err(e.replace("a number from 0 to 1", "a number above 0, at most 1")),
+    }
+}
+
+/// Durations in seconds: 0 to a day.
+pub(crate) fn seconds(s: &str) -> std::result::Result<f32, String> {
+    in_range(s, 0.0, 86_400.0, "seconds, 0 or more (at most 86400)")
 }
 
 /// Tracking, stride and keyframes.
@@ -174,21 +211,21 @@ pub(crate) struct TrackingArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub(crate) stride: u32,
     /// Detections scoring at least this are matched to tracks first (ByteTrack's high threshold).
-    #[arg(long, default_value_t = TrackerConfig::default().high)]
+    #[arg(long, default_value_t = TrackerConfig::default().high, value_parser = fraction)]
     pub(crate) track_high: f32,
     /// Detections between this and --track-high only keep existing tracks alive through
     /// occlusion; lower ones are dropped.
-    #[arg(long, default_value_t = TrackerConfig::default().low)]
+    #[arg(long, default_value_t = TrackerConfig::default().low, value_parser = fraction)]
     pub(crate) track_low: f32,
     /// Seconds a track may go unseen before it ends (the same at any frame rate).
-    #[arg(long, value_name = "SECONDS", default_value_t = TrackerConfig::default().buffer_s)]
+    #[arg(long, value_name = "SECONDS", default_value_t = TrackerConfig::default().buffer_s, value_parser = seconds)]
     pub(crate) track_buffer: f32,
     /// Tracks spanning less than this many seconds (first to last frame) are dropped as noise.
-    #[arg(long, value_name = "SECONDS", default_value_t = TrackerConfig::default().min_length_s)]
+    #[arg(long, value_name = "SECONDS", default_value_t = TrackerConfig::default().min_length_s, value_parser = seconds)]
     pub(crate) min_track_length: f32,
     /// Keyframes are chosen so that interpolating between them reproduces every box of a track
-    /// with at least this IoU (higher: more keyframes).
-    #[arg(long, default_value_t = TrackerConfig::default().keyframe_iou)]
+    /// with at least this IoU (above 0, at most 1; higher: more keyframes).
+    #[arg(long, default_value_t = TrackerConfig::default().keyframe_iou, value_parser = positive_fraction)]
     pub(crate) keyframe_iou: f32,
     /// Do not link detections into tracks: write the detector's output as it is, each box its
     /// own one-frame track (for scoring the detector alone with `prelabel eval`).
@@ -199,7 +236,7 @@ pub(crate) struct TrackingArgs {
     #[arg(long)]
     pub(crate) no_appearance: bool,
     /// Colour similarity (0-1) below which a detection never continues a track.
-    #[arg(long, default_value_t = TrackerConfig::default().min_similarity)]
+    #[arg(long, default_value_t = TrackerConfig::default().min_similarity, value_parser = fraction)]
     pub(crate) min_similarity: f32,
 }
 
@@ -240,11 +277,11 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_name = "MAP")]
     pub(crate) labels: Option<String>,
     /// Tracks whose mean detector score is at least this are accepted as drawn; below it they
-    /// are kept, flagged needs_review and listed in review.json.
-    #[arg(long, value_name = "SCORE", default_value_t = DEFAULT_ACCEPT)]
+    /// are kept, flagged needs_review and listed in review.json (0-1).
+    #[arg(long, value_name = "SCORE", default_value_t = DEFAULT_ACCEPT, value_parser = fraction)]
     pub(crate) accept_score: f32,
-    /// Tracks whose mean detector score is below this are dropped.
-    #[arg(long, value_name = "SCORE", default_value_t = DEFAULT_DROP)]
+    /// Tracks whose mean detector score is below this are dropped (0-1).
+    #[arg(long, value_name = "SCORE", default_value_t = DEFAULT_DROP, value_parser = fraction)]
     pub(crate) drop_score: f32,
     /// Per-class levels overriding the two above, ACCEPT[:DROP]: person=0.7:0.4,car=0.5
     /// (class or label names).
@@ -308,11 +345,11 @@ pub(crate) struct EvalArgs {
     /// Score only tracks of this label in CVAT and COCO files (default: all labels).
     #[arg(long)]
     pub(crate) label: Option<String>,
-    /// IoU a draft box needs to match a ground-truth box.
-    #[arg(long, default_value_t = 0.5)]
+    /// IoU a draft box needs to match a ground-truth box (above 0, at most 1).
+    #[arg(long, default_value_t = 0.5, value_parser = positive_fraction)]
     pub(crate) iou: f32,
     /// Annotator time: IoU a matched draft box needs to be left as it is (default: --iou).
-    #[arg(long, value_name = "IOU")]
+    #[arg(long, value_name = "IOU", value_parser = positive_fraction)]
     pub(crate) ok_iou: Option<f32>,
     /// Annotator time: frames between keyframes an annotator places.
     #[arg(long, value_name = "K", default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..))]
@@ -348,14 +385,14 @@ pub(crate) struct CalibrateArgs {
     /// every box counts as it.
     #[arg(long, value_delimiter = ',', default_value = "person")]
     pub(crate) label: Vec<String>,
-    /// IoU a draft box needs to match a ground-truth box.
-    #[arg(long, default_value_t = 0.5)]
+    /// IoU a draft box needs to match a ground-truth box (above 0, at most 1).
+    #[arg(long, default_value_t = 0.5, value_parser = positive_fraction)]
     pub(crate) iou: f32,
-    /// Share of the accepted tracks that must be correct.
-    #[arg(long, value_name = "SHARE", default_value_t = 0.95)]
+    /// Share of the accepted tracks that must be correct (0-1).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.95, value_parser = |s: &str| in_range(s, 0.0, 1.0, "a share from 0 to 1").map(f64::from))]
     pub(crate) target_precision: f64,
-    /// Share of the correct tracks that the drop level may drop.
-    #[arg(long, value_name = "SHARE", default_value_t = 0.05)]
+    /// Share of the correct tracks that the drop level may drop (0-1).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.05, value_parser = |s: &str| in_range(s, 0.0, 1.0, "a share from 0 to 1").map(f64::from))]
     pub(crate) max_lost: f64,
     /// Do not choose: report what these levels do, CLASS=ACCEPT[:DROP] as prelabel run takes
     /// them (classes not named get run's defaults, --accept-score 0.6 and --drop-score 0).

@@ -13,6 +13,7 @@ mod eval;
 mod progress;
 mod refine_args;
 mod report;
+mod signals;
 
 use args::{BundleArgs, CalibrateArgs, EvalArgs, ReportArgs, RunArgs};
 use calibrate::calibrate;
@@ -79,6 +80,7 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 }
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    keep_library_writes_in_check();
     match cli.command {
         Command::Run(args) => {
             let effective = args.job.effective.clone();
@@ -94,6 +96,26 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bundle(args) => bundle(args, cli.quiet),
         Command::Report(args) => report::report(args),
+    }
+}
+
+/// Nothing is written outside `--out`, by prelabel or by the libraries it loads. Called before
+/// any thread starts (it sets environment variables, which the libraries read when they start):
+///
+/// - ONNX Runtime (1.29 and later, on Linux too) starts a telemetry uploader that keeps its
+///   queue in `$XDG_CACHE_HOME/Microsoft/DeveloperTools/.onnxruntime/onnxruntime.db` (else
+///   `~/.cache/...`) and sends it to Microsoft's collector; `ORT_DISABLE_TELEMETRY=1` keeps it
+///   from starting (set here whatever the environment says: an air-gapped site must not depend
+///   on every user's shell);
+/// - Mesa (lavapipe and the other Vulkan drivers the shader stages may run on) and the NVIDIA
+///   driver keep shader caches under `~/.cache`: off, unless the environment already chooses.
+fn keep_library_writes_in_check() {
+    // SAFETY: no other thread runs yet (see above).
+    std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
+    for (key, off) in [("MESA_SHADER_CACHE_DISABLE", "true"), ("__GL_SHADER_DISK_CACHE", "0")] {
+        if std::env::var_os(key).is_none() {
+            std::env::set_var(key, off);
+        }
     }
 }
 
@@ -138,9 +160,15 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     let tracker = args.tracking.config(args.score_threshold)?;
     let refine = args.refine.config()?;
     let stride = args.tracking.stride as usize;
-    let inputs = expand_inputs(&args.inputs)?;
+    let inputs = expand_inputs(&args.inputs, &args.out)?;
     let shard = prelabel::batch::shard::Shard::resolve(args.shards.shard_index, args.shards.shard_count, |v| std::env::var(v).ok())?;
     check_writable(&args.out)?;
+    let mut args = args;
+    let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if args.threads > usable {
+        tracing::warn!("--threads {}: this process may use {usable} cores; using {usable} threads", args.threads);
+        args.threads = usable;
+    }
     if args.threads > 0 {
         rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global().map_err(|e| Error::Usage(format!("--threads: {e}")))?;
     }
@@ -274,14 +302,10 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     };
 
     let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    // A second Ctrl-C falls through to the default: the user really wants out.
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nprelabel: stopping after the current batch (Ctrl-C again to quit at once)");
-    });
+    // The first signal stops after the current batch, a second at once (see `signals`).
+    if !signals::install(cancel.clone()) {
+        tracing::warn!("cannot watch for Ctrl-C and SIGTERM: stopping them ends the job as a kill would");
+    }
 
     let bars = Bars::new(quiet);
     let report = job.run(&inputs, &cancel, &bars)?;

@@ -76,6 +76,7 @@ impl Progress for Bars {
             Status::Ok => return,
             Status::Skipped => format!("skipped {}: {}", r.input.display(), r.why.as_deref().unwrap_or("outputs exist")),
             Status::Claimed => format!("left to another worker {}: {}", r.input.display(), r.why.as_deref().unwrap_or("claimed")),
+            Status::Interrupted => format!("interrupted {}: {}", r.input.display(), r.why.as_deref().unwrap_or("stopped before it finished")),
             _ => {
                 let input = r.input.display().to_string();
                 let error = r.error.as_deref().unwrap_or("");
@@ -94,16 +95,16 @@ pub(crate) fn print_summary(r: &RunReport, report: &Path) {
         "\nprelabel: {} video(s), {} frames, {} detections, {} tracks in {:.1} s ({:.1} frames/s) on {}",
         t.videos, t.frames, t.detections, t.tracks, t.wall_s, t.frames_per_s, r.device
     );
-    println!("  {:<8} {:>7} {:>7} {:>7}  video -> labels", "status", "frames", "boxes", "fps");
+    println!("  {:<11} {:>7} {:>7} {:>7}  video -> labels", "status", "frames", "boxes", "fps");
     for v in &r.videos {
         let status = format!("{:?}", v.status).to_lowercase();
         let dest = if v.files.is_empty() { "-".to_string() } else { v.output_dir.display().to_string() };
-        println!("  {:<8} {:>7} {:>7} {:>7.1}  {} -> {}", status, v.frames, v.detections, v.frames_per_s, v.input.display(), dest);
+        println!("  {:<11} {:>7} {:>7} {:>7.1}  {} -> {}", status, v.frames, v.detections, v.frames_per_s, v.input.display(), dest);
         if let Some(e) = &v.error {
-            println!("  {:<8} {e}", "");
+            println!("  {:<11} {e}", "");
         }
         if let Some(w) = &v.why {
-            println!("  {:<8} {w}", "");
+            println!("  {:<11} {w}", "");
         }
     }
     let s = &t.stages;
@@ -111,6 +112,17 @@ pub(crate) fn print_summary(r: &RunReport, report: &Path) {
         "  busy time per stage: decode {:.1} s, preprocess {:.1} s, infer {:.1} s, postprocess {:.1} s, export {:.1} s",
         s.decode_s, s.preprocess_s, s.infer_s, s.postprocess_s, s.export_s
     );
+    let counts: Vec<String> = [(t.ok, "ok"), (t.partial, "partial"), (t.failed, "failed"), (t.interrupted, "interrupted"), (t.skipped, "skipped")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    if !counts.is_empty() {
+        println!("  {}", counts.join(", "));
+    }
+    if t.interrupted > 0 {
+        println!("  {} video(s) interrupted before they finished: run the same command again to label them", t.interrupted);
+    }
     if t.claimed > 0 {
         println!("  {} video(s) left to other workers holding their claims: `prelabel report` says when all are done", t.claimed);
     }

@@ -21,17 +21,17 @@ pub(crate) struct RefineArgs {
     #[arg(long, value_name = "STEPS", value_delimiter = ',', default_value = "default", value_parser = parse_step)]
     pub(crate) refine: Vec<StepChoice>,
     /// stitch: longest gap, in seconds, across which two tracks are joined.
-    #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().stitch.max_gap_s)]
+    #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().stitch.max_gap_s, value_parser = super::args::seconds)]
     pub(crate) stitch_gap: f32,
     /// bridge: longest run of missed detections, in seconds, still filled by interpolation
     /// (longer ones cut the track).
-    #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().bridge.max_gap_s)]
+    #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().bridge.max_gap_s, value_parser = super::args::seconds)]
     pub(crate) bridge_gap: f32,
-    /// evidence: tracks whose mean detector score is below this are dropped.
-    #[arg(long, default_value_t = RefineConfig::default().evidence.min_mean_score)]
+    /// evidence: tracks whose mean detector score is below this are dropped (0-1).
+    #[arg(long, default_value_t = RefineConfig::default().evidence.min_mean_score, value_parser = super::args::fraction)]
     pub(crate) min_track_score: f32,
     /// smooth: half the window, in seconds, each box is fitted over.
-    #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().smooth.half_window_s)]
+    #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().smooth.half_window_s, value_parser = super::args::seconds)]
     pub(crate) smooth_window: f32,
 }
 

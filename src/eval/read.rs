@@ -19,6 +19,34 @@ pub struct MotRow {
     pub conf: f32,
 }
 
+/// Highest frame number (MOT's, from 1) a label file may name: ten million frames, over 90
+/// hours at 30 fps. Larger ones are a broken or hostile file, and scoring works frame by frame.
+pub const MAX_FRAME: u64 = 10_000_000;
+
+/// Most boxes one file may give (CVAT's interpolation makes one per frame between keyframes).
+pub const MAX_ROWS: usize = 10_000_000;
+
+/// The box at `x, y` of size `w` x `h`, or why these cannot be a box: a value that is not a
+/// finite number (also once made single precision), a negative width or height.
+pub(crate) fn xywh_box(x: f64, y: f64, w: f64, h: f64) -> std::result::Result<BBox, String> {
+    if w < 0.0 || h < 0.0 {
+        return Err(format!("negative box size (width {w}, height {h})"));
+    }
+    corner_box(x, y, x + w, y + h)
+}
+
+/// The box between corners `(x1, y1)` and `(x2, y2)`, or why it cannot be one.
+pub(crate) fn corner_box(x1: f64, y1: f64, x2: f64, y2: f64) -> std::result::Result<BBox, String> {
+    let b = BBox { x1: x1 as f32, y1: y1 as f32, x2: x2 as f32, y2: y2 as f32 };
+    if ![b.x1, b.y1, b.x2, b.y2].iter().all(|v| v.is_finite()) {
+        return Err("box coordinates are not finite numbers".into());
+    }
+    if b.x2 < b.x1 || b.y2 < b.y1 {
+        return Err(format!("negative box size (right {x2} left of {x1}, or bottom {y2} above {y1})"));
+    }
+    Ok(b)
+}
+
 /// Reads labels from `path` by its extension (.txt, .xml, .json). `label` keeps only the
 /// tracks of that label in CVAT and COCO files (MOT text has no labels: then it must be None).
 pub fn read_labels(path: &Path, label: Option<&str>) -> Result<Vec<MotRow>> {
@@ -75,11 +103,20 @@ fn parse_mot(text: &str, path: &Path) -> Result<Vec<MotRow>> {
         if f.len() < 7 {
             return Err(bad("not a MOTChallenge row (fewer than 7 fields)"));
         }
-        if f[..6].iter().any(|v| !v.is_finite()) || f[0] < 1.0 || f[0].fract() != 0.0 || f[1].fract() != 0.0 {
-            return Err(bad("frame must be a whole number from 1, id whole, box finite"));
+        if f[..7].iter().any(|v| !v.is_finite()) || f[0] < 1.0 || f[0].fract() != 0.0 || f[1].fract() != 0.0 {
+            return Err(bad("frame must be a whole number from 1, id whole, box and conf finite"));
         }
-        let (x, y, w, h) = (f[2] as f32, f[3] as f32, f[4] as f32, f[5] as f32);
-        rows.push(MotRow { frame: f[0] as u64, id: f[1] as i64, bbox: BBox { x1: x, y1: y, x2: x + w, y2: y + h }, conf: f[6] as f32 });
+        if f[0] > MAX_FRAME as f64 {
+            return Err(bad(&format!("frame beyond {MAX_FRAME}")));
+        }
+        if f[1].abs() > (1u64 << 53) as f64 {
+            return Err(bad("id too large to be exact"));
+        }
+        let bbox = xywh_box(f[2], f[3], f[4], f[5]).map_err(|why| bad(&why))?;
+        if rows.len() >= MAX_ROWS {
+            return Err(bad(&format!("more than {MAX_ROWS} boxes")));
+        }
+        rows.push(MotRow { frame: f[0] as u64, id: f[1] as i64, bbox, conf: f[6] as f32 });
     }
     Ok(rows)
 }
@@ -99,6 +136,10 @@ mod tests {
         assert!(e.starts_with("gt.txt:2:"), "{e}");
         assert!(parse_mot("0,3,10,20,30,40,1\n", p).is_err(), "frame 0 is not MOT");
         assert!(parse_mot("1,3,10,20\n", p).is_err());
+        for bad in ["1,3,10,20,-30,40,1", "1,3,10,20,30,-0.5,1", "1,3,10,20,30,40,nan", "1,3,1e300,20,30,40,1", "99999999999,3,1,1,1,1,1"] {
+            assert!(parse_mot(bad, p).is_err(), "{bad} cannot be a box");
+        }
+        assert!(parse_mot("1,3,10,20,0,0,1", p).is_ok(), "an empty box is a box");
     }
 
     #[test]

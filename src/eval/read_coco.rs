@@ -11,9 +11,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::read::{xywh_box, MAX_FRAME, MAX_ROWS};
 use super::MotRow;
 use crate::error::{Error, Result};
-use crate::types::BBox;
 
 /// Parses COCO JSON `text` (read from `path`, named in errors).
 pub fn read_coco(text: &str, path: &Path, label: Option<&str>) -> Result<Vec<MotRow>> {
@@ -27,6 +27,7 @@ pub fn read_coco(text: &str, path: &Path, label: Option<&str>) -> Result<Vec<Mot
     };
     let frame_of_image: HashMap<i64, i64> =
         list("images")?.iter().filter_map(|im| Some((im.get("id")?.as_i64()?, im.get("frame_index")?.as_i64()?))).collect();
+    let image_ids: std::collections::HashSet<i64> = list("images")?.iter().filter_map(|im| im.get("id")?.as_i64()).collect();
     let keep_category: Option<Vec<i64>> = label.map(|l| {
         list("categories")
             .unwrap_or_default()
@@ -39,26 +40,39 @@ pub fn read_coco(text: &str, path: &Path, label: Option<&str>) -> Result<Vec<Mot
         return Err(err("no \"annotations\" list: not a COCO file".into()));
     }
     let mut rows = Vec::new();
+    // Every annotation is checked, whatever `label` keeps: a file is valid or not the same way
+    // for `eval` and `calibrate`, with or without --label.
     for (n, a) in list("annotations")?.iter().enumerate() {
         let bad = |what: &str| err(format!("annotations[{n}] (id {}): {what}", a.get("id").unwrap_or(&Value::Null)));
-        if let Some(keep) = &keep_category {
-            let cat = a.get("category_id").and_then(Value::as_i64).ok_or_else(|| bad("no category_id"))?;
-            if !keep.contains(&cat) {
-                continue;
-            }
-        }
+        let category = match a.get("category_id") {
+            None | Some(Value::Null) => None,
+            Some(c) => Some(c.as_i64().ok_or_else(|| bad("category_id is not a whole number"))?),
+        };
         let id = a
             .get("track_id")
             .or_else(|| a.get("attributes").and_then(|x| x.get("track_id")))
             .and_then(Value::as_i64)
             .ok_or_else(|| bad("no whole-number track_id (nor attributes.track_id)"))?;
+        let image = match a.get("image_id") {
+            None | Some(Value::Null) => None,
+            Some(v) => {
+                let im = v.as_i64().ok_or_else(|| bad("image_id is not a whole number"))?;
+                if !image_ids.contains(&im) {
+                    return Err(bad(&format!("image_id {im} names no image of \"images\"")));
+                }
+                Some(im)
+            }
+        };
         let frame = match a.get("frame_index") {
-            Some(f) => f.as_i64(),
-            None => a.get("image_id").and_then(Value::as_i64).and_then(|im| frame_of_image.get(&im).copied()),
+            Some(f) => Some(f.as_i64().ok_or_else(|| bad("frame_index is not a whole number"))?),
+            None => image.and_then(|im| frame_of_image.get(&im).copied()),
         }
         .ok_or_else(|| bad("no frame_index, and no image_id of an image with a frame_index"))?;
         if frame < 0 {
             return Err(bad("frame_index below 0"));
+        }
+        if frame as u64 >= MAX_FRAME {
+            return Err(bad(&format!("frame_index beyond {MAX_FRAME}")));
         }
         let b: Vec<f64> = a
             .get("bbox")
@@ -68,12 +82,23 @@ pub fn read_coco(text: &str, path: &Path, label: Option<&str>) -> Result<Vec<Mot
         if b.len() != 4 {
             return Err(bad("bbox is not [x, y, w, h] of 4 numbers"));
         }
+        let bbox = xywh_box(b[0], b[1], b[2], b[3]).map_err(|why| bad(&why))?;
         let conf = match a.get("score") {
             None | Some(Value::Null) => 1.0,
-            Some(s) => s.as_f64().ok_or_else(|| bad("score is not a number"))? as f32,
+            Some(s) => s.as_f64().filter(|s| s.is_finite() && (*s as f32).is_finite()).ok_or_else(|| bad("score is not a number"))? as f32,
         };
-        let (x, y, w, h) = (b[0] as f32, b[1] as f32, b[2] as f32, b[3] as f32);
-        rows.push(MotRow { frame: frame as u64 + 1, id, bbox: BBox { x1: x, y1: y, x2: x + w, y2: y + h }, conf });
+        if let Some(keep) = &keep_category {
+            if !category.is_some_and(|c| keep.contains(&c)) {
+                if category.is_none() {
+                    return Err(bad("no category_id (needed to keep only one label)"));
+                }
+                continue;
+            }
+        }
+        if rows.len() >= MAX_ROWS {
+            return Err(err(format!("more than {MAX_ROWS} boxes")));
+        }
+        rows.push(MotRow { frame: frame as u64 + 1, id, bbox, conf });
     }
     Ok(rows)
 }
@@ -89,6 +114,7 @@ pub fn track_scores(text: &str, path: &Path) -> Result<HashMap<i64, f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::BBox;
 
     const JSON: &str = r#"{"categories":[{"id":1,"name":"person"},{"id":3,"name":"car"}],
       "images":[{"id":1,"frame_index":0},{"id":2,"frame_index":1}],
@@ -118,5 +144,13 @@ mod tests {
         assert!(e.contains("annotations[2]") && e.contains("track_id"), "{e}");
         assert!(read_coco("{\"images\": []", Path::new("c.json"), None).unwrap_err().to_string().contains("line"));
         assert!(read_coco("{}", Path::new("c.json"), None).is_err());
+        // What cannot be a box, or names nothing, is an error whatever --label keeps.
+        for (from, to) in [("[0,0,1,1]", "[0,0,-1,1]"), ("\"image_id\":2", "\"image_id\":9"), ("\"frame_index\":5", "\"frame_index\":5,\"image_id\":9")] {
+            let broken = JSON.replace(from, to);
+            for label in [None, Some("person"), Some("car")] {
+                let e = read_coco(&broken, Path::new("c.json"), label);
+                assert!(e.is_err(), "{to} with {label:?} was accepted");
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ use std::path::Path;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
+use super::read::{corner_box, MAX_FRAME, MAX_ROWS};
 use super::MotRow;
 use crate::error::{Error, Result};
 use crate::track::interpolate::lerp;
@@ -79,8 +80,11 @@ impl State {
                 if frame < 0.0 || frame.fract() != 0.0 {
                     return Err(err(line, format!("<box frame=\"{frame}\">: frames are whole numbers from 0")));
                 }
+                if frame >= MAX_FRAME as f64 {
+                    return Err(err(line, format!("<box frame=\"{frame}\">: beyond frame {MAX_FRAME}")));
+                }
                 let outside = matches!(attr(e, "outside", line, err).as_deref(), Ok("1") | Ok("true"));
-                let bbox = BBox { x1: num("xtl")? as f32, y1: num("ytl")? as f32, x2: num("xbr")? as f32, y2: num("ybr")? as f32 };
+                let bbox = corner_box(num("xtl")?, num("ytl")?, num("xbr")?, num("ybr")?).map_err(|why| err(line, format!("<box>: {why}")))?;
                 t.boxes.push(Listed { frame: frame as u64, bbox, outside, score: 1.0, line });
                 self.in_box = has_body;
             }
@@ -106,10 +110,18 @@ impl State {
     fn text(&mut self, v: &str, line: usize, err: &ErrFn) -> Result<()> {
         let v = v.trim();
         if self.in_stop_frame {
-            self.stop_frame = Some(v.parse().map_err(|_| err(line, format!("<stop_frame>{v}</stop_frame>: not a frame number")))?);
+            let stop: u64 = v.parse().map_err(|_| err(line, format!("<stop_frame>{v}</stop_frame>: not a frame number")))?;
+            if stop >= MAX_FRAME {
+                return Err(err(line, format!("<stop_frame>{v}</stop_frame>: beyond frame {MAX_FRAME}")));
+            }
+            self.stop_frame = Some(stop);
         } else if self.score_attr {
             if let Some(b) = self.current.as_mut().and_then(|t| t.boxes.last_mut()) {
-                b.score = v.parse().map_err(|_| err(line, format!("<attribute name=\"score\">{v}</attribute>: not a number")))?;
+                b.score = v
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|s| s.is_finite())
+                    .ok_or_else(|| err(line, format!("<attribute name=\"score\">{v}</attribute>: not a number")))?;
             }
         }
         Ok(())
@@ -147,6 +159,10 @@ pub fn read_cvat(text: &str, path: &Path, label: Option<&str>) -> Result<Vec<Mot
     for t in s.tracks.iter().filter(|t| t.keep) {
         expand(t, s.stop_frame, &mut rows).map_err(|(line, msg)| err(line, msg))?;
     }
+    // Tracks not kept are checked as well: a file is valid or not whatever --label keeps.
+    for t in s.tracks.iter().filter(|t| !t.keep) {
+        sorted(t).map_err(|(line, msg)| err(line, msg))?;
+    }
     Ok(rows)
 }
 
@@ -161,12 +177,32 @@ fn attr(e: &BytesStart, name: &str, line: usize, err: &ErrFn) -> Result<String> 
     Err(err(line, format!("<{tag}> has no {name} attribute")))
 }
 
-/// The rows of one track: listed boxes, the frames between them interpolated.
-fn expand(t: &Track, stop_frame: Option<u64>, rows: &mut Vec<MotRow>) -> std::result::Result<(), (usize, String)> {
+/// The listed boxes of a track in frame order; an error where two share a frame.
+fn sorted(t: &Track) -> std::result::Result<Vec<&Listed>, (usize, String)> {
     let mut boxes: Vec<&Listed> = t.boxes.iter().collect();
     boxes.sort_by_key(|b| b.frame);
     if let Some(w) = boxes.windows(2).find(|w| w[0].frame == w[1].frame) {
         return Err((w[1].line, format!("track {} has two boxes in frame {}", t.id, w[1].frame)));
+    }
+    Ok(boxes)
+}
+
+/// The rows of one track: listed boxes, the frames between them interpolated.
+fn expand(t: &Track, stop_frame: Option<u64>, rows: &mut Vec<MotRow>) -> std::result::Result<(), (usize, String)> {
+    let boxes = sorted(t)?;
+    // The rows this track adds, before making them: interpolation makes one per frame.
+    let adds: u64 = boxes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| !b.outside)
+        .map(|(i, b)| match boxes.get(i + 1) {
+            Some(next) => next.frame - b.frame,
+            None => stop_frame.unwrap_or(b.frame).max(b.frame) - b.frame + 1,
+        })
+        .sum();
+    if rows.len() as u64 + adds > MAX_ROWS as u64 {
+        let line = boxes.first().map_or(0, |b| b.line);
+        return Err((line, format!("track {} makes the file more than {MAX_ROWS} boxes", t.id)));
     }
     for (i, b) in boxes.iter().enumerate().filter(|(_, b)| !b.outside) {
         let row = |frame: u64, bbox| MotRow { frame: frame + 1, id: t.id, bbox, conf: b.score };

@@ -275,6 +275,8 @@ pub struct Totals {
     pub ok: usize,
     pub partial: usize,
     pub failed: usize,
+    /// Stopped (Ctrl-C, SIGTERM) before they finished: not failed, the next run labels them.
+    pub interrupted: usize,
     pub skipped: usize,
     /// Left to another worker holding its claim.
     pub claimed: usize,
@@ -293,7 +295,8 @@ impl RunReport {
             match v.status {
                 Status::Ok => t.ok += 1,
                 Status::Partial => t.partial += 1,
-                Status::Failed | Status::Interrupted => t.failed += 1,
+                Status::Failed => t.failed += 1,
+                Status::Interrupted => t.interrupted += 1,
                 Status::Skipped => t.skipped += 1,
                 Status::Claimed => t.claimed += 1,
             }
