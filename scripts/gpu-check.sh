@@ -17,12 +17,13 @@
 #
 # The kit (pieces in the format of `prelabel bundle --pieces`: bundle.tar.000, .001, ... of one
 # tar, and SHA256SUMS; the tar holds gpu-kit/ with its own SHA256SUMS):
-#   bundle/     `prelabel bundle` (program, ffmpeg libraries, the CPU ONNX Runtime, the model)
+#   bundle/     `prelabel bundle` (program, ffmpeg libraries, the CPU ONNX Runtime, the default model)
 #   wheels/     onnxruntime-gpu (ONNX Runtime's CUDA build, ~256 MB: the Python baseline imports
 #               it, and prelabel loads its libonnxruntime.so and CUDA provider)
 #   bin/        the shader benches (benches/shaders.rs, benches/nms.rs), the ffmpeg and ffprobe
 #               programs (they run on the bundle's libraries); vulkan/ libvulkan.so.1 (the loader)
-#   repo/       models/*.toml, scripts/baseline_python.py; data/ the TUD clips the benches read
+#   repo/       models/*.toml, the SSD's .onnx, scripts/baseline_python.py (which runs the SSD);
+#               data/ the TUD clips the benches read
 #
 # Steps on the node, each under its own time limit, a failed step recorded and the rest run:
 #   1 GPU, driver and CUDA libraries found; 2 shader benches on the real adapter; 3 two 1080p
@@ -98,7 +99,7 @@ pack() { # parts
     local parts=$1 stage
     [[ -e $parts ]] && die "$parts already exists; remove it or choose another folder"
     local target=${CARGO_TARGET_DIR:-$ROOT/target}
-    [[ -f $ROOT/models/ssd_mobilenet_v2_coco.onnx ]] || die "run scripts/setup.sh first (no model)"
+    [[ -f $ROOT/models/nanodet_g_coco.onnx && -f $ROOT/models/ssd_mobilenet_v2_coco.onnx ]] || die "run scripts/setup.sh first (no models)"
     local shared=${PRELABEL_SHARED:-$ROOT/../shared}
     [[ -f $shared/data/mot15/TUD-Stadtmitte/TUD-Stadtmitte.mp4 ]] || die "no MOTChallenge data in $shared/data/mot15 (set PRELABEL_SHARED)"
     stage=$(mktemp -d "${TMPDIR:-/tmp}/gpu-kit-stage.XXXXXX")
@@ -134,7 +135,8 @@ pack() { # parts
     [[ -n $vk ]] && mkdir -p "$kit/vulkan" && cp -L "$vk" "$kit/vulkan/libvulkan.so.1"
     cp "$ROOT/scripts/baseline_python.py" "$kit/repo/scripts/"
     cp "$ROOT"/models/*.toml "$kit/repo/models/"
-    ln -s ../../bundle/models/ssd_mobilenet_v2_coco.onnx "$kit/repo/models/ssd_mobilenet_v2_coco.onnx"
+    # The bundle carries the default model (NanoDet-g); the Python baseline runs the SSD.
+    cp "$ROOT/models/ssd_mobilenet_v2_coco.onnx" "$kit/repo/models/"
     local seq
     for seq in TUD-Stadtmitte TUD-Campus; do
         mkdir -p "$kit/data/mot15/$seq"

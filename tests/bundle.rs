@@ -77,7 +77,7 @@ fn moved_bundle_runs_with_a_clean_environment_and_pieces_reassemble() {
     std::fs::rename(built.join("pl.parts"), &parts).unwrap();
 
     for f in
-        ["prelabel", "bin/prelabel", "README.txt", "SHA256SUMS", "models/ssd_mobilenet_v2_coco.toml", "models/ssd_mobilenet_v2_coco.onnx"]
+        ["prelabel", "bin/prelabel", "README.txt", "SHA256SUMS", "models/nanodet_g_coco.toml", "models/nanodet_g_coco.onnx"]
     {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
