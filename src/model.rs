@@ -70,8 +70,20 @@ pub enum Channels {
 pub struct FitSpec {
     /// Input width and height are multiples of this (the model's largest stride).
     pub multiple: u32,
-    /// About this many input pixels (width x height) per model call.
+    /// About this many input pixels (width x height) per model call...
     pub pixels: u32,
+    /// ...unless that shrinks the frame more than this along its sides: then as many as keep
+    /// it to this shrink, up to `max_pixels`. A 1080p frame into 416x320's pixels is shrunk 4x
+    /// and its far people get too small; one larger input costs less than the tiles that
+    /// would otherwise find them (each a whole model call). Default: never larger.
+    #[serde(default = "no_growth")]
+    pub max_shrink: f32,
+    #[serde(default)]
+    pub max_pixels: u32,
+}
+
+fn no_growth() -> f32 {
+    f32::INFINITY
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,10 +121,12 @@ fn default_pad() -> f32 {
 
 impl InputSpec {
     /// The input this model takes for `frame_w` x `frame_h` frames: itself when its size is
-    /// fixed; with `fit`, about `pixels` input pixels in the frame's shape: the longer side
+    /// fixed; with `fit`, about `pixels` input pixels (more for large frames, see
+    /// [`FitSpec::max_shrink`]) in the frame's shape: the longer side
     /// rounded to the nearest multiple, the shorter side the multiple that covers the frame at
     /// that scale (so the letterbox pads less than one multiple), neither more than the frame
-    /// itself rounded up. 640x480 -> 416x320, 1920x1080 -> 480x288 at 416x320's pixels.
+    /// itself rounded up. 640x480 -> 416x320, 1920x1080 -> 480x288 at 416x320's pixels
+    /// (768x448 with a `max_shrink` of 2.5).
     /// Every region of a frame (its tiles too) is letterboxed into this one size, so one
     /// frame size is one batch shape.
     pub fn for_frame(&self, frame_w: u32, frame_h: u32) -> InputSpec {
@@ -122,7 +136,9 @@ impl InputSpec {
         let (long, short) = (fw.max(fh), fw.min(fh));
         let ratio = long / short;
         let cap = |side: f64| (side / m).ceil().max(1.0) * m;
-        let l = ((fit.pixels as f64 * ratio).sqrt() / m).round().max(1.0) * m;
+        let keep_shrink = fw * fh / (fit.max_shrink as f64).powi(2);
+        let pixels = keep_shrink.min(fit.max_pixels as f64).max(fit.pixels as f64);
+        let l = ((pixels * ratio).sqrt() / m).round().max(1.0) * m;
         let l = l.min(cap(long));
         let s = cap(l / ratio).min(cap(short));
         let (w, h) = if fw >= fh { (l, s) } else { (s, l) };
@@ -249,8 +265,8 @@ impl ModelSpec {
             return bad("input std must not be 0".into());
         }
         if let Some(fit) = self.input.fit {
-            if fit.multiple == 0 || fit.pixels < fit.multiple * fit.multiple {
-                return bad("input fit needs a multiple above 0 and pixels of at least one multiple squared".into());
+            if fit.multiple == 0 || fit.pixels < fit.multiple * fit.multiple || !(fit.max_shrink >= 1.0) {
+                return bad("input fit needs a multiple above 0, pixels of at least one multiple squared, max_shrink of 1 or more".into());
             }
         }
         if let OutputSpec::Nanodet { strides, reg_max, .. } = &self.output {
@@ -301,8 +317,11 @@ mod tests {
         // The shared sequences' shapes: 4:3, 16:9, KITTI's 3.3:1, and portrait.
         assert_eq!(size(640, 480), (416, 320));
         assert_eq!(size(768, 576), (416, 320));
-        assert_eq!(size(1920, 1080), (480, 288));
+        // 1080p would be shrunk 4x at 416x320's pixels: the input grows to keep it at 2.5x.
+        assert_eq!(size(1920, 1080), (768, 448));
         assert_eq!(size(1224, 370), (672, 224));
+        // 4K stops growing at max_pixels (and is tiled instead).
+        assert_eq!(size(3840, 2160), (864, 512));
         assert_eq!(size(480, 640), (320, 416));
         // Never larger than the frame (rounded up to the stride), even for tiny videos.
         assert_eq!(size(100, 60), (128, 64));

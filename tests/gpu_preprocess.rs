@@ -144,7 +144,7 @@ fn randomised_batches_match_the_cpu_reference() {
             (input.channels, input.pad) = (Channels::Bgr, 0.0);
         }
         if rng.range(0, 3) == 0 && dtype == DType::F32 {
-            input.fit = Some(FitSpec { multiple: 8, pixels: rng.range(64, 1200) });
+            input.fit = Some(FitSpec { multiple: 8, pixels: rng.range(64, 1200), max_shrink: 1.0 + 3.0 * rng.unit(), max_pixels: 4000 });
         }
         let mut gpu = GpuPreprocessor::new(ctx.clone(), &input).unwrap();
         // f16 of odd width takes the shader's per-word fallback entry point.

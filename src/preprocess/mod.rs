@@ -347,7 +347,7 @@ mod tests {
     #[test]
     fn fitted_input_follows_the_batch_frames() {
         let mut s = spec(416, 320, Layout::Nchw, ResizeMode::LetterboxTopLeft);
-        s.fit = Some(crate::model::FitSpec { multiple: 32, pixels: 416 * 320 });
+        s.fit = Some(crate::model::FitSpec { multiple: 32, pixels: 416 * 320, max_shrink: f32::INFINITY, max_pixels: 0 });
         let f = frame(64, 20, |_, _, _| 9);
         let b = make_batch(&[f], &s);
         // Never larger than the frame rounded up to the multiple: 64x32.
