@@ -29,11 +29,12 @@ fn model(name: &str) -> String {
 }
 
 /// At least the SSD's AP50 on a close-up sequence and far above it on the wide one (the SSD
-/// squashes KITTI's 1224x370 into a square).
+/// squashes KITTI's 1224x370 into a square; its default 1x3 tiles lift it from 0.18 to 0.62,
+/// NanoDet-g reads 0.85 untiled at 672x224).
 #[test]
 fn nanodet_finds_people_the_ssd_misses() {
     let (nano, ssd) = (model("nanodet_g_coco"), model("ssd_mobilenet_v2_coco"));
-    for (seq, gain) in [("TUD-Campus", -0.01), ("KITTI-17", 0.3)] {
+    for (seq, gain) in [("TUD-Campus", -0.01), ("KITTI-17", 0.15)] {
         let Some(dir) = common::mot15(seq) else { return };
         let n = person_ap(&dir, seq, &["--model", &nano]);
         let s = person_ap(&dir, seq, &["--model", &ssd]);
