@@ -392,7 +392,8 @@ fn options_out_of_their_documented_range_are_refused_before_any_work() {
         assert!(start.elapsed() < Duration::from_secs(5), "{opt} {value}: refused late");
         assert!(!out.exists(), "{opt} {value}: nothing is written for a bad option");
     }
-    for (cmd, opt, value) in [("eval", "--iou", "0"), ("eval", "--iou", "7"), ("eval", "--ok-iou", "-1"), ("calibrate", "--max-lost", "2")] {
+    for (cmd, opt, value) in [("eval", "--iou", "0"), ("eval", "--iou", "7"), ("eval", "--ok-iou", "-1"), ("calibrate", "--max-lost", "2")]
+    {
         let o = prelabel_cmd(&[cmd, "--gt", "a.txt", "--pred", "b.txt", &format!("{opt}={value}")]);
         assert!(!o.status.success() && stderr(&o).contains(opt), "{cmd} {opt} {value}: {}", stderr(&o));
     }

@@ -76,9 +76,7 @@ fn moved_bundle_runs_with_a_clean_environment_and_pieces_reassemble() {
     let parts = node.join("parts");
     std::fs::rename(built.join("pl.parts"), &parts).unwrap();
 
-    for f in
-        ["prelabel", "bin/prelabel", "README.txt", "SHA256SUMS", "models/nanodet_g_coco.toml", "models/nanodet_g_coco.onnx"]
-    {
+    for f in ["prelabel", "bin/prelabel", "README.txt", "SHA256SUMS", "models/nanodet_g_coco.toml", "models/nanodet_g_coco.onnx"] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();

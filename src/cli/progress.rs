@@ -76,7 +76,9 @@ impl Progress for Bars {
             Status::Ok => return,
             Status::Skipped => format!("skipped {}: {}", r.input.display(), r.why.as_deref().unwrap_or("outputs exist")),
             Status::Claimed => format!("left to another worker {}: {}", r.input.display(), r.why.as_deref().unwrap_or("claimed")),
-            Status::Interrupted => format!("interrupted {}: {}", r.input.display(), r.why.as_deref().unwrap_or("stopped before it finished")),
+            Status::Interrupted => {
+                format!("interrupted {}: {}", r.input.display(), r.why.as_deref().unwrap_or("stopped before it finished"))
+            }
             _ => {
                 let input = r.input.display().to_string();
                 let error = r.error.as_deref().unwrap_or("");
@@ -112,11 +114,12 @@ pub(crate) fn print_summary(r: &RunReport, report: &Path) {
         "  busy time per stage: decode {:.1} s, preprocess {:.1} s, infer {:.1} s, postprocess {:.1} s, export {:.1} s",
         s.decode_s, s.preprocess_s, s.infer_s, s.postprocess_s, s.export_s
     );
-    let counts: Vec<String> = [(t.ok, "ok"), (t.partial, "partial"), (t.failed, "failed"), (t.interrupted, "interrupted"), (t.skipped, "skipped")]
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
-        .collect();
+    let counts: Vec<String> =
+        [(t.ok, "ok"), (t.partial, "partial"), (t.failed, "failed"), (t.interrupted, "interrupted"), (t.skipped, "skipped")]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
     if !counts.is_empty() {
         println!("  {}", counts.join(", "));
     }

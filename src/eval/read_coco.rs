@@ -145,7 +145,9 @@ mod tests {
         assert!(read_coco("{\"images\": []", Path::new("c.json"), None).unwrap_err().to_string().contains("line"));
         assert!(read_coco("{}", Path::new("c.json"), None).is_err());
         // What cannot be a box, or names nothing, is an error whatever --label keeps.
-        for (from, to) in [("[0,0,1,1]", "[0,0,-1,1]"), ("\"image_id\":2", "\"image_id\":9"), ("\"frame_index\":5", "\"frame_index\":5,\"image_id\":9")] {
+        for (from, to) in
+            [("[0,0,1,1]", "[0,0,-1,1]"), ("\"image_id\":2", "\"image_id\":9"), ("\"frame_index\":5", "\"frame_index\":5,\"image_id\":9")]
+        {
             let broken = JSON.replace(from, to);
             for label in [None, Some("person"), Some("car")] {
                 let e = read_coco(&broken, Path::new("c.json"), label);

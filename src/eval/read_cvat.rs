@@ -84,7 +84,8 @@ impl State {
                     return Err(err(line, format!("<box frame=\"{frame}\">: beyond frame {MAX_FRAME}")));
                 }
                 let outside = matches!(attr(e, "outside", line, err).as_deref(), Ok("1") | Ok("true"));
-                let bbox = corner_box(num("xtl")?, num("ytl")?, num("xbr")?, num("ybr")?).map_err(|why| err(line, format!("<box>: {why}")))?;
+                let bbox =
+                    corner_box(num("xtl")?, num("ytl")?, num("xbr")?, num("ybr")?).map_err(|why| err(line, format!("<box>: {why}")))?;
                 t.boxes.push(Listed { frame: frame as u64, bbox, outside, score: 1.0, line });
                 self.in_box = has_body;
             }
