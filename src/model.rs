@@ -315,14 +315,14 @@ mod tests {
             (i.width, i.height)
         };
         // The shared sequences' shapes: 4:3, 16:9, KITTI's 3.3:1, and portrait.
-        assert_eq!(size(640, 480), (416, 320));
-        assert_eq!(size(768, 576), (416, 320));
-        // 1080p would be shrunk 4x at 416x320's pixels: the input grows to keep it at 2.5x.
+        assert_eq!(size(640, 480), (320, 256));
+        assert_eq!(size(768, 576), (320, 256));
+        // 1080p would be shrunk 6x at 320x256's pixels: the input grows to keep it at 2.5x.
         assert_eq!(size(1920, 1080), (768, 448));
-        assert_eq!(size(1224, 370), (672, 224));
+        assert_eq!(size(1224, 370), (512, 160));
         // 4K stops growing at max_pixels (and is tiled instead).
         assert_eq!(size(3840, 2160), (864, 512));
-        assert_eq!(size(480, 640), (320, 416));
+        assert_eq!(size(480, 640), (256, 320));
         // Never larger than the frame (rounded up to the stride), even for tiny videos.
         assert_eq!(size(100, 60), (128, 64));
         assert_eq!(size(1, 1), (32, 32));
