@@ -82,12 +82,15 @@ def calibration_frames(data_dir):
 
 
 class Reader(CalibrationDataReader):
-    def __init__(self, frames):
+    """Feeds calibration frames to the model input `name` (shared by make_int8_nanodet.py)."""
+
+    def __init__(self, frames, name=INPUT):
         self.it = iter(frames)
+        self.name = name
 
     def get_next(self):
         x = next(self.it, None)
-        return None if x is None else {INPUT: x}
+        return None if x is None else {self.name: x}
 
 
 def head_convs(model):

@@ -48,12 +48,12 @@ import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
                                       quantize_static)
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_int8 import FORBIDDEN, PHOTOS, VIDEOS  # noqa: E402  (one calibration set for both models)
+from make_int8 import FORBIDDEN, PHOTOS, VIDEOS, Reader  # noqa: E402  (one calibration set for both models)
 
 INPUT = "input"
 OUTPUTS = ["scores", "boxes"]
@@ -116,15 +116,6 @@ def calibration_frames(data_dir, w, h):
     return frames, names
 
 
-class Reader(CalibrationDataReader):
-    def __init__(self, frames):
-        self.it = iter(frames)
-
-    def get_next(self):
-        x = next(self.it, None)
-        return None if x is None else {INPUT: x}
-
-
 def head_convs(model):
     """The convolutions whose outputs are split into class and box logits (one per stride)."""
     producers = {o: n for n in model.graph.node for o in n.output}
@@ -176,7 +167,7 @@ def main():
         method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                   "entropy": CalibrationMethod.Entropy}[a.calibration]
         quantize_static(
-            pre, tmp, Reader(frames),
+            pre, tmp, Reader(frames, INPUT),
             quant_format=QuantFormat.QDQ,
             per_channel=not a.per_tensor,
             reduce_range=a.weight_bits == 7,
