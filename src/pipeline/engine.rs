@@ -184,9 +184,13 @@ fn batch_loop(
     let mut plans: HashMap<(u32, u32), TilePlan> = HashMap::new();
     // A frame whose input size differs from the batch being formed starts the next one.
     let mut carried: Option<Work> = None;
-    let input_size = |w: &Work| {
-        let fitted = input.for_frame(w.frame.width, w.frame.height);
-        (fitted.width, fitted.height)
+    // Model input size per frame size, worked out once per size (not per frame).
+    let mut sizes: HashMap<(u32, u32), (u32, u32)> = HashMap::new();
+    let mut input_size = |w: &Work| {
+        *sizes.entry((w.frame.width, w.frame.height)).or_insert_with(|| {
+            let fitted = input.for_frame(w.frame.width, w.frame.height);
+            (fitted.width, fitted.height)
+        })
     };
     while let Some(first) = carried.take().or_else(|| queue.recv().ok()) {
         let size = input_size(&first);
