@@ -24,6 +24,8 @@
 //! [`bundle`] packs the program, its libraries and a model into a relocatable folder;
 //! [`fingerprint`] spells the SHA-256 fingerprints it and the video manifests write.
 //! [`heap`] picks the allocator (mimalloc: memory flat in video length).
+//! [`serve`] answers Label Studio as an ML backend (`prelabel serve`), labelling through the
+//! same batch job as `prelabel run`.
 //! [`tile`] cuts large frames into overlapping tiles for small objects (between decode and
 //! preprocess) and merges the tiles' detections back per frame (after postprocess).
 
@@ -46,6 +48,7 @@ pub mod preprocess;
 pub mod refine;
 pub mod render;
 pub mod route;
+pub mod serve;
 pub mod tile;
 pub mod track;
 pub mod types;

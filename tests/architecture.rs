@@ -27,7 +27,7 @@ const SHARED: &[&str] = &["types", "units", "error", "model", "labels", "gpu", "
 
 /// Wiring and tools around the stages: they may use anything, no stage uses them.
 /// (`devices` builds the preprocess and postprocess objects for the chosen devices.)
-const WIRING: &[&str] = &["pipeline", "batch", "devices", "cli", "eval", "bundle"];
+const WIRING: &[&str] = &["pipeline", "batch", "devices", "cli", "eval", "bundle", "serve"];
 
 /// Known exceptions, (file under `src/`, module it uses), each with its reason. Keep short.
 const EXCEPTIONS: &[(&str, &str)] = &[

@@ -9,27 +9,23 @@ use std::sync::Arc;
 mod args;
 mod calibrate;
 mod config;
+mod engine;
 mod eval;
 mod progress;
 mod refine_args;
 mod report;
+mod serve;
 mod signals;
 
 use args::{BundleArgs, CalibrateArgs, EvalArgs, ReportArgs, RunArgs};
 use calibrate::calibrate;
 use clap::{Parser, Subcommand};
 pub(crate) use config::{parse_args, Parsed};
+use engine::Engine;
 use eval::eval;
-use prelabel::batch::{expand_inputs, BatchJob};
-use prelabel::decode::HwDecode;
-use prelabel::devices::{DeviceRequest, ShaderStages};
+use prelabel::batch::expand_inputs;
 use prelabel::error::{Error, Result};
-use prelabel::export::report::{ModelReport, OptionsReport, RunReport, Settings, StageDevices};
-use prelabel::infer::{load_runtime, Detector};
-use prelabel::model::ModelSpec;
-use prelabel::pipeline::Pipeline;
-use prelabel::postprocess::Filter;
-use prelabel::tile::{MergeParams, TileConfig, Tiling};
+use prelabel::export::report::OptionsReport;
 use progress::{print_summary, Bars};
 
 #[derive(Parser)]
@@ -64,6 +60,8 @@ enum Command {
     Calibrate(CalibrateArgs),
     /// Make a relocatable folder (program, libraries, ONNX Runtime, model, launcher) for a node with nothing installed.
     Bundle(BundleArgs),
+    /// Answer Label Studio as an ML backend: its tasks' videos labelled as `run` labels them, served as predictions.
+    Serve(Box<serve::ServeArgs>),
     /// Merge the reports of a job's shards in DIR: totals, failures, videos still missing; the exit status says whether the job is complete.
     Report(ReportArgs),
 }
@@ -96,6 +94,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bundle(args) => bundle(args, cli.quiet),
         Command::Report(args) => report::report(args),
+        Command::Serve(args) => serve::serve(*args),
     }
 }
 
@@ -151,155 +150,13 @@ fn model_path(arg: Option<&Path>) -> PathBuf {
 }
 
 fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
-    if !(0.0..=1.0).contains(&args.score_threshold) {
-        return Err(Error::Usage(format!("--score-threshold {} is outside 0..1", args.score_threshold)));
-    }
-    if args.batch_size > 256 {
-        return Err(Error::Usage("--batch-size must be at most 256".into()));
-    }
-    let tracker = args.tracking.config(args.score_threshold)?;
-    let refine = args.refine.config()?;
-    let stride = args.tracking.stride as usize;
+    engine::check_settings(&args)?;
     let inputs = expand_inputs(&args.inputs, &args.out)?;
     let shard = prelabel::batch::shard::Shard::resolve(args.shards.shard_index, args.shards.shard_count, |v| std::env::var(v).ok())?;
     check_writable(&args.out)?;
-    let mut args = args;
-    let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if args.threads > usable {
-        tracing::warn!("--threads {}: this process may use {usable} cores; using {usable} threads", args.threads);
-        args.threads = usable;
-    }
-    if args.threads > 0 {
-        rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global().map_err(|e| Error::Usage(format!("--threads: {e}")))?;
-    }
-
-    let model_path = model_path(args.model.as_deref());
-    let spec = ModelSpec::load(&model_path)?;
-    let classes = match args.classes.as_slice() {
-        [] if args.export.labels.is_none() => spec.default_class_indices(),
-        [] => Vec::new(), // --labels decides
-        [all] if all == "all" => Vec::new(),
-        named => spec.class_indices(named)?,
-    };
-    // What report.json records: the classes actually kept, by name ("all", or none when
-    // --labels decides).
-    let class_names: Vec<String> = match (classes.is_empty(), args.export.labels.is_some()) {
-        (true, false) => vec!["all".into()],
-        (true, true) => Vec::new(),
-        (false, _) => classes.iter().map(|&i| spec.class_name(i).to_string()).collect(),
-    };
-    let route = args.export.route_options(&spec)?;
-    let export = args.export.export_options(&classes, &args.out);
-    let runtime = load_runtime(args.ort_lib.as_deref())?;
-    let request = DeviceRequest {
-        all: args.device,
-        preprocess: args.preprocess_device,
-        infer: args.infer_device,
-        postprocess: args.postprocess_device,
-        decode: args.decode_device,
-    };
-    prelabel::devices::check_decode(&request)?;
-    let mut detector = Detector::new(&spec, request.infer(), args.threads, args.ort_lib.as_deref())?;
-    tracing::info!("model {} on {} (ONNX Runtime {} from {})", spec.name, detector.device, runtime.version, runtime.library.display());
-    // The tracker needs the low-score detections too (see TrackingArgs).
-    let filter = Filter { score_threshold: args.score_threshold.min(tracker.low), classes, max_detections: args.max_detections };
-    let mut shaders = ShaderStages::new(&request, &spec, filter)?;
-    let (pre_dev, post_dev) = shaders.describe();
-    tracing::info!("preprocess on {pre_dev}, postprocess on {post_dev}");
-    let stage_devices = StageDevices {
-        decode: match request.decode() {
-            HwDecode::Cuda => "nvdec where the node and codec allow, else cpu (ffmpeg; per video in videos[].decoder)".to_string(),
-            HwDecode::Off(_) => "cpu (ffmpeg)".to_string(),
-        } + if shaders.preparer.on_gpu() { ", YUV planes straight to the shader" } else { "" },
-        preprocess: pre_dev,
-        infer: detector.device.clone(),
-        postprocess: post_dev,
-        track: "cpu".into(),
-        export: "cpu".into(),
-    };
-    let batch_size = match args.batch_size {
-        0 => detector.auto_batch_size(),
-        n => n,
-    };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = match args.jobs {
-        0 => prelabel::pipeline::auto_jobs(detector.execution_provider == prelabel::infer::CUDA_PROVIDER, cores),
-        n => n,
-    };
-    tracing::debug!("{jobs} videos in flight ({cores} cores)");
-    let mut formats = args.formats.clone();
-    formats.dedup();
-    let tiles = Tiling {
-        config: TileConfig::new(args.tiles, args.tile_overlap).map_err(Error::Usage)?,
-        merge: MergeParams::for_model(&spec, args.max_detections),
-    };
-
-    let report = RunReport {
-        prelabel_version: env!("CARGO_PKG_VERSION"),
-        state: "running",
-        command_line: std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect(),
-        model: ModelReport { name: spec.name.clone(), description: spec.path.clone(), onnx: spec.onnx_path() },
-        runtime,
-        device: detector.device.clone(),
-        execution_provider: detector.execution_provider,
-        fallback_reason: detector.fallback_reason.clone(),
-        stage_devices,
-        gpu_adapter: shaders.adapter.clone(),
-        settings: Settings {
-            device_requested: args.device,
-            score_threshold: args.score_threshold,
-            classes: class_names,
-            max_detections: args.max_detections,
-            batch_size,
-            jobs,
-            threads: args.threads,
-            formats: formats.clone(),
-            stride,
-            tiles: format!("{:?}, overlap {}", args.tiles, args.tile_overlap),
-            tracker,
-            refine: refine.clone(),
-            labels: args.export.labels.clone(),
-            accept_score: args.export.accept_score,
-            drop_score: args.export.drop_score,
-            thresholds: args.export.thresholds.clone(),
-            yolo_track_ids: args.export.yolo_track_ids,
-            web_video: args.export.web_video,
-            video_url: args.export.video_url.clone(),
-            preview: args.job.preview,
-        },
-        shard: None,
-        assigned: Vec::new(),
-        options: options_report(&args.job.effective),
-        videos: Vec::new(),
-        totals: Default::default(),
-        model_batches: None,
-    };
-    let model = prelabel::batch::manifest::ModelPrint::new(&spec.name, &spec.onnx_path(), &spec.path)?;
-    let job = BatchJob {
-        pipeline: Pipeline {
-            spec: &spec,
-            detector: &mut detector,
-            preparer: &mut shaders.preparer,
-            post: &mut shaders.postprocess,
-            batch_size,
-            formats: &formats,
-            stride,
-            tracker,
-            refine: &refine,
-            route: &route,
-            export: &export,
-            tiles,
-            decode: request.decode(),
-            preview: args.job.preview,
-        },
-        out_dir: args.out.clone(),
-        overwrite: args.overwrite,
-        model,
-        shard: shard.clone(),
-        claim_timeout: args.shards.claim_timeout,
-        report,
-        jobs,
-    };
+    let mut engine = Engine::build(args)?;
+    let args = &engine.args;
+    let (out, overwrite, claim_timeout) = (args.out.clone(), args.overwrite, args.shards.claim_timeout);
 
     let cancel = Arc::new(AtomicBool::new(false));
     // The first signal stops after the current batch, a second at once (see `signals`).
@@ -308,10 +165,10 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     }
 
     let bars = Bars::new(quiet);
-    let report = job.run(&inputs, &cancel, &bars)?;
+    let report = engine.job(out.clone(), overwrite, shard.clone(), claim_timeout).run(&inputs, &cancel, &bars)?;
     bars.clear();
     if !quiet {
-        print_summary(&report, &args.out.join(prelabel::batch::shard::report_name(shard.as_ref())));
+        print_summary(&report, &out.join(prelabel::batch::shard::report_name(shard.as_ref())));
     }
     let t = &report.totals;
     Ok(if cancel.load(Ordering::SeqCst) {
