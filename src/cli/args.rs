@@ -346,6 +346,12 @@ pub(crate) struct EvalArgs {
     /// Score only tracks of this label in CVAT and COCO files (default: all labels).
     #[arg(long)]
     pub(crate) label: Option<String>,
+    /// Benchmark rules: mot15 (rows with conf 0 not scored), mot16/mot17 or mot20 (pedestrians
+    /// only, after removing drafts that match static people, distractors, reflections, as the
+    /// MOTChallenge evaluation does). Default: each ground-truth file decides (nine fields with
+    /// a class column is MOT16/20; MOT20 by its seqinfo.ini or folder name).
+    #[arg(long, value_name = "NAME", value_parser = parse_protocol)]
+    pub(crate) protocol: Option<prelabel::eval::Protocol>,
     /// IoU a draft box needs to match a ground-truth box (above 0, at most 1).
     #[arg(long, default_value_t = 0.5, value_parser = positive_fraction)]
     pub(crate) iou: f32,
@@ -439,6 +445,14 @@ pub(crate) struct PairArgs {
     /// File scored in each PRED_DIR/SEQ/ folder: mot.txt, cvat.xml or coco.json.
     #[arg(long, value_name = "NAME", default_value = "mot.txt")]
     pub(crate) pred_name: String,
+    /// The detector's boxes before tracking, one per --gt (`prelabel run --no-track` labels of
+    /// the same video): eval then splits missed people into never detected and dropped by
+    /// tracking or refinement.
+    #[arg(long, value_name = "FILE", conflicts_with = "gt_dir")]
+    pub(crate) det: Vec<PathBuf>,
+    /// Folder of `--no-track` runs laid out as PRED_DIR (with --gt-dir): as --det.
+    #[arg(long, value_name = "DIR", requires = "gt_dir")]
+    pub(crate) det_dir: Option<PathBuf>,
 }
 
 /// Shards and overlapping workers (several machines on one job; see the README's "Shards and
@@ -461,6 +475,10 @@ pub(crate) struct ShardArgs {
     /// Workers skip videos another live worker holds. 90s, 10m, 1h, or seconds.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub(crate) claim_timeout: std::time::Duration,
+}
+
+fn parse_protocol(s: &str) -> std::result::Result<prelabel::eval::Protocol, String> {
+    prelabel::eval::Protocol::parse(s).ok_or_else(|| format!("{s:?}: give one of {}", prelabel::eval::Protocol::NAMES.join(", ")))
 }
 
 /// `90`, `90s`, `10m`, `1h`, `1.5h`.

@@ -212,7 +212,7 @@ pub(crate) fn hota(gt: &[MotRow], pred: &[MotRow]) -> HotaScores {
 /// A maximum-weight one-to-one assignment of rows to columns (as scipy's
 /// `linear_sum_assignment` on the negated matrix): `min(rows, cols)` pairs. Weights are
 /// scaled to integers, which Kuhn-Munkres needs for an exact order.
-fn best_pairs(rows: usize, cols: usize, weight: impl Fn(usize, usize) -> f64) -> Vec<(usize, usize)> {
+pub(crate) fn best_pairs(rows: usize, cols: usize, weight: impl Fn(usize, usize) -> f64) -> Vec<(usize, usize)> {
     let transposed = rows > cols;
     let (r, c) = if transposed { (cols, rows) } else { (rows, cols) };
     let m = Matrix::from_fn(r, c, |(i, j)| {

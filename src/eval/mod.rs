@@ -13,18 +13,23 @@
 //! [`calibrate`] judges draft tracks correct or not and picks review levels from them
 //! (`prelabel calibrate`).
 //!
-//! [`report::evaluate`] runs all three over many videos for `prelabel eval`.
+//! [`diagnose::diagnose`] says where identity and boxes are lost.
 //!
-//! Ground-truth rows with conf 0 are ignored throughout, as MOTChallenge does for its "do not
-//! score" boxes. Several videos combine as motmetrics' `compute_overall` does: counts are
+//! [`report::evaluate`] runs them all over many videos for `prelabel eval`.
+//!
+//! What is scored follows each benchmark's own rules ([`protocol`]): ground-truth rows with
+//! conf 0 are never scored, and MOT16/20 first remove drafts on distractors and score
+//! pedestrians only. Several videos combine as motmetrics' `compute_overall` does: counts are
 //! summed ([`TrackScores::overall`]), then the ratios are computed from the sums.
 
 pub mod annotator;
 mod ap;
 pub mod calibrate;
 mod clear;
+pub mod diagnose;
 mod hota;
 mod identity;
+pub mod protocol;
 mod read;
 mod read_coco;
 mod read_cvat;
@@ -33,6 +38,7 @@ pub mod report;
 pub use ap::{average_precision, ApResult};
 pub use clear::FrameMatch;
 pub use hota::{HotaCounts, HotaScores};
+pub use protocol::{read_ground_truth, GroundTruth, Prepared, Protocol};
 pub use read::{read_labels, read_mot, read_track_scores, MotRow};
 
 /// Counts of one video (or summed over videos), named as in py-motmetrics.

@@ -85,10 +85,27 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
 /// Reads a MOTChallenge text file (`frame,id,x,y,w,h,conf,...`); fails on the first malformed
 /// line, naming it.
 pub fn read_mot(path: &Path) -> Result<Vec<MotRow>> {
+    Ok(parse_mot(&read_text(path)?, path)?.into_iter().map(|l| l.row).collect())
+}
+
+/// One MOTChallenge line: its box, and what MOT16/17/20 ground truth adds after `conf`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MotLine {
+    pub row: MotRow,
+    /// Number of comma-separated fields (MOT15: 10, with world coordinates -1; MOT16/20 gt: 9).
+    pub fields: usize,
+    /// The 8th field: MOT16/20 ground truth's class (1 pedestrian, 7 static person, ...), or
+    /// MOT15's world x (-1).
+    pub eighth: Option<f64>,
+}
+
+/// Reads a MOTChallenge file with each line's field count and 8th field, which
+/// [`super::protocol`] needs to tell the benchmarks apart.
+pub(crate) fn read_mot_lines(path: &Path) -> Result<Vec<MotLine>> {
     parse_mot(&read_text(path)?, path)
 }
 
-fn parse_mot(text: &str, path: &Path) -> Result<Vec<MotRow>> {
+fn parse_mot(text: &str, path: &Path) -> Result<Vec<MotLine>> {
     let mut rows = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -116,7 +133,8 @@ fn parse_mot(text: &str, path: &Path) -> Result<Vec<MotRow>> {
         if rows.len() >= MAX_ROWS {
             return Err(bad(&format!("more than {MAX_ROWS} boxes")));
         }
-        rows.push(MotRow { frame: f[0] as u64, id: f[1] as i64, bbox, conf: f[6] as f32 });
+        let row = MotRow { frame: f[0] as u64, id: f[1] as i64, bbox, conf: f[6] as f32 };
+        rows.push(MotLine { row, fields: f.len(), eighth: f.get(7).copied().filter(|v| v.is_finite()) });
     }
     Ok(rows)
 }
@@ -128,7 +146,9 @@ mod tests {
     #[test]
     fn mot_rows_and_errors() {
         let p = Path::new("gt.txt");
-        let rows = parse_mot("1,3,10,20,30,40,1,-1,-1,-1\n\n2,3,11,20,30,40,0.5\n", p).unwrap();
+        let lines = parse_mot("1,3,10,20,30,40,1,-1,-1,-1\n\n2,3,11,20,30,40,0.5\n", p).unwrap();
+        assert_eq!((lines[0].fields, lines[0].eighth, lines[1].eighth), (10, Some(-1.0), None));
+        let rows: Vec<MotRow> = lines.iter().map(|l| l.row).collect();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].bbox, BBox { x1: 10.0, y1: 20.0, x2: 40.0, y2: 60.0 });
         assert_eq!((rows[1].frame, rows[1].id, rows[1].conf), (2, 3, 0.5));

@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 
 use super::annotator::{annotator_time, AnnotatorTime, Params};
+use super::diagnose::{diagnose, Diagnostics};
+use super::protocol::{read_ground_truth, Protocol};
 use super::{average_precision, hota_score, read_labels, score, ApResult, HotaScores, MotRow, TrackScores};
 use crate::error::Result;
 
@@ -17,6 +19,10 @@ pub struct Pair {
     pub name: String,
     pub gt: PathBuf,
     pub pred: PathBuf,
+    /// The detector's boxes of the same video before tracking (a `--no-track` run's labels),
+    /// to tell missed people never detected from those tracking dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub det: Option<PathBuf>,
 }
 
 /// What the job was run with.
@@ -26,6 +32,9 @@ pub struct EvalSettings {
     pub iou: f32,
     /// Only tracks of this label, in CVAT and COCO files.
     pub label: Option<String>,
+    /// The benchmark rules every video is scored by; None: each ground-truth file decides
+    /// ([`super::protocol`]).
+    pub protocol: Option<Protocol>,
     #[serde(flatten)]
     pub annotator: Params,
 }
@@ -40,12 +49,18 @@ pub struct Scores {
     /// printed before tracking was scored).
     pub detector: ApResult,
     pub annotator: AnnotatorTime,
+    /// Where identity and boxes are lost.
+    pub diagnostics: Diagnostics,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VideoScores {
     #[serde(flatten)]
     pub pair: Pair,
+    /// The benchmark rules this video was scored by.
+    pub protocol: Protocol,
+    /// Draft boxes not scored because they matched a distractor (MOT16/20).
+    pub removed_on_distractors: u64,
     #[serde(flatten)]
     pub scores: Scores,
 }
@@ -64,23 +79,36 @@ pub fn evaluate(pairs: &[Pair], settings: &EvalSettings) -> Result<EvalReport> {
     let (mut all_gt, mut all_pred): (Vec<MotRow>, Vec<MotRow>) = (Vec::new(), Vec::new());
     for (n, pair) in pairs.iter().enumerate() {
         // MOT ground truth has no labels: the filter applies to what can carry them.
-        let gt = read_labels(&pair.gt, if is_mot(&pair.gt) { None } else { label })?;
+        let truth = read_ground_truth(&pair.gt, if is_mot(&pair.gt) { None } else { label }, settings.protocol)?;
         let pred = read_labels(&pair.pred, if is_mot(&pair.pred) { None } else { label })?;
+        let prepared = truth.prepare(&pred);
+        let (gt, pred) = (prepared.gt, prepared.pred);
         let tracking = score(&gt, &pred, settings.iou);
         let annotator = annotator_time(&gt, &pred, &tracking.matches, &settings.annotator);
         let detector = average_precision(&gt, &pred, settings.iou);
         let hota = hota_score(&gt, &pred);
+        let det = match &pair.det {
+            Some(p) => Some(read_labels(p, if is_mot(p) { None } else { label })?),
+            None => None,
+        };
+        let diagnostics = diagnose(&gt, &pred, &tracking.matches, settings.iou, det.as_deref());
         // Pooled AP: frames of different videos kept apart.
         let offset = (n as u64) << 40;
         all_gt.extend(gt.iter().map(|r| MotRow { frame: r.frame + offset, ..*r }));
         all_pred.extend(pred.iter().map(|r| MotRow { frame: r.frame + offset, ..*r }));
-        videos.push(VideoScores { pair: pair.clone(), scores: Scores { tracking, hota, detector, annotator } });
+        videos.push(VideoScores {
+            pair: pair.clone(),
+            protocol: truth.protocol,
+            removed_on_distractors: prepared.removed,
+            scores: Scores { tracking, hota, detector, annotator, diagnostics },
+        });
     }
     let overall = Scores {
         tracking: TrackScores::overall(videos.iter().map(|v| &v.scores.tracking)),
         hota: HotaScores::overall(videos.iter().map(|v| &v.scores.hota)),
         detector: average_precision(&all_gt, &all_pred, settings.iou),
         annotator: AnnotatorTime::overall(videos.iter().map(|v| &v.scores.annotator), &settings.annotator.costs),
+        diagnostics: Diagnostics::overall(videos.iter().map(|v| &v.scores.diagnostics)),
     };
     Ok(EvalReport { settings: settings.clone(), videos, overall })
 }
