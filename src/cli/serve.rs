@@ -15,7 +15,6 @@ use clap::builder::TypedValueParser as _;
 use clap::Args;
 use prelabel::batch::{expand_inputs, Progress};
 use prelabel::error::{Error, Result};
-use prelabel::export::report::RunReport;
 use prelabel::export::Format;
 use prelabel::serve::{Access, Auth, Labeler, ServeConfig};
 
@@ -107,10 +106,10 @@ fn run_args(options: &[OsString], work: &Path) -> Result<super::args::RunArgs> {
 struct ServeEngine(Engine);
 
 impl Labeler for ServeEngine {
-    fn label(&mut self, videos: &[PathBuf], out: &Path, cancel: &AtomicBool, progress: &dyn Progress) -> Result<RunReport> {
+    fn label(&mut self, videos: &[PathBuf], out: &Path, cancel: &AtomicBool, progress: &dyn Progress) -> Result<()> {
         let inputs = expand_inputs(videos, out)?;
         let timeout = self.0.args.shards.claim_timeout;
-        self.0.job(out.to_path_buf(), true, None, timeout).run(&inputs, cancel, progress)
+        self.0.job(out.to_path_buf(), true, None, timeout).run(&inputs, cancel, progress).map(|_| ())
     }
 }
 
