@@ -6,6 +6,7 @@ for the test to check against `prelabel run`'s own file.
 1. REST API (legacy token): a project with the given labeling config, a Local Files storage
    over the video root, the tasks imported (one per --video), the backend connected
    (POST /api/ml: Label Studio checks its /health and /setup).
+   One more task is an uploaded file (fetched by the server from Label Studio with the token).
 2. "Retrieve predictions" (the Data Manager action) on every task. The server runs with
    --wait 0, so it answers "pending" and sends each prediction through the API once its
    video is labelled: wait for it to arrive.
@@ -24,6 +25,7 @@ import os
 import sys
 import time
 import urllib.request
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from labelstudio_roundtrip import api, browser  # noqa: E402
@@ -49,6 +51,19 @@ def predictions(args, task_id):
     return preds["results"] if isinstance(preds, dict) else preds
 
 
+def upload(args, pid, path):
+    """Imports `path` as an uploaded file (multipart, as the import dialog sends it)."""
+    boundary = "prelabel" + uuid.uuid4().hex
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{os.path.basename(path)}"\r\n'
+            'Content-Type: video/mp4\r\n\r\n').encode()
+    body = head + open(path, "rb").read() + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(f"{args.url}/api/projects/{pid}/import?commit_to_project=true", data=body, method="POST")
+    req.add_header("Authorization", f"Token {args.token}")
+    req.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.load(r)
+
+
 def wait_prediction(args, task_id, timeout):
     end = time.time() + timeout
     while time.time() < end:
@@ -63,7 +78,8 @@ def main():
     ap = argparse.ArgumentParser()
     for a in ["url", "token", "email", "password", "backend", "storage", "config", "screenshot", "result"]:
         ap.add_argument("--" + a, required=True)
-    ap.add_argument("--video", action="append", required=True, help="a video's path under --storage")
+    ap.add_argument("--video", action="append", required=True, help="a video's path under the document root")
+    ap.add_argument("--upload", required=True, help="a video to import as an upload")
     ap.add_argument("--cdp-port", type=int, required=True)
     args = ap.parse_args()
     out = {}
@@ -75,11 +91,15 @@ def main():
         {"project": pid, "path": args.storage, "title": "videos", "use_blob_urls": True})
     tasks = [{"data": {"video": f"/data/local-files/?d={v}"}} for v in args.video]
     api(args.url, args.token, "POST", f"/api/projects/{pid}/import?commit_to_project=true", tasks)
+    upload(args, pid, args.upload)
     listed = api(args.url, args.token, "GET", f"/api/tasks?project={pid}&page_size=100")
     listed = listed["tasks"] if isinstance(listed, dict) else listed
     by_video = {t["data"]["video"]: t for t in listed}
     ids = [by_video[f"/data/local-files/?d={v}"]["id"] for v in args.video]
+    uploaded = [t for t in listed if t["data"]["video"].startswith("/data/upload/")]
+    assert len(uploaded) == 1, listed
     out["tasks"] = [{"id": i, "video": v} for i, v in zip(ids, args.video)]
+    out["upload_task"] = {"id": uploaded[0]["id"], "video": uploaded[0]["data"]["video"]}
 
     t = time.time()
     ml = api(args.url, args.token, "POST", "/api/ml", {"url": args.backend, "project": pid, "title": "prelabel"})
@@ -91,14 +111,16 @@ def main():
     first = wait_prediction(args, ids[0], 120)
     out["posted_wait_s"] = round(time.time() - t, 2)
     out["posted"] = first
+    out["posted_upload"] = wait_prediction(args, out["upload_task"]["id"], 60)
     out["status_after_posted"] = backend_call(args.backend, "/status")
     out["others_after_posted"] = {str(i): predictions(args, i) for i in ids[1:]}
 
     # 3. Deleted and retrieved again: from the server's disk.
-    for p in first:
+    for p in first + out["posted_upload"]:
         api(args.url, args.token, "DELETE", f"/api/predictions/{p['id']}/")
     out["retrieve_2"], out["retrieve_2_s"] = retrieve(args, pid)
     out["from_disk"] = predictions(args, ids[0])
+    out["from_disk_upload"] = predictions(args, out["upload_task"]["id"])
     out["status_after_disk"] = backend_call(args.backend, "/status")
 
     # 4. The backend directly: each task's own answer.

@@ -4,7 +4,9 @@
 //! video with the same options.
 //!
 //! Videos: a 60-frame H.264 cut of the sample (`.deps/vtest.avi`, so the editor can play it)
-//! and a file of garbage bytes named `.mp4`. The server runs with `--wait 0`, so the first
+//! in Local Files, the same cut uploaded to Label Studio (fetched by the server with the API
+//! token, and answered from the first one's result: results are keyed by content), and a
+//! file of garbage bytes named `.mp4`. The server runs with `--wait 0`, so the first
 //! retrieval answers "pending" and the prediction comes through Label Studio's API when the
 //! video is done; after the prediction is deleted, a second retrieval is answered from the
 //! server's disk (no second batch). The corrupt video fails its own task only. The project's
@@ -92,6 +94,10 @@ fn label_studio_gets_prelabel_runs_regions_from_the_backend() {
         .status()
         .unwrap();
     assert!(cut.success(), "ffmpeg could not cut the sample");
+    // The same clip once more, imported as an upload: the server fetches it from Label
+    // Studio, finds it by content, and answers it from the clip's result.
+    let upload = root.path().join("upload.mp4");
+    std::fs::copy(&clip, &upload).unwrap();
     std::fs::write(videos.join("corrupt.mp4"), b"\x00\x00\x00\x18ftypmp42 but nothing after it is a video".repeat(100)).unwrap();
 
     // 2. What prelabel run writes for the clip with the server's options.
@@ -153,6 +159,8 @@ fn label_studio_gets_prelabel_runs_regions_from_the_backend() {
         .arg("--config")
         .arg(&config)
         .args(["--video", "videos/clip.mp4", "--video", "videos/corrupt.mp4", "--cdp-port", &cdp_port.to_string()])
+        .arg("--upload")
+        .arg(&upload)
         .arg("--screenshot")
         .arg(&screenshot)
         .arg("--result")
@@ -212,11 +220,19 @@ fn label_studio_gets_prelabel_runs_regions_from_the_backend() {
     same_regions(posted[0]["result"].as_array().unwrap(), &want, wh, "posted");
     assert!(all.len() > want.len() || all.iter().all(|r| r["value"]["labels"][0] == "person"), "car tracks are dropped");
     assert_eq!(r["others_after_posted"][r["tasks"][1]["id"].to_string()], serde_json::json!([]), "the corrupt video has no prediction");
+    let uploaded = r["posted_upload"].as_array().expect("predictions of the uploaded video's task");
+    assert_eq!(uploaded.len(), 1, "{uploaded:?}");
+    same_regions(uploaded[0]["result"].as_array().unwrap(), &want, wh, "posted, upload");
+    let fetched: Vec<_> = std::fs::read_dir(cache.join("uploads")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(fetched.len(), 1, "the upload is fetched once into the cache: {fetched:?}");
 
     // 8. The second retrieval came from disk: one batch in all, the same regions.
     let disk = r["from_disk"].as_array().unwrap();
     assert_eq!(disk.len(), 1, "{disk:?}");
     same_regions(disk[0]["result"].as_array().unwrap(), &want, wh, "from disk");
+    let disk = r["from_disk_upload"].as_array().unwrap();
+    assert_eq!(disk.len(), 1, "{disk:?}");
+    same_regions(disk[0]["result"].as_array().unwrap(), &want, wh, "from disk, upload");
     for s in ["status_after_posted", "status_after_disk"] {
         assert_eq!(
             (r[s]["batches"].as_u64(), r[s]["done"].as_u64(), r[s]["failed"].as_u64()),

@@ -392,3 +392,58 @@ async fn each_video_is_labelled_once_and_each_task_answered_once() {
     assert_eq!(seen.lock().unwrap().len(), 11, "never computed twice");
     server.stop(Duration::from_secs(5)).await;
 }
+
+/// Labels its first video at once, then waits for the stop and reports the rest interrupted
+/// (as the batch job does when its cancel flag is set).
+struct StopsHalfway {
+    seen: Seen,
+}
+
+impl Labeler for StopsHalfway {
+    fn label(&mut self, videos: &[PathBuf], out: &Path, cancel: &AtomicBool, progress: &dyn Progress) -> prelabel::error::Result<()> {
+        let mut canned = Canned { seen: self.seen.clone(), delay: Duration::ZERO };
+        canned.label(&videos[..1], out, cancel, progress)?;
+        while !cancel.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for (n, v) in videos.iter().enumerate().skip(1) {
+            progress.video_finished(n + 1, &VideoReport::without_labels(v, &out.join("x"), Status::Interrupted, None));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_keeps_what_is_finished_and_forgets_what_is_not() {
+    let s = setup(&["a.mp4", "b.mp4"]);
+    let mut c = config(&s);
+    c.wait = Duration::from_millis(300);
+    let seen = Seen::default();
+    let s2 = seen.clone();
+    let server = Server::start(c.clone(), Box::new(move || Ok(Box::new(StopsHalfway { seen: s2 }) as Box<dyn Labeler>))).await.unwrap();
+    let tasks = vec![task(1, "a.mp4"), task(2, "b.mp4")];
+    let (_, json) = post(&server, "/predict", predict_body(tasks.clone()).to_string()).await;
+    assert_eq!(json["results"][0]["result"].as_array().map(Vec::len), Some(1), "{json}");
+    assert_eq!(json["results"][1]["status"], "pending", "{json}");
+    // A request waiting when the stop comes is answered, not dropped.
+    let addr = server.addr;
+    let body = predict_body(vec![task(2, "b.mp4")]).to_string();
+    let waiting = tokio::spawn(async move {
+        let resp = reqwest::Client::new().post(format!("http://{addr}/predict")).body(body).send().await.unwrap();
+        (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.stop(Duration::from_secs(5)).await;
+    let (status, json) = waiting.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(json["results"][0]["error"].as_str().unwrap().contains("interrupted"), "{json}");
+
+    // Restarted: a.mp4 from disk, b.mp4 labelled now (it was not finished, so not kept).
+    let server = start(c, &seen, Duration::ZERO).await;
+    let (_, json) = post(&server, "/predict", predict_body(tasks).to_string()).await;
+    for r in json["results"].as_array().unwrap() {
+        assert_eq!(r["result"].as_array().map(Vec::len), Some(1), "{json}");
+    }
+    assert_eq!(*seen.lock().unwrap(), ["a.mp4", "b.mp4"], "a.mp4 labelled once, b.mp4 once it could finish");
+    server.stop(Duration::from_secs(5)).await;
+}

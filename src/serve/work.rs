@@ -331,7 +331,13 @@ impl Progress for BatchProgress<'_> {
     fn frames_done(&self, n: usize, frames: u64) {
         if let Some(k) = self.order.get(n.wrapping_sub(1)) {
             if let Some(j) = self.work.lock().jobs.get_mut(k) {
+                // A line in the log at each quarter of a long video (when its length is known).
+                let quarter = |f: u64| if j.frames_hint > 0 { (f * 4 / j.frames_hint).min(3) } else { 0 };
+                let before = quarter(j.frames_done);
                 j.frames_done += frames;
+                if quarter(j.frames_done) > before {
+                    tracing::info!("{}: {} of {} frames", j.name, j.frames_done, j.frames_hint);
+                }
             }
         }
     }
