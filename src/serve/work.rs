@@ -332,7 +332,7 @@ impl Progress for BatchProgress<'_> {
         if let Some(k) = self.order.get(n.wrapping_sub(1)) {
             if let Some(j) = self.work.lock().jobs.get_mut(k) {
                 // A line in the log at each quarter of a long video (when its length is known).
-                let quarter = |f: u64| if j.frames_hint > 0 { (f * 4 / j.frames_hint).min(3) } else { 0 };
+                let quarter = |f: u64| (f * 4).checked_div(j.frames_hint).map_or(0, |q| q.min(3));
                 let before = quarter(j.frames_done);
                 j.frames_done += frames;
                 if quarter(j.frames_done) > before {
