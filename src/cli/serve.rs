@@ -161,6 +161,10 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
     };
     let mut options = args.run_options.clone();
     if let Some(jobs) = &args.jobs {
+        let given = |o: &OsString| o == "-j" || o == "--jobs" || o.to_string_lossy().starts_with("--jobs=");
+        if options.iter().any(given) {
+            return Err(Error::Usage("prelabel serve: --jobs is given twice, before and after `--`".into()));
+        }
         options.extend(["--jobs".into(), jobs.into()]);
     }
     let mut run = run_args(&options, &cache.join("work"))?;
