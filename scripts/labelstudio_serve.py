@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The client half of tests/serve_labelstudio.rs: drives a Label Studio, a `prelabel serve`
+"""The client half of tests/serve/labelstudio.rs: drives a Label Studio, a `prelabel serve`
 and a headless Chromium that the test started (and stops), and writes what it saw as JSON
 for the test to check against `prelabel run`'s own file.
 

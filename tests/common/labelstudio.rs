@@ -1,5 +1,5 @@
 //! Label Studio and headless Chromium for the tests that need a real one
-//! (`labelstudio_roundtrip.rs`, `serve_labelstudio.rs`): started on free localhost ports from
+//! (`labelstudio_roundtrip.rs`, `serve/labelstudio.rs`): started on free localhost ports from
 //! the venv and package `scripts/setup-labelstudio.sh` installs, each in its own process
 //! group, stopped by the PID the test started (in `Drop`, so also when an assertion fails).
 #![allow(dead_code)]

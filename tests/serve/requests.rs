@@ -5,7 +5,7 @@
 //! video that fails fails only its task.
 //!
 //! The labeling itself is a test labeler (the real one, `prelabel run`'s engine, is checked
-//! against a real Label Studio in `serve_labelstudio.rs`): it writes a fixed
+//! against a real Label Studio in `serve/labelstudio.rs`): it writes a fixed
 //! `labelstudio.json` per video (a person track and a bus track), after a delay, and counts
 //! the videos it labels. A video named `corrupt*` fails.
 

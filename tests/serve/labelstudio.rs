@@ -13,18 +13,18 @@
 //! config lists `person` and a label prelabel does not draw (`traffic sign`), while the server
 //! keeps person and car: car tracks are dropped, as the config asks.
 //!
-//! One Label Studio start (a copy of the migrated template, see `common::labelstudio`), one
+//! One Label Studio start (a copy of the migrated template, see `crate::common::labelstudio`), one
 //! headless Chromium for the editor; all stopped by their PIDs. Screenshot:
 //! `target/tmp/serve_labelstudio/editor.png` (path printed).
-
-mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::labelstudio::{chromium, free_port, http_status, start_chromium, start_label_studio, tail, Server, EMAIL, PASSWORD, TOKEN};
+use crate::common::labelstudio::{
+    chromium, free_port, http_status, start_chromium, start_label_studio, tail, Server, EMAIL, PASSWORD, TOKEN,
+};
 use serde_json::Value;
 
 const FRAMES: u32 = 60;
@@ -77,9 +77,9 @@ fn same_regions(got: &[Value], want: &[Value], (w, h): (f64, f64), what: &str) {
 #[test]
 fn label_studio_gets_prelabel_runs_regions_from_the_backend() {
     let started = Instant::now();
-    let python = common::from_setup(".deps/venv-labelstudio/bin/python");
+    let python = crate::common::from_setup(".deps/venv-labelstudio/bin/python");
     chromium();
-    let sample = common::from_setup(".deps/vtest.avi");
+    let sample = crate::common::from_setup(".deps/vtest.avi");
     let root = tempfile::tempdir().unwrap();
     let videos = root.path().join("videos");
     std::fs::create_dir(&videos).unwrap();
@@ -103,8 +103,9 @@ fn label_studio_gets_prelabel_runs_regions_from_the_backend() {
     // 2. What prelabel run writes for the clip with the server's options.
     let out = root.path().join("run");
     let t = Instant::now();
-    let run = common::prelabel(&[&["run", clip.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"][..], &RUN_OPTIONS[..]].concat());
-    assert!(run.status.success(), "prelabel run failed: {}", common::stderr(&run));
+    let run =
+        crate::common::prelabel(&[&["run", clip.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"][..], &RUN_OPTIONS[..]].concat());
+    assert!(run.status.success(), "prelabel run failed: {}", crate::common::stderr(&run));
     let run_s = t.elapsed().as_secs_f64();
     let all = run_regions(&out.join("clip.mp4/labelstudio.json"));
     let want: Vec<Value> = all.iter().filter(|r| r["value"]["labels"][0] == "person").cloned().collect();
@@ -152,7 +153,7 @@ fn label_studio_gets_prelabel_runs_regions_from_the_backend() {
     let result_path = root.path().join("result.json");
     let t = Instant::now();
     let client = Command::new(&python)
-        .arg(common::repo().join("scripts/labelstudio_serve.py"))
+        .arg(crate::common::repo().join("scripts/labelstudio_serve.py"))
         .args(["--url", &base, "--token", TOKEN, "--email", EMAIL, "--password", PASSWORD, "--backend", &backend])
         .arg("--storage")
         .arg(&videos)
@@ -173,7 +174,7 @@ fn label_studio_gets_prelabel_runs_regions_from_the_backend() {
         client.status.success(),
         "the client failed:\n{}\n{}\n--- Label Studio log:\n{}\n--- prelabel serve log:\n{}",
         String::from_utf8_lossy(&client.stdout),
-        common::stderr(&client),
+        crate::common::stderr(&client),
         tail(&ls.log),
         tail(&server.log)
     );
