@@ -130,7 +130,9 @@ fn label_studio_gets_prelabel_runs_regions_from_the_backend() {
         .arg(root.path())
         .arg("--cache")
         .arg(&cache)
-        .args(["--label-studio-url", &base, "--label-studio-token", TOKEN, "--"])
+        // No --label-studio-url or --label-studio-token: the server uses the host name and
+        // token Label Studio sends in its setup call (tests/serve/requests.rs covers the flags).
+        .arg("--")
         .args(RUN_OPTIONS)
         .args(["--jobs", "2"])
         .env("PRELABEL_LOG", "prelabel=info");
@@ -196,6 +198,7 @@ fn label_studio_gets_prelabel_runs_regions_from_the_backend() {
     drop(server);
     assert!(status.success(), "prelabel serve exited with {status} on SIGTERM:\n{log}");
     assert!(log.contains("SIGTERM: stopping") && log.contains("stopped"), "{log}");
+    assert!(log.contains("setup for project") && log.contains("predictions sent to Label Studio"), "{log}");
     eprintln!("screenshot of the editor: {}", screenshot.display());
     eprintln!(
         "timing: prelabel run {run_s:.1} s, Label Studio start {ls_start_s:.1} s, connect {} s, retrieve {} s then posted after {} s, \
