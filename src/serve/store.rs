@@ -7,6 +7,9 @@
 //! - `uploads/`: videos fetched from Label Studio, under a name made from their URL;
 //! - `work/`: the batch jobs' output folders while they run (emptied at start and after
 //!   each batch).
+//!
+//! Files being written are hidden `*.partial` files beside their final name until complete;
+//! those a killed server left are removed at the next start.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,6 +45,12 @@ impl Store {
         for d in ["results", "uploads", "work"] {
             let p = s.root.join(d);
             std::fs::create_dir_all(&p).map_err(|e| Error::Output(format!("cannot create {}: {e}", p.display())))?;
+            // Files a killed server was writing (never under a final name): gone.
+            for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+                if e.file_name().to_string_lossy().ends_with(".partial") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
         }
         Ok(s)
     }
@@ -114,6 +123,11 @@ mod tests {
         assert_eq!((got.regions.len(), got.score), (1, Some(0.5)));
         // Nothing but the result in results/: no temporary file left.
         assert_eq!(std::fs::read_dir(dir.path().join("cache/results")).unwrap().count(), 1);
+        // What a killed server was writing goes at the next start; results stay.
+        std::fs::write(dir.path().join("cache/uploads/.download-x.partial"), b"half").unwrap();
+        let store = Store::open(&dir.path().join("cache"), "0123456789abcdef0123").unwrap();
+        assert_eq!(std::fs::read_dir(dir.path().join("cache/uploads")).unwrap().count(), 0);
+        assert!(store.has(&key));
         assert!(store.upload_path("/data/upload/1/x-clip.MP4").to_string_lossy().ends_with(".MP4"));
         assert!(!store.upload_path("/data/upload/1/x-clip.m/../p").to_string_lossy().contains(".."));
     }
