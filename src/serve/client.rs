@@ -54,7 +54,6 @@ impl Default for Client {
 }
 
 impl Client {
-
     /// Fetches `upload` (`/data/upload/...`) from `access` into `dest`: a temporary file in
     /// its folder, renamed into place once complete. Gives a one-line error.
     pub async fn download(&self, access: &Access, upload: &str, dest: &Path) -> Result<(), String> {
