@@ -352,6 +352,11 @@ pub(crate) struct EvalArgs {
     /// a class column is MOT16/20; MOT20 by its seqinfo.ini or folder name).
     #[arg(long, value_name = "NAME", value_parser = parse_protocol)]
     pub(crate) protocol: Option<prelabel::eval::Protocol>,
+    /// Whose CLEAR matching MOTA follows: trackeval (the MOTChallenge evaluation) or motmetrics
+    /// (py-motmetrics 1.4.0, which keeps an object's last match after a gap). They differ in a
+    /// few id switches.
+    #[arg(long, value_name = "NAME", default_value = "trackeval", value_parser = parse_matching)]
+    pub(crate) matching: prelabel::eval::Matching,
     /// IoU a draft box needs to match a ground-truth box (above 0, at most 1).
     #[arg(long, default_value_t = 0.5, value_parser = positive_fraction)]
     pub(crate) iou: f32,
@@ -475,6 +480,14 @@ pub(crate) struct ShardArgs {
     /// Workers skip videos another live worker holds. 90s, 10m, 1h, or seconds.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub(crate) claim_timeout: std::time::Duration,
+}
+
+fn parse_matching(s: &str) -> std::result::Result<prelabel::eval::Matching, String> {
+    match s {
+        "trackeval" => Ok(prelabel::eval::Matching::TrackEval),
+        "motmetrics" => Ok(prelabel::eval::Matching::Motmetrics),
+        _ => Err(format!("{s:?}: give trackeval or motmetrics")),
+    }
 }
 
 fn parse_protocol(s: &str) -> std::result::Result<prelabel::eval::Protocol, String> {
