@@ -140,7 +140,7 @@ def main():
     # ---------------------------------------------------------------- COCO (TAO style)
     # datumaro only reads COCO laid out as annotations/instances_<subset>.json beside an
     # images/ folder; other readers (CVAT upload, pycocotools) take the bare file. Give
-    # datumaro a copy laid out that way (the README says so too).
+    # datumaro a copy laid out that way (docs/src/import.md says so too).
     tmp = tempfile.mkdtemp()
     os.makedirs(os.path.join(tmp, "annotations"))
     os.makedirs(os.path.join(tmp, "images"))

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One-shot GPU check: everything prelabel has never run on a real GPU, measured in one go on a
 # node with no network and only the NVIDIA driver and the CUDA 13 runtime (Python wheels
-# nvidia-*-cu13 or the system libraries), within 8 minutes on an H100/H200. README "Running on
-# a GPU node" says how to use it; here is what it does.
+# nvidia-*-cu13 or the system libraries), within 8 minutes on an H100/H200. The book's page
+# docs/src/devices.md ("One-shot GPU check") says how to use it; here is what it does.
 #
 #   scripts/gpu-check.sh pack PARTS           on the build machine (Debian 12, after scripts/setup.sh):
 #                                             makes the kit, in pieces of at most 60 MB, in PARTS/

@@ -5,7 +5,8 @@
 #   scripts/setup.sh            system packages, ONNX Runtime (CPU), the models (NanoDet-g, the
 #                               default, and the SSD), their int8 copies, sample video
 #   scripts/setup.sh --tests    the above plus the Python tools the tests and benchmark use
-#                               (and the label importers the format tests load files with)
+#                               (and the label importers the format tests load files with),
+#                               the cluster engines, Label Studio, mdBook (for docs/)
 #   PRELABEL_ORT=gpu scripts/setup.sh   take ONNX Runtime from onnxruntime-gpu (CUDA 13 hosts)
 #
 # Idempotent and cached: each step checks its output first, downloads live in
@@ -159,6 +160,25 @@ if ((WANT_TESTS)); then
     "$ROOT/scripts/setup-cluster.sh"
     # Label Studio (PyPI venv, ~1 GB) and Debian's chromium for tests/labelstudio_roundtrip.rs.
     "$ROOT/scripts/setup-labelstudio.sh" || die "Label Studio set-up failed"
+    # mdBook (crates.io), which builds the book in docs/ (scripts/docs.sh) and tests/docs.rs
+    # checks: compiled once per pinned version into the cache (a few minutes on 2 cores, with
+    # its own lock file), then copied into .deps/mdbook of each checkout. Without its file
+    # watcher and web server, which neither needs.
+    MDBOOK_VERSION=0.5.4
+    MDBOOK_BUILT=$CACHE/mdbook-$MDBOOK_VERSION
+    if [[ ! -f $MDBOOK_BUILT/ok ]]; then
+        say "building mdBook $MDBOOK_VERSION from crates.io (once, a few minutes)"
+        rm -rf "$MDBOOK_BUILT"
+        env -u CARGO_TARGET_DIR cargo install --quiet --locked "mdbook@$MDBOOK_VERSION" \
+            --no-default-features --features search --root "$MDBOOK_BUILT" \
+            || die "could not build mdbook $MDBOOK_VERSION from crates.io"
+        touch "$MDBOOK_BUILT/ok"
+    fi
+    if [[ $(cat "$DEPS/mdbook/ok" 2>/dev/null) != "$MDBOOK_VERSION" ]]; then
+        rm -rf "$DEPS/mdbook" && mkdir -p "$DEPS/mdbook/bin"
+        cp "$MDBOOK_BUILT/bin/mdbook" "$DEPS/mdbook/bin/"
+        echo "$MDBOOK_VERSION" >"$DEPS/mdbook/ok"
+    fi
     # Regenerated whenever the generator changes.
     stamp=$(sha256sum "$ROOT/scripts/make_test_models.py" | cut -d' ' -f1)
     if [[ $(cat "$DEPS/test-models/ok" 2>/dev/null) != "$stamp" ]]; then

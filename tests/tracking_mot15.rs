@@ -94,7 +94,7 @@ fn annotator_saved(gt: &Path, pred: &Path) -> f64 {
     v["videos"][0]["annotator"]["saved"].as_f64().unwrap()
 }
 
-// Floors a little under what the defaults reach (measured: notes of issue 10 and the README).
+// Floors a little under what the defaults reach (measured: notes of issue 10 and docs/src/quality.md).
 // Before the refine stage and the appearance cue the same runs scored MOTA 0.727 / 0.738,
 // IDF1 0.662 / 0.779, precision 0.964 / 0.918, annotator time saved 49% / 50%.
 

@@ -15,7 +15,6 @@ use clap::builder::TypedValueParser as _;
 use clap::Args;
 use prelabel::batch::{expand_inputs, Progress};
 use prelabel::error::{Error, Result};
-use prelabel::export::report::RunReport;
 use prelabel::export::Format;
 use prelabel::serve::{Access, Auth, Labeler, ServeConfig};
 
@@ -30,7 +29,7 @@ use super::engine::Engine;
 
   # Uploaded videos too (fetched with a legacy API token), basic auth, two videos at a time:
   prelabel serve --root /srv/videos --cache cache/ --label-studio-url http://127.0.0.1:8080 \\
-      --label-studio-token $LS_TOKEN --basic-auth ls:$PASSWORD -- --jobs 2
+      --label-studio-token $LS_TOKEN --basic-auth ls:$PASSWORD --jobs 2
 
 Everything after `--` is a `prelabel run` option (--config FILE included); --out, --formats,
 --preview and --web-video are the server's to choose. Step by step: docs/serve.md.")]
@@ -72,6 +71,10 @@ pub(crate) struct ServeArgs {
     /// Largest request body read, in MiB (larger ones get 413).
     #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096).map(|n| n as usize))]
     pub(crate) max_body: usize,
+    /// Videos labelled at once (their frames share the model's batches), as `prelabel run
+    /// --jobs`; the same as giving --jobs after `--`.
+    #[arg(short, long, value_name = "N|auto")]
+    pub(crate) jobs: Option<String>,
     /// `prelabel run` options, after `--`: the model, --classes, --stride, --jobs, --device, ...
     #[arg(last = true, value_name = "RUN OPTIONS")]
     pub(crate) run_options: Vec<OsString>,
@@ -107,10 +110,10 @@ fn run_args(options: &[OsString], work: &Path) -> Result<super::args::RunArgs> {
 struct ServeEngine(Engine);
 
 impl Labeler for ServeEngine {
-    fn label(&mut self, videos: &[PathBuf], out: &Path, cancel: &AtomicBool, progress: &dyn Progress) -> Result<RunReport> {
+    fn label(&mut self, videos: &[PathBuf], out: &Path, cancel: &AtomicBool, progress: &dyn Progress) -> Result<()> {
         let inputs = expand_inputs(videos, out)?;
         let timeout = self.0.args.shards.claim_timeout;
-        self.0.job(out.to_path_buf(), true, None, timeout).run(&inputs, cancel, progress)
+        self.0.job(out.to_path_buf(), true, None, timeout).run(&inputs, cancel, progress).map(|_| ())
     }
 }
 
@@ -146,6 +149,9 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
         },
         token: args.token.clone().filter(|t| !t.is_empty()),
     };
+    if !args.listen.ip().is_loopback() && auth.basic.is_none() && auth.token.is_none() {
+        tracing::warn!("listening on {} with no --basic-auth or --token: anyone who reaches it can use it", args.listen);
+    }
     let label_studio = match (&args.label_studio_url, &args.label_studio_token) {
         (None, None) => None,
         (Some(url), Some(token)) => Some(
@@ -153,7 +159,15 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
         ),
         _ => return Err(Error::Usage("--label-studio-url and --label-studio-token go together".into())),
     };
-    let mut run = run_args(&args.run_options, &cache.join("work"))?;
+    let mut options = args.run_options.clone();
+    if let Some(jobs) = &args.jobs {
+        let given = |o: &OsString| o == "-j" || o == "--jobs" || o.to_string_lossy().starts_with("--jobs=");
+        if options.iter().any(given) {
+            return Err(Error::Usage("prelabel serve: --jobs is given twice, before and after `--`".into()));
+        }
+        options.extend(["--jobs".into(), jobs.into()]);
+    }
+    let mut run = run_args(&options, &cache.join("work"))?;
     run.formats = vec![Format::LabelStudio];
     let engine = Engine::build(run)?;
     let settings = engine.settings_print();

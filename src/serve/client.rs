@@ -45,12 +45,15 @@ pub struct Client {
     http: reqwest::Client,
 }
 
-impl Client {
-    pub fn new() -> Client {
+impl Default for Client {
+    fn default() -> Client {
         // No proxy from the environment: Label Studio is reached directly, as configured.
         let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).no_proxy().build().unwrap_or_default();
         Client { http }
     }
+}
+
+impl Client {
 
     /// Fetches `upload` (`/data/upload/...`) from `access` into `dest`: a temporary file in
     /// its folder, renamed into place once complete. Gives a one-line error.

@@ -187,7 +187,7 @@ impl Server {
             .await
             .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", config.listen)))?;
         let addr = listener.local_addr().map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", config.listen)))?;
-        let client = client::Client::new();
+        let client = client::Client::default();
         let poster = tokio::spawn(client::poster(client.clone(), rx));
         let app = Arc::new(App { config, work, client, setups: Mutex::default() });
         let (shutdown, stop_rx) = tokio::sync::oneshot::channel::<()>();

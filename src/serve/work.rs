@@ -21,15 +21,16 @@ use super::labeling::Project;
 use super::store::Store;
 use crate::batch::Progress;
 use crate::error::Result;
-use crate::export::report::{RunReport, Status, VideoReport};
+use crate::export::report::{Status, VideoReport};
 use crate::types::VideoInfo;
 
 /// Labels videos as `prelabel run` does (the command line builds it from the run options).
 pub trait Labeler {
     /// Labels `videos` into `out`, a fresh folder; `progress` hears of each video as
-    /// `prelabel run`'s progress bars do. Per-video failures are in the report; an error is a
-    /// failure of the whole batch.
-    fn label(&mut self, videos: &[PathBuf], out: &Path, cancel: &AtomicBool, progress: &dyn Progress) -> Result<RunReport>;
+    /// `prelabel run`'s progress bars do, and `video_finished` gets each video's report entry
+    /// (its `output_dir` holds its `labelstudio.json`). An error is a failure of the whole
+    /// batch; a video's own failure is in its entry.
+    fn label(&mut self, videos: &[PathBuf], out: &Path, cancel: &AtomicBool, progress: &dyn Progress) -> Result<()>;
 }
 
 /// Makes the labeler on the worker thread (the model is loaded there, and stays there).
@@ -330,7 +331,13 @@ impl Progress for BatchProgress<'_> {
     fn frames_done(&self, n: usize, frames: u64) {
         if let Some(k) = self.order.get(n.wrapping_sub(1)) {
             if let Some(j) = self.work.lock().jobs.get_mut(k) {
+                // A line in the log at each quarter of a long video (when its length is known).
+                let quarter = |f: u64| (f * 4).checked_div(j.frames_hint).map_or(0, |q| q.min(3));
+                let before = quarter(j.frames_done);
                 j.frames_done += frames;
+                if quarter(j.frames_done) > before {
+                    tracing::info!("{}: {} of {} frames", j.name, j.frames_done, j.frames_hint);
+                }
             }
         }
     }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod jobs;
+pub mod labelstudio;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
