@@ -298,7 +298,7 @@ pub(crate) struct ExportArgs {
     pub(crate) web_video: bool,
     /// Name each video in the label files (Label Studio's data.video, CVAT's source, COCO's
     /// videos[].url) by URL: PREFIX plus the copy's path in OUT, escaped. For Label Studio's
-    /// Local Files: /data/local-files/?d=<OUT relative to its document root>/ (README).
+    /// Local Files: /data/local-files/?d=<OUT relative to its document root>/ (docs/src/import.md).
     #[arg(long, value_name = "PREFIX", requires = "web_video")]
     pub(crate) video_url: Option<String>,
 }
@@ -338,7 +338,7 @@ impl ExportArgs {
     Scores: MOTA, MOTP (mean 1-IoU), IDF1/IDP/IDR, id switches, fragmentations, precision,\n\
     recall, mostly tracked/lost as py-motmetrics 1.4.0 computes them; detector AP; and an\n\
     estimate of annotator time with the drafts against labelling from scratch (keyframes every\n\
-    --keyframe-step frames; see the README for the model and where the costs come from).\n\
+    --keyframe-step frames; see docs/src/eval.md for the model and where the costs come from).\n\
     Several videos: per video, then overall (counts summed, then ratios).")]
 pub(crate) struct EvalArgs {
     #[command(flatten)]
@@ -460,7 +460,7 @@ pub(crate) struct PairArgs {
     pub(crate) det_dir: Option<PathBuf>,
 }
 
-/// Shards and overlapping workers (several machines on one job; see the README's "Shards and
+/// Shards and overlapping workers (several machines on one job; see docs/src/shards.md, "Shards and
 /// resuming"). None of it is needed on one machine.
 #[derive(Args)]
 #[command(next_help_heading = "Shards and overlapping workers")]
