@@ -6,7 +6,9 @@
 # labels each with `prelabel run --classes person --device cpu` plus your options into OUT/,
 # then prints `prelabel eval`'s table for all six and writes OUT/eval.json. With --no-track
 # the AP50 column scores the detector alone. The variants made from the sequences (scaled,
-# one frame in N) are scripts/quality.sh's job.
+# one frame in N) are scripts/quality.sh's job. PRELABEL_DET=1 also runs the detector alone
+# (--no-track at the tracker's lowest level, 0.2) into OUT/det/, so that eval's diagnostics
+# split missed people into never detected and dropped by tracking or refinement.
 # Needs ../shared/data (or $PRELABEL_SHARED) and a release build ($PRELABEL_BIN for another).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,8 +24,12 @@ for s in "${SEQS[@]}"; do
     [[ -f $DATA/$s/$name.mp4 ]] || { echo "sequences.sh: $DATA/$s/$name.mp4 missing" >&2; exit 1; }
     videos+=("$DATA/$s/$name.mp4")
     pairs+=(--gt "$DATA/$s/gt/gt.txt" --pred "$OUT/labels/$name.mp4/mot.txt")
+    [[ -n ${PRELABEL_DET:-} ]] && pairs+=(--det "$OUT/det/$name.mp4/mot.txt")
 done
 mkdir -p "$OUT"
 "$BIN" run "${videos[@]}" --out "$OUT/labels" --classes person --device cpu -q "$@" || true
+if [[ -n ${PRELABEL_DET:-} ]]; then
+    "$BIN" run "${videos[@]}" --out "$OUT/det" --classes person --device cpu -q --no-track -s 0.2 "$@" || true
+fi
 "$BIN" eval "${pairs[@]}" --json >"$OUT/eval.json"
 "$BIN" eval "${pairs[@]}"

@@ -3,7 +3,7 @@
 //! `shaders/preprocess.wgsl`) and a [`Postprocess`] (box decoding and NMS on the CPU or in
 //! `shaders/ssd_decode.wgsl` + `shaders/nms.wgsl`), sharing one [`GpuContext`].
 //!
-//! Why `auto` chooses what it does (numbers in the README, from `cargo bench --bench shaders`
+//! Why `auto` chooses what it does (numbers in docs/src/quality.md, from `cargo bench --bench shaders`
 //! and `--bench nms`): a software adapter (lavapipe, llvmpipe) is never used unless asked
 //! for, since it runs 3-200x slower than the CPU code it replaces; on a real GPU, preprocess
 //! runs in the shader (its cost grows with frame size and batch); postprocess stays on the

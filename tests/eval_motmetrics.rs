@@ -25,9 +25,10 @@ fn write_mot(path: &Path, rows: &[Row]) {
     std::fs::write(path, s).unwrap();
 }
 
-/// `prelabel eval --json` of one pair: the whole document.
+/// `prelabel eval --json --matching motmetrics` of one pair: the whole document.
 fn ours(gt: &Path, pred: &Path) -> Value {
-    let o = common::prelabel(&["eval", "--gt", gt.to_str().unwrap(), "--pred", pred.to_str().unwrap(), "--json"]);
+    let o =
+        common::prelabel(&["eval", "--gt", gt.to_str().unwrap(), "--pred", pred.to_str().unwrap(), "--json", "--matching", "motmetrics"]);
     assert!(o.status.success(), "prelabel eval: {}", common::stderr(&o));
     serde_json::from_slice(&o.stdout).unwrap()
 }

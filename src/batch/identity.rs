@@ -1,7 +1,7 @@
 //! Where each video's labels go: a folder under `--out` named after what the video is (its path
 //! relative to the folder it was found in), not its position in the input list.
 //!
-//! The rule (also in the README and `prelabel run --help`):
+//! The rule (also in docs/src/batch.md and `prelabel run --help`):
 //! - a file given by name: its own file name, `cam1/clip.mp4` -> `OUT/clip.mp4/`;
 //! - a file found in a folder argument: the folder's own name, then the path inside it,
 //!   `prelabel run camA` -> `OUT/camA/sub/clip.mp4/` (the folder's name comes first so that

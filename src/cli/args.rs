@@ -298,7 +298,7 @@ pub(crate) struct ExportArgs {
     pub(crate) web_video: bool,
     /// Name each video in the label files (Label Studio's data.video, CVAT's source, COCO's
     /// videos[].url) by URL: PREFIX plus the copy's path in OUT, escaped. For Label Studio's
-    /// Local Files: /data/local-files/?d=<OUT relative to its document root>/ (README).
+    /// Local Files: /data/local-files/?d=<OUT relative to its document root>/ (docs/src/import.md).
     #[arg(long, value_name = "PREFIX", requires = "web_video")]
     pub(crate) video_url: Option<String>,
 }
@@ -338,7 +338,7 @@ impl ExportArgs {
     Scores: MOTA, MOTP (mean 1-IoU), IDF1/IDP/IDR, id switches, fragmentations, precision,\n\
     recall, mostly tracked/lost as py-motmetrics 1.4.0 computes them; detector AP; and an\n\
     estimate of annotator time with the drafts against labelling from scratch (keyframes every\n\
-    --keyframe-step frames; see the README for the model and where the costs come from).\n\
+    --keyframe-step frames; see docs/src/eval.md for the model and where the costs come from).\n\
     Several videos: per video, then overall (counts summed, then ratios).")]
 pub(crate) struct EvalArgs {
     #[command(flatten)]
@@ -352,6 +352,11 @@ pub(crate) struct EvalArgs {
     /// a class column is MOT16/20; MOT20 by its seqinfo.ini or folder name).
     #[arg(long, value_name = "NAME", value_parser = parse_protocol)]
     pub(crate) protocol: Option<prelabel::eval::Protocol>,
+    /// Whose CLEAR matching MOTA follows: trackeval (the MOTChallenge evaluation) or motmetrics
+    /// (py-motmetrics 1.4.0, which keeps an object's last match after a gap). They differ in a
+    /// few id switches.
+    #[arg(long, value_name = "NAME", default_value = "trackeval", value_parser = parse_matching)]
+    pub(crate) matching: prelabel::eval::Matching,
     /// IoU a draft box needs to match a ground-truth box (above 0, at most 1).
     #[arg(long, default_value_t = 0.5, value_parser = positive_fraction)]
     pub(crate) iou: f32,
@@ -455,7 +460,7 @@ pub(crate) struct PairArgs {
     pub(crate) det_dir: Option<PathBuf>,
 }
 
-/// Shards and overlapping workers (several machines on one job; see the README's "Shards and
+/// Shards and overlapping workers (several machines on one job; see docs/src/shards.md, "Shards and
 /// resuming"). None of it is needed on one machine.
 #[derive(Args)]
 #[command(next_help_heading = "Shards and overlapping workers")]
@@ -475,6 +480,14 @@ pub(crate) struct ShardArgs {
     /// Workers skip videos another live worker holds. 90s, 10m, 1h, or seconds.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub(crate) claim_timeout: std::time::Duration,
+}
+
+fn parse_matching(s: &str) -> std::result::Result<prelabel::eval::Matching, String> {
+    match s {
+        "trackeval" => Ok(prelabel::eval::Matching::TrackEval),
+        "motmetrics" => Ok(prelabel::eval::Matching::Motmetrics),
+        _ => Err(format!("{s:?}: give trackeval or motmetrics")),
+    }
 }
 
 fn parse_protocol(s: &str) -> std::result::Result<prelabel::eval::Protocol, String> {

@@ -21,6 +21,7 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
         iou: args.iou,
         label: args.label.clone(),
         protocol: args.protocol,
+        matching: args.matching,
         annotator: Params { keyframe_step: args.keyframe_step, ok_iou: args.ok_iou.unwrap_or(args.iou), costs: Costs::parse(&args.costs)? },
     };
     let pairs = pairs(&args.files)?;

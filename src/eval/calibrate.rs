@@ -4,7 +4,7 @@
 //! --thresholds CLASS=ACCEPT:DROP` takes ([`choose`]), or reports what given levels do
 //! ([`bands`]). CPU only; one CLEAR pass ([`super::score`]) per video and class.
 //!
-//! Definitions (also in the README, "Thresholds from corrected videos"):
+//! Definitions (also in docs/src/review.md):
 //!
 //! - A draft track is **correct** when at least half of its boxes are matched, by the CLEAR
 //!   matching of [`super::score`] at IoU `iou` (0.5), to one single ground-truth track: the

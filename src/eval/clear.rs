@@ -1,22 +1,27 @@
-//! CLEAR MOT matching, frame by frame, exactly as py-motmetrics 1.4.0 does it
-//! (`MOTAccumulator.update` with `utils.compare_to_groundtruth(..., 'iou', distth = 1 - iou)`):
-//! takes ground truth and drafts, gives the per-frame correspondences and the event counts
-//! behind MOTA, MOTP, fragmentations and mostly tracked/lost. CPU; rows are grouped by frame
-//! with a hash map, so a video costs one small assignment problem per frame.
+//! CLEAR MOT matching, frame by frame, by either of the two references ([`Matching`]): takes
+//! ground truth and drafts, gives the per-frame correspondences and the event counts behind
+//! MOTA, MOTP, fragmentations and mostly tracked/lost. CPU; rows are grouped by frame with a
+//! hash map, so a video costs one small assignment problem per frame.
 //!
 //! Per frame, in increasing frame order (every frame that has a ground-truth or a draft box):
 //! 1. distance = 1 - IoU for every (object, hypothesis) pair; pairs with distance above
 //!    `1 - iou` may not be matched;
-//! 2. every object whose last matched hypothesis (at any earlier frame, not only the previous
-//!    one) is present and still a valid pair keeps it (objects in file order, each hypothesis
-//!    once);
-//! 3. the rest are assigned by the Hungarian method, first maximising the number of valid
-//!    pairs and then minimising their summed distance (what `lap.add_expensive_edges` with
-//!    scipy's solver amounts to); such a match is a SWITCH when the object had been matched
-//!    before, to a different hypothesis id, else a MATCH;
+//! 2. the pairs are chosen:
+//!    - py-motmetrics 1.4.0 (`MOTAccumulator.update` with `compare_to_groundtruth(..., 'iou',
+//!      distth = 1 - iou)`): every object whose last matched hypothesis (at any earlier frame)
+//!      is present and still a valid pair keeps it; the rest are assigned by the Hungarian
+//!      method, first maximising the number of valid pairs and then minimising their summed
+//!      distance (what `lap.add_expensive_edges` with scipy's solver amounts to);
+//!    - TrackEval's CLEAR (the MOTChallenge evaluation): one Hungarian assignment maximising
+//!      the summed IoU plus 1000 for each pair that continues the previous frame's match (the
+//!      previous frame that had both boxes and drafts);
+//! 3. a match is a SWITCH when the object's last match, at any earlier frame, was another
+//!    hypothesis id, else a MATCH (both references);
 //! 4. objects left are MISSes (false negatives), hypotheses left are FPs.
 //!
-//! Equally good assignments (exact ties in distance) may be broken differently from scipy.
+//! The two differ only where an object reappears after a gap or a continuing pair competes
+//! with a better one. Equally good assignments (exact ties) may be broken differently from
+//! scipy.
 
 use std::collections::HashMap;
 
@@ -41,6 +46,17 @@ pub struct FrameMatch {
     pub gt_row: usize,
     #[serde(skip)]
     pub pred_row: usize,
+}
+
+/// Which reference's CLEAR matching to follow (see the module comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Matching {
+    /// TrackEval, the MOTChallenge benchmark's own evaluation.
+    #[default]
+    TrackEval,
+    /// py-motmetrics 1.4.0.
+    Motmetrics,
 }
 
 /// What one video's CLEAR pass counts, plus what the identity metrics need.
@@ -100,7 +116,7 @@ impl Object {
 /// Runs the CLEAR pass over `gt` (rows to score: conf-0 rows already removed; `gt_index`
 /// maps them back to the caller's rows) and `pred`, matching pairs with IoU >= `iou`
 /// (distance <= `max_distance` = 1 - iou, computed as motmetrics does).
-pub(crate) fn clear(gt: &[MotRow], gt_index: &[usize], pred: &[MotRow], max_distance: f64) -> Clear {
+pub(crate) fn clear(gt: &[MotRow], gt_index: &[usize], pred: &[MotRow], max_distance: f64, matching: Matching) -> Clear {
     let mut by_frame: HashMap<u64, (Vec<usize>, Vec<usize>)> = HashMap::new();
     for (i, g) in gt.iter().enumerate() {
         by_frame.entry(g.frame).or_default().0.push(i);
@@ -119,6 +135,8 @@ pub(crate) fn clear(gt: &[MotRow], gt_index: &[usize], pred: &[MotRow], max_dist
     };
     let mut c = Clear { counts, ..Clear::default() };
     let mut objects: HashMap<i64, Object> = HashMap::new();
+    // TrackEval: each object's match in the last frame that had both boxes and drafts.
+    let mut previous_step: HashMap<i64, i64> = HashMap::new();
     for f in frames {
         let (rows, cols) = &by_frame[&f];
         // Distances of valid pairs only (None: do not pair).
@@ -160,25 +178,43 @@ pub(crate) fn clear(gt: &[MotRow], gt_index: &[usize], pred: &[MotRow], max_dist
                 pred_row: j,
             });
         };
-        // 2. keep last correspondences that are still valid.
-        for (r, &i) in rows.iter().enumerate() {
-            let Some(h) = objects.get(&gt[i].id).and_then(|o| o.last_match) else { continue };
-            let Some(k) = (0..cols.len()).find(|&k| !col_done[k] && pred[cols[k]].id == h) else { continue };
-            if let Some(d) = dist[r][k] {
-                row_done[r] = true;
-                col_done[k] = true;
-                push(&mut c, r, k, false, d);
-            }
-        }
-        // 3. Hungarian on the rest.
-        for (r, k) in assign(&dist, &row_done, &col_done) {
+        let record = |c: &mut Clear, objects: &mut HashMap<i64, Object>, r: usize, k: usize| {
             let (o, h) = (gt[rows[r]].id, pred[cols[k]].id);
             let obj = objects.entry(o).or_default();
             let switch = obj.last_match.is_some_and(|m| m != h);
             obj.last_match = Some(h);
-            row_done[r] = true;
-            col_done[k] = true;
-            push(&mut c, r, k, switch, dist[r][k].expect("assigned pairs are valid"));
+            push(c, r, k, switch, dist[r][k].expect("assigned pairs are valid"));
+        };
+        match matching {
+            Matching::Motmetrics => {
+                // Keep last correspondences that are still valid, then Hungarian on the rest.
+                for (r, &i) in rows.iter().enumerate() {
+                    let Some(h) = objects.get(&gt[i].id).and_then(|o| o.last_match) else { continue };
+                    let Some(k) = (0..cols.len()).find(|&k| !col_done[k] && pred[cols[k]].id == h) else { continue };
+                    if let Some(d) = dist[r][k] {
+                        row_done[r] = true;
+                        col_done[k] = true;
+                        push(&mut c, r, k, false, d);
+                    }
+                }
+                for (r, k) in assign(&dist, &row_done, &col_done) {
+                    row_done[r] = true;
+                    col_done[k] = true;
+                    record(&mut c, &mut objects, r, k);
+                }
+            }
+            Matching::TrackEval => {
+                let continues = |r: usize, k: usize| previous_step.get(&gt[rows[r]].id) == Some(&pred[cols[k]].id);
+                let pairs = assign_trackeval(&dist, continues);
+                if !rows.is_empty() && !cols.is_empty() {
+                    previous_step = pairs.iter().map(|&(r, k)| (gt[rows[r]].id, pred[cols[k]].id)).collect();
+                }
+                for (r, k) in pairs {
+                    row_done[r] = true;
+                    col_done[k] = true;
+                    record(&mut c, &mut objects, r, k);
+                }
+            }
         }
         // 4. misses, false positives; object histories.
         for (r, &i) in rows.iter().enumerate() {
@@ -200,6 +236,27 @@ pub(crate) fn clear(gt: &[MotRow], gt_index: &[usize], pred: &[MotRow], max_dist
     c.counts.num_detections = c.counts.num_matches + c.counts.num_switches;
     c.matches.sort_by_key(|m| (m.frame, m.gt_row));
     c
+}
+
+/// TrackEval's pairs (row, column): the assignment with the largest summed IoU plus 1000 for
+/// each pair that `continues` the previous frame's match, valid pairs only.
+fn assign_trackeval(dist: &[Vec<Option<f64>>], continues: impl Fn(usize, usize) -> bool) -> Vec<(usize, usize)> {
+    let (nr, nc) = (dist.len(), dist.first().map_or(0, Vec::len));
+    if nr == 0 || nc == 0 {
+        return Vec::new();
+    }
+    // Integer weights for an exact order: IoU to 1e-9, well within i64 for any frame.
+    let weight = |r: usize, k: usize| match dist[r][k] {
+        Some(d) => (((1.0 - d) + if continues(r, k) { 1000.0 } else { 0.0 }) * 1e9).round() as i64,
+        None => 0,
+    };
+    let transposed = nr > nc;
+    let w = if transposed { Matrix::from_fn(nc, nr, |(a, b)| weight(b, a)) } else { Matrix::from_fn(nr, nc, |(a, b)| weight(a, b)) };
+    let (_, col_of_row) = kuhn_munkres(&w);
+    let mut pairs: Vec<(usize, usize)> =
+        col_of_row.into_iter().enumerate().filter(|&(a, b)| w[(a, b)] > 0).map(|(a, b)| if transposed { (b, a) } else { (a, b) }).collect();
+    pairs.sort_unstable();
+    pairs
 }
 
 /// Pairs (row, column) among the rows and columns not yet done: as many valid pairs as

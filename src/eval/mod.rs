@@ -3,8 +3,9 @@
 //! XML or COCO JSON by [`read_labels`]), gives:
 //!
 //! - [`average_precision`]: the detector alone, VOC all-point AP at an IoU threshold (`ap.rs`);
-//! - [`score`]: the tracks, CLEAR MOT and identity metrics exactly as py-motmetrics 1.4.0
-//!   computes them (`clear.rs`, `identity.rs`), with the per-frame matches;
+//! - [`score`]: the tracks, CLEAR MOT and identity metrics as the MOTChallenge evaluation
+//!   (TrackEval) computes them, or with py-motmetrics 1.4.0's CLEAR matching ([`score_by`];
+//!   `clear.rs`, `identity.rs`), with the per-frame matches;
 //! - [`hota_score`]: HOTA and its detection and association parts, as TrackEval computes
 //!   them (`hota.rs`);
 //! - [`annotator::annotator_time`]: the human actions and seconds that turn the drafts into
@@ -36,7 +37,7 @@ mod read_cvat;
 pub mod report;
 
 pub use ap::{average_precision, ApResult};
-pub use clear::FrameMatch;
+pub use clear::{FrameMatch, Matching};
 pub use hota::{HotaCounts, HotaScores};
 pub use protocol::{read_ground_truth, GroundTruth, Prepared, Protocol};
 pub use read::{read_labels, read_mot, read_track_scores, MotRow};
@@ -158,11 +159,17 @@ fn decimal(v: f32) -> f64 {
 }
 
 /// CLEAR MOT and identity scores of `pred` against `gt` (rows with conf 0 ignored), pairs
-/// matching at IoU >= `iou`; with the per-frame matches for [`annotator::annotator_time`].
+/// matching at IoU >= `iou` as the MOTChallenge evaluation (TrackEval) matches them; with the
+/// per-frame matches for [`annotator::annotator_time`].
 pub fn score(gt: &[MotRow], pred: &[MotRow], iou: f32) -> TrackScores {
+    score_by(gt, pred, iou, Matching::TrackEval)
+}
+
+/// As [`score`], with the CLEAR matching of the reference given.
+pub fn score_by(gt: &[MotRow], pred: &[MotRow], iou: f32, matching: Matching) -> TrackScores {
     let gt_index: Vec<usize> = (0..gt.len()).filter(|&i| gt[i].conf != 0.0).collect();
     let scored: Vec<MotRow> = gt_index.iter().map(|&i| gt[i]).collect();
-    let c = clear::clear(&scored, &gt_index, pred, 1.0 - decimal(iou));
+    let c = clear::clear(&scored, &gt_index, pred, 1.0 - decimal(iou), matching);
     let id = identity::identity(&scored, pred, &c.pair_hits);
     let counts = TrackCounts { idtp: id.idtp, idfp: id.idfp, idfn: id.idfn, ..c.counts };
     TrackScores { matches: c.matches, ..TrackScores::from_counts(counts) }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use super::annotator::{annotator_time, AnnotatorTime, Params};
 use super::diagnose::{diagnose, Diagnostics};
 use super::protocol::{read_ground_truth, Protocol};
-use super::{average_precision, hota_score, read_labels, score, ApResult, HotaScores, MotRow, TrackScores};
+use super::{average_precision, hota_score, read_labels, score_by, ApResult, HotaScores, Matching, MotRow, TrackScores};
 use crate::error::Result;
 
 /// One video to score.
@@ -35,6 +35,8 @@ pub struct EvalSettings {
     /// The benchmark rules every video is scored by; None: each ground-truth file decides
     /// ([`super::protocol`]).
     pub protocol: Option<Protocol>,
+    /// Whose CLEAR matching to follow (TrackEval's by default).
+    pub matching: Matching,
     #[serde(flatten)]
     pub annotator: Params,
 }
@@ -83,7 +85,7 @@ pub fn evaluate(pairs: &[Pair], settings: &EvalSettings) -> Result<EvalReport> {
         let pred = read_labels(&pair.pred, if is_mot(&pair.pred) { None } else { label })?;
         let prepared = truth.prepare(&pred);
         let (gt, pred) = (prepared.gt, prepared.pred);
-        let tracking = score(&gt, &pred, settings.iou);
+        let tracking = score_by(&gt, &pred, settings.iou, settings.matching);
         let annotator = annotator_time(&gt, &pred, &tracking.matches, &settings.annotator);
         let detector = average_precision(&gt, &pred, settings.iou);
         let hota = hota_score(&gt, &pred);

@@ -4,7 +4,7 @@
 //!
 //! One task per video: `data.video` names the video as [`ExportContext::video_ref`] says:
 //! with `--web-video --video-url PREFIX` the URL Label Studio plays the browser-playable copy
-//! from, so the tasks import with no edit (README, "Label Studio"); else a file name to point
+//! from, so the tasks import with no edit (docs/src/import.md); else a file name to point
 //! at where the video is served. Its `predictions` (what Label Studio imports as pre-annotations, shown to the
 //! annotator and never counted as ground truth) hold one `videorectangle` region per track:
 //! `value.sequence` lists the boxes [`super::frames::held_boxes`] picks, with `frame` from 1,

@@ -38,7 +38,7 @@ pub struct VideoReport {
     /// Why it was skipped, or why labelled again ("settings changed (score-threshold)").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
-    /// The video's folder: its path under `--out` mirrors the input's (see the README).
+    /// The video's folder: its path under `--out` mirrors the input's (see docs/src/batch.md).
     #[serde(serialize_with = "lossless_path")]
     pub output_dir: PathBuf,
     /// The same, relative to `--out` (what `prelabel report` matches on).
