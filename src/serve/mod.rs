@@ -91,17 +91,23 @@ impl App {
             .or_else(|| project_uid.and_then(|p| self.setups.lock().unwrap_or_else(|e| e.into_inner()).get(p).cloned()))
     }
 
-    /// An uploaded video on disk: fetched once into the cache's `uploads/`.
-    async fn upload(&self, access: Option<&Access>, upload: &str) -> std::result::Result<PathBuf, String> {
-        let dest = self.work.store.upload_path(upload);
-        if dest.is_file() {
-            return Ok(dest);
-        }
-        let access = access.ok_or_else(|| {
-            format!("{upload} is an upload: start prelabel serve with --label-studio-url and --label-studio-token to fetch it")
-        })?;
-        self.client.download(access, upload, &dest).await?;
-        Ok(dest)
+    /// An uploaded video already fetched into the cache's `uploads/`.
+    fn fetched(&self, upload: &str) -> Option<PathBuf> {
+        Some(self.work.store.upload_path(upload)).filter(|p| p.is_file())
+    }
+
+    /// Fetches an uploaded video into the cache's `uploads/` (in a task of its own, so it
+    /// goes on when the request that asked for it has answered).
+    fn fetch(self: &Arc<App>, access: Option<Access>, upload: &str) -> tokio::task::JoinHandle<std::result::Result<PathBuf, String>> {
+        let (app, upload) = (self.clone(), upload.to_string());
+        tokio::spawn(async move {
+            let dest = app.work.store.upload_path(&upload);
+            let access = access.ok_or_else(|| {
+                format!("{upload} is an upload: start prelabel serve with --label-studio-url and --label-studio-token to fetch it")
+            })?;
+            app.client.download(&access, &upload, &dest).await?;
+            Ok(dest)
+        })
     }
 }
 

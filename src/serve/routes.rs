@@ -65,6 +65,30 @@ pub async fn setup(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Valu
     Ok(Json(json!({"model_version": app.config.model_version})))
 }
 
+/// Stands for "still being fetched" among the per-task errors.
+const STILL_FETCHING: &str = "\u{0}still fetching";
+
+/// An upload that was still being fetched when its request answered: once it is here, it is
+/// queued (or found done) like any video, and its task's predictions go through the API.
+async fn label_when_fetched(app: Arc<App>, fetch: tokio::task::JoinHandle<Result<std::path::PathBuf, String>>, waiter: Waiter) {
+    let task = waiter.task;
+    let path = match fetch.await {
+        Ok(Ok(path)) => path,
+        Ok(Err(e)) => return tracing::warn!("task {task}: {e}"),
+        Err(e) => return tracing::warn!("task {task}: fetching the upload failed: {e}"),
+    };
+    let store = app.work.store.clone();
+    let p = path.clone();
+    let key = match tokio::task::spawn_blocking(move || store.key(&p)).await {
+        Ok(Ok(key)) => key,
+        Ok(Err(e)) => return tracing::warn!("task {task}: {}: {e}", path.display()),
+        Err(e) => return tracing::warn!("task {task}: {e}"),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    app.work.submit(&[(key.clone(), path, name)]);
+    app.work.follow(&key, waiter);
+}
+
 /// What one task's entry in the answer will be.
 enum Entry {
     Error(String),
@@ -76,17 +100,38 @@ pub async fn predict(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Va
     let req = request::predict(&body, &app.config.known_labels)?;
     let access = app.access(req.project_uid.as_deref());
 
-    // 1. Each task's video on disk: mapped under the root, or fetched from Label Studio.
+    // 1. Each task's video on disk: mapped under the root, or fetched from Label Studio (all
+    //    fetches at once; one still running at the deadline goes on, see `late`).
+    let fetches: Vec<_> = req
+        .tasks
+        .iter()
+        .map(|t| match &t.video {
+            VideoRef::Upload(upload) if app.fetched(upload).is_none() => Some(app.fetch(access.clone(), upload)),
+            _ => None,
+        })
+        .collect();
     let mut paths = Vec::with_capacity(req.tasks.len());
-    for t in &req.tasks {
-        paths.push(match &t.video {
-            VideoRef::Local(rel) => match &app.config.root {
+    let mut late = Vec::new();
+    for (t, fetch) in req.tasks.iter().zip(fetches) {
+        paths.push(match (&t.video, fetch) {
+            (VideoRef::Local(rel), _) => match &app.config.root {
                 None => Err("this server has no --root for Label Studio's Local Files".to_string()),
                 Some(root) => source::resolve_local(root, rel)
                     .map_err(|e| ApiError { status: axum::http::StatusCode::FORBIDDEN, message: format!("task {}: {}", t.id, e.0) })?,
             },
-            VideoRef::Upload(upload) => app.upload(access.as_ref(), upload).await,
+            (VideoRef::Upload(upload), None) => app.fetched(upload).ok_or_else(|| format!("{upload}: fetched, then gone from the cache")),
+            (VideoRef::Upload(_), Some(mut fetch)) => match tokio::time::timeout_at(deadline, &mut fetch).await {
+                Ok(done) => done.unwrap_or_else(|e| Err(format!("fetching the upload failed: {e}"))),
+                Err(_) => {
+                    late.push((t.id, fetch));
+                    Err(STILL_FETCHING.to_string())
+                }
+            },
         });
+    }
+    for (task, fetch) in late {
+        let waiter = Waiter { task, project: req.project.clone(), access: access.clone(), model_version: app.config.model_version.clone() };
+        tokio::spawn(label_when_fetched(app.clone(), fetch, waiter));
     }
 
     // 2. Their keys (fingerprints read off the files), then the queue.
@@ -131,6 +176,7 @@ pub async fn predict(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Va
     let mut pending = 0;
     for (task, entry) in req.tasks.iter().zip(entries) {
         let phase = match entry {
+            Entry::Error(e) if e == STILL_FETCHING => Phase::Queued,
             Entry::Error(e) => Phase::Failed(e),
             Entry::Video(key) => {
                 let waiter = Waiter { task: task.id, project: req.project.clone(), access: access.clone(), model_version: mv.clone() };

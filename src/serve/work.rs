@@ -267,11 +267,36 @@ impl Work {
         };
         job.phase.send_replace(phase.clone());
         drop(t);
-        if phase != Phase::Done || job.waiters.is_empty() {
+        if phase == Phase::Done {
+            self.post(key, job.waiters);
+        }
+    }
+
+    /// For a task whose video became known only after its request was answered (an upload
+    /// still being fetched then): its predictions go through the API once `key` is done, or
+    /// at once when it already is.
+    pub fn follow(&self, key: &str, waiter: Waiter) {
+        let mut t = self.lock();
+        if self.store.has(key) {
+            drop(t);
+            return self.post(key, vec![waiter]);
+        }
+        if let Some(why) = t.failed.get(key) {
+            return tracing::warn!("task {}: {why}", waiter.task);
+        }
+        match t.jobs.get_mut(key) {
+            Some(job) => job.waiters.push(waiter),
+            None => tracing::warn!("task {}: its video was not labelled (the server is stopping): retrieve it again", waiter.task),
+        }
+    }
+
+    /// Sends `key`'s stored predictions to each waiter's Label Studio.
+    fn post(&self, key: &str, waiters: Vec<Waiter>) {
+        if waiters.is_empty() {
             return;
         }
         let Some(stored) = self.store.get(key) else { return };
-        for w in job.waiters {
+        for w in waiters {
             let Some(access) = w.access else {
                 tracing::warn!(
                     "task {}: predictions ready, but no Label Studio URL and token to send them with (--label-studio-url, or the setup call): retrieve them again",

@@ -304,6 +304,17 @@ async fn fake_label_studio() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
     let got: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
     let g = got.clone();
     let app = axum::Router::new().route(
+        "/data/upload/{*file}",
+        // An uploaded video, slowly; only with the token.
+        axum::routing::get(|headers: axum::http::HeaderMap| async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            match headers.get("authorization").map(|v| v.to_str().unwrap().to_string()) {
+                Some(a) if a == "Token secret-token" => (axum::http::StatusCode::OK, b"an uploaded video".repeat(1000)),
+                _ => (axum::http::StatusCode::UNAUTHORIZED, Vec::new()),
+            }
+        }),
+    );
+    let app = app.route(
         "/api/predictions/",
         axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::Json<Value>| {
             let g = g.clone();
@@ -445,5 +456,34 @@ async fn a_stop_keeps_what_is_finished_and_forgets_what_is_not() {
         assert_eq!(r["result"].as_array().map(Vec::len), Some(1), "{json}");
     }
     assert_eq!(*seen.lock().unwrap(), ["a.mp4", "b.mp4"], "a.mp4 labelled once, b.mp4 once it could finish");
+    server.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_still_being_fetched_at_the_deadline_is_labelled_and_sent_later() {
+    let s = setup(&[]);
+    let (ls_url, got) = fake_label_studio().await;
+    let mut c = config(&s);
+    c.wait = Duration::from_millis(50);
+    c.label_studio = Access::new(&ls_url, "secret-token");
+    let seen = Seen::default();
+    let server = start(c, &seen, Duration::ZERO).await;
+    let upload = json!({"id": 7, "data": {"video": "/data/upload/1/0a1b2c3d-clip.mp4"}});
+    let (status, json) = post(&server, "/predict", predict_body(vec![upload.clone()]).to_string()).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["results"][0]["status"], "pending", "{json}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while got.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the prediction was never sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let posted = got.lock().unwrap().clone();
+    assert_eq!(posted.len(), 1);
+    assert_eq!((posted[0].1["task"].as_u64(), posted[0].1["result"].as_array().map(Vec::len)), (Some(7), Some(1)));
+    // Fetched once, into the cache; asked again, answered at once.
+    assert_eq!(std::fs::read_dir(s.cache.join("uploads")).unwrap().count(), 1);
+    let (_, json) = post(&server, "/predict", predict_body(vec![upload]).to_string()).await;
+    assert_eq!(json["results"][0]["result"].as_array().map(Vec::len), Some(1), "{json}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
     server.stop(Duration::from_secs(5)).await;
 }
