@@ -171,7 +171,12 @@ fn print_diagnostics(r: &EvalReport) {
     }
     println!("(ids/pers: draft ids per person found; multi: draft tracks on two or more people; unmatched draft boxes: duplicate, loose (IoU 0.3 to the match level), on nothing; missed people: never detected or dropped by tracking (with --det))");
     for v in r.videos.iter().filter(|v| v.removed_on_distractors > 0) {
-        println!("{}: scored by {:?} rules, {} draft boxes on distractors not scored", v.pair.name, v.protocol, v.removed_on_distractors);
+        println!(
+            "{}: scored by {} rules, {} draft boxes on distractors not scored",
+            v.pair.name,
+            v.protocol.name(),
+            v.removed_on_distractors
+        );
     }
 }
 

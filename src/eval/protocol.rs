@@ -36,7 +36,16 @@ pub enum Protocol {
 
 impl Protocol {
     /// The names `--protocol` takes.
-    pub const NAMES: [&'static str; 3] = ["mot15", "mot16", "mot20"];
+    pub const NAMES: [&'static str; 4] = ["mot15", "mot16", "mot17", "mot20"];
+
+    /// The benchmark's name, as `--protocol` takes it and `--json` writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Mot15 => "mot15",
+            Protocol::Mot16 => "mot16",
+            Protocol::Mot20 => "mot20",
+        }
+    }
 
     pub fn parse(name: &str) -> Option<Protocol> {
         match name.to_ascii_lowercase().as_str() {
@@ -93,7 +102,7 @@ pub fn read_ground_truth(path: &Path, label: Option<&str>, protocol: Option<Prot
     if !super::report::is_mot(path) {
         let rows = read_labels(path, label)?;
         if let Some(p @ (Protocol::Mot16 | Protocol::Mot20)) = protocol {
-            return Err(Error::Usage(format!("{}: {p:?} scoring needs MOTChallenge gt.txt with a class column", path.display())));
+            return Err(Error::Usage(format!("{}: {} scoring needs MOTChallenge gt.txt with a class column", path.display(), p.name())));
         }
         let classes = vec![None; rows.len()];
         return Ok(GroundTruth { rows, classes, protocol: Protocol::Mot15 });
@@ -103,8 +112,9 @@ pub fn read_ground_truth(path: &Path, label: Option<&str>, protocol: Option<Prot
     let protocol = match protocol {
         Some(p @ (Protocol::Mot16 | Protocol::Mot20)) if !has_classes => {
             return Err(Error::Usage(format!(
-                "{}: {p:?} scoring needs MOT16/20 ground truth (frame,id,x,y,w,h,consider,class,visibility)",
-                path.display()
+                "{}: {} scoring needs MOT16/20 ground truth (frame,id,x,y,w,h,consider,class,visibility)",
+                path.display(),
+                p.name()
             )))
         }
         Some(p) => p,
