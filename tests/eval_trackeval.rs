@@ -9,22 +9,10 @@
 mod common;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-
-/// `../shared/data/<bench>/<seq>`, or None (recorded as skipped) without the shared data.
-fn sequence(bench: &str, seq: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("PRELABEL_SHARED").map(PathBuf::from).unwrap_or_else(|| common::repo().join("../shared"));
-    let dir = root.join("data").join(bench).join(seq);
-    if dir.join("gt/gt.txt").is_file() {
-        Some(dir)
-    } else {
-        common::skipped(&format!("no MOTChallenge data at {} (set PRELABEL_SHARED)", dir.display()));
-        None
-    }
-}
 
 /// Drafts made from the ground truth at `gt` (see the module comment), as MOT text.
 fn drafts_from(gt: &Path, seed: u64) -> (String, u64) {
@@ -76,7 +64,7 @@ fn drafts_from(gt: &Path, seed: u64) -> (String, u64) {
 }
 
 fn compare(bench: &str, seq: &str, benchmark: &str) {
-    let Some(dir) = sequence(bench, seq) else { return };
+    let Some(dir) = common::sequence(bench, seq) else { return };
     let gt = dir.join("gt/gt.txt");
     let tmp = tempfile::tempdir().unwrap();
     let (drafts, gt_frames) = drafts_from(&gt, 7);

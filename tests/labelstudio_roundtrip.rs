@@ -23,7 +23,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use common::labelstudio::{chromium, start_chromium, start_label_studio, tail, EMAIL, PASSWORD, TOKEN};
+use common::labelstudio::{chromium, screenshot_path, start_chromium, start_label_studio, tail, EMAIL, PASSWORD, TOKEN};
 use serde_json::Value;
 
 const FRAMES: u32 = 60;
@@ -93,10 +93,7 @@ fn labels_import_into_label_studio_and_play_in_its_editor() {
     let (browser, cdp_port) = start_chromium(root.path());
 
     // 4. The client: REST import and read-back, then the editor in the browser.
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("labelstudio_roundtrip");
-    std::fs::create_dir_all(&shots).unwrap();
-    let screenshot = shots.join("editor.png");
-    let _ = std::fs::remove_file(&screenshot);
+    let screenshot = screenshot_path("labelstudio_roundtrip");
     let result_path = root.path().join("result.json");
     let t = Instant::now();
     let client = Command::new(&python)

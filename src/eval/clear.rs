@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use pathfinding::kuhn_munkres::kuhn_munkres;
 use pathfinding::matrix::Matrix;
 
+use super::pairs::best_pairs;
 use super::{MotRow, TrackCounts};
 use crate::types::BBox;
 
@@ -245,16 +246,8 @@ fn assign_trackeval(dist: &[Vec<Option<f64>>], continues: impl Fn(usize, usize) 
     if nr == 0 || nc == 0 {
         return Vec::new();
     }
-    // Integer weights for an exact order: IoU to 1e-9, well within i64 for any frame.
-    let weight = |r: usize, k: usize| match dist[r][k] {
-        Some(d) => (((1.0 - d) + if continues(r, k) { 1000.0 } else { 0.0 }) * 1e9).round() as i64,
-        None => 0,
-    };
-    let transposed = nr > nc;
-    let w = if transposed { Matrix::from_fn(nc, nr, |(a, b)| weight(b, a)) } else { Matrix::from_fn(nr, nc, |(a, b)| weight(a, b)) };
-    let (_, col_of_row) = kuhn_munkres(&w);
-    let mut pairs: Vec<(usize, usize)> =
-        col_of_row.into_iter().enumerate().filter(|&(a, b)| w[(a, b)] > 0).map(|(a, b)| if transposed { (b, a) } else { (a, b) }).collect();
+    let weight = |r: usize, k: usize| dist[r][k].map_or(0.0, |d| (1.0 - d) + if continues(r, k) { 1000.0 } else { 0.0 });
+    let mut pairs: Vec<(usize, usize)> = best_pairs(nr, nc, weight).into_iter().filter(|&(r, k)| dist[r][k].is_some()).collect();
     pairs.sort_unstable();
     pairs
 }

@@ -30,6 +30,7 @@ mod clear;
 pub mod diagnose;
 mod hota;
 mod identity;
+mod pairs;
 pub mod protocol;
 mod read;
 mod read_coco;

@@ -18,8 +18,9 @@
 use std::path::Path;
 
 use super::clear::iou64;
+use super::pairs::best_pairs;
 use super::read::{read_mot_lines, MotLine};
-use super::{hota, read_labels, MotRow};
+use super::{read_labels, MotRow};
 use crate::error::{Error, Result};
 
 /// A benchmark's rules for what is scored.
@@ -185,7 +186,7 @@ impl GroundTruth {
                     v
                 }
             };
-            for (a, b) in hota::best_pairs(rows.len(), cols.len(), iou) {
+            for (a, b) in best_pairs(rows.len(), cols.len(), iou) {
                 let class = self.classes[rows[a]].unwrap_or(PEDESTRIAN);
                 if iou(a, b) > eps && distractors.contains(&class) {
                     remove[cols[b]] = true;

@@ -211,3 +211,13 @@ pub fn start_chromium(dir: &Path) -> (Server, u16) {
     };
     (browser, cdp_port)
 }
+
+/// Where a test's editor screenshot goes: TARGET_TMPDIR/<test>/editor.png, kept after the run
+/// (its path is printed) and removed before, so a stale picture never passes for a new one.
+pub fn screenshot_path(test: &str) -> PathBuf {
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join(test);
+    std::fs::create_dir_all(&shots).unwrap();
+    let screenshot = shots.join("editor.png");
+    let _ = std::fs::remove_file(&screenshot);
+    screenshot
+}

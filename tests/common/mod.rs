@@ -20,7 +20,14 @@ pub fn from_setup(rel: &str) -> PathBuf {
 
 /// `../shared/data/mot15/<seq>`, or None (said loudly) when the shared data is absent.
 pub fn mot15(seq: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("PRELABEL_SHARED").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared")).join("data/mot15");
+    sequence("mot15", seq)
+}
+
+/// `../shared/data/<benchmark>/<seq>` (mot15, mot16, mot20), or None (said loudly, and
+/// recorded as skipped) when the shared data is absent.
+pub fn sequence(benchmark: &str, seq: &str) -> Option<PathBuf> {
+    let root =
+        std::env::var_os("PRELABEL_SHARED").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared")).join("data").join(benchmark);
     let dir = root.join(seq);
     if dir.join(format!("{seq}.mp4")).is_file() {
         Some(dir)

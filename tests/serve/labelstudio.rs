@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::labelstudio::{
-    chromium, free_port, http_status, start_chromium, start_label_studio, tail, Server, EMAIL, PASSWORD, TOKEN,
+    chromium, free_port, http_status, screenshot_path, start_chromium, start_label_studio, tail, Server, EMAIL, PASSWORD, TOKEN,
 };
 use serde_json::Value;
 
@@ -146,10 +146,7 @@ fn label_studio_gets_prelabel_runs_regions_from_the_backend() {
     let (browser, cdp_port) = start_chromium(root.path());
 
     // 4. The client: project, import, connect, retrieve twice, the editor.
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve_labelstudio");
-    std::fs::create_dir_all(&shots).unwrap();
-    let screenshot = shots.join("editor.png");
-    let _ = std::fs::remove_file(&screenshot);
+    let screenshot = screenshot_path("serve_labelstudio");
     let config = root.path().join("config.xml");
     std::fs::write(&config, CONFIG).unwrap();
     let result_path = root.path().join("result.json");
