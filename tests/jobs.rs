@@ -155,18 +155,20 @@ fn a_corrupt_clip_among_good_ones_fails_alone() {
 #[test]
 fn sigterm_stops_every_video_in_flight_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
-    let folder = clips(tmp.path(), &[150, 150, 150, 150]);
+    let folder = clips(tmp.path(), &[300, 300, 300, 300]);
     let out = tmp.path().join("out");
     let mut child = Command::new(env!("CARGO_BIN_EXE_prelabel"))
         .args(["run", folder.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu", "--jobs", "3", "-q"])
         .spawn()
         .unwrap();
-    // Once videos are under way, SIGTERM (what a batch scheduler sends; Ctrl-C is the same).
+    // Once videos are under way (claimed; a finished video's folder appears only at its end,
+    // too late on a fast machine), SIGTERM: what a batch scheduler sends; Ctrl-C is the same.
     let started = std::time::Instant::now();
-    while !out.join("clips/c1.mp4").exists() && started.elapsed().as_secs() < 60 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    let claimed = || std::fs::read_dir(out.join(".claims")).map(|d| d.count() >= 3).unwrap_or(false);
+    while !claimed() && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
