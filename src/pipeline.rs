@@ -15,6 +15,7 @@
 //! frame of the video so tracks reach the end, goes to the detector; tracking fills the rest.
 
 pub mod engine;
+mod probe;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 
 pub use self::engine::BatchStats;
 use self::engine::{Detected, Engine, Permits, Work};
+use self::probe::{Held, Probe, TileChoice};
 use crate::decode::{DecoderUsed, HwDecode, PixelOutput, VideoReader};
 use crate::devices::{Postprocess, Preparer};
 use crate::error::{Error, Result};
@@ -32,10 +34,10 @@ use crate::infer::Detector;
 use crate::model::ModelSpec;
 use crate::refine::{refine, RefineConfig, RefineStats, VideoTiming};
 use crate::route::{route_owned, RouteOptions};
-use crate::tile::Tiling;
+use crate::tile::{TileMode, Tiling};
 use crate::track::appearance::describe;
 use crate::track::{Tracked, Tracker, TrackerConfig};
-use crate::types::{VideoInfo, VideoLabels};
+use crate::types::{Appearance, FrameDetections, VideoInfo, VideoLabels};
 
 /// Busy time per stage, summed over the video (stages overlap, so these add up to more than
 /// the wall time when the pipeline keeps every stage busy). Preprocess, inference and
@@ -75,6 +77,8 @@ pub struct VideoOutcome {
     pub files: Vec<PathBuf>,
     pub wall: Duration,
     pub stages: StageTimes,
+    /// With `--tiles auto`: what the probe of the first frames chose, and why.
+    pub tiles: Option<String>,
 }
 
 /// When to stop: the user's cancel (Ctrl-C, SIGTERM), or the job giving up (the model failed).
@@ -180,6 +184,7 @@ impl Pipeline<'_> {
             export: self.export,
             decode: self.decode,
             preview: self.preview,
+            tiles: self.tiles,
             yuv,
             queue,
             permits,
@@ -213,6 +218,7 @@ pub struct Videos<'p> {
     export: &'p ExportOptions,
     decode: HwDecode,
     preview: bool,
+    tiles: Tiling,
     /// Decode to YUV planes for the preprocess shader.
     yuv: bool,
     queue: SyncSender<Work>,
@@ -228,6 +234,8 @@ struct Seen {
     detections: u64,
     /// Frames reported to `on_frames` so far: with a stride, the skipped ones count too.
     reported: u64,
+    /// What `--tiles auto` chose.
+    tiles: Option<String>,
 }
 
 impl Videos<'_> {
@@ -256,13 +264,15 @@ impl Videos<'_> {
         let mut stages = StageTimes::default();
 
         let (reply, replies) = channel::<Result<Detected>>();
+        let choice = TileChoice::new(self.tiles.config.mode == TileMode::Auto);
+        let grid = self.tiles.plan(info.width, info.height, &self.spec.input.for_frame(info.width, info.height)).grid();
         // Set when this video's tracking stops early: its decoder stops waiting for room.
         let gave_up = AtomicBool::new(false);
         let quit = || stop.requested() || gave_up.load(Ordering::Relaxed);
         let (seen, decoded) = std::thread::scope(|s| {
             let to = Queue { video: self.numbered.fetch_add(1, Ordering::Relaxed), queue: &self.queue, reply, permits: &self.permits };
-            let decoder = s.spawn(|| decode_loop(reader, to, &quit, self.stride));
-            let seen = self.track(replies, &mut tracker, &mut stages, on_frames);
+            let decoder = s.spawn(|| decode_loop(reader, to, &quit, self.stride, &choice));
+            let seen = self.track(replies, &mut tracker, &mut stages, on_frames, Probe::new(&choice, grid));
             if seen.is_err() {
                 gave_up.store(true, Ordering::Relaxed);
             }
@@ -270,6 +280,9 @@ impl Videos<'_> {
             (seen, decoded)
         });
         let (seen, decoded) = (seen?, decoded?);
+        if let Some(t) = &seen.tiles {
+            tracing::info!("{}: {t}", info.name);
+        }
         if stop.requested() {
             return Err(Error::Interrupted);
         }
@@ -305,47 +318,77 @@ impl Videos<'_> {
             files,
             wall: start.elapsed(),
             stages,
+            tiles: seen.tiles,
         })
     }
 
     /// Takes the video's detections as they come back, strictly in frame order, and tracks
     /// them one frame at a time (the tracker cannot tell batches apart). Returns at the end
     /// of the video or on the first error.
+    /// With `--tiles auto`, the probed first frames are held until the probe chooses (see
+    /// `probe`), then tracked in order with the chosen detections.
     fn track(
         &self,
         replies: Receiver<Result<Detected>>,
         tracker: &mut Tracker,
         stages: &mut StageTimes,
         on_frames: &(dyn Fn(u64) + Sync),
+        mut probe: Probe,
     ) -> Result<Seen> {
         let mut seen = Seen::default();
         let mut last: Option<u64> = None;
+        let mut feed = |seen: &mut Seen, fd: &FrameDetections, looks: &[Appearance]| {
+            seen.detections += fd.detections.len() as u64;
+            tracker.update_seen(fd, looks);
+            seen.detector_frames += 1;
+            let index = fd.frame.index;
+            on_frames((index + 1).saturating_sub(seen.reported));
+            seen.reported = seen.reported.max(index + 1);
+        };
         // Dropping `replies` on an error lets the engine drop this video's later results.
         for d in replies.iter() {
             let d = d?;
-            let fd = &d.detections;
-            let index = fd.frame.index;
+            let index = d.detections.frame.index;
             if last.is_some_and(|l| index <= l) {
                 return Err(Error::Inference(format!("frame {index} came back after frame {}", last.unwrap_or(0))));
             }
             last = Some(index);
-            let t = Instant::now();
-            seen.detections += fd.detections.len() as u64;
-            match d.frame.as_ref().filter(|f| f.index == index) {
-                Some(frame) => {
-                    let boxes: Vec<_> = fd.detections.iter().map(|d| d.bbox).collect();
-                    tracker.update_seen(fd, &describe(frame, &boxes));
-                }
-                None => tracker.update(fd),
-            }
-            stages.track_s += t.elapsed().as_secs_f64();
             stages.preprocess_s += d.preprocess_s;
             stages.infer_s += d.infer_s;
             stages.postprocess_s += d.postprocess_s;
-            seen.detector_frames += 1;
-            on_frames((index + 1).saturating_sub(seen.reported));
-            seen.reported = seen.reported.max(index + 1);
+            let t = Instant::now();
+            // The colours of each box, when the tracker reads them (an empty list: it does not).
+            let frame = d.frame.as_ref().filter(|f| f.index == index);
+            let looks = |fd: &FrameDetections| {
+                frame.map(|f| describe(f, &fd.detections.iter().map(|d| d.bbox).collect::<Vec<_>>())).unwrap_or_default()
+            };
+            let ready = match d.whole {
+                Some(whole) if probe.undecided() => {
+                    let (tiled_looks, whole_looks) = (looks(&d.detections), looks(&whole));
+                    probe.hold(Held { tiled: (d.detections, tiled_looks), whole: (whole, whole_looks) })
+                }
+                // A frame that was not tiled: nothing to compare, the whole frame it is.
+                None if probe.undecided() => {
+                    let mut ready = probe.choose();
+                    let l = looks(&d.detections);
+                    ready.push((d.detections, l));
+                    ready
+                }
+                _ => {
+                    let l = looks(&d.detections);
+                    vec![(d.detections, l)]
+                }
+            };
+            for (fd, looks) in &ready {
+                feed(&mut seen, fd, looks);
+            }
+            stages.track_s += t.elapsed().as_secs_f64();
         }
+        // A video shorter than the probe: choose on what it had.
+        for (fd, looks) in &probe.choose() {
+            feed(&mut seen, fd, looks);
+        }
+        seen.tiles = probe.chosen;
         Ok(seen)
     }
 
@@ -437,14 +480,15 @@ struct Queue<'q> {
 /// whose index is a multiple of `stride`, and the last frame, each with a place from
 /// `to.permits`. The last frame is only known once the next read finds the end, so each frame
 /// is held back until the next one arrives (one frame of latency, no second pass over the file).
-fn decode_loop(mut reader: VideoReader, to: Queue, quit: &dyn Fn() -> bool, stride: u64) -> Decoded {
+fn decode_loop(mut reader: VideoReader, to: Queue, quit: &dyn Fn() -> bool, stride: u64, choice: &TileChoice) -> Decoded {
     let mut busy = Duration::ZERO;
     let (mut frames, mut sent) = (0u64, 0u64);
     let mut error = None;
     let mut held: Option<crate::types::Frame> = None;
     let mut send = |frame: crate::types::Frame| -> bool {
+        let Some(tiles) = choice.tiles_for(sent, quit) else { return false };
         let Some(permit) = to.permits.acquire(quit) else { return false };
-        let ok = to.queue.send(Work { video: to.video, frame, reply: to.reply.clone(), permit }).is_ok();
+        let ok = to.queue.send(Work { video: to.video, frame, tiles, reply: to.reply.clone(), permit }).is_ok();
         sent += ok as u64;
         ok
     };

@@ -90,10 +90,12 @@ pub(crate) struct RunArgs {
     /// settings; otherwise it is relabelled and the log says what changed.
     #[arg(long)]
     pub(crate) overwrite: bool,
-    /// Tiles for small, far-away objects: off; auto (only for frames shrunk more than 2.5x into
-    /// the model input: none for the default NanoDet-g up to 1080p, whose input grows with the
-    /// frame instead; 2x4 for 1080p into the 300x300 SSD); or RxC rows x columns (2x2). The
-    /// whole frame is always looked at too. Each tile costs one more model call per frame.
+    /// Tiles for small, far-away objects: off; auto (the first 16 frames of each video are
+    /// seen whole and in tiles, 2x2 or more for frames shrunk over 2.5x into the model input;
+    /// the rest is tiled only when the tiles found at least 1.35x the boxes scored >= 0.5:
+    /// far or crowded scenes, not close-ups, whose labels then equal --tiles off); or RxC rows
+    /// x columns (2x2) everywhere. The whole frame is always looked at too. Each tile costs one
+    /// more model call per frame. report.json and the log say what auto chose for each video.
     #[arg(long, default_value = "auto")]
     pub(crate) tiles: TileMode,
     /// Fraction of a tile shared with its neighbour (0-0.9): objects smaller than the overlap

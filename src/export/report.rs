@@ -63,6 +63,9 @@ pub struct VideoReport {
     /// Why the CPU decoded it (no CUDA device, codec not supported by NVDEC, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decoder_reason: Option<String>,
+    /// With `--tiles auto`: what the probe of the first frames chose, and the counts why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tiles: Option<String>,
     pub wall_s: f64,
     pub frames_per_s: f64,
     pub stages: StageTimes,
@@ -91,6 +94,7 @@ impl VideoReport {
             decode_errors: o.decode_errors,
             decoder: o.decoder.kind,
             decoder_reason: o.decoder.reason.clone(),
+            tiles: o.tiles.clone(),
             wall_s: wall,
             frames_per_s: if wall > 0.0 { o.frames as f64 / wall } else { 0.0 },
             stages: o.stages,
@@ -124,6 +128,7 @@ impl VideoReport {
             decode_errors: 0,
             decoder: "",
             decoder_reason: None,
+            tiles: None,
             wall_s: 0.0,
             frames_per_s: 0.0,
             stages: StageTimes::default(),

@@ -30,7 +30,7 @@ use crate::devices::{Postprocess, Preparer};
 use crate::error::{Error, Result};
 use crate::infer::Detector;
 use crate::model::InputSpec;
-use crate::tile::{merge_batch, MergeParams, TilePlan, Tiling};
+use crate::tile::{merge_batch, MergeParams, TileConfig, TileMode, TilePlan, Tiling};
 use crate::types::{Batch, Frame, FrameDetections, Region};
 
 /// Frames the job keeps between decoding and tracking: a batch in the model, one filling and
@@ -89,6 +89,9 @@ pub struct Work {
     /// Which video it is from (numbered by the job), to count batches shared by videos.
     pub video: u64,
     pub frame: Frame,
+    /// Whether the model sees this frame's tiles too (where `--tiles` makes any): false once
+    /// `--tiles auto`'s probe found that they do not pay on this video.
+    pub tiles: bool,
     pub reply: Sender<Result<Detected>>,
     pub permit: Permit,
 }
@@ -97,6 +100,9 @@ pub struct Work {
 pub struct Detected {
     /// The frame's detections, its tiles merged.
     pub detections: FrameDetections,
+    /// With `--tiles auto`, for a tiled frame: its detections from the whole frame alone, as
+    /// an untiled frame would have had them (the probe compares the two).
+    pub whole: Option<FrameDetections>,
     /// The frame itself when the tracker reads its colours.
     pub frame: Option<Frame>,
     /// This frame's share of its batch's preprocess, inference and postprocess time.
@@ -144,6 +150,8 @@ struct Prepared {
 struct Pending {
     frame: Option<Frame>,
     regions: usize,
+    /// Keep the whole frame's own detections apart too (a probed frame).
+    probed: bool,
     reply: Sender<Result<Detected>>,
     permit: Permit,
 }
@@ -180,8 +188,9 @@ fn batch_loop(
     stop: &Stop,
 ) -> BatchStats {
     let mut stats = BatchStats::default();
-    // One tile plan per frame size (videos differ in size).
-    let mut plans: HashMap<(u32, u32), TilePlan> = HashMap::new();
+    // One tile plan per frame size (videos differ in size) and tiles on or off.
+    let mut plans: HashMap<(u32, u32, bool), TilePlan> = HashMap::new();
+    let probing = tiles.config.mode == TileMode::Auto;
     // A frame whose input size differs from the batch being formed starts the next one.
     let mut carried: Option<Work> = None;
     // Model input size per frame size, worked out once per size (not per frame).
@@ -227,9 +236,11 @@ fn batch_loop(
         let mut counts = Vec::with_capacity(works.len());
         for w in &works {
             let (width, height) = (w.frame.width, w.frame.height);
-            let plan = plans.entry((width, height)).or_insert_with(|| {
-                let p = tiles.plan(width, height, &input.for_frame(width, height));
-                if p.is_tiled() {
+            let plan = plans.entry((width, height, w.tiles)).or_insert_with(|| {
+                let config = if w.tiles { tiles.config } else { TileConfig::OFF };
+                let fitted = input.for_frame(width, height);
+                let p = TilePlan::new(width, height, fitted.width, fitted.height, &config);
+                if p.is_tiled() && !probing {
                     tracing::info!(
                         "{width}x{height} frames: whole frame + {}x{} tiles, {} model inputs per frame",
                         p.rows,
@@ -240,7 +251,7 @@ fn batch_loop(
                 p
             });
             items.extend(plan.regions.iter().map(|r| (&w.frame, *r)));
-            counts.push(plan.regions.len());
+            counts.push((plan.regions.len(), probing && plan.is_tiled()));
         }
         let batch = preparer.prepare(&items);
         drop(items);
@@ -248,7 +259,13 @@ fn batch_loop(
         let frames = works
             .into_iter()
             .zip(counts)
-            .map(|(w, regions)| Pending { frame: keep_frames.then_some(w.frame), regions, reply: w.reply, permit: w.permit })
+            .map(|(w, (regions, probed))| Pending {
+                frame: keep_frames.then_some(w.frame),
+                regions,
+                probed,
+                reply: w.reply,
+                permit: w.permit,
+            })
             .collect::<Vec<_>>();
         match batch {
             Ok(batch) => {
@@ -292,11 +309,14 @@ fn model_loop(rx: Receiver<Prepared>, detector: &mut Detector, post: &mut Postpr
             // One frame's regions, merged into its detections (merged per frame: two videos'
             // frames in one batch can share an index).
             let parts: Vec<FrameDetections> = items.by_ref().take(p.regions).collect();
+            // The whole frame's part through the same merge as an untiled frame's: the same boxes.
+            let whole = if p.probed { merge_batch(parts[..1].to_vec(), &batch.regions[at..at + 1], merge).pop() } else { None };
             let merged = merge_batch(parts, &batch.regions[at..at + p.regions], merge).pop();
             at += p.regions;
             let result = merged
                 .map(|detections| Detected {
                     detections,
+                    whole,
                     frame: p.frame,
                     preprocess_s: preprocess_s / n,
                     infer_s: infer_s / n,

@@ -9,12 +9,14 @@
 //! pass sees them whole: the merge keeps that box and drops the cut halves.
 
 pub mod merge;
+pub mod probe;
 
 use std::str::FromStr;
 
 use crate::types::Region;
 
 pub use merge::{merge, merge_batch, MergeParams};
+pub use probe::{ProbeTally, PROBE_FRAMES};
 
 /// `auto` tiles only frames shrunk by more than this to fit the model input (along the
 /// more-shrunk axis). Measured (person AP50, SSD 300x300, see the branch notes): at 2.1x
@@ -31,12 +33,18 @@ pub const AUTO_TILE_DOWNSCALE: f32 = 2.0;
 /// calls for objects no detector input can resolve anyway.
 pub const MAX_GRID: u32 = 8;
 
-/// `--tiles`: no tiles, a grid chosen from the frame size, or a fixed grid.
+/// `--tiles`: no tiles, tiles where a probe of each video finds they pay, or a fixed grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TileMode {
     Off,
+    /// The first [`PROBE_FRAMES`] detector frames of each video are seen both whole and in
+    /// tiles (a grid from the frame size, at least 2x2); the rest of the video is tiled only
+    /// when the tiles found clearly more (see [`probe`]).
     Auto,
-    Grid { rows: u32, cols: u32 },
+    Grid {
+        rows: u32,
+        cols: u32,
+    },
 }
 
 impl FromStr for TileMode {
@@ -129,16 +137,26 @@ impl TilePlan {
     pub fn is_tiled(&self) -> bool {
         self.regions.len() > 1
     }
+
+    /// The grid as `--tiles` writes it (`off` for the whole frame only).
+    pub fn grid(&self) -> String {
+        if self.is_tiled() {
+            format!("{}x{}", self.rows, self.cols)
+        } else {
+            "off".into()
+        }
+    }
 }
 
-/// Grid for `auto`: none unless the frame is shrunk more than [`AUTO_TILE_ABOVE`] to fit the
-/// input; else enough tiles per axis that each is shrunk by at most [`AUTO_TILE_DOWNSCALE`],
-/// which keeps a tile's aspect close to the input's (both axes end near the same factor).
+/// Grid `auto` probes with: 2x2 unless the frame is shrunk more than [`AUTO_TILE_ABOVE`] to
+/// fit the input; then enough tiles per axis that each is shrunk by at most
+/// [`AUTO_TILE_DOWNSCALE`], which keeps a tile's aspect close to the input's (both axes end
+/// near the same factor).
 fn auto_grid(frame_w: u32, frame_h: u32, input_w: u32, input_h: u32, overlap: f32) -> (u32, u32) {
     let sx = frame_w as f32 / input_w.max(1) as f32;
     let sy = frame_h as f32 / input_h.max(1) as f32;
     if sx.max(sy) <= AUTO_TILE_ABOVE {
-        return (1, 1);
+        return (2.min(frame_h.max(1)), 2.min(frame_w.max(1)));
     }
     // n tiles of length t overlapping by `overlap * t` cover n*t - (n-1)*overlap*t; solve for
     // the smallest n that makes t <= AUTO_TILE_DOWNSCALE * input.
@@ -209,10 +227,12 @@ mod tests {
     }
 
     #[test]
-    fn auto_leaves_small_frames_whole_and_tiles_large_ones() {
+    fn auto_probes_small_frames_in_2x2_and_large_ones_in_more() {
         let auto = cfg("auto", 0.2);
-        // 640x480 into 300x300 is shrunk 2.1x: no tiles.
-        assert!(!TilePlan::new(640, 480, 300, 300, &auto).is_tiled());
+        // 640x480 into 300x300 is shrunk 2.1x: the smallest grid.
+        let p = TilePlan::new(640, 480, 300, 300, &auto);
+        assert_eq!((p.rows, p.cols, p.grid().as_str()), (2, 2, "2x2"));
+        assert_eq!(TilePlan::new(640, 480, 300, 300, &TileConfig::OFF).grid(), "off");
         // 1920x1080 is shrunk 6.4x x 3.6x: 2 rows x 4 columns of tiles shrunk at most 2x.
         let p = TilePlan::new(1920, 1080, 300, 300, &auto);
         assert_eq!((p.rows, p.cols), (2, 4));
@@ -225,8 +245,9 @@ mod tests {
         // 768x576 is shrunk 2.56x across: two tiles side by side.
         let p = TilePlan::new(768, 576, 300, 300, &auto);
         assert_eq!((p.rows, p.cols), (1, 2));
-        // A 640x640 model input already sees 1280x720 well enough.
-        assert!(!TilePlan::new(1280, 720, 640, 640, &auto).is_tiled());
+        // A 640x640 model input sees 1280x720 well enough: the probe's smallest grid.
+        let p = TilePlan::new(1280, 720, 640, 640, &auto);
+        assert_eq!((p.rows, p.cols), (2, 2));
         // 4K into 300x300 is capped at MAX_GRID tiles per side.
         let p = TilePlan::new(7680, 4320, 300, 300, &auto);
         assert!(p.cols <= MAX_GRID && p.rows <= MAX_GRID && p.is_tiled());
