@@ -28,6 +28,7 @@ mod ap;
 pub mod calibrate;
 mod clear;
 pub mod diagnose;
+pub mod guideline;
 mod hota;
 mod identity;
 mod pairs;

@@ -146,6 +146,11 @@ fn names_mot20(path: &Path) -> bool {
 }
 
 impl GroundTruth {
+    /// Ground truth scored as MOT15 (rows with conf 0 not scored), from rows in hand.
+    pub fn mot15(rows: Vec<MotRow>) -> GroundTruth {
+        GroundTruth { classes: vec![None; rows.len()], rows, protocol: Protocol::Mot15 }
+    }
+
     /// The ground truth to score and the drafts left to score against it.
     pub fn prepare(&self, pred: &[MotRow]) -> Prepared {
         let scored = |i: usize| {

@@ -16,6 +16,7 @@
 //! | `extend` (off by default) | takes detections no track took where a track's motion says its object was: before its first and after its last sure detection, and inside its gaps | [`extend`] |
 //! | `smooth` | fits each track's detected boxes to a local straight line in time, taking the detector's jitter out | [`smooth`] |
 //! | `static` | marks tracks that never move (scenery: a sign, a parked object) so routing sends them to review | [`stationary`] |
+//! | calibration (`--calibration FILE`, not a `--refine` step) | draws the boxes as a client's guideline does: the smallest box labelled, how long a hidden person stays labelled, each side's offset; learned by `prelabel calibrate` | [`guideline`], [`profile`] |
 //!
 //! Steps work on *sparse* tracks (the detected boxes only); afterwards each track is filled
 //! again frame by frame and its keyframes placed, exactly as the tracker does
@@ -27,6 +28,8 @@ pub mod dedupe;
 pub mod evidence;
 pub mod exit;
 pub mod extend;
+pub mod guideline;
+pub mod profile;
 pub mod smooth;
 mod sparse;
 pub mod stationary;
@@ -34,6 +37,8 @@ pub mod stitch;
 pub mod uncross;
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use profile::ClassProfile;
 
 use crate::track::dense_track;
 use crate::types::{Detection, Track};
@@ -77,6 +82,10 @@ pub struct RefineConfig {
     pub bridge: bridge::BridgeConfig,
     pub smooth: smooth::SmoothConfig,
     pub stationary: stationary::StaticConfig,
+    /// The calibration profile's rules by model class (`--calibration`), applied after every
+    /// step; empty without a profile (and then not written, so reports stay as they were).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub guideline: BTreeMap<u32, ClassProfile>,
 }
 
 impl Default for RefineConfig {
@@ -92,6 +101,7 @@ impl Default for RefineConfig {
             bridge: Default::default(),
             smooth: Default::default(),
             stationary: Default::default(),
+            guideline: BTreeMap::new(),
         }
     }
 }
@@ -121,6 +131,9 @@ pub struct RefineStats {
     /// Tail exchanges of tracks that crossed (`uncross`).
     pub uncrossed: usize,
     pub static_marked: usize,
+    /// What the calibration profile changed (not written when nothing).
+    #[serde(skip_serializing_if = "guideline::GuidelineStats::is_zero")]
+    pub guideline: guideline::GuidelineStats,
     pub tracks_out: usize,
 }
 
@@ -138,10 +151,10 @@ pub struct VideoTiming<'a> {
 }
 
 /// Runs the switched-on steps in a fixed order (bridge, stitch, exit, dedupe, evidence, uncross,
-/// extend, smooth, static) and gives dense tracks with keyframes, ids 1..n by first frame.
+/// extend, smooth, static, then the calibration profile) and gives dense tracks with keyframes, ids 1..n by first frame.
 pub fn refine(tracks: Vec<Track>, cfg: &RefineConfig, video: &VideoTiming) -> (Vec<Track>, RefineStats) {
     let mut stats = RefineStats { tracks_in: tracks.len(), ..RefineStats::default() };
-    if cfg.steps.is_empty() {
+    if cfg.steps.is_empty() && cfg.guideline.is_empty() {
         stats.tracks_out = tracks.len();
         return (tracks, stats);
     }
@@ -175,6 +188,9 @@ pub fn refine(tracks: Vec<Track>, cfg: &RefineConfig, video: &VideoTiming) -> (V
     }
     if cfg.on(Step::Static) {
         stats.static_marked = stationary::mark(&mut sparse, &cfg.stationary, fps);
+    }
+    if !cfg.guideline.is_empty() {
+        stats.guideline = guideline::apply(&mut sparse, &cfg.guideline, fps, video.frame);
     }
     let out = densify(sparse, video);
     stats.tracks_out = out.len();
