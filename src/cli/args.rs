@@ -382,7 +382,9 @@ pub(crate) struct EvalArgs {
 #[command(after_help = "Examples:\n  \
     prelabel calibrate --gt a/gt/gt.txt --pred labels/a/mot.txt --gt b/gt/gt.txt --pred labels/b/mot.txt\n  \
     prelabel calibrate --gt-dir corrected/ --pred-dir labels/ --pred-name coco.json --label person,car\n  \
-    prelabel calibrate --gt c/gt/gt.txt --pred labels/c/mot.txt --thresholds person=0.71:0.35\n\n\
+    prelabel calibrate --gt c/gt/gt.txt --pred labels/c/mot.txt --thresholds person=0.71:0.35\n  \
+    prelabel calibrate --gt-dir corrected/ --pred-dir labels/ --pred-name coco.json --profile guide.toml\n  \
+    prelabel calibrate --gt-dir checked/ --pred-dir labels/ --pred-name coco.json --check guide.toml\n\n\
     Run the drafts with every track kept (the default --drop-score 0), correct them, then calibrate.\n\
     A draft track is correct when at least half of its boxes are matched (CLEAR, at --iou) to one\n\
     ground-truth track. Its score is the file's per-track score (coco.json) or else the mean of\n\
@@ -390,7 +392,10 @@ pub(crate) struct EvalArgs {
     correct (1.0, everything to review, when none is); drop: the highest level with at most\n\
     --max-lost of the correct tracks below it. Prints --thresholds CLASS=ACCEPT:DROP for\n\
     prelabel run, and per class the tracks, correct ones, and the accepted, review and dropped\n\
-    shares. With --thresholds, reports what those levels do instead of choosing.")]
+    shares. With --thresholds, reports what those levels do instead of choosing.\n\n\
+    --profile learns the labelling guideline too (docs: \"Calibration profiles\") and writes it\n\
+    for prelabel run --calibration; each part is kept only when it lowers the errors on these\n\
+    videos, and nothing is learned from fewer than 50 corrected boxes.")]
 pub(crate) struct CalibrateArgs {
     #[command(flatten)]
     pub(crate) files: PairArgs,
@@ -412,6 +417,15 @@ pub(crate) struct CalibrateArgs {
     /// them (classes not named get run's defaults, --accept-score 0.6 and --drop-score 0).
     #[arg(long, value_name = "CLASS=A[:D]", value_delimiter = ',')]
     pub(crate) thresholds: Vec<String>,
+    /// Also learn the labelling guideline (smallest box, box geometry, how long a hidden
+    /// person stays labelled, review levels) and write it to FILE, a calibration profile
+    /// (TOML) for prelabel run --calibration FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "check")]
+    pub(crate) profile: Option<PathBuf>,
+    /// Do not learn a profile: report what the profile in FILE does to these videos, part by
+    /// part (to check a profile on videos it was not learned from).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) check: Option<PathBuf>,
     /// Print one JSON document (settings, per class: levels, counts, per video).
     #[arg(long)]
     pub(crate) json: bool,

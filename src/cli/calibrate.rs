@@ -13,6 +13,7 @@ use prelabel::route::{DEFAULT_ACCEPT, DEFAULT_DROP};
 use serde::Serialize;
 
 use super::args::CalibrateArgs;
+use super::calibrate_profile::{check_profile, learn_profile, write_profile, ClassParts};
 use super::eval::pairs;
 
 #[derive(Serialize)]
@@ -46,6 +47,9 @@ struct Report {
     max_lost: f64,
     correct_rule: &'static str,
     classes: Vec<ClassReport>,
+    /// With --profile or --check: the calibration profile per class and what each part does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<Vec<ClassParts>>,
 }
 
 const CORRECT_RULE: &str = "at least half of the draft track's boxes matched (CLEAR) to one ground-truth track";
@@ -124,6 +128,19 @@ pub(crate) fn calibrate(args: CalibrateArgs) -> Result<ExitCode> {
         });
     }
     let spec: Vec<String> = classes.iter().map(|c| format!("{}={}:{}", c.label, c.levels.accept, c.levels.drop)).collect();
+    let profile = if let Some(path) = &args.check {
+        Some(check_profile(&pairs, &labels, path)?)
+    } else if let Some(path) = &args.profile {
+        let levels = |label: &str| {
+            let c = classes.iter().find(|c| c.label == label)?;
+            Some(((c.levels.accept, c.levels.drop), (c.levels.band.tracks, c.levels.band.correct)))
+        };
+        let (profile, parts) = learn_profile(&pairs, &labels, levels)?;
+        write_profile(&profile, &pairs, path)?;
+        Some(parts)
+    } else {
+        None
+    };
     let report = Report {
         thresholds: format!("--thresholds {}", spec.join(",")),
         iou: args.iou,
@@ -131,11 +148,18 @@ pub(crate) fn calibrate(args: CalibrateArgs) -> Result<ExitCode> {
         max_lost: args.max_lost,
         correct_rule: CORRECT_RULE,
         classes,
+        profile,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::Output(e.to_string()))?);
     } else {
         print_table(&report, pairs.len());
+        if let Some(parts) = &report.profile {
+            super::calibrate_profile::print(parts, args.check.is_none());
+            if let Some(path) = &args.profile {
+                println!("profile written to {} (prelabel run --calibration {})", path.display(), path.display());
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

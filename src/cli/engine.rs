@@ -14,7 +14,7 @@ use prelabel::batch::BatchJob;
 use prelabel::decode::HwDecode;
 use prelabel::devices::{DeviceRequest, ShaderStages};
 use prelabel::error::{Error, Result};
-use prelabel::export::report::{ModelReport, RunReport, Settings, StageDevices};
+use prelabel::export::report::{ModelReport, OptionsReport, RunReport, Settings, StageDevices};
 use prelabel::export::{ExportOptions, Format};
 use prelabel::infer::{load_runtime, Detector};
 use prelabel::model::ModelSpec;
@@ -58,6 +58,9 @@ pub(crate) fn check_settings(args: &RunArgs) -> Result<()> {
     }
     args.tracking.config(args.score_threshold)?;
     args.refine.config()?;
+    if let Some(path) = &args.refine.calibration {
+        super::calibration::load(path)?;
+    }
     Ok(())
 }
 
@@ -67,7 +70,12 @@ impl Engine {
     pub(crate) fn build(mut args: RunArgs) -> Result<Engine> {
         check_settings(&args)?;
         let tracker = args.tracking.config(args.score_threshold)?;
-        let refine = args.refine.config()?;
+        let mut refine = args.refine.config()?;
+        let calibration = args.refine.calibration.as_deref().map(super::calibration::load).transpose()?;
+        if let Some((profile, _)) = &calibration {
+            let given = std::mem::take(&mut args.export.thresholds);
+            args.export.thresholds = super::calibration::level_specs(profile).into_iter().chain(given).collect();
+        }
         let stride = args.tracking.stride as usize;
         let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
         if args.threads > usable {
@@ -97,6 +105,9 @@ impl Engine {
             (false, _) => classes.iter().map(|&i| spec.class_name(i).to_string()).collect(),
         };
         let route = args.export.route_options(&spec)?;
+        if let (Some((profile, _)), Some(path)) = (&calibration, &args.refine.calibration) {
+            refine.guideline = super::calibration::rules_by_class(profile, path, &spec, &route.labels)?;
+        }
         let export = args.export.export_options(&classes, &args.out);
         let runtime = load_runtime(args.ort_lib.as_deref())?;
         let request = DeviceRequest {
@@ -177,7 +188,10 @@ impl Engine {
             },
             shard: None,
             assigned: Vec::new(),
-            options: options_report(&args.job.effective),
+            options: OptionsReport {
+                calibration_sha256: calibration.as_ref().map(|(_, sha)| sha.clone()),
+                ..options_report(&args.job.effective)
+            },
             videos: Vec::new(),
             totals: Default::default(),
             model_batches: None,

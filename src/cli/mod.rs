@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 mod args;
 mod calibrate;
+mod calibrate_profile;
+mod calibration;
 mod config;
 mod engine;
 mod eval;
@@ -185,6 +187,7 @@ fn options_report(e: &config::Effective) -> OptionsReport {
     OptionsReport {
         config_file: e.file.as_ref().map(|(p, _)| p.display().to_string()),
         config_sha256: e.file.as_ref().map(|(_, sha)| sha.clone()),
+        calibration_sha256: None,
         values: serde_json::to_value(&e.values).unwrap_or_default(),
         from_config: e.from_file.clone(),
         from_command_line: e.from_command_line.clone(),

@@ -33,6 +33,11 @@ pub(crate) struct RefineArgs {
     /// smooth: half the window, in seconds, each box is fitted over.
     #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().smooth.half_window_s, value_parser = super::args::seconds)]
     pub(crate) smooth_window: f32,
+    /// A calibration profile (TOML) from `prelabel calibrate --profile`: boxes drawn as the
+    /// client's guideline draws them (smallest box, side offsets, how long a hidden person
+    /// stays labelled) and its review levels (a class also in --thresholds keeps those).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) calibration: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -105,6 +105,9 @@ pub struct Outcome {
     pub false_positives: u64,
     pub switches: u64,
     pub idtp: u64,
+    /// Matched pairs and the sum of their IoU.
+    pub matches: u64,
+    pub iou_sum: f64,
     pub drafts_hours: f64,
     pub scratch_hours: f64,
 }
@@ -118,6 +121,10 @@ impl Outcome {
     }
     pub fn idf1(&self) -> f64 {
         2.0 * self.idtp as f64 / (self.objects + self.predictions).max(1) as f64
+    }
+    /// Mean IoU of the matched pairs (0 with none).
+    pub fn mean_iou(&self) -> f64 {
+        self.iou_sum / self.matches.max(1) as f64
     }
     /// 1 - drafts / scratch, as `prelabel eval` reports annotator time saved.
     pub fn saved(&self) -> f64 {
@@ -140,6 +147,8 @@ pub fn outcome(samples: &[Sample], p: &ClassProfile, params: &Params) -> Outcome
         o.false_positives += c.num_false_positives;
         o.switches += c.num_switches;
         o.idtp += c.idtp;
+        o.matches += c.num_detections;
+        o.iou_sum += c.num_detections as f64 - c.total_distance;
         o.drafts_hours += at.drafts_hours;
         o.scratch_hours += at.scratch_hours;
     }
@@ -197,7 +206,9 @@ pub fn min_gain(objects: u64) -> u64 {
 fn better(old: &Outcome, new: &Outcome) -> bool {
     let fewer = new.errors() + min_gain(old.objects) <= old.errors();
     let faster = new.drafts_hours <= old.drafts_hours * 0.99;
-    (fewer && new.drafts_hours <= old.drafts_hours) || (faster && new.errors() <= old.errors())
+    let tighter = new.mean_iou() >= old.mean_iou() + 0.01;
+    let no_worse = new.errors() <= old.errors() && new.drafts_hours <= old.drafts_hours;
+    (fewer && new.drafts_hours <= old.drafts_hours) || (faster && new.errors() <= old.errors()) || (tighter && no_worse)
 }
 
 /// A profile learned from samples, with notes on what was left out and why.
@@ -221,7 +232,8 @@ pub fn learn(samples: &[Sample], levels: Option<(f64, f64)>, tracks: (usize, usi
         let mut found = None;
         for c in candidates {
             let o = outcome(samples, &c, params);
-            if better(best, &o) && found.as_ref().is_none_or(|(_, f): &(ClassProfile, Outcome)| o.errors() < f.errors()) {
+            let beats = |f: &Outcome| (o.errors(), o.drafts_hours) < (f.errors(), f.drafts_hours);
+            if better(best, &o) && found.as_ref().is_none_or(|(_, f): &(ClassProfile, Outcome)| beats(f)) {
                 found = Some((c, o));
             }
         }

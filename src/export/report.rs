@@ -219,6 +219,9 @@ pub struct OptionsReport {
     pub config_file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_sha256: Option<String>,
+    /// The sha256 of the `--calibration` profile (its path is in `values`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration_sha256: Option<String>,
     /// Each option with a value (given or default) by its long name, as `--print-config`
     /// writes them.
     pub values: serde_json::Value,

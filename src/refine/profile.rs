@@ -144,7 +144,7 @@ impl Profile {
     /// Parses and checks profile text; the error is one line naming the key at fault.
     pub fn parse(text: &str) -> std::result::Result<Profile, String> {
         let p: Profile = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let msg = e.message().replace('\n', " ");
             match line {
                 Some(l) => format!("line {l}: {msg}"),
