@@ -36,6 +36,9 @@ struct ClassReport {
     dropped_share: f64,
     score_source: Vec<&'static str>,
     videos: Vec<VideoBand>,
+    /// The drop level that loses no correct track (for --profile).
+    #[serde(skip)]
+    safe_drop: f64,
 }
 
 #[derive(Serialize)]
@@ -113,6 +116,7 @@ pub(crate) fn calibrate(args: CalibrateArgs) -> Result<ExitCode> {
         if all.is_empty() {
             levels.notes.push(format!("no draft tracks of {label}"));
         }
+        let safe_drop = choose(&all, args.target_precision, 0.0).drop.min(levels.drop);
         let b = levels.band;
         let videos = per_video.into_iter().map(|(video, t)| VideoBand { video, band: bands(&t, levels.accept, levels.drop) }).collect();
         classes.push(ClassReport {
@@ -125,6 +129,7 @@ pub(crate) fn calibrate(args: CalibrateArgs) -> Result<ExitCode> {
             chosen,
             score_source: sources,
             videos,
+            safe_drop,
         });
     }
     let spec: Vec<String> = classes.iter().map(|c| format!("{}={}:{}", c.label, c.levels.accept, c.levels.drop)).collect();
@@ -133,7 +138,7 @@ pub(crate) fn calibrate(args: CalibrateArgs) -> Result<ExitCode> {
     } else if let Some(path) = &args.profile {
         let levels = |label: &str| {
             let c = classes.iter().find(|c| c.label == label)?;
-            Some(((c.levels.accept, c.levels.drop), (c.levels.band.tracks, c.levels.band.correct)))
+            Some(((c.levels.accept, c.safe_drop), (c.levels.band.tracks, c.levels.band.correct)))
         };
         let (profile, parts) = learn_profile(&pairs, &labels, levels)?;
         write_profile(&profile, &pairs, path)?;

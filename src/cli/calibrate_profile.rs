@@ -47,7 +47,16 @@ fn samples(pairs: &[Pair], label: &str) -> Result<Vec<Sample>> {
 fn outcomes(samples: &[Sample], p: &ClassProfile, params: &Params) -> Vec<PartOutcome> {
     parts(samples, p, params)
         .into_iter()
-        .map(|(part, o)| PartOutcome { part, errors: o.errors(), mota: o.mota(), idf1: o.idf1(), mean_iou: o.mean_iou(), drafts_hours: o.drafts_hours, saved: o.saved(), counts: o })
+        .map(|(part, o)| PartOutcome {
+            part,
+            errors: o.errors(),
+            mota: o.mota(),
+            idf1: o.idf1(),
+            mean_iou: o.mean_iou(),
+            drafts_hours: o.drafts_hours,
+            saved: o.saved(),
+            counts: o,
+        })
         .collect()
 }
 
@@ -65,7 +74,12 @@ pub(crate) fn learn_profile(
         let s = samples(pairs, label)?;
         let (lv, tracks) = levels(label).map_or((None, (0, 0)), |(l, t)| (Some(l), t));
         let learned = learn(&s, lv, tracks, &params);
-        out.push(ClassParts { label: label.clone(), parts: outcomes(&s, &learned.profile, &params), profile: learned.profile.clone(), notes: learned.notes });
+        out.push(ClassParts {
+            label: label.clone(),
+            parts: outcomes(&s, &learned.profile, &params),
+            profile: learned.profile.clone(),
+            notes: learned.notes,
+        });
         profile.class.insert(label.clone(), learned.profile);
     }
     Ok((profile, out))
@@ -78,7 +92,12 @@ pub(crate) fn check_profile(pairs: &[Pair], labels: &[String], path: &Path) -> R
     let mut out = Vec::new();
     for label in labels {
         let Some(p) = profile.class.get(label) else {
-            out.push(ClassParts { label: label.clone(), profile: ClassProfile::default(), notes: vec![format!("{} has no class.{label}", path.display())], parts: Vec::new() });
+            out.push(ClassParts {
+                label: label.clone(),
+                profile: ClassProfile::default(),
+                notes: vec![format!("{} has no class.{label}", path.display())],
+                parts: Vec::new(),
+            });
             continue;
         };
         let s = samples(pairs, label)?;
@@ -111,7 +130,8 @@ fn describe(p: &ClassProfile) -> Vec<String> {
         out.push(format!("smallest box: {h} px high"));
     }
     if !p.min_height_by_row.is_empty() {
-        let rows: Vec<String> = p.min_height_by_row.iter().map(|r| format!("bottom above y {}: {} px", r.bottom_below, r.min_height)).collect();
+        let rows: Vec<String> =
+            p.min_height_by_row.iter().map(|r| format!("bottom above y {}: {} px", r.bottom_below, r.min_height)).collect();
         out.push(format!("smallest box by row: {}", rows.join("; ")));
     }
     for g in &p.geometry {

@@ -8,7 +8,9 @@
 //! before it, it lowers the errors on the sample by at least [`min_gain`] without raising the
 //! annotator time** (or lowers the time by 1% without raising the errors). So a sample too
 //! small to show a difference learns nothing, and a profile is never worse than none on the
-//! videos it was learned from. With fewer than [`MIN_BOXES`] corrected boxes nothing is tried.
+//! videos it was learned from. A part must also cost nothing on each half of the videos (first
+//! and second half of the frames) on its own: a rule that helps only where it was found is not
+//! the guideline. With fewer than [`MIN_BOXES`] corrected boxes nothing is tried.
 //!
 //! The parts, in the order they are tried and applied (as `refine::guideline` applies them):
 //! 1. **smallest box**: the draft-box height below which removing boxes removes more false
@@ -20,8 +22,9 @@
 //!    a share of the draft box's width or height;
 //! 3. **hidden**: the longest run of frames a track is kept where the detector did not see it
 //!    (from prelabel's `coco.json`, whose boxes say `source`; other files do not tell);
-//! 4. **drop level**: [`super::calibrate::choose`]'s drop level for the track score (the accept
-//!    level only sorts tracks for review and is written as learned).
+//! 4. **drop level**: [`super::calibrate::choose`]'s drop level for the track score with no
+//!    correct track lost (the accept level only sorts tracks for review and is written as
+//!    learned).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -34,7 +37,7 @@ use crate::refine::profile::{ClassProfile, Geometry, RowMin};
 /// Fewest corrected (ground-truth) boxes of a class to learn anything from.
 pub const MIN_BOXES: usize = 50;
 /// Fewest matched pairs per size class for a geometry correction.
-pub const MIN_PAIRS: usize = 40;
+pub const MIN_PAIRS: usize = 60;
 /// Fewest draft tracks (and correct ones) to learn review levels from.
 pub const MIN_TRACKS: usize = 20;
 pub const MIN_CORRECT_TRACKS: usize = 5;
@@ -73,6 +76,22 @@ impl Sample {
         let (hidden, fps) = coco_sources(pred)?;
         Ok(Sample { name: name.to_string(), gt, pred: rows, hidden, track_scores, fps })
     }
+
+    /// The video's first and second half by frame (split at the middle of its frames).
+    fn halves(&self) -> [Sample; 2] {
+        let frames = self.gt.rows.iter().chain(&self.pred).map(|r| r.frame);
+        let (lo, hi) = frames.fold((u64::MAX, 0), |(lo, hi), f| (lo.min(f), hi.max(f)));
+        let mid = lo.saturating_add(hi) / 2;
+        let half = |first: bool| Sample {
+            name: self.name.clone(),
+            gt: self.gt.frames(|f| (f <= mid) == first),
+            pred: self.pred.iter().filter(|r| (r.frame <= mid) == first).copied().collect(),
+            hidden: self.hidden.clone(),
+            track_scores: self.track_scores.clone(),
+            fps: self.fps,
+        };
+        [half(true), half(false)]
+    }
 }
 
 /// The boxes prelabel's `coco.json` marks as not detected, and its frame rate.
@@ -83,13 +102,20 @@ fn coco_sources(pred: &Path) -> Result<(HashSet<(u64, i64)>, Option<f32>)> {
     let text = std::fs::read_to_string(pred).map_err(|e| Error::Usage(format!("{}: {e}", pred.display())))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{}: {e}", pred.display())))?;
     let fps = v.pointer("/info/fps").and_then(|f| f.as_f64()).map(|f| f as f32).filter(|f| *f > 0.0);
+    // A box's frame: its own frame_index, else its image's (prelabel writes the image's).
+    let frames: HashMap<i64, u64> = v
+        .get("images")
+        .and_then(|i| i.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|im| Some((im.get("id")?.as_i64()?, im.get("frame_index")?.as_u64()?)))
+        .collect();
     let mut hidden = HashSet::new();
     for a in v.get("annotations").and_then(|a| a.as_array()).into_iter().flatten() {
-        let source = a.get("source").and_then(|s| s.as_str());
-        let (Some(f), Some(id)) = (a.get("frame_index").and_then(|f| f.as_u64()), a.get("track_id").and_then(|t| t.as_i64())) else {
-            continue;
-        };
-        if source.is_some_and(|s| s != "detected") {
+        let frame = a.get("frame_index").and_then(|f| f.as_u64()).or_else(|| frames.get(&a.get("image_id")?.as_i64()?).copied());
+        let id = a.get("track_id").and_then(|t| t.as_i64());
+        let (Some(f), Some(id)) = (frame, id) else { continue };
+        if a.get("source").and_then(|s| s.as_str()).is_some_and(|s| s != "detected") {
             hidden.insert((f + 1, id));
         }
     }
@@ -188,7 +214,12 @@ pub fn apply_rows(s: &Sample, p: &ClassProfile) -> Vec<MotRow> {
             }
         }
         for (n, piece) in pieces.into_iter().filter(|p| !p.is_empty()).enumerate() {
-            let pid = if n == 0 { id } else { next_id += 1; next_id - 1 };
+            let pid = if n == 0 {
+                id
+            } else {
+                next_id += 1;
+                next_id - 1
+            };
             let Some(first) = piece.iter().position(|r| p.keeps(&r.bbox)) else { continue };
             let last = piece.iter().rposition(|r| p.keeps(&r.bbox)).unwrap_or(first);
             out.extend(piece[first..=last].iter().map(|r| MotRow { id: pid, bbox: p.correct(&r.bbox), ..*r }));
@@ -219,6 +250,8 @@ pub struct Learned {
 
 /// Learns `label`'s profile from `samples`. `levels`: the review levels chosen from the
 /// tracks ([`super::calibrate::choose`]) with the counts they came from (tracks, correct).
+/// The drop level tried is at most the lowest score of a correct track (one correct track
+/// dropped costs all its boxes): give it so.
 pub fn learn(samples: &[Sample], levels: Option<(f64, f64)>, tracks: (usize, usize), params: &Params) -> Learned {
     let mut notes = Vec::new();
     let boxes: usize = samples.iter().map(|s| s.gt.prepare(&[]).gt.len()).sum();
@@ -228,12 +261,36 @@ pub fn learn(samples: &[Sample], levels: Option<(f64, f64)>, tracks: (usize, usi
         return Learned { profile: p, notes };
     }
     let mut best = outcome(samples, &p, params);
+    let halves: [Vec<Sample>; 2] = {
+        let (a, b): (Vec<Sample>, Vec<Sample>) = samples
+            .iter()
+            .map(|s| {
+                let [a, b] = s.halves();
+                (a, b)
+            })
+            .unzip();
+        [a, b]
+    };
+    // A part must also do no harm on each half of the videos on its own; one that removes or
+    // cuts whole tracks (hidden, drop level: few, large changes) must help on each half.
+    let holds = |old: &ClassProfile, new: &ClassProfile, whole_tracks: bool| {
+        halves.iter().all(|h| {
+            let (o, n) = (outcome(h, old, params), outcome(h, new, params));
+            n.errors() <= o.errors() && n.drafts_hours <= o.drafts_hours + 1e-9 && (!whole_tracks || n.errors() < o.errors())
+        })
+    };
     let keep = |p: &mut ClassProfile, best: &mut Outcome, candidates: Vec<ClassProfile>, what: &str, notes: &mut Vec<String>| {
         let mut found = None;
         for c in candidates {
             let o = outcome(samples, &c, params);
-            let beats = |f: &Outcome| (o.errors(), o.drafts_hours) < (f.errors(), f.drafts_hours);
-            if better(best, &o) && found.as_ref().is_none_or(|(_, f): &(ClassProfile, Outcome)| beats(f)) {
+            if !better(best, &o) || !holds(p, &c, what == "hidden" || what == "drop level") {
+                continue;
+            }
+            // Candidates come simplest first: a later one must beat the one found clearly.
+            let beats = |f: &Outcome| {
+                o.errors() + min_gain(o.objects) <= f.errors() || (o.errors() <= f.errors() && o.drafts_hours < f.drafts_hours * 0.99)
+            };
+            if found.as_ref().is_none_or(|(_, f): &(ClassProfile, Outcome)| beats(f)) {
                 found = Some((c, o));
             }
         }
@@ -242,7 +299,10 @@ pub fn learn(samples: &[Sample], levels: Option<(f64, f64)>, tracks: (usize, usi
                 *p = c;
                 *best = o;
             }
-            None => notes.push(format!("{what}: no setting saves {} errors on the sample; not learned", min_gain(best.objects))),
+            None => notes.push(format!(
+                "{what}: no setting saves {} errors (or 1% of the time) on the sample without costing on either half of it; not learned",
+                min_gain(best.objects)
+            )),
         }
     };
 
@@ -302,7 +362,7 @@ fn min_height_candidates(samples: &[Sample], p: &ClassProfile) -> Vec<ClassProfi
     let boxes = judged_boxes(samples, p);
     let Some(t) = best_height(&boxes) else { return Vec::new() };
     let mut out: Vec<ClassProfile> =
-        [0.8, 0.9, 1.0, 1.1].iter().map(|k| ClassProfile { min_height: Some((t * k).round()), ..p.clone() }).collect();
+        [1.0, 0.9, 1.1, 0.8].iter().map(|k| ClassProfile { min_height: Some((t * k).round()), ..p.clone() }).collect();
     // By row: thirds of the drafts' bottom edges.
     let mut bottoms: Vec<f32> = boxes.iter().map(|b| b.0.y2).collect();
     bottoms.sort_by(f32::total_cmp);
@@ -316,7 +376,11 @@ fn min_height_candidates(samples: &[Sample], p: &ClassProfile) -> Vec<ClassProfi
             rows.push(RowMin { bottom_below: if cut.is_finite() { cut.round() } else { 1e6 }, min_height: min });
             lo = cut;
         }
-        out.push(ClassProfile { min_height_by_row: rows, ..p.clone() });
+        // Farther people stand higher and look smaller: a smallest box that grows down the
+        // picture is a fixed camera's perspective; anything else is noise, not a guideline.
+        if rows.windows(2).all(|w| w[0].min_height <= w[1].min_height) && rows.iter().any(|r| r.min_height > 0.0) {
+            out.push(ClassProfile { min_height_by_row: rows, ..p.clone() });
+        }
     }
     out
 }
@@ -332,7 +396,7 @@ fn median(v: &mut [f32]) -> f32 {
 }
 
 /// Side offsets per size class from the pairs matched at IoU 0.3 (one, two and three classes
-/// where there are [`MIN_PAIRS`] pairs each).
+/// where there are [`MIN_PAIRS`] pairs each; more classes are kept only when clearly better).
 fn geometry_candidates(samples: &[Sample], p: &ClassProfile, notes: &mut Vec<String>) -> Vec<ClassProfile> {
     let mut pairs: Vec<(f32, [f32; 4])> = Vec::new();
     for s in samples {
@@ -366,10 +430,39 @@ fn geometry_candidates(samples: &[Sample], p: &ClassProfile, notes: &mut Vec<Str
     out
 }
 
-/// Longest hidden runs to try, in seconds; None when no sample says which boxes were hidden.
+/// Fewest hidden runs a `max_hidden_s` must cut on the sample to be tried.
+pub const MIN_RUNS: usize = 10;
+
+/// Longest hidden runs to try, in seconds, each cutting at least [`MIN_RUNS`] runs of the
+/// sample; None when no sample says which boxes were hidden.
 fn hidden_candidates(samples: &[Sample], p: &ClassProfile) -> Option<Vec<ClassProfile>> {
     let fps = samples.iter().filter(|s| !s.hidden.is_empty()).find_map(|s| s.fps)?;
-    Some([0u32, 1, 2, 3, 5, 8, 13, 21].iter().map(|&f| ClassProfile { max_hidden_s: Some((f as f32 / fps * 1000.0).round() / 1000.0), ..p.clone() }).collect())
+    let mut runs = Vec::new();
+    for s in samples {
+        let mut by_track: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
+        for &(f, id) in &s.hidden {
+            by_track.entry(id).or_default().push(f);
+        }
+        for frames in by_track.values_mut() {
+            frames.sort_unstable();
+            let mut len = 1;
+            for w in frames.windows(2) {
+                if w[1] == w[0] + 1 {
+                    len += 1;
+                } else {
+                    runs.push(len);
+                    len = 1;
+                }
+            }
+            runs.push(len);
+        }
+    }
+    let candidates = [0u64, 1, 2, 3, 5, 8, 13, 21]
+        .iter()
+        .filter(|&&f| runs.iter().filter(|&&r| r > f).count() >= MIN_RUNS)
+        .map(|&f| ClassProfile { max_hidden_s: Some((f as f32 / fps * 1000.0).round() / 1000.0), ..p.clone() })
+        .collect();
+    Some(candidates)
 }
 
 /// What each part of `p` does to `samples`, applied one after another in the order of the

@@ -74,10 +74,13 @@ fn recovers_a_synthetic_guideline() {
 #[test]
 fn three_corrected_boxes_learn_nothing() {
     let (truth, drafts) = scene(3, 1);
-    let truth: Vec<MotRow> = truth.into_iter().map(|mut r| {
-        r.bbox.y2 += 20.0;
-        r
-    }).collect();
+    let truth: Vec<MotRow> = truth
+        .into_iter()
+        .map(|mut r| {
+            r.bbox.y2 += 20.0;
+            r
+        })
+        .collect();
     let s = vec![sample(truth, drafts)];
     let learned = learn(&s, Some((0.7, 0.4)), (3, 3), &Params::default());
     let p = &learned.profile;

@@ -151,6 +151,16 @@ impl GroundTruth {
         GroundTruth { classes: vec![None; rows.len()], rows, protocol: Protocol::Mot15 }
     }
 
+    /// The rows of the frames `keep` keeps, scored by the same rules.
+    pub fn frames(&self, keep: impl Fn(u64) -> bool) -> GroundTruth {
+        let i: Vec<usize> = (0..self.rows.len()).filter(|&i| keep(self.rows[i].frame)).collect();
+        GroundTruth {
+            rows: i.iter().map(|&i| self.rows[i]).collect(),
+            classes: i.iter().map(|&i| self.classes[i]).collect(),
+            protocol: self.protocol,
+        }
+    }
+
     /// The ground truth to score and the drafts left to score against it.
     pub fn prepare(&self, pred: &[MotRow]) -> Prepared {
         let scored = |i: usize| {

@@ -136,8 +136,8 @@ impl ClassProfile {
 impl Profile {
     /// Reads and checks a profile file.
     pub fn load(path: &Path) -> Result<Profile> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Usage(format!("--calibration {}: cannot read: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("--calibration {}: cannot read: {e}", path.display())))?;
         Profile::parse(&text).map_err(|e| Error::Usage(format!("--calibration {}: {e}", path.display())))
     }
 
