@@ -74,6 +74,10 @@ pub(crate) fn calibrate(args: CalibrateArgs) -> Result<ExitCode> {
         return Err(Error::Usage("--label: give at least one class".into()));
     }
     let given = parse_levels(&args.thresholds, &labels)?;
+    // A bad profile to check is reported before any label file is read.
+    if let Some(path) = &args.check {
+        prelabel::refine::profile::Profile::load(path).map_err(|e| Error::Usage(e.to_string().replacen("--calibration", "--check", 1)))?;
+    }
     let pairs = pairs(&args.files)?;
     if labels.len() > 1 {
         if let Some(p) = pairs.iter().flat_map(|p| [&p.gt, &p.pred]).find(|p| is_mot(p)) {
