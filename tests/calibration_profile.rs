@@ -63,7 +63,8 @@ fn calibrate_run_eval_round_trip() {
     }
     let (gt_a, gt_b) = (split.join("A/gt/gt.txt"), split.join("B/gt/gt.txt"));
     let profile = tmp.path().join("guide.toml");
-    let args = ["calibrate", "--gt", gt_a.to_str().unwrap(), "--pred", split.join("A/coco.json").to_str().unwrap(), "--json"];
+    let (pred_a, pred_b) = (split.join("A/coco.json"), split.join("B/coco.json"));
+    let args = ["calibrate", "--gt", gt_a.to_str().unwrap(), "--pred", pred_a.to_str().unwrap(), "--json"];
     let o = common::prelabel(&[&args[..], &["--profile", profile.to_str().unwrap()]].concat());
     assert!(o.status.success(), "calibrate: {}", common::stderr(&o));
     let learned: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -91,7 +92,7 @@ fn calibrate_run_eval_round_trip() {
     eprintln!("TUD-Stadtmitte, profile from the first 30%, scored on the other 70%: MOTA {mota0:.3} -> {mota1:.3}, IDF1 {idf10:.3} -> {idf11:.3}\n{text}");
     assert!(mota1 >= mota0 - 0.01 && idf11 >= idf10 - 0.01, "MOTA {mota0} -> {mota1}, IDF1 {idf10} -> {idf11}");
     // calibrate --check on the held-out drafts estimates what the run gave.
-    let check = ["calibrate", "--gt", gt_b.to_str().unwrap(), "--pred", split.join("B/coco.json").to_str().unwrap(), "--json"];
+    let check = ["calibrate", "--gt", gt_b.to_str().unwrap(), "--pred", pred_b.to_str().unwrap(), "--json"];
     let o = common::prelabel(&[&check[..], &["--check", profile.to_str().unwrap()]].concat());
     assert!(o.status.success(), "calibrate --check: {}", common::stderr(&o));
     let checked: Value = serde_json::from_slice(&o.stdout).unwrap();
