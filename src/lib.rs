@@ -10,7 +10,7 @@
 //! | 3 | [`infer`] | batch | raw output tensors ([`types::RawOutputs`]) | GPU (CUDA) or CPU (ONNX Runtime) |
 //! | 4 | [`postprocess`] | raw outputs | [`types::FrameDetections`] | CPU or wgpu (`shaders/ssd_decode.wgsl`, `shaders/nms.wgsl`) |
 //! | 5 | [`track`] | detections of the detector frames (and the frames' pixels, for each box's colours) | [`types::Track`]s, dense, with keyframes ([`track::Tracked`]) | CPU |
-//! | 6 | [`refine`] | the tracker's [`types::Track`]s of the whole video, the detector frames, [`refine::RefineConfig`] (steps) | refined [`types::Track`]s: long gaps cut, stitched, turns back at picture edges cut, deduplicated, weak ones dropped, crossings untangled, smoothed, never-moving ones marked `stationary` | CPU |
+//! | 6 | [`refine`] | the tracker's [`types::Track`]s of the whole video, the detector frames, [`refine::RefineConfig`] (steps) | refined [`types::Track`]s: long gaps cut, stitched, turns back at picture edges cut, deduplicated, weak ones dropped, crossings untangled, smoothed, never-moving ones marked `stationary`; with `--calibration`, drawn as a client's guideline draws them ([`refine::guideline`]) | CPU |
 //! | 7 | [`route`] | tracks ([`types::VideoLabels`]), [`route::RouteOptions`] (labels, thresholds) | [`route::Routed`]: kept tracks with review bands, the review queue | CPU |
 //! | 8 | [`export`] | [`route::Routed`] | COCO / CVAT / Label Studio / MOT / YOLO files, `review.json`, `report.json` | CPU |
 //! | 9 | [`render`] | [`route::Routed`] and the video, decoded a second time (`--preview`) | `preview.mp4` (every box drawn; [`render::Mp4Writer`] writes H.264 MP4), `review.png` (contact sheet of the review queue) | CPU (imageproc, ffmpeg) |

@@ -94,8 +94,11 @@ impl Sample {
     }
 }
 
+/// (frame, track id) of boxes.
+type Boxes = HashSet<(u64, i64)>;
+
 /// The boxes prelabel's `coco.json` marks as not detected, and its frame rate.
-fn coco_sources(pred: &Path) -> Result<(HashSet<(u64, i64)>, Option<f32>)> {
+fn coco_sources(pred: &Path) -> Result<(Boxes, Option<f32>)> {
     if !pred.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
         return Ok((HashSet::new(), None));
     }
@@ -205,11 +208,15 @@ pub fn apply_rows(s: &Sample, p: &ClassProfile) -> Vec<MotRow> {
                 if max_hidden.is_some_and(|m| run as u64 > m) {
                     pieces.push(Vec::new());
                 } else {
-                    pieces.last_mut().map(|p| p.extend_from_slice(&rows[i..i + run]));
+                    if let Some(p) = pieces.last_mut() {
+                        p.extend_from_slice(&rows[i..i + run]);
+                    }
                 }
                 i += run;
             } else {
-                pieces.last_mut().map(|p| p.push(rows[i]));
+                if let Some(p) = pieces.last_mut() {
+                    p.push(rows[i]);
+                }
                 i += 1;
             }
         }
@@ -468,7 +475,8 @@ fn hidden_candidates(samples: &[Sample], p: &ClassProfile) -> Option<Vec<ClassPr
 /// What each part of `p` does to `samples`, applied one after another in the order of the
 /// module notes: (part, outcome with it and the parts before it). The first is no profile.
 pub fn parts(samples: &[Sample], p: &ClassProfile, params: &Params) -> Vec<(&'static str, Outcome)> {
-    let steps: [(&'static str, fn(&mut ClassProfile, &ClassProfile)); 4] = [
+    type Set = fn(&mut ClassProfile, &ClassProfile);
+    let steps: [(&'static str, Set); 4] = [
         ("smallest box", |q, p| {
             q.min_height = p.min_height;
             q.min_height_by_row = p.min_height_by_row.clone();

@@ -86,7 +86,9 @@ fn split_hidden(s: Sparse, max_gap: Option<u64>) -> Vec<Sparse> {
         if i > 0 && d.0 - s.dets[i - 1].0 > max_gap + 1 {
             pieces.push(Sparse { dets: Vec::new(), ..s.clone() });
         }
-        pieces.last_mut().map(|p| p.dets.push(*d));
+        if let Some(p) = pieces.last_mut() {
+            p.dets.push(*d);
+        }
     }
     pieces
 }
