@@ -92,7 +92,7 @@ pub(crate) struct RunArgs {
     pub(crate) overwrite: bool,
     /// Tiles for small, far-away objects: off; auto (the first 16 frames of each video are
     /// seen whole and in tiles, 2x2 or more for frames shrunk over 2.5x into the model input;
-    /// the rest is tiled only when the tiles found at least 1.35x the boxes scored >= 0.5:
+    /// the rest is tiled only when the tiles found at least 1.4x the boxes scored >= 0.5:
     /// far or crowded scenes, not close-ups, whose labels then equal --tiles off); or RxC rows
     /// x columns (2x2) everywhere. The whole frame is always looked at too. Each tile costs one
     /// more model call per frame. report.json and the log say what auto chose for each video.
