@@ -24,6 +24,10 @@
 //!
 //! Writes target/bench-overhead.json.
 
+/// The allocator the `prelabel` binary runs with (src/main.rs), so that the bench measures it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
@@ -247,12 +251,13 @@ fn main() {
     if let Some(s) = stages {
         let ms = |secs: f64| secs * 1000.0 / n_frames as f64;
         println!(
-            "  busy ms/frame (last round): decode {:.2}, preprocess {:.2}, infer {:.2}, postprocess {:.2}, track {:.2}, export {:.2}",
+            "  busy ms/frame (last round): decode {:.2}, preprocess {:.2}, infer {:.2}, postprocess {:.2}, track {:.2}, refine {:.2}, export {:.2}",
             ms(s.decode_s),
             ms(s.preprocess_s),
             ms(s.infer_s),
             ms(s.postprocess_s),
             ms(s.track_s),
+            ms(s.refine_s),
             ms(s.export_s)
         );
     }

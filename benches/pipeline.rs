@@ -8,6 +8,10 @@
 //!
 //! Prints a table and writes target/bench-pipeline.json.
 
+/// The allocator the `prelabel` binary runs with (src/main.rs), so that the bench measures it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;

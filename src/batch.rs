@@ -305,7 +305,7 @@ impl BatchJob<'_> {
     /// failing, a full disk) ends the videos in flight as interrupted.
     pub fn run(self, inputs: &[Input], cancel: &AtomicBool, progress: &dyn Progress) -> Result<RunReport> {
         let BatchJob { mut pipeline, out_dir, overwrite, model, shard, claim_timeout, mut report, jobs } = self;
-        std::fs::create_dir_all(&out_dir).map_err(|e| Error::Output(format!("cannot create output folder {}: {e}", out_dir.display())))?;
+        std::fs::create_dir_all(&out_dir).map_err(|e| Error::write(format!("cannot create output folder {}", out_dir.display()), &e))?;
         let mine: Vec<&Input> = inputs.iter().filter(|i| shard.as_ref().is_none_or(|s| s.takes(&i.rel_out))).collect();
         if let Some(s) = &shard {
             tracing::info!("shard {} of {} (index from {}): {} of the {} videos", s.index, s.count, s.index_from, mine.len(), inputs.len());
@@ -475,9 +475,14 @@ pub fn label_video(
         // The model or runtime failing is not this video's fault: stop the job.
         Err(e @ (Error::Inference(_) | Error::Runtime(_) | Error::Model(_))) => return (failed(&e), Some(e)),
         // Errors name the file by its final name, not the attempt's staging folder.
-        Err(Error::Output(m)) => {
-            let e = Error::Output(m.replace(&staging.path().display().to_string(), &dest.display().to_string()));
-            let stop = is_full_disk(&e);
+        Err(e @ (Error::Output(_) | Error::Write { .. })) => {
+            let (staged, final_name) = (staging.path().display().to_string(), dest.display().to_string());
+            let e = match e {
+                Error::Write { msg, kind } => Error::Write { msg: msg.replace(&staged, &final_name), kind },
+                Error::Output(m) => Error::Output(m.replace(&staged, &final_name)),
+                e => e,
+            };
+            let stop = e.is_full_disk();
             let e = full_disk_hint(e);
             return (failed(&e), stop.then_some(e));
         }
@@ -506,7 +511,7 @@ pub fn label_video(
         return (VideoReport::without_labels(video, &dest, Status::Claimed, None).because(why.into()), None);
     }
     if let Err(e) = staging.commit() {
-        let stop = is_full_disk(&e);
+        let stop = e.is_full_disk();
         let e = full_disk_hint(e);
         return (failed(&e), stop.then_some(e));
     }
@@ -547,19 +552,19 @@ fn plan(dir: &Path, job: &VideoJob, source: &Source) -> Plan {
     }
 }
 
-/// Whether `e` is the disk (or a quota, or a file size limit) running out.
-fn is_full_disk(e: &Error) -> bool {
-    // ENOSPC, EFBIG, EDQUOT: io::Error's text ends with the OS error number.
-    matches!(e, Error::Output(m) if ["(os error 28)", "(os error 27)", "(os error 122)"].iter().any(|c| m.contains(c)))
-}
-
 /// A full disk says what to do about it.
 fn full_disk_hint(e: Error) -> Error {
+    if !e.is_full_disk() {
+        return e;
+    }
     match e {
-        Error::Output(m) if is_full_disk(&Error::Output(m.clone())) => Error::Output(format!(
-            "{m}: the disk is full (or a quota or file size limit was reached); nothing partial was kept \
-             under a final name: make room and run the same command again (finished videos are skipped)"
-        )),
+        Error::Write { msg, kind } => Error::Write {
+            msg: format!(
+                "{msg}: the disk is full (or a quota or file size limit was reached); nothing partial was kept \
+                 under a final name: make room and run the same command again (finished videos are skipped)"
+            ),
+            kind,
+        },
         e => e,
     }
 }

@@ -147,7 +147,7 @@ impl VideoReader {
             name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             width,
             height,
-            fps: decoder.frame_rate(),
+            fps: VideoInfo::usable_fps(decoder.frame_rate()),
             frames_hint: decoder.frames().unwrap_or(0),
         };
         // The RGB decoder above also vetted the file and read its header; for YUV or NVDEC a

@@ -22,7 +22,7 @@ use crate::preprocess::gpu::GpuPreprocessor;
 use crate::preprocess::make_region_batch;
 use crate::types::{Batch, Frame, FrameDetections, RawOutputs, Region};
 
-/// Stage 2 on the device chosen for it.
+/// Preprocess on the device chosen for it.
 pub enum Preparer {
     Cpu(InputSpec),
     Gpu(Box<GpuPreprocessor>),
@@ -41,7 +41,7 @@ impl Preparer {
     }
 }
 
-/// Stage 4 on the device chosen for it.
+/// Postprocess on the device chosen for it.
 #[allow(clippy::large_enum_variant)] // one per run, never moved in a hot loop
 pub enum Postprocess {
     Cpu(Postprocessor),

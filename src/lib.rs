@@ -23,7 +23,6 @@
 //! [`devices`] picks the device of each stage; [`gpu`] holds the one wgpu device they share.
 //! [`bundle`] packs the program, its libraries and a model into a relocatable folder;
 //! [`fingerprint`] spells the SHA-256 fingerprints it and the video manifests write.
-//! [`heap`] picks the allocator (mimalloc: memory flat in video length).
 //! [`serve`] answers Label Studio as an ML backend (`prelabel serve`), labelling through the
 //! same batch job as `prelabel run`.
 //! [`tile`] cuts large frames into overlapping tiles for small objects (between decode and
@@ -38,7 +37,6 @@ pub mod eval;
 pub mod export;
 pub mod fingerprint;
 pub mod gpu;
-pub mod heap;
 pub mod infer;
 pub mod labels;
 pub mod model;

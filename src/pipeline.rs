@@ -48,7 +48,10 @@ pub struct StageTimes {
     pub preprocess_s: f64,
     pub infer_s: f64,
     pub postprocess_s: f64,
+    /// Tracking, the end of the video's tracks included.
     pub track_s: f64,
+    /// Refining the finished tracks (stage `refine`).
+    pub refine_s: f64,
     /// Routing and writing the files.
     pub export_s: f64,
     /// The preview video and contact sheet (`--preview`) and the web copy (`--web-video`),
@@ -118,7 +121,7 @@ pub fn auto_jobs(model_on_cuda: bool, cores: usize) -> usize {
 pub struct Pipeline<'a> {
     pub spec: &'a ModelSpec,
     pub detector: &'a mut Detector,
-    /// Stage 2 and stage 4, each on the device chosen for it (see `devices`).
+    /// Preprocess and postprocess, each on the device chosen for it (see `devices`).
     pub preparer: &'a mut Preparer,
     pub post: &'a mut Postprocess,
     pub batch_size: usize,
@@ -128,7 +131,7 @@ pub struct Pipeline<'a> {
     pub tracker: TrackerConfig,
     /// What the refine stage does with the finished tracks (`--refine` and its settings).
     pub refine: &'a RefineConfig,
-    /// Which classes are kept under which labels, and the review levels (stage 6).
+    /// Which classes are kept under which labels, and the review levels (stage `route`).
     pub route: &'a RouteOptions,
     pub export: &'a ExportOptions,
     /// Which regions of each frame the model sees (whole frame, tiles) and how their
@@ -136,7 +139,7 @@ pub struct Pipeline<'a> {
     pub tiles: Tiling,
     /// Where videos are decoded: NVDEC first, or the CPU only (`--decode-device`).
     pub decode: HwDecode,
-    /// Also write `preview.mp4` and `review.png` (stage 9, `render`).
+    /// Also write `preview.mp4` and `review.png` (stage `render`).
     pub preview: bool,
 }
 
@@ -258,7 +261,7 @@ impl Videos<'_> {
         let reader = open_reader(video, self.yuv, self.decode)?;
         let info = reader.info().clone();
         on_start(&info);
-        std::fs::create_dir_all(out_dir).map_err(|e| Error::Output(format!("cannot create {}: {e}", out_dir.display())))?;
+        std::fs::create_dir_all(out_dir).map_err(|e| Error::write(format!("cannot create {}", out_dir.display()), &e))?;
         let mut tracker = Tracker::new(self.tracker, info.fps);
         tracker.keep_usable(self.refine.on(crate::refine::Step::Extend));
         let mut stages = StageTimes::default();
@@ -404,6 +407,8 @@ impl Videos<'_> {
     ) -> Result<(u64, RefineStats, Vec<PathBuf>)> {
         let t = Instant::now();
         let Tracked { tracks, detector_frames: seen_frames, usable } = tracker.finish_all();
+        stages.track_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
         let timing = VideoTiming {
             fps: info.fps,
             detector_frames: &seen_frames,
@@ -413,7 +418,7 @@ impl Videos<'_> {
         };
         let (tracks, refined) = if self.tracker.off { (tracks, Default::default()) } else { refine(tracks, self.refine, &timing) };
         tracing::debug!("{}: refine {refined:?}", info.name);
-        stages.track_s += t.elapsed().as_secs_f64();
+        stages.refine_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let labels = VideoLabels { video: info.clone(), frames, tracks };
         let tracks = labels.tracks.len() as u64;

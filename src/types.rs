@@ -327,9 +327,28 @@ pub struct VideoInfo {
     pub name: String,
     pub width: u32,
     pub height: u32,
+    /// Frames per second: always positive and finite, so every stage uses it as it is. Decode
+    /// makes it so ([`VideoInfo::usable_fps`]): a container that gives no usable rate counts
+    /// as [`ASSUMED_FPS`].
     pub fps: f32,
     /// Frame count from the container; 0 when it does not say.
     pub frames_hint: u64,
+}
+
+/// The frame rate of a video whose container gives none (or zero, or a non-number): 25, the
+/// rate of PAL video and of most of the MOT benchmark sequences. Tracking, refinement and
+/// the frame times written in the label files all count with it.
+pub const ASSUMED_FPS: f32 = 25.0;
+
+impl VideoInfo {
+    /// `fps` as the container gave it when it is positive and finite, else [`ASSUMED_FPS`].
+    pub fn usable_fps(fps: f32) -> f32 {
+        if fps.is_finite() && fps > 0.0 {
+            fps
+        } else {
+            ASSUMED_FPS
+        }
+    }
 }
 
 #[cfg(test)]
@@ -344,5 +363,13 @@ mod tests {
         assert!((a.iou(&b) - 1.0 / 3.0).abs() < 1e-6);
         assert_eq!(a.iou(&BBox { x1: 20.0, y1: 20.0, x2: 30.0, y2: 30.0 }), 0.0);
         assert_eq!(a.iou(&BBox::default()), 0.0);
+    }
+
+    #[test]
+    fn a_missing_frame_rate_counts_as_25() {
+        assert_eq!(VideoInfo::usable_fps(12.5), 12.5);
+        for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            assert_eq!(VideoInfo::usable_fps(bad), ASSUMED_FPS);
+        }
     }
 }

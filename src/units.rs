@@ -2,14 +2,10 @@
 //! neither imports the other: a frame's time in seconds, and scores rounded to the 4 decimals
 //! every output file carries. Not a stage; pure functions.
 
-/// Seconds from the start of the video to the frame at decode index `index` (0 when the
-/// frame rate is unknown).
+/// Seconds from the start of the video to the frame at decode index `index`, at `fps`
+/// ([`crate::types::VideoInfo::fps`]: positive and finite).
 pub fn time_s(index: u64, fps: f32) -> f64 {
-    if fps > 0.0 {
-        index as f64 / fps as f64
-    } else {
-        0.0
-    }
+    index as f64 / fps as f64
 }
 
 /// Scores as every file writes them (the formats and `review.json`): 4 decimals, ties away
@@ -25,7 +21,6 @@ mod tests {
     #[test]
     fn frame_times_and_score_rounding() {
         assert!((time_s(30, 30.0) - 1.0).abs() < 1e-12);
-        assert_eq!(time_s(30, 0.0), 0.0);
         assert_eq!(round4(0.123449), 0.1234);
         assert_eq!(round4(0.5), 0.5);
     }

@@ -23,7 +23,7 @@ const STAGES: &[&str] =
 const PLANNED: &[&str] = &[];
 
 /// Vocabulary and helpers every stage may use; they use no stage and no wiring.
-const SHARED: &[&str] = &["types", "units", "error", "model", "labels", "gpu", "fingerprint", "heap"];
+const SHARED: &[&str] = &["types", "units", "error", "model", "labels", "gpu", "fingerprint"];
 
 /// Wiring and tools around the stages: they may use anything, no stage uses them.
 /// (`devices` builds the preprocess and postprocess objects for the chosen devices.)
@@ -224,6 +224,35 @@ fn every_stage_listed_exists_and_every_module_is_listed() {
         assert!(
             position(m).is_some() || SHARED.contains(&m.as_str()) || WIRING.contains(&m.as_str()),
             "src/lib.rs declares '{m}', which tests/architecture.rs does not place"
+        );
+    }
+}
+
+/// The stage numbers have one home, the table in `src/lib.rs` (`//! | 1 | [`decode`] | ...`):
+/// each stage module opens with "Stage N, name" as that table numbers it, and the numbered
+/// stages run in the order of [`STAGES`].
+#[test]
+fn stage_numbers_come_from_the_table_in_lib_rs() {
+    let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();
+    let table: Vec<(usize, String)> = lib
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.strip_prefix("//! |")?.split('|').map(str::trim).collect();
+            let n = cells.first()?.parse().ok()?;
+            Some((n, cells.get(1)?.trim_matches(|c| c == '[' || c == ']' || c == '`').to_string()))
+        })
+        .collect();
+    assert!(table.len() >= 8, "no stage table in src/lib.rs: {table:?}");
+    assert!(table.iter().enumerate().all(|(i, (n, _))| *n == i + 1), "stages numbered 1..n in order: {table:?}");
+    let order: Vec<usize> = table.iter().map(|(_, m)| position(m).unwrap_or_else(|| panic!("{m} is not in STAGES"))).collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "the table's order differs from STAGES: {table:?}");
+    for (n, module) in &table {
+        let file = [src().join(format!("{module}.rs")), src().join(module).join("mod.rs")].into_iter().find(|f| f.exists()).unwrap();
+        let first = std::fs::read_to_string(&file).unwrap().lines().next().unwrap_or_default().to_string();
+        assert!(
+            first.starts_with(&format!("//! Stage {n}, ")),
+            "{}: opens with {first:?}, not \"Stage {n}, ...\" as in src/lib.rs",
+            file.display()
         );
     }
 }

@@ -165,7 +165,7 @@ fn judge(path: &Path, timeout: Duration, me: &Owner) -> Judged {
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
-    Error::Output(format!("{what} {}: {e}", path.display()))
+    Error::write(format!("{what} {}", path.display()), &e)
 }
 
 /// Renames the stale claim at `path` aside and deletes it. When the claim moved is not the one

@@ -29,7 +29,7 @@ pub struct Staging {
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
-    Error::Output(format!("{what} {}: {e}", path.display()))
+    Error::write(format!("{what} {}", path.display()), &e)
 }
 
 impl Staging {

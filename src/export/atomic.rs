@@ -24,7 +24,7 @@ impl AtomicFile {
             .suffix(".partial")
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(dir)
-            .map_err(|e| Error::Output(format!("cannot create a file in {}: {e}", dir.display())))?;
+            .map_err(|e| Error::write(format!("cannot create a file in {}", dir.display()), &e))?;
         Ok(AtomicFile { out: BufWriter::with_capacity(1 << 16, tmp), dest })
     }
 
@@ -34,13 +34,13 @@ impl AtomicFile {
 
     /// Maps an I/O error on this file to a one-line error naming it.
     pub fn err(&self, e: std::io::Error) -> Error {
-        Error::Output(format!("cannot write {}: {e}", self.dest.display()))
+        Error::write(format!("cannot write {}", self.dest.display()), &e)
     }
 
     /// Flushes, syncs to disk and renames into place.
     pub fn commit(self) -> Result<PathBuf> {
         let dest = self.dest;
-        let err = |e: std::io::Error| Error::Output(format!("cannot write {}: {e}", dest.display()));
+        let err = |e: std::io::Error| Error::write(format!("cannot write {}", dest.display()), &e);
         let tmp = self.out.into_inner().map_err(|e| err(e.into_error()))?;
         tmp.as_file().sync_all().map_err(err)?;
         tmp.persist(&dest).map_err(|e| err(e.error))?;

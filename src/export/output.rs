@@ -31,7 +31,7 @@ impl Output {
             .prefix(".prelabel-")
             .suffix(".partial")
             .tempdir_in(dir)
-            .map_err(|e| Error::Output(format!("cannot create a folder in {}: {e}", dir.display())))?;
+            .map_err(|e| Error::write(format!("cannot create a folder in {}", dir.display()), &e))?;
         Ok(Output { staging, dir: dir.to_path_buf(), entries: Vec::new(), written: Vec::new() })
     }
 
@@ -46,7 +46,7 @@ impl Output {
             _ => return Err(Error::Output(format!("bad output name {rel}"))),
         };
         let dest = self.dir.join(rel);
-        let err = |e: std::io::Error| Error::Output(format!("cannot write {}: {e}", dest.display()));
+        let err = |e: std::io::Error| Error::write(format!("cannot write {}", dest.display()), &e);
         let path = self.staging.path().join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(err)?;
@@ -77,12 +77,12 @@ impl Output {
                 .collect();
             jobs.into_iter().try_for_each(|j| j.join().unwrap_or_else(|_| Err(std::io::Error::other("sync thread panicked"))))
         })
-        .map_err(|e| Error::Output(format!("cannot write to {}: {e}", self.dir.display())))?;
+        .map_err(|e| Error::write(format!("cannot write to {}", self.dir.display()), &e))?;
         let mut done = Vec::with_capacity(self.entries.len());
         for (i, name) in self.entries.iter().enumerate() {
             let from = self.staging.path().join(name);
             let to = self.dir.join(name);
-            let err = |e: std::io::Error| Error::Output(format!("cannot move {} into place: {e}", to.display()));
+            let err = |e: std::io::Error| Error::write(format!("cannot move {} into place", to.display()), &e);
             // rename() replaces a file but not a non-empty folder: move an old folder aside
             // into the staging folder (deleted with it) first.
             if to.is_dir() && from.is_dir() {

@@ -316,6 +316,7 @@ impl RunReport {
             t.stages.infer_s += v.stages.infer_s;
             t.stages.postprocess_s += v.stages.postprocess_s;
             t.stages.track_s += v.stages.track_s;
+            t.stages.refine_s += v.stages.refine_s;
             t.stages.export_s += v.stages.export_s;
             t.stages.render_s += v.stages.render_s;
         }

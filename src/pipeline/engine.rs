@@ -1,8 +1,8 @@
 //! The model stages shared by every video in flight (`--jobs`): takes frames from any number
 //! of per-video decode threads through one bounded queue, gives each frame's detections back
 //! on its own video's channel. Two threads: the batcher forms batches from whatever frames
-//! are queued, across videos, and prepares them (stage 2, on the CPU or in the shader); the
-//! model thread runs inference (stage 3) and postprocess (stage 4), merges each frame's tile
+//! are queued, across videos, and prepares them (preprocess, on the CPU or in the shader); the
+//! model thread runs inference and postprocess, merges each frame's tile
 //! detections, and sends every frame's result to its video.
 //!
 //! Order: one queue, one batcher and one model thread, each first in first out, so a video's

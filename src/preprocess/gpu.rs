@@ -1,4 +1,4 @@
-//! Stage 2 on the GPU: takes frames (or regions of frames) and gives the same [`Batch`] as
+//! Preprocess on the GPU: takes frames (or regions of frames) and gives the same [`Batch`] as
 //! the CPU reference in [`super`] (equal to float rounding), computed by one compute
 //! dispatch of `shaders/preprocess.wgsl` for the whole batch. Runs on the wgpu adapter of
 //! the shared [`GpuContext`].

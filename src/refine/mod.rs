@@ -139,6 +139,7 @@ pub struct RefineStats {
 
 /// What the refinement needs to know about the video besides its tracks.
 pub struct VideoTiming<'a> {
+    /// Frames per second ([`crate::types::VideoInfo::fps`]: positive and finite).
     pub fps: f32,
     /// The frames the detector ran on, in order.
     pub detector_frames: &'a BTreeSet<u64>,
@@ -158,7 +159,7 @@ pub fn refine(tracks: Vec<Track>, cfg: &RefineConfig, video: &VideoTiming) -> (V
         stats.tracks_out = tracks.len();
         return (tracks, stats);
     }
-    let fps = if video.fps.is_finite() && video.fps > 0.0 { video.fps } else { 25.0 };
+    let fps = video.fps;
     let mut sparse: Vec<Sparse> = tracks.iter().map(Sparse::from_track).collect();
     // The dense tracks are rebuilt from the sparse ones at the end: not held twice meanwhile.
     drop(tracks);

@@ -108,7 +108,7 @@ pub fn link_if_playable(video: &Path, dir: &Path) -> Result<Option<WebVideo>> {
         return Ok(None);
     }
     let dest = dir.join(WEB_VIDEO);
-    let out_err = |e: std::io::Error| Error::Output(format!("cannot write {}: {e}", dest.display()));
+    let out_err = |e: std::io::Error| Error::write(format!("cannot write {}", dest.display()), &e);
     let tmp = tempfile::Builder::new().prefix(".prelabel-").suffix(".mp4.partial").tempfile_in(dir).map_err(out_err)?.into_temp_path();
     std::fs::remove_file(&tmp).map_err(out_err)?;
     if std::fs::hard_link(video, &tmp).is_err() {

@@ -125,9 +125,8 @@ pub struct ByteTrack {
 }
 
 impl ByteTrack {
-    /// `fps`: the video's frame rate (anything not positive and finite counts as 25).
+    /// `fps`: the video's frame rate ([`crate::types::VideoInfo::fps`]: positive and finite).
     pub fn new(cfg: TrackerConfig, fps: f32) -> ByteTrack {
-        let fps = if fps.is_finite() && fps > 0.0 { fps } else { 25.0 };
         let max_lost = (cfg.buffer_s * fps).round().max(0.0) as u64;
         ByteTrack { cfg, max_lost, fps, live: Vec::new(), ended: Vec::new(), last_frame: None, serial: 0 }
     }

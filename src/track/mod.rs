@@ -21,9 +21,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::types::{Appearance, BoxSource, Detection, FrameDetections, ReviewBand, Track, TrackBox};
 use bytetrack::ByteTrack;
 
-/// Frame rate assumed when the container does not give a usable one.
-const FALLBACK_FPS: f32 = 25.0;
-
 /// Tracker settings; the defaults are tuned for the bundled SSD MobileNet v2 on MOT15.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrackerConfig {
@@ -96,9 +93,8 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// `fps`: the video's frame rate (anything not positive and finite counts as 25).
+    /// `fps`: the video's frame rate ([`crate::types::VideoInfo::fps`]: positive and finite).
     pub fn new(cfg: TrackerConfig, fps: f32) -> Tracker {
-        let fps = if fps.is_finite() && fps > 0.0 { fps } else { FALLBACK_FPS };
         Tracker {
             cfg,
             fps,

@@ -1,4 +1,4 @@
-//! Stage 4 on the GPU: takes the model's [`RawOutputs`] for a batch, gives the same
+//! Postprocess on the GPU: takes the model's [`RawOutputs`] for a batch, gives the same
 //! [`FrameDetections`] as the CPU [`Postprocessor`] (one entry per batch item, frame pixels,
 //! clamped to the item's region). Runs on a wgpu adapter ([`GpuContext`]).
 //!
