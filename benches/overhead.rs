@@ -36,7 +36,6 @@ use std::time::Instant;
 mod common;
 
 use prelabel::devices::{Postprocess, Preparer};
-use prelabel::export::Format;
 use prelabel::infer::{Detector, DeviceChoice};
 use prelabel::model::ModelSpec;
 use prelabel::pipeline::Pipeline;
@@ -144,9 +143,6 @@ fn main() {
     let filter = Filter { score_threshold: 0.2, classes: spec.default_class_indices(), max_detections: 100 };
     let mut preparer = Preparer::Cpu(spec.input.clone());
     let mut post = Postprocess::Cpu(Postprocessor::new(&spec, filter));
-    let route = prelabel::route::RouteOptions::defaults(&spec);
-    let export = prelabel::export::ExportOptions::default();
-    let refine = prelabel::refine::RefineConfig::default();
     let frames = common::first_frames(&clip, usize::MAX);
     let calls = frames.len().div_ceil(batch_size);
     let clip_frames = frames.len();
@@ -187,23 +183,10 @@ fn main() {
 
         // (b) the whole pipeline on the same frames.
         let out = tempfile::tempdir_in(tmp.path()).expect("temp dir");
-        let mut pipeline = Pipeline {
-            spec: &spec,
-            detector: &mut detector,
-            preparer: &mut preparer,
-            post: &mut post,
-            batch_size,
-            formats: &Format::ALL,
-            route: &route,
-            export: &export,
-            stride: 1,
-            tracker: Default::default(),
-            refine: &refine,
-            tiles: prelabel::tile::Tiling::off(&spec, 100),
-            // Compared with decoding alone by ffmpeg on the CPU.
-            decode: prelabel::decode::HwDecode::Off("bench: as the decode-alone ceiling"),
-            preview: false,
-        };
+        // Compared with decoding alone by ffmpeg on the CPU.
+        let mut pipeline = Pipeline::new(&spec, &mut detector, &mut preparer, &mut post)
+            .batch_size(batch_size)
+            .decode(prelabel::decode::HwDecode::Off("bench: as the decode-alone ceiling"));
         let o = pipeline.run(&clip, out.path(), &AtomicBool::new(false), &|_| {}, &|_| {}).expect("pipeline runs");
         n_frames = o.frames;
         pipe_fps.push(o.frames as f64 / o.wall.as_secs_f64());

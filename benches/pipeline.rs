@@ -17,7 +17,6 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
 use prelabel::devices::{Postprocess, Preparer};
-use prelabel::export::Format;
 use prelabel::infer::{Detector, DeviceChoice};
 use prelabel::model::ModelSpec;
 use prelabel::pipeline::{Pipeline, StageTimes};
@@ -57,32 +56,17 @@ fn main() {
     let mut preparer = Preparer::Cpu(spec.input.clone());
     let mut post = Postprocess::Cpu(Postprocessor::new(&spec, filter));
     let batch_size = detector.auto_batch_size();
-    let route = prelabel::route::RouteOptions::defaults(&spec);
-    let export = prelabel::export::ExportOptions::default();
     println!("bench: {} on {}, {threads} CPU threads, batch {batch_size}, {rounds} rounds", video.display(), detector.device);
 
     let mut ours = Vec::new();
     let mut baseline = Vec::new();
     for round in 1..=rounds {
         let out = tempfile::tempdir().expect("temp dir");
-        let mut pipeline = Pipeline {
-            spec: &spec,
-            detector: &mut detector,
-            preparer: &mut preparer,
-            post: &mut post,
-            batch_size,
-            formats: &Format::ALL,
-            route: &route,
-            export: &export,
-            stride: 1,
-            tracker: Default::default(),
-            refine: &prelabel::refine::RefineConfig::default(),
-            // Untiled: the Python baseline looks at whole frames only.
-            tiles: prelabel::tile::Tiling::off(&spec, 100),
-            // The Python baseline decodes on the CPU too.
-            decode: prelabel::decode::HwDecode::Off("bench: as the Python baseline"),
-            preview: false,
-        };
+        // Untiled (the default), every format: the Python baseline looks at whole frames
+        // only, and decodes on the CPU too.
+        let mut pipeline = Pipeline::new(&spec, &mut detector, &mut preparer, &mut post)
+            .batch_size(batch_size)
+            .decode(prelabel::decode::HwDecode::Off("bench: as the Python baseline"));
         let o = pipeline.run(&video, out.path(), &AtomicBool::new(false), &|_| {}, &|_| {}).expect("prelabel run");
         let r = Round { fps: o.frames as f64 / o.wall.as_secs_f64(), frames: o.frames, detections: o.detections, stages: Some(o.stages) };
         println!("  round {round}: prelabel {:6.1} frames/s ({} frames, {} detections)", r.fps, r.frames, r.detections);

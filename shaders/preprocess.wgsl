@@ -2,7 +2,7 @@
 // tensor in one pass: colour conversion, bilinear resize of a region, letterbox padding,
 // per-channel normalisation, NHWC or NCHW layout, f32 or f16 (packed two per u32 word).
 // Driven by src/preprocess/gpu.rs; must match the CPU reference in src/preprocess/mod.rs
-// (and src/preprocess/yuv.rs for YUV), operation for operation, so that results agree to
+// (and src/yuv.rs for YUV), operation for operation, so that results agree to
 // float rounding.
 //
 // One invocation per pair of output pixels; a per-word fallback covers f16 outputs of odd
@@ -78,7 +78,7 @@ fn tap(o: u32, start: u32, scale: f32, len: u32) -> Tap {
 }
 
 // BT.601 limited range, 8-bit fixed point, chroma of the 2x2 block (no chroma
-// interpolation); the same integers as src/preprocess/yuv.rs.
+// interpolation); the same integers as src/yuv.rs.
 fn yuv_rgb(it: Item, x: u32, y: u32) -> vec3<f32> {
     let luma = 298 * (i32(byte_at(it.offset + y * it.stride + x)) - 16) + 128;
     let ci = (y >> 1u) * it.uv_stride + (x >> 1u);

@@ -69,6 +69,11 @@ pub struct DeviceRequest {
 }
 
 impl DeviceRequest {
+    /// `choice` for every stage, none set apart.
+    pub fn all(choice: DeviceChoice) -> DeviceRequest {
+        DeviceRequest { all: choice, preprocess: None, infer: None, postprocess: None, decode: None }
+    }
+
     /// Inference: `gpu` for the whole pipeline means "CUDA if it works, else the CPU with a
     /// logged reason": a wgpu adapter (even lavapipe) can run the shaders where CUDA cannot
     /// run, and the run should still go through. `--infer-device gpu` insists on CUDA.

@@ -88,9 +88,6 @@ impl Region {
     pub fn full(frame: &FrameInfo) -> Region {
         Region { x: 0, y: 0, width: frame.width, height: frame.height }
     }
-    pub fn is_full(&self, frame: &FrameInfo) -> bool {
-        *self == Region::full(frame)
-    }
 }
 
 /// Frame regions resized and normalised into one model input tensor (`shape` in the model's

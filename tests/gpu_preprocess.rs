@@ -13,9 +13,9 @@ use prelabel::decode::{PixelOutput, VideoReader};
 use prelabel::gpu::GpuContext;
 use prelabel::model::{Channels, DType, FitSpec, InputSpec, Layout, ResizeMode};
 use prelabel::preprocess::gpu::GpuPreprocessor;
-use prelabel::preprocess::yuv::as_rgb;
 use prelabel::preprocess::{make_batch, make_region_batch};
 use prelabel::types::{Batch, Frame, Region, Yuv420};
+use prelabel::yuv::as_rgb;
 
 fn context() -> Arc<GpuContext> {
     match GpuContext::new(true) {

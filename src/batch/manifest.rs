@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::fingerprint::{hex, sha256_file as sha256_file_io};
 
 use crate::error::{Error, Result};
-use crate::export::AtomicFile;
+use crate::files::AtomicFile;
 
 pub const FILE_NAME: &str = "manifest.json";
 

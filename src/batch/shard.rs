@@ -87,9 +87,9 @@ pub fn shard_of(rel_out: &Path, count: u32) -> u32 {
     (h % count.max(1) as u64) as u32
 }
 
-impl From<&Shard> for crate::export::report::ShardInfo {
+impl From<&Shard> for super::report::ShardInfo {
     fn from(s: &Shard) -> Self {
-        crate::export::report::ShardInfo { index: s.index, count: s.count, index_from: s.index_from.clone() }
+        super::report::ShardInfo { index: s.index, count: s.count, index_from: s.index_from.clone() }
     }
 }
 

@@ -9,12 +9,12 @@ use std::time::Duration;
 use super::args::RunArgs;
 use super::{model_path, options_report};
 use prelabel::batch::manifest::{ModelPrint, SettingsPrint};
+use prelabel::batch::report::{ModelReport, OptionsReport, RunReport, Settings, StageDevices};
 use prelabel::batch::shard::Shard;
 use prelabel::batch::BatchJob;
 use prelabel::decode::HwDecode;
 use prelabel::devices::{DeviceRequest, ShaderStages};
 use prelabel::error::{Error, Result};
-use prelabel::export::report::{ModelReport, OptionsReport, RunReport, Settings, StageDevices};
 use prelabel::export::{ExportOptions, Format};
 use prelabel::infer::{load_runtime, Detector};
 use prelabel::model::ModelSpec;
@@ -225,22 +225,17 @@ impl Engine {
     /// A job over this engine writing into `out_dir` (this worker's `shard` of the inputs).
     pub(crate) fn job(&mut self, out_dir: PathBuf, overwrite: bool, shard: Option<Shard>, claim_timeout: Duration) -> BatchJob<'_> {
         BatchJob {
-            pipeline: Pipeline {
-                spec: &self.spec,
-                detector: &mut self.detector,
-                preparer: &mut self.shaders.preparer,
-                post: &mut self.shaders.postprocess,
-                batch_size: self.batch_size,
-                formats: &self.formats,
-                stride: self.stride,
-                tracker: self.tracker,
-                refine: &self.refine,
-                route: &self.route,
-                export: &self.export,
-                tiles: self.tiles,
-                decode: self.decode,
-                preview: self.args.job.preview,
-            },
+            pipeline: Pipeline::new(&self.spec, &mut self.detector, &mut self.shaders.preparer, &mut self.shaders.postprocess)
+                .batch_size(self.batch_size)
+                .formats(&self.formats)
+                .stride(self.stride)
+                .tracker(self.tracker)
+                .refine(self.refine.clone())
+                .route(self.route.clone())
+                .export(self.export.clone())
+                .tiles(self.tiles)
+                .decode(self.decode)
+                .preview(self.args.job.preview),
             out_dir,
             overwrite,
             model: self.model.clone(),

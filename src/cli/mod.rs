@@ -26,8 +26,8 @@ pub(crate) use config::{parse_args, Parsed};
 use engine::Engine;
 use eval::eval;
 use prelabel::batch::expand_inputs;
+use prelabel::batch::report::OptionsReport;
 use prelabel::error::{Error, Result};
-use prelabel::export::report::OptionsReport;
 use progress::{print_summary, Bars};
 
 #[derive(Parser)]

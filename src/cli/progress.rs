@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use prelabel::batch::report::{RunReport, Status, VideoReport};
 use prelabel::batch::Progress;
-use prelabel::export::report::{RunReport, Status, VideoReport};
 use prelabel::types::VideoInfo;
 
 /// One line for the job (frames of every video, the job's frames/s, videos done) and one per

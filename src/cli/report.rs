@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::args::ReportArgs;
 use prelabel::batch::manifest::Manifest;
+use prelabel::batch::report::ShardInfo;
 use prelabel::batch::shard::parse_report_name;
 use prelabel::error::{Error, Result};
-use prelabel::export::report::ShardInfo;
 
 pub(crate) const COMPLETE: u8 = 0;
 pub(crate) const FAILURES: u8 = 2;

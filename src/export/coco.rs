@@ -44,7 +44,7 @@ impl LabelFormat for Coco {
         }]);
         // The playable copy beside the labels, and where it is served, when there is one.
         if ctx.options.web_video {
-            videos[0]["file_name"] = json!(super::video_ref::WEB_VIDEO);
+            videos[0]["file_name"] = json!(crate::files::WEB_VIDEO);
         }
         if ctx.options.video_url.is_some() {
             videos[0]["url"] = json!(ctx.video_ref()?);

@@ -8,14 +8,12 @@
 //! only once all are complete: a crash, kill or full disk never leaves a partial file under a
 //! final name. Frame numbering lives in [`frames`].
 
-mod atomic;
 mod coco;
 mod cvat;
 pub mod frames;
 mod labelstudio;
 mod mot;
 mod output;
-pub mod report;
 #[cfg(test)]
 mod streaming_tests;
 mod sweep;
@@ -24,7 +22,6 @@ mod yolo;
 
 use std::path::{Path, PathBuf};
 
-pub use atomic::AtomicFile;
 pub use output::Output;
 pub use video_ref::VideoUrl;
 
@@ -43,7 +40,7 @@ pub struct ExportOptions {
     /// The model classes the run keeps (`--classes` resolved); None: every class the label
     /// set has. The Label Studio labeling config lists only their labels.
     pub kept_classes: Option<Vec<u32>>,
-    /// `--web-video`: a browser-playable copy of each video, [`video_ref::WEB_VIDEO`], goes
+    /// `--web-video`: a browser-playable copy of each video, [`WEB_VIDEO`](crate::files::WEB_VIDEO), goes
     /// beside its labels (written by `render::web`, after export), and the files name it.
     pub web_video: bool,
     /// `--video-url`: the files name the copy by URL, the prefix plus its path in `--out`.

@@ -11,10 +11,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::ExportContext;
 use crate::error::{Error, Result};
-
-/// File name of the browser-playable copy in each video's output folder: one fixed name, as
-/// for the label files, so it never clashes with them or with another video's folder.
-pub const WEB_VIDEO: &str = "video.mp4";
+use crate::files::WEB_VIDEO;
 
 /// Bytes a path segment keeps as they are: RFC 3986's unreserved characters.
 const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');

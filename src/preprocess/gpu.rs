@@ -152,18 +152,11 @@ impl GpuPreprocessor {
 
         let slot = &mut self.slots[slot_index];
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        ensure(ctx, &mut slot.params, 256, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST);
-        ensure(ctx, &mut slot.items, bytes_of_items(items.len()), storage);
-        ensure(ctx, &mut slot.src, plan.src_bytes, storage);
-        ensure(ctx, &mut slot.dst, plan.words * 4, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC);
-        ensure(ctx, &mut slot.staging, plan.words * 4, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
-        let (params_buf, items_buf, src, dst, staging) = (
-            slot.params.as_ref().unwrap(),
-            slot.items.as_ref().unwrap(),
-            slot.src.as_ref().unwrap(),
-            slot.dst.as_ref().unwrap(),
-            slot.staging.as_ref().unwrap(),
-        );
+        let params_buf = ensure(ctx, &mut slot.params, 256, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST);
+        let items_buf = ensure(ctx, &mut slot.items, bytes_of_items(items.len()), storage);
+        let src = ensure(ctx, &mut slot.src, plan.src_bytes, storage);
+        let dst = ensure(ctx, &mut slot.dst, plan.words * 4, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC);
+        let staging = ensure(ctx, &mut slot.staging, plan.words * 4, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
 
         ctx.queue.write_buffer(params_buf, 0, bytemuck::bytes_of(&params));
         ctx.queue.write_buffer(items_buf, 0, bytemuck::cast_slice(&records));
@@ -294,11 +287,14 @@ fn entry(binding: u32, buffer: &wgpu::Buffer, size: u64) -> wgpu::BindGroupEntry
     }
 }
 
-/// Makes `buf` at least `size` bytes.
-fn ensure(ctx: &GpuContext, buf: &mut Option<wgpu::Buffer>, size: u64, usage: wgpu::BufferUsages) {
-    if buf.as_ref().is_some_and(|b| b.size() >= size) {
-        return;
+/// Makes `buf` at least `size` bytes (a new buffer when it is missing or too small) and gives
+/// it: the caller holds a buffer, never an `Option` it must trust to be filled.
+fn ensure<'b>(ctx: &GpuContext, buf: &'b mut Option<wgpu::Buffer>, size: u64, usage: wgpu::BufferUsages) -> &'b wgpu::Buffer {
+    if buf.as_ref().is_some_and(|b| b.size() < size) {
+        *buf = None;
     }
-    let size = size.next_multiple_of(GROW_STEP).min(ctx.limits.max_buffer_size.max(size));
-    *buf = Some(ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some("preprocess"), size, usage, mapped_at_creation: false }));
+    buf.get_or_insert_with(|| {
+        let size = size.next_multiple_of(GROW_STEP).min(ctx.limits.max_buffer_size.max(size));
+        ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some("preprocess"), size, usage, mapped_at_creation: false })
+    })
 }

@@ -12,7 +12,6 @@
 
 pub mod gpu;
 mod gpu_plan;
-pub mod yuv;
 
 use rayon::prelude::*;
 
@@ -90,7 +89,7 @@ pub fn make_region_batch(items: &[(&Frame, Region)], input: &InputSpec) -> Batch
     data.par_chunks_mut(per_item).zip(items.par_iter()).for_each(|(out, (frame, region))| {
         // YUV frames: whole-frame reference conversion first (per item, so a frame cut into
         // tiles is converted once per tile; this path is the reference, not the fast one).
-        fill_region(&yuv::as_rgb(frame), *region, input, out);
+        fill_region(&crate::yuv::as_rgb(frame), *region, input, out);
     });
     let shape = match input.layout {
         Layout::Nhwc => [items.len(), h, w, 3],

@@ -35,7 +35,7 @@ pub use encode::{Mp4Writer, Rate};
 
 use crate::decode::VideoReader;
 use crate::error::{Error, Result};
-use crate::export::AtomicFile;
+use crate::files::AtomicFile;
 use crate::labels::LabelSet;
 use crate::route::Routed;
 use crate::types::Track;

@@ -1,5 +1,5 @@
 //! `--web-video`: takes a video file and its output folder, gives
-//! [`WEB_VIDEO`](crate::export::video_ref::WEB_VIDEO) there, a copy browsers play, so Label
+//! [`WEB_VIDEO`] there, a copy browsers play, so Label
 //! Studio's editor (or any web page) shows the video the label files name. Runs on the CPU
 //! after export, once per video.
 //!
@@ -21,7 +21,7 @@ use video_rs::ffmpeg::{codec, format, media, Rational};
 use super::Mp4Writer;
 use crate::decode::VideoReader;
 use crate::error::{Error, Result};
-pub use crate::export::video_ref::WEB_VIDEO;
+use crate::files::WEB_VIDEO;
 
 /// What was written, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]

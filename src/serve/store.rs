@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::batch::manifest::Source;
 use crate::error::{Error, Result};
-use crate::export::AtomicFile;
+use crate::files::AtomicFile;
 use crate::fingerprint::hex;
 
 /// A stored video's predictions, as `labelstudio.json` holds them.

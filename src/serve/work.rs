@@ -19,9 +19,9 @@ use tokio::sync::{mpsc, watch};
 use super::client::{Access, Post};
 use super::labeling::Project;
 use super::store::Store;
+use crate::batch::report::{Status, VideoReport};
 use crate::batch::Progress;
 use crate::error::Result;
-use crate::export::report::{Status, VideoReport};
 use crate::types::VideoInfo;
 
 /// Labels videos as `prelabel run` does (the command line builds it from the run options).

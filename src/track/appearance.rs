@@ -8,8 +8,8 @@
 //! points so the cost does not grow with the box. Two descriptors are compared with the
 //! Bhattacharyya coefficient: 1 for the same colours, near 0 for disjoint ones.
 
-use crate::preprocess::yuv::yuv_to_rgb;
 use crate::types::{Appearance, BBox, Frame, APPEARANCE_BINS as BINS};
+use crate::yuv::yuv_to_rgb;
 
 const GRID_X: u32 = 16;
 const GRID_Y: u32 = 32;

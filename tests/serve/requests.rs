@@ -16,8 +16,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prelabel::batch::report::{Status, VideoReport};
 use prelabel::batch::Progress;
-use prelabel::export::report::{Status, VideoReport};
 use prelabel::serve::{Access, Auth, Labeler, ServeConfig, Server};
 use serde_json::{json, Value};
 

@@ -9,6 +9,7 @@
 pub mod claim;
 pub mod identity;
 pub mod manifest;
+pub mod report;
 pub mod shard;
 pub mod staging;
 
@@ -19,12 +20,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, Result};
-use crate::export::report::{lossless, RunReport, Status, VideoReport};
 use crate::export::Format;
 use crate::pipeline::{Pipeline, Stop, Videos};
 use crate::types::VideoInfo;
 pub use identity::Input;
 use manifest::{Manifest, ModelPrint, SettingsPrint, Source};
+use report::{lossless, RunReport, Status, VideoReport};
 use staging::Staging;
 
 /// File extensions picked up when a folder is given.
@@ -339,9 +340,10 @@ impl BatchJob<'_> {
             }
         }
         let _unregister = Unregister;
+        let formats = pipeline.formats.clone();
         let job = VideoJob {
             out_dir: &out_dir,
-            formats: pipeline.formats,
+            formats: &formats,
             preview: pipeline.preview,
             web_video: pipeline.export.web_video,
             overwrite,
@@ -538,7 +540,7 @@ fn plan(dir: &Path, job: &VideoJob, source: &Source) -> Plan {
     if !outputs {
         let mut missing: Vec<String> = formats.iter().filter(|f| !f.output_exists(dir)).map(|f| format!("{f:?}").to_lowercase()).collect();
         if !web_video_complete(dir, job) {
-            missing.push(crate::export::video_ref::WEB_VIDEO.into());
+            missing.push(crate::files::WEB_VIDEO.into());
         }
         changes.push(format!("outputs missing ({})", missing.join(", ")));
     }
@@ -593,7 +595,7 @@ fn outputs_complete(dir: &Path, formats: &[Format]) -> bool {
 
 /// The web copy (`--web-video`) is there when asked for.
 fn web_video_complete(dir: &Path, job: &VideoJob) -> bool {
-    !job.web_video || dir.join(crate::export::video_ref::WEB_VIDEO).exists()
+    !job.web_video || dir.join(crate::files::WEB_VIDEO).exists()
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
 //! `report.json`: what a run did, for people and for scripts that collect batch results.
+//! Lives with the job ([`super`]), not with the label files: it accounts for the whole job
+//! (settings, devices, each video's outcome and stage times from [`crate::pipeline`]).
 //! Rewritten (atomically) after every video, so a killed run still leaves an accurate
 //! account of the videos that finished.
 
@@ -6,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::AtomicFile;
 use crate::error::Result;
+use crate::files::AtomicFile;
 use crate::infer::RuntimeInfo;
 use crate::pipeline::{StageTimes, VideoOutcome};
 

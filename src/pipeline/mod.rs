@@ -118,32 +118,133 @@ pub fn auto_jobs(model_on_cuda: bool, cores: usize) -> usize {
     }
 }
 
+/// A labelling job's stages and settings: the one way in for the command line, the benches
+/// and a program that embeds prelabel. Borrows the model stages (loaded once, reused by any
+/// number of pipelines), owns its settings; [`Pipeline::new`] starts from the defaults of
+/// `prelabel run` for the model, and each setter changes one. [`Pipeline::run`] labels one
+/// video, [`Pipeline::serve`] many at once ([`crate::batch::BatchJob`] runs a whole job).
+///
+/// ```no_run
+/// use std::path::Path;
+/// use std::sync::atomic::AtomicBool;
+///
+/// use prelabel::devices::{DeviceRequest, ShaderStages};
+/// use prelabel::infer::{Detector, DeviceChoice};
+/// use prelabel::model::ModelSpec;
+/// use prelabel::pipeline::Pipeline;
+/// use prelabel::postprocess::Filter;
+///
+/// fn main() -> prelabel::error::Result<()> {
+///     let spec = ModelSpec::load(Path::new("models/nanodet_g_coco.toml"))?;
+///     let mut detector = Detector::new(&spec, DeviceChoice::Auto, 0, None)?;
+///     // The tracker keeps boxes down to its low level (0.1 by default): keep them all.
+///     let filter = Filter { score_threshold: 0.1, classes: spec.default_class_indices(), max_detections: 100 };
+///     let mut shaders = ShaderStages::new(&DeviceRequest::all(DeviceChoice::Auto), &spec, filter)?;
+///     let mut pipeline = Pipeline::new(&spec, &mut detector, &mut shaders.preparer, &mut shaders.postprocess).stride(5);
+///     let outcome = pipeline.run(Path::new("clip.mp4"), Path::new("labels/clip.mp4"), &AtomicBool::new(false), &|_| {}, &|_| {})?;
+///     println!("{} tracks in {} frames: {:?}", outcome.tracks, outcome.frames, outcome.files);
+///     Ok(())
+/// }
+/// ```
 pub struct Pipeline<'a> {
-    pub spec: &'a ModelSpec,
-    pub detector: &'a mut Detector,
+    pub(crate) spec: &'a ModelSpec,
+    detector: &'a mut Detector,
     /// Preprocess and postprocess, each on the device chosen for it (see `devices`).
-    pub preparer: &'a mut Preparer,
-    pub post: &'a mut Postprocess,
-    pub batch_size: usize,
-    pub formats: &'a [Format],
+    preparer: &'a mut Preparer,
+    post: &'a mut Postprocess,
+    batch_size: usize,
+    pub(crate) formats: Vec<Format>,
     /// Run the detector on every `stride`th frame (1: every frame).
-    pub stride: usize,
-    pub tracker: TrackerConfig,
+    stride: usize,
+    tracker: TrackerConfig,
     /// What the refine stage does with the finished tracks (`--refine` and its settings).
-    pub refine: &'a RefineConfig,
+    refine: RefineConfig,
     /// Which classes are kept under which labels, and the review levels (stage `route`).
-    pub route: &'a RouteOptions,
-    pub export: &'a ExportOptions,
+    route: RouteOptions,
+    pub(crate) export: ExportOptions,
     /// Which regions of each frame the model sees (whole frame, tiles) and how their
     /// detections merge back.
-    pub tiles: Tiling,
+    tiles: Tiling,
     /// Where videos are decoded: NVDEC first, or the CPU only (`--decode-device`).
-    pub decode: HwDecode,
+    decode: HwDecode,
     /// Also write `preview.mp4` and `review.png` (stage `render`).
-    pub preview: bool,
+    pub(crate) preview: bool,
 }
 
-impl Pipeline<'_> {
+impl<'a> Pipeline<'a> {
+    /// The model's stages with `prelabel run`'s defaults: the detector's own batch size, every
+    /// format, the detector on every frame, the default tracker and refinement, every class
+    /// under its own name, whole frames (no tiles), NVDEC where it works, no preview.
+    pub fn new(spec: &'a ModelSpec, detector: &'a mut Detector, preparer: &'a mut Preparer, post: &'a mut Postprocess) -> Pipeline<'a> {
+        Pipeline {
+            spec,
+            batch_size: detector.auto_batch_size(),
+            detector,
+            preparer,
+            post,
+            formats: Format::ALL.to_vec(),
+            stride: 1,
+            tracker: TrackerConfig::default(),
+            refine: RefineConfig::default(),
+            route: RouteOptions::defaults(spec),
+            export: ExportOptions::default(),
+            tiles: Tiling::off(spec, 100),
+            decode: HwDecode::Cuda,
+            preview: false,
+        }
+    }
+
+    /// Frames (regions) per model call; 0 keeps the detector's own choice.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        if n > 0 {
+            self.batch_size = n;
+        }
+        self
+    }
+    /// The label files to write (duplicates written once).
+    pub fn formats(mut self, formats: &[Format]) -> Self {
+        self.formats = formats.to_vec();
+        self.formats.dedup();
+        self
+    }
+    /// Runs the detector on every `n`th frame (and the last); tracking fills the rest.
+    pub fn stride(mut self, n: usize) -> Self {
+        self.stride = n;
+        self
+    }
+    pub fn tracker(mut self, cfg: TrackerConfig) -> Self {
+        self.tracker = cfg;
+        self
+    }
+    pub fn refine(mut self, cfg: RefineConfig) -> Self {
+        self.refine = cfg;
+        self
+    }
+    /// Which classes are kept under which labels, and the review levels.
+    pub fn route(mut self, route: RouteOptions) -> Self {
+        self.route = route;
+        self
+    }
+    pub fn export(mut self, export: ExportOptions) -> Self {
+        self.export = export;
+        self
+    }
+    /// Which regions of each frame the model sees and how their detections merge.
+    pub fn tiles(mut self, tiles: Tiling) -> Self {
+        self.tiles = tiles;
+        self
+    }
+    /// Where videos are decoded (NVDEC first, or the CPU only).
+    pub fn decode(mut self, decode: HwDecode) -> Self {
+        self.decode = decode;
+        self
+    }
+    /// Also writes `preview.mp4` and `review.png`.
+    pub fn preview(mut self, on: bool) -> Self {
+        self.preview = on;
+        self
+    }
+
     /// Labels `video` into `out_dir` (created if needed), alone. `on_frames(n)` is called as
     /// frames finish; `cancel` stops the run between frames, leaving no output files behind.
     pub fn run(
@@ -179,12 +280,12 @@ impl Pipeline<'_> {
         };
         let videos = Videos {
             spec: self.spec,
-            formats: self.formats,
+            formats: &self.formats,
             stride: self.stride.max(1) as u64,
             tracker: self.tracker,
-            refine: self.refine,
-            route: self.route,
-            export: self.export,
+            refine: &self.refine,
+            route: &self.route,
+            export: &self.export,
             decode: self.decode,
             preview: self.preview,
             tiles: self.tiles,
