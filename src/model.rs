@@ -160,8 +160,8 @@ pub enum DType {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OutputSpec {
-    /// TF Object Detection API SSD raw head: box encodings [N,A,1,4] (ty,tx,th,tw), class logits
-    /// [N,A,C] with class 0 = background, anchors [A,4] (ymin,xmin,ymax,xmax) normalised.
+    /// TF Object Detection API SSD raw head: box encodings \[N,A,1,4\] (ty,tx,th,tw), class logits
+    /// \[N,A,C\] with class 0 = background, anchors \[A,4\] (ymin,xmin,ymax,xmax) normalised.
     Ssd { boxes: String, logits: String, anchors: String, scales: [f32; 4], nms_iou: f32 },
     /// NanoDet (GFL head): class scores [N, A, C], already sigmoided, and box side
     /// distributions [N, A, 4 * (reg_max + 1)] (left, top, right, bottom, each a softmax over
@@ -178,8 +178,8 @@ pub enum OutputSpec {
         #[serde(default)]
         normalized: bool,
     },
-    /// NMS inside the model, separate tensors: boxes [N,K,4], scores [N,K], classes [N,K]
-    /// (float or int), optional count [N].
+    /// NMS inside the model, separate tensors: boxes \[N,K,4\], scores \[N,K\], classes \[N,K\]
+    /// (float or int), optional count \[N\].
     End2endSplit {
         boxes: String,
         scores: String,

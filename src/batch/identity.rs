@@ -45,7 +45,7 @@ const RESERVED: &[&str] = &[
 ];
 
 /// Whether prelabel writes a file or folder of this name itself (ignoring case): the names in
-/// [`RESERVED`] and shard reports (`report.shard-0-of-3.json`).
+/// `RESERVED` and shard reports (`report.shard-0-of-3.json`).
 pub fn is_prelabel_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     RESERVED.contains(&lower.as_str()) || (lower.starts_with("report.shard-") && lower.ends_with(".json"))

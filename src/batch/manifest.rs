@@ -78,7 +78,7 @@ impl ModelPrint {
     }
 }
 
-/// The settings that change labels (report.json's `settings` less [`NOT_LABELS`]) and their hash.
+/// The settings that change labels (report.json's `settings` less `NOT_LABELS`) and their hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SettingsPrint {
     pub sha256: String,

@@ -247,7 +247,7 @@ pub struct RunReport {
     /// Why the CPU ran the model although `auto` was asked for (no CUDA build, no GPU...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_reason: Option<String>,
-    /// What ran each stage: "cpu", "gpu: <adapter>", or the execution provider.
+    /// What ran each stage: "cpu", "gpu: `<adapter>`", or the execution provider.
     pub stage_devices: StageDevices,
     /// The wgpu adapter of the shader stages, when any ran on one.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -4,7 +4,7 @@
 //! Runs on the CPU through ffmpeg (video-rs, and ffmpeg-next directly for YUV, since
 //! video-rs always converts to RGB24); never holds more than the current frame.
 //!
-//! With [`HwDecode::Cuda`] a video is decoded on the GPU by NVDEC ([`nvdec`]) when the node
+//! With [`HwDecode::Cuda`] a video is decoded on the GPU by NVDEC (`nvdec.rs`) when the node
 //! has one and the codec allows it, its frames copied down as NV12 and handed out in the same
 //! two forms; otherwise, per video, on the CPU, and [`VideoReader::decoder`] says why.
 //!

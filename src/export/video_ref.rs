@@ -1,6 +1,6 @@
 //! How the label files name the video they label, so that a tool can open it with no edit:
 //! the source file's name by default; with `--web-video` the browser-playable copy written
-//! beside the labels ([`WEB_VIDEO`], see [`super::web_video`]); with `--video-url PREFIX`
+//! beside the labels ([`WEB_VIDEO`], see [`ExportOptions::web_video`](super::ExportOptions::web_video)); with `--video-url PREFIX`
 //! the URL of that copy, PREFIX plus its path relative to `--out`, each byte outside
 //! `A-Z a-z 0-9 - . _ ~` percent-escaped (so the path survives as a URL path or as a query
 //! value such as Label Studio's `/data/local-files/?d=`). CPU only, no I/O.

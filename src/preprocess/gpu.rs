@@ -4,7 +4,7 @@
 //! the shared [`GpuContext`].
 //!
 //! Frames are uploaded as they are (packed RGB8 bytes, or the three YUV 4:2:0 planes, which
-//! the shader converts with the integers of [`super::yuv`]; four bytes to a u32 word); each batch item
+//! the shader converts with the integers of [`crate::yuv`]; four bytes to a u32 word); each batch item
 //! gets a small record (where its frame lies in the upload, its region, scale and padding),
 //! and the shader writes the output tensor word by word (f32, or two f16 per word).
 //!

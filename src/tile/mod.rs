@@ -1,6 +1,6 @@
 //! Tiling for small, far-away objects: takes a frame size, the model's input size and the
 //! `--tiles` / `--tile-overlap` settings, gives a [`TilePlan`]: the [`Region`]s of a frame
-//! the model looks at, always the whole frame first, then overlapping tiles. [`merge`] turns
+//! the model looks at, always the whole frame first, then overlapping tiles. [`merge`](mod@merge) turns
 //! the detections of all those regions back into one set per frame. Pure CPU arithmetic.
 //!
 //! Why the whole frame stays in: a detector with a 300x300 input sees a 1920x1080 frame
