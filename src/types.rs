@@ -25,7 +25,7 @@ pub enum PixelFormat {
 
 /// Planar YUV 4:2:0, 8 bit, BT.601 limited range (what H.264/MPEG-4 SD video carries):
 /// `y` is `width * height` bytes, `u` and `v` are `ceil(width/2) * ceil(height/2)` bytes
-/// each, all rows tightly packed. `preprocess::yuv` has the reference conversion to RGB.
+/// each, all rows tightly packed. `crate::yuv` has the reference conversion to RGB.
 #[derive(Debug, Clone)]
 pub struct Yuv420 {
     pub y: Vec<u8>,

@@ -10,7 +10,7 @@ use std::path::Path;
 use prelabel::error::{Error, Result};
 use prelabel::eval::annotator::Params;
 use prelabel::eval::guideline::{learn, parts, Outcome, Sample};
-use prelabel::export::AtomicFile;
+use prelabel::files::AtomicFile;
 use prelabel::refine::profile::{ClassProfile, Profile, VERSION};
 use serde::Serialize;
 
