@@ -173,7 +173,8 @@ pub(crate) fn hota(gt: &[MotRow], pred: &[MotRow]) -> HotaScores {
     let align: Vec<f64> = (0..ng * np).map(|k| potential[k] / (gt_count[k / np] + pr_count[k % np] - potential[k])).collect();
 
     // Pass 2: per-frame matching, per-alpha counts.
-    let mut matched: Vec<HashMap<(usize, usize), f64>> = vec![HashMap::new(); ALPHAS];
+    // Ordered: the sums below then add in one order, so `eval --json` gives the same digits every run.
+    let mut matched: Vec<BTreeMap<(usize, usize), f64>> = vec![BTreeMap::new(); ALPHAS];
     for f in &frames {
         let (rows, cols) = (f.gt.len(), f.pred.len());
         if rows == 0 || cols == 0 {
