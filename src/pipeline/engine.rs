@@ -92,6 +92,9 @@ pub struct Work {
     /// Whether the model sees this frame's tiles too (where `--tiles` makes any): false once
     /// `--tiles auto`'s probe found that they do not pay on this video.
     pub tiles: bool,
+    /// One of the first frames `--tiles auto` probes: its whole-frame detections are kept
+    /// apart too (only these; later tiled frames skip that second merge).
+    pub probe: bool,
     pub reply: Sender<Result<Detected>>,
     pub permit: Permit,
 }
@@ -251,7 +254,7 @@ fn batch_loop(
                 p
             });
             items.extend(plan.regions.iter().map(|r| (&w.frame, *r)));
-            counts.push((plan.regions.len(), probing && plan.is_tiled()));
+            counts.push((plan.regions.len(), w.probe && plan.is_tiled()));
         }
         let batch = preparer.prepare(&items);
         drop(items);

@@ -594,7 +594,8 @@ fn decode_loop(mut reader: VideoReader, to: Queue, quit: &dyn Fn() -> bool, stri
     let mut send = |frame: crate::types::Frame| -> bool {
         let Some(tiles) = choice.tiles_for(sent, quit) else { return false };
         let Some(permit) = to.permits.acquire(quit) else { return false };
-        let ok = to.queue.send(Work { video: to.video, frame, tiles, reply: to.reply.clone(), permit }).is_ok();
+        let probe = choice.probes(sent);
+        let ok = to.queue.send(Work { video: to.video, frame, tiles, probe, reply: to.reply.clone(), permit }).is_ok();
         sent += ok as u64;
         ok
     };

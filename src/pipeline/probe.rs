@@ -28,6 +28,11 @@ impl TileChoice {
         TileChoice { probing, tiles: Mutex::new(None), set: Condvar::new() }
     }
 
+    /// Whether the `sent`-th frame sent to the model (from 0) is one the probe compares.
+    pub fn probes(&self, sent: u64) -> bool {
+        self.probing && sent < PROBE_FRAMES as u64
+    }
+
     /// For the decoder: whether the `sent`-th frame sent to the model (from 0) is tiled. Past
     /// the probe it waits for the choice; `None` when `quit()` turns true first.
     pub fn tiles_for(&self, sent: u64, quit: &dyn Fn() -> bool) -> Option<bool> {
