@@ -24,8 +24,13 @@ const FAR: (u32, u32, u32, u32) = (214, 160, 853, 460);
 
 /// Runs prelabel on `video` with `--tiles tiles`; returns the mot.txt it wrote.
 fn run(video: &Path, out: &Path, tiles: &str) -> PathBuf {
+    run_with(video, out, tiles, &[])
+}
+
+fn run_with(video: &Path, out: &Path, tiles: &str, more: &[&str]) -> PathBuf {
     // The detector's own output (no tracking): tiling is about what the detector finds.
-    let args = ["--score-threshold", "0.05", "--no-track", "--tiles", tiles, "--model", "ssd_mobilenet_v2_coco"];
+    let mut args = vec!["--score-threshold", "0.05", "--no-track", "--tiles", tiles, "--model", "ssd_mobilenet_v2_coco"];
+    args.extend_from_slice(more);
     common::label_people(video, out, &args).join("mot.txt")
 }
 
@@ -36,12 +41,18 @@ fn ap(gt: &[MotRow], mot: &Path) -> f64 {
 /// The first `frames` frames of `seq`, far away (see [`FAR`]), and its ground truth moved
 /// the same way.
 fn far_clip(dir: &Path, seq: &str, frames: u64, tmp: &Path) -> (PathBuf, Vec<MotRow>) {
+    far_clip_after(dir, seq, frames, 0, tmp)
+}
+
+/// As [`far_clip`], after `lead` black frames (a camera that opens on nobody).
+fn far_clip_after(dir: &Path, seq: &str, frames: u64, lead: u64, tmp: &Path) -> (PathBuf, Vec<MotRow>) {
     let (w, h, x, y) = FAR;
-    let video = tmp.join(format!("far-{seq}.mp4"));
+    let video = tmp.join(format!("far-{seq}-{lead}.mp4"));
+    let filter = format!("scale={w}:{h},pad=1920:1080:{x}:{y},tpad=start={lead}:color=black");
     let ok = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-i"])
         .arg(dir.join(format!("{seq}.mp4")))
-        .args(["-vf", &format!("scale={w}:{h},pad=1920:1080:{x}:{y}"), "-frames:v", &frames.to_string()])
+        .args(["-vf", &filter, "-frames:v", &(frames + lead).to_string()])
         .args(["-c:v", "libx264", "-crf", "18"])
         .arg(&video)
         .status()
@@ -55,7 +66,7 @@ fn far_clip(dir: &Path, seq: &str, frames: u64, tmp: &Path) -> (PathBuf, Vec<Mot
         .map(|r| {
             let b = r.bbox;
             let bbox = BBox { x1: b.x1 * sx + x as f32, y1: b.y1 * sy + y as f32, x2: b.x2 * sx + x as f32, y2: b.y2 * sy + y as f32 };
-            MotRow { bbox, ..r }
+            MotRow { bbox, frame: r.frame + lead, ..r }
         })
         .collect();
     (video, gt)
@@ -77,6 +88,24 @@ fn far_away_people_are_found_with_auto_tiles() {
     eprintln!("far-away TUD-Campus (40 frames, 1920x1080): person AP50 off {off:.4}, auto {auto:.4}; {chose}");
     assert!(chose.starts_with("tiles 2x4:"), "{chose}");
     assert!(auto >= off + 0.2, "auto {auto:.4} is not clearly better than off {off:.4}");
+}
+
+/// A video that opens on nobody: the first probe cannot answer, so the frames go on whole
+/// and a later probe, once people are there, chooses the tiles. Deciding on the first probe
+/// alone (`--tile-probe-every 0`) would leave the whole video untiled.
+#[test]
+fn far_away_people_after_an_empty_opening_are_tiled_by_a_later_probe() {
+    let Some(dir) = common::mot15("TUD-Campus") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (video, gt) = far_clip_after(&dir, "TUD-Campus", 40, 24, tmp.path());
+    let once = ap(&gt, &run_with(&video, &tmp.path().join("once"), "auto", &["--tile-probe-every", "0"]));
+    let again = ap(&gt, &run_with(&video, &tmp.path().join("again"), "auto", &["--tile-probe-every", "24"]));
+    let (chose_once, chose_again) = (tiles_chosen(&tmp.path().join("once")), tiles_chosen(&tmp.path().join("again")));
+    eprintln!("24 black frames, then far-away TUD-Campus: AP50 probing once {once:.4} ({chose_once}), again {again:.4} ({chose_again})");
+    assert!(chose_once.starts_with("whole frame only: in the first 16 frames, 0 boxes"), "{chose_once}");
+    assert!(chose_again.starts_with("tiles 2x4: in 16 frames from detector frame 24,"), "{chose_again}");
+    assert!(chose_again.ends_with("(1 earlier probe saw too few people to answer)"), "{chose_again}");
+    assert!(again >= once + 0.2, "probing again {again:.4} is not clearly better than once {once:.4}");
 }
 
 fn close_up(seq: &str) {
@@ -120,7 +149,12 @@ fn bad_tile_settings_are_refused_with_one_clear_line() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let video = common::from_setup(".deps/vtest.avi");
-    for (flag, value, says) in [("--tiles", "3", "RxC"), ("--tiles", "0x2", "RxC"), ("--tile-overlap", "0.95", "0..0.9")] {
+    for (flag, value, says) in [
+        ("--tiles", "3", "RxC"),
+        ("--tiles", "0x2", "RxC"),
+        ("--tile-overlap", "0.95", "0..0.9"),
+        ("--tile-probe-every", "5", "at least 16"),
+    ] {
         let o = common::prelabel(&["run", video.to_str().unwrap(), "--out", out.to_str().unwrap(), flag, value, "-q"]);
         let err = common::stderr(&o);
         assert!(!o.status.success() && err.contains(says) && !err.contains("panicked"), "{flag} {value}: {err}");

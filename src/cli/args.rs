@@ -91,8 +91,9 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) overwrite: bool,
     /// Tiles for small, far-away objects: off; auto (the first 16 frames of each video are
-    /// seen whole and in tiles, 2x2 or more for frames shrunk over 2.5x into the model input;
-    /// the rest is tiled only when the tiles found at least 1.4x the boxes scored >= 0.5:
+    /// seen whole and in tiles, 2x2 or more for frames shrunk over 2.5x into the model input,
+    /// again later if nearly nobody was there, see --tile-probe-every; the rest is tiled only
+    /// when the tiles found at least 1.4x the boxes scored >= 0.5:
     /// far or crowded scenes, not close-ups, whose labels then equal --tiles off); or RxC rows
     /// x columns (2x2) everywhere. The whole frame is always looked at too. Each tile costs one
     /// more model call per frame. report.json and the log say what auto chose for each video.
@@ -102,6 +103,12 @@ pub(crate) struct RunArgs {
     /// lie whole in some tile.
     #[arg(long, default_value_t = 0.2, value_parser = |s: &str| in_range(s, 0.0, 0.9, "a fraction from 0 to 0.9"))]
     pub(crate) tile_overlap: f32,
+    /// With --tiles auto: a probe that sees almost nobody (fewer than 0.5 boxes scored >= 0.5 a
+    /// frame) cannot answer, so the frames go on whole and the video is probed again this many
+    /// detector frames after the last probe began, until one answers (0: decide on the first
+    /// probe). For footage that opens empty: CCTV switched on before anyone arrives.
+    #[arg(long, default_value_t = prelabel::tile::PROBE_EVERY, value_name = "FRAMES")]
+    pub(crate) tile_probe_every: u64,
     #[command(flatten)]
     pub(crate) tracking: TrackingArgs,
     #[command(flatten)]

@@ -149,7 +149,9 @@ impl Engine {
         let mut formats = args.formats.clone();
         formats.dedup();
         let tiles = Tiling {
-            config: TileConfig::new(args.tiles, args.tile_overlap).map_err(Error::Usage)?,
+            config: TileConfig::new(args.tiles, args.tile_overlap)
+                .and_then(|c| c.with_probe_every(args.tile_probe_every))
+                .map_err(Error::Usage)?,
             merge: MergeParams::for_model(&spec, args.max_detections),
         };
 
@@ -174,7 +176,10 @@ impl Engine {
                 threads: args.threads,
                 formats: formats.clone(),
                 stride,
-                tiles: format!("{:?}, overlap {}", args.tiles, args.tile_overlap),
+                tiles: match args.tile_probe_every {
+                    prelabel::tile::PROBE_EVERY => format!("{:?}, overlap {}", args.tiles, args.tile_overlap),
+                    n => format!("{:?}, overlap {}, probe every {n}", args.tiles, args.tile_overlap),
+                },
                 tracker,
                 refine: refine.clone(),
                 labels: args.export.labels.clone(),

@@ -368,7 +368,7 @@ impl Videos<'_> {
         let mut stages = StageTimes::default();
 
         let (reply, replies) = channel::<Result<Detected>>();
-        let choice = TileChoice::new(self.tiles.config.mode == TileMode::Auto);
+        let choice = TileChoice::new(self.tiles.config.mode == TileMode::Auto, self.tiles.config.probe_every);
         let grid = self.tiles.plan(info.width, info.height, &self.spec.input.for_frame(info.width, info.height)).grid();
         // Set when this video's tracking stops early: its decoder stops waiting for room.
         let gave_up = AtomicBool::new(false);
@@ -429,8 +429,8 @@ impl Videos<'_> {
     /// Takes the video's detections as they come back, strictly in frame order, and tracks
     /// them one frame at a time (the tracker cannot tell batches apart). Returns at the end
     /// of the video or on the first error.
-    /// With `--tiles auto`, the probed first frames are held until the probe chooses (see
-    /// `probe`), then tracked in order with the chosen detections.
+    /// With `--tiles auto`, probed frames are held until their probe ends (see `probe`), then
+    /// tracked in order with the chosen detections.
     fn track(
         &self,
         replies: Receiver<Result<Detected>>,
@@ -450,7 +450,7 @@ impl Videos<'_> {
             seen.reported = seen.reported.max(index + 1);
         };
         // Dropping `replies` on an error lets the engine drop this video's later results.
-        for d in replies.iter() {
+        for (received, d) in replies.iter().enumerate() {
             let d = d?;
             let index = d.detections.frame.index;
             if last.is_some_and(|l| index <= l) {
@@ -471,8 +471,9 @@ impl Videos<'_> {
                     let (tiled_looks, whole_looks) = (looks(&d.detections), looks(&whole));
                     probe.hold(Held { tiled: (d.detections, tiled_looks), whole: (whole, whole_looks) })
                 }
-                // A frame that was not tiled: nothing to compare, the whole frame it is.
-                None if probe.undecided() => {
+                // A frame the probe wanted but that could not be tiled: nothing to compare,
+                // the whole frame it is.
+                None if probe.expects(received as u64) => {
                     let mut ready = probe.choose();
                     let l = looks(&d.detections);
                     ready.push((d.detections, l));
@@ -592,10 +593,10 @@ fn decode_loop(mut reader: VideoReader, to: Queue, quit: &dyn Fn() -> bool, stri
     let mut error = None;
     let mut held: Option<crate::types::Frame> = None;
     let mut send = |frame: crate::types::Frame| -> bool {
-        let Some(tiles) = choice.tiles_for(sent, quit) else { return false };
+        let Some(how) = choice.sending(sent, quit) else { return false };
         let Some(permit) = to.permits.acquire(quit) else { return false };
-        let probe = choice.probes(sent);
-        let ok = to.queue.send(Work { video: to.video, frame, tiles, probe, reply: to.reply.clone(), permit }).is_ok();
+        let ok =
+            to.queue.send(Work { video: to.video, frame, tiles: how.tiles, probe: how.probe, reply: to.reply.clone(), permit }).is_ok();
         sent += ok as u64;
         ok
     };

@@ -1,7 +1,9 @@
-//! `--tiles auto` inside one video: its decoder sends the first [`PROBE_FRAMES`] detector
-//! frames with tiles, then waits for the choice; its tracking thread holds those frames'
-//! results back, counts what the tiles added ([`ProbeTally`]), chooses, and gives the held
-//! frames to the tracker with the chosen detections. CPU only.
+//! `--tiles auto` inside one video: its decoder sends [`PROBE_FRAMES`] detector frames with
+//! tiles, then waits for the answer; its tracking thread holds those frames' results back,
+//! counts what the tiles added ([`ProbeTally`]), and gives the held frames to the tracker with
+//! the chosen detections. A probe that saw too few people to answer lets the frames go on
+//! whole, and the decoder sends the next probe `probe_every` detector frames after the last
+//! one began, until one answers. CPU only.
 //!
 //! Why wait instead of choosing on the fly: the choice must not depend on how fast the model
 //! answers, or a video's labels would change with `--jobs` and the machine. Holding the probed
@@ -17,42 +19,77 @@ use crate::types::FrameDetections;
 /// The choice, shared by a video's decoder (which waits for it) and its tracking thread.
 pub(super) struct TileChoice {
     probing: bool,
-    tiles: Mutex<Option<bool>>,
+    /// Detector frames from one probe's start to the next (0: one probe only).
+    every: u64,
+    state: Mutex<Answers>,
     set: Condvar,
+}
+
+#[derive(Default)]
+struct Answers {
+    /// The answer for the rest of the video, once a probe gave one.
+    tiles: Option<bool>,
+    /// Probes that ended without an answer: the next one is probe number `unanswered`.
+    unanswered: u64,
+}
+
+/// How the decoder sends one frame.
+pub(super) struct Sending {
+    pub tiles: bool,
+    /// A frame the probe compares: seen whole and tiled.
+    pub probe: bool,
 }
 
 impl TileChoice {
     /// `probing`: whether `--tiles auto` asks for a probe (otherwise every frame is sent with
-    /// tiles, and the tile settings alone say whether there are any).
-    pub fn new(probing: bool) -> TileChoice {
-        TileChoice { probing, tiles: Mutex::new(None), set: Condvar::new() }
+    /// tiles, and the tile settings alone say whether there are any). `every`: see
+    /// [`crate::tile::TileConfig::probe_every`].
+    pub fn new(probing: bool, every: u64) -> TileChoice {
+        TileChoice { probing, every, state: Mutex::new(Answers::default()), set: Condvar::new() }
     }
 
-    /// Whether the `sent`-th frame sent to the model (from 0) is one the probe compares.
-    pub fn probes(&self, sent: u64) -> bool {
-        self.probing && sent < PROBE_FRAMES as u64
-    }
-
-    /// For the decoder: whether the `sent`-th frame sent to the model (from 0) is tiled. Past
-    /// the probe it waits for the choice; `None` when `quit()` turns true first.
-    pub fn tiles_for(&self, sent: u64, quit: &dyn Fn() -> bool) -> Option<bool> {
-        if !self.probing || sent < PROBE_FRAMES as u64 {
-            return Some(true);
+    /// Which probe the `sent`-th frame sent to the model (from 0) would belong to, and whether
+    /// it lies inside that probe's frames.
+    fn probe_of(&self, sent: u64) -> (u64, bool) {
+        match self.every {
+            0 => (0, sent < PROBE_FRAMES as u64),
+            n => (sent / n, sent % n < PROBE_FRAMES as u64),
         }
-        let mut tiles = self.tiles.lock().unwrap_or_else(|e| e.into_inner());
+    }
+
+    /// For the decoder: how the `sent`-th frame sent to the model (from 0) goes. Past a
+    /// probe's frames it waits for that probe's answer; `None` when `quit()` turns true first.
+    pub fn sending(&self, sent: u64, quit: &dyn Fn() -> bool) -> Option<Sending> {
+        if !self.probing {
+            return Some(Sending { tiles: true, probe: false });
+        }
+        let (probe, inside) = self.probe_of(sent);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(t) = *tiles {
-                return Some(t);
+            if let Some(tiles) = state.tiles {
+                return Some(Sending { tiles, probe: false });
+            }
+            if probe < state.unanswered {
+                // Between probes (an earlier one could not answer): the whole frame.
+                return Some(Sending { tiles: false, probe: false });
+            }
+            if probe == state.unanswered && inside {
+                return Some(Sending { tiles: true, probe: true });
             }
             if quit() {
                 return None;
             }
-            tiles = self.set.wait_timeout(tiles, Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner()).0;
+            state = self.set.wait_timeout(state, Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 
     fn decide(&self, tiles: bool) {
-        *self.tiles.lock().unwrap_or_else(|e| e.into_inner()) = Some(tiles);
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).tiles = Some(tiles);
+        self.set.notify_all();
+    }
+
+    fn no_answer(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).unanswered += 1;
         self.set.notify_all();
     }
 }
@@ -69,6 +106,9 @@ pub(super) struct Probe<'c> {
     choice: &'c TileChoice,
     held: Vec<Held>,
     tally: ProbeTally,
+    /// Probes that ended without an answer, and what the last one saw.
+    unanswered: u64,
+    last: Option<String>,
     /// The log's line once chosen.
     pub chosen: Option<String>,
     grid: String,
@@ -77,12 +117,18 @@ pub(super) struct Probe<'c> {
 impl<'c> Probe<'c> {
     /// `grid`: the tiles a probed frame is seen in, as `--tiles` writes them (for the log).
     pub fn new(choice: &'c TileChoice, grid: String) -> Probe<'c> {
-        Probe { choice, held: Vec::new(), tally: ProbeTally::default(), chosen: None, grid }
+        Probe { choice, held: Vec::new(), tally: ProbeTally::default(), unanswered: 0, last: None, chosen: None, grid }
     }
 
-    /// Whether frames are still held for the choice.
+    /// Whether the rest of the video still waits for an answer.
     pub fn undecided(&self) -> bool {
         self.choice.probing && self.chosen.is_none()
+    }
+
+    /// Whether the `received`-th result from the model (from 0) is one the probe under way
+    /// should have been sent with tiles (when it was not, the frame cannot be tiled).
+    pub fn expects(&self, received: u64) -> bool {
+        self.undecided() && self.choice.probe_of(received) == (self.unanswered, true)
     }
 
     /// Holds a probed frame. Returns the held frames, in order, with the chosen detections
@@ -92,22 +138,123 @@ impl<'c> Probe<'c> {
         self.tally.add(scores(&held.whole.0), scores(&held.tiled.0));
         self.held.push(held);
         if self.tally.frames >= PROBE_FRAMES {
-            self.choose()
+            self.end(false)
         } else {
             Vec::new()
         }
     }
 
-    /// Chooses on what is held (the end of a short video, or a frame that cannot be tiled) and
+    /// Chooses on what is held (the end of the video, or a frame that cannot be tiled) and
     /// gives the held frames back.
     pub fn choose(&mut self) -> Vec<(FrameDetections, Vec<Appearance>)> {
+        self.end(true)
+    }
+
+    /// Ends the probe under way. It answers for the rest of the video when it saw enough
+    /// people, or when it is the last (`last`, or no probe follows); otherwise its frames go on
+    /// whole and the decoder sends the next probe later.
+    fn end(&mut self, last: bool) -> Vec<(FrameDetections, Vec<Appearance>)> {
         if !self.undecided() {
             return Vec::new();
         }
-        let tiles = self.tally.tiles_pay();
-        self.chosen =
-            Some(if self.tally.frames == 0 { "whole frame only: no frame could be tiled".into() } else { self.tally.describe(&self.grid) });
-        self.choice.decide(tiles);
+        let answers = self.tally.conclusive() || last || self.choice.every == 0;
+        let tiles = answers && self.tally.tiles_pay();
+        if answers {
+            let start = self.unanswered * self.choice.every;
+            self.chosen = Some(match self.tally.frames {
+                0 => match self.last.take() {
+                    Some(last) => format!("{last}: too few people to answer, and no later probe before the end"),
+                    None => "whole frame only: no frame could be tiled".into(),
+                },
+                _ => self.tally.describe(&self.grid, start, self.unanswered),
+            });
+            self.choice.decide(tiles);
+        } else {
+            self.last = Some(self.tally.describe(&self.grid, self.unanswered * self.choice.every, self.unanswered));
+            self.unanswered += 1;
+            self.tally = ProbeTally::default();
+            self.choice.no_answer();
+        }
         self.held.drain(..).map(|h| if tiles { h.tiled } else { h.whole }).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{BBox, Detection, FrameInfo};
+
+    /// Frame `index` seen whole with `whole` confident boxes and tiled with `tiled`.
+    fn held(index: u64, whole: usize, tiled: usize) -> Held {
+        let frame = FrameInfo { index, width: 1920, height: 1080 };
+        let boxes = |n: usize| FrameDetections {
+            frame,
+            detections: (0..n)
+                .map(|i| Detection { bbox: BBox { x1: i as f32, y1: 0.0, x2: i as f32 + 9.0, y2: 20.0 }, class: 0, score: 0.9 })
+                .collect(),
+        };
+        Held { tiled: (boxes(tiled), Vec::new()), whole: (boxes(whole), Vec::new()) }
+    }
+
+    fn how(choice: &TileChoice, sent: u64) -> (bool, bool) {
+        let s = choice.sending(sent, &|| true).expect("no wait");
+        (s.tiles, s.probe)
+    }
+
+    #[test]
+    fn an_unanswered_probe_sends_frames_whole_until_the_next_probe_answers() {
+        let choice = TileChoice::new(true, 32);
+        let mut probe = Probe::new(&choice, "2x2".into());
+        (0..16).for_each(|sent| assert_eq!(how(&choice, sent), (true, true)));
+        // The decoder waits past the probe's frames (and gives up when told to quit).
+        assert!(choice.sending(16, &|| true).is_none());
+        // Nobody there: no answer; the held frames come back whole.
+        for i in 0..16 {
+            let back = probe.hold(held(i, 0, if i == 3 { 2 } else { 0 }));
+            assert_eq!(back.len(), if i == 15 { 16 } else { 0 });
+            assert!(back.iter().all(|(fd, _)| fd.detections.is_empty()), "frame 3's tiled boxes were given back");
+        }
+        assert!(probe.undecided() && probe.chosen.is_none());
+        (16..32).for_each(|sent| assert_eq!(how(&choice, sent), (false, false)));
+        assert!(!probe.expects(20) && probe.expects(32) && !probe.expects(48));
+        (32..48).for_each(|sent| assert_eq!(how(&choice, sent), (true, true)));
+        // People arrive, far away: the tiles find them, and tile the rest.
+        let back: Vec<_> = (32..48).flat_map(|i| probe.hold(held(i, 1, 3))).collect();
+        assert_eq!(back.len(), 16);
+        assert!(back.iter().all(|(fd, _)| fd.detections.len() == 3));
+        assert_eq!(how(&choice, 48), (true, false));
+        assert_eq!(how(&choice, 4000), (true, false));
+        let chosen = probe.chosen.clone().unwrap();
+        assert!(chosen.starts_with("tiles 2x2: in 16 frames from detector frame 32, 48 boxes"), "{chosen}");
+        assert!(probe.choose().is_empty() && !probe.undecided());
+    }
+
+    #[test]
+    fn probing_once_answers_on_the_first_probe_even_with_nobody_there() {
+        let choice = TileChoice::new(true, 0);
+        let mut probe = Probe::new(&choice, "2x2".into());
+        let back: Vec<_> = (0..16).flat_map(|i| probe.hold(held(i, 0, 0))).collect();
+        assert_eq!(back.len(), 16);
+        assert_eq!(
+            probe.chosen.as_deref(),
+            Some("whole frame only: in the first 16 frames, 0 boxes scored >= 0.5 with 2x2 tiles, 0 from the whole frame")
+        );
+        assert_eq!(how(&choice, 16), (false, false));
+        assert_eq!(how(&choice, 1500), (false, false));
+    }
+
+    #[test]
+    fn a_video_ending_between_probes_says_none_answered() {
+        let choice = TileChoice::new(true, 32);
+        let mut probe = Probe::new(&choice, "2x2".into());
+        (0..16).for_each(|i| drop(probe.hold(held(i, 0, 0))));
+        assert!(probe.choose().is_empty());
+        assert_eq!(
+            probe.chosen.as_deref(),
+            Some(
+                "whole frame only: in the first 16 frames, 0 boxes scored >= 0.5 with 2x2 tiles, 0 from the whole frame: \
+                 too few people to answer, and no later probe before the end"
+            )
+        );
     }
 }

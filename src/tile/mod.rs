@@ -16,7 +16,7 @@ use std::str::FromStr;
 use crate::types::Region;
 
 pub use merge::{merge, merge_batch, MergeParams};
-pub use probe::{ProbeTally, PROBE_FRAMES};
+pub use probe::{ProbeTally, PROBE_EVERY, PROBE_FRAMES};
 
 /// `auto` tiles only frames shrunk by more than this to fit the model input (along the
 /// more-shrunk axis). Measured (person AP50, SSD 300x300, see the branch notes): at 2.1x
@@ -73,16 +73,28 @@ pub struct TileConfig {
     /// Fraction of a tile shared with its neighbour (0..0.9), so an object cut by one tile's
     /// border lies whole in the next one when it is smaller than the overlap.
     pub overlap: f32,
+    /// `auto` only: detector frames from the start of one probe to the next while none has
+    /// seen enough people to answer (0: the first probe's answer is final). See [`probe`].
+    pub probe_every: u64,
 }
 
 impl TileConfig {
-    pub const OFF: TileConfig = TileConfig { mode: TileMode::Off, overlap: 0.2 };
+    pub const OFF: TileConfig = TileConfig { mode: TileMode::Off, overlap: 0.2, probe_every: PROBE_EVERY };
 
     pub fn new(mode: TileMode, overlap: f32) -> Result<TileConfig, String> {
         if !(0.0..=0.9).contains(&overlap) {
             return Err(format!("--tile-overlap {overlap} is outside 0..0.9"));
         }
-        Ok(TileConfig { mode, overlap })
+        Ok(TileConfig { mode, overlap, probe_every: PROBE_EVERY })
+    }
+
+    /// Probes again every `frames` detector frames while none has answered (0: never again;
+    /// else at least [`PROBE_FRAMES`], so that probes do not overlap).
+    pub fn with_probe_every(self, frames: u64) -> Result<TileConfig, String> {
+        if frames != 0 && frames < PROBE_FRAMES as u64 {
+            return Err(format!("--tile-probe-every {frames}: 0 (probe once) or at least {PROBE_FRAMES} frames, the length of one probe"));
+        }
+        Ok(TileConfig { probe_every: frames, ..self })
     }
 }
 
