@@ -5,6 +5,10 @@
 //!
 //!   cargo bench --bench nms            (after scripts/setup.sh --tests; needs ../shared data)
 //!   PRELABEL_BENCH_ROUNDS=5 cargo bench --bench nms
+//!   PRELABEL_BENCH_MODEL=models/ssd_mobilenet_v2_coco_int8.toml cargo bench --bench nms
+//!
+//! `PRELABEL_BENCH_MODEL` names another SSD description whose outputs feed the stages (the
+//! one-shot GPU check carries the int8 SSD, a quarter of the fp32 file's size).
 //!
 //! Stages (median of the rounds, milliseconds per batch):
 //! - cpu decode: `Postprocessor::candidates` (decode, threshold, clamp);
@@ -57,7 +61,9 @@ fn main() {
         eprintln!("bench: {} is missing (set PRELABEL_SHARED)", video.display());
         std::process::exit(1);
     }
-    let spec = ModelSpec::load(&repo().join("models/ssd_mobilenet_v2_coco.toml")).unwrap();
+    let model = std::env::var_os("PRELABEL_BENCH_MODEL").map_or_else(|| repo().join("models/ssd_mobilenet_v2_coco.toml"), PathBuf::from);
+    let spec = ModelSpec::load(&model).unwrap();
+    println!("model: {}", spec.name);
     let mut reader = VideoReader::open(&video).unwrap();
     let mut frames = Vec::new();
     while let (true, Some(f)) = (frames.len() < 32, reader.next_frame().unwrap()) {

@@ -1,10 +1,15 @@
-"""The benchmark's baseline: the same SSD model in Python onnxruntime, frames from an ffmpeg
-pipe, OpenCV bilinear resize, numpy box decoding and per-class NMS. This is what a team would
-write without prelabel; benches/pipeline.rs runs it beside prelabel and reports the ratio.
+"""The benchmark's baseline: the same model in Python onnxruntime, frames from an ffmpeg pipe,
+OpenCV bilinear resize, numpy box decoding and per-class NMS. This is what a team would write
+without prelabel; benches/pipeline.rs runs it beside prelabel (the SSD) and reports the ratio.
 
 Usage: baseline_python.py MODEL.onnx VIDEO [--threads N] [--mot OUT.txt] [--device cpu|cuda] [--batch N]
+                          [--size WxH]
 Prints one JSON line: {"frames": ..., "seconds": ..., "fps": ..., "detections": ..., "provider": ...}.
 --device cuda (onnxruntime-gpu, scripts/gpu-check.sh) fails rather than fall back to the CPU.
+
+The model's outputs say which it is: the SSD's raw head (300x300, whole frame stretched) or
+NanoDet-g (`scores`, `boxes`: top-left letterbox into --size, default 768x448, what prelabel
+picks for 1080p; BGR, (p - mean) / std; GFL decode, models/nanodet_g_coco.toml).
 """
 import argparse
 import json
@@ -18,6 +23,11 @@ import onnxruntime as ort
 SCORE = 0.3
 NMS_IOU = 0.6
 MAX_DET = 100
+# NanoDet-g (models/nanodet_g_coco.toml): BGR mean and std in pixel units, strides, bins per side.
+ND_MEAN = np.array([103.53, 116.28, 123.675], np.float32)
+ND_STD = np.array([57.375, 57.12, 58.395], np.float32)
+ND_STRIDES = (8, 16, 32)
+ND_BINS = 11
 
 
 def probe_size(video):
@@ -66,6 +76,49 @@ def decode(enc, logits, anchors, w, h):
     return dets[:MAX_DET]
 
 
+def nanodet_grid(w, h):
+    cx, cy, st = [], [], []
+    for s in ND_STRIDES:
+        gh, gw = -(-h // s), -(-w // s)
+        yy, xx = np.mgrid[0:gh, 0:gw]
+        cx.append((xx.ravel() + 0.5) * s)
+        cy.append((yy.ravel() + 0.5) * s)
+        st.append(np.full(gh * gw, s))
+    return [np.concatenate(v).astype(np.float32) for v in (cx, cy, st)]
+
+
+def nanodet_input(rgb, w, h):
+    """Top-left letterbox of an RGB frame into w x h: ([3,h,w] float32, scale)."""
+    fh, fw = rgb.shape[:2]
+    scale = min(w / fw, h / fh)
+    rw, rh = max(1, round(fw * scale)), max(1, round(fh * scale))
+    img = np.zeros((h, w, 3), np.float32)
+    img[:rh, :rw] = cv2.resize(rgb[:, :, ::-1], (rw, rh), interpolation=cv2.INTER_LINEAR)
+    img[:rh, :rw] = (img[:rh, :rw] - ND_MEAN) / ND_STD
+    img[rh:, :] = -ND_MEAN / ND_STD
+    img[:rh, rw:] = -ND_MEAN / ND_STD
+    return img.transpose(2, 0, 1), scale
+
+
+def nanodet_decode(scores, dist, grid, scale):
+    cx, cy, st = grid
+    dets = []
+    for c in range(scores.shape[1]):
+        sel = np.nonzero(scores[:, c] >= SCORE)[0]
+        if not sel.size:
+            continue
+        d = dist[sel].reshape(-1, 4, ND_BINS)
+        p = np.exp(d - d.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        e = (p * np.arange(ND_BINS, dtype=np.float32)).sum(-1) * st[sel, None]
+        b = np.stack([cx[sel] - e[:, 0], cy[sel] - e[:, 1], cx[sel] + e[:, 2], cy[sel] + e[:, 3]], 1) / scale
+        s = scores[sel, c]
+        for i in nms(b, s, NMS_IOU):
+            dets.append((c, float(s[i]), b[i]))
+    dets.sort(key=lambda d: -d[1])
+    return dets[:MAX_DET]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -74,6 +127,7 @@ def main():
     ap.add_argument("--mot")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--batch", type=int, default=1, help="frames per inference call")
+    ap.add_argument("--size", default="768x448", help="NanoDet input WxH (multiples of 32)")
     a = ap.parse_args()
     so = ort.SessionOptions()
     if a.threads:
@@ -82,6 +136,10 @@ def main():
     sess = ort.InferenceSession(a.model, so, providers=[provider])
     if sess.get_providers()[0] != provider:
         raise SystemExit(f"baseline: {provider} is not available (got {sess.get_providers()})")
+    nanodet = {o.name for o in sess.get_outputs()} >= {"scores", "boxes"}
+    in_name = sess.get_inputs()[0].name
+    iw, ih = map(int, a.size.lower().split("x"))
+    grid = nanodet_grid(iw, ih) if nanodet else None
     w, h = probe_size(a.video)
     start = time.perf_counter()
     ff = subprocess.Popen(
@@ -91,9 +149,15 @@ def main():
 
     def flush(batch):
         nonlocal frames, ndet
-        enc, logits, anchors = sess.run(None, {"Preprocessor/sub:0": np.stack(batch)})
+        if nanodet:
+            scores, dist = sess.run(["scores", "boxes"], {in_name: np.stack([b for b, _ in batch])})
+        else:
+            enc, logits, anchors = sess.run(None, {in_name: np.stack(batch)})
         for i in range(len(batch)):
-            dets = decode(enc[i, :, 0, :], logits[i], anchors, w, h)
+            if nanodet:
+                dets = nanodet_decode(scores[i], dist[i], grid, batch[i][1])
+            else:
+                dets = decode(enc[i, :, 0, :], logits[i], anchors, w, h)
             frames += 1
             ndet += len(dets)
             for c, s, b in dets:
@@ -105,7 +169,10 @@ def main():
         if len(buf) < w * h * 3:
             break
         img = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
-        batch.append(cv2.resize(img, (300, 300), interpolation=cv2.INTER_LINEAR).astype(np.float32) * (2 / 255) - 1)
+        if nanodet:
+            batch.append(nanodet_input(img, iw, ih))
+        else:
+            batch.append(cv2.resize(img, (300, 300), interpolation=cv2.INTER_LINEAR).astype(np.float32) * (2 / 255) - 1)
         if len(batch) == a.batch:
             flush(batch)
             batch = []

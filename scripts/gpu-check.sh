@@ -5,7 +5,8 @@
 # docs/src/devices.md ("One-shot GPU check") says how to use it; here is what it does.
 #
 #   scripts/gpu-check.sh pack PARTS           on the build machine (Debian 12, after scripts/setup.sh):
-#                                             makes the kit, in pieces of at most 60 MB, in PARTS/
+#                                             makes the kit, xz-compressed, in pieces of at most
+#                                             60 MB (GPU_CHECK_PIECE_BYTES), in PARTS/
 #   scripts/gpu-check.sh run PARTS [options]  on the GPU node: checks and assembles the pieces, runs
 #                                             every step below, writes one results file (markdown)
 #   scripts/gpu-check.sh assemble PARTS DEST  only check the pieces and unpack the kit as DEST/gpu-kit
@@ -15,28 +16,41 @@
 #   --work DIR      where the kit is unpacked and the clips and labels go (default: a temp folder)
 #   --dry-run       check the pieces' sums, print the plan and exit: no GPU, nothing unpacked
 #
-# The kit (pieces in the format of `prelabel bundle --pieces`: bundle.tar.000, .001, ... of one
-# tar, and SHA256SUMS; the tar holds gpu-kit/ with its own SHA256SUMS):
-#   bundle/     `prelabel bundle` (program, ffmpeg libraries, the CPU ONNX Runtime, the default model)
-#   wheels/     onnxruntime-gpu (ONNX Runtime's CUDA build, ~256 MB: the Python baseline imports
-#               it, and prelabel loads its libonnxruntime.so and CUDA provider)
-#   bin/        the shader benches (benches/shaders.rs, benches/nms.rs), the ffmpeg and ffprobe
-#               programs (they run on the bundle's libraries); vulkan/ libvulkan.so.1 (the loader)
-#   repo/       models/*.toml, the SSD's .onnx, scripts/baseline_python.py (which runs the SSD);
-#               data/ the TUD clips the benches read
+# The kit: one tar of gpu-kit/ (with its own SHA256SUMS), compressed with xz -9, cut into
+# gpu-kit.tar.xz.000, .001, ... beside a SHA256SUMS of the pieces (an uncompressed tar in
+# pieces, as `prelabel bundle --pieces` writes, is read too). It holds only what the node
+# lacks: the node (this workplace's CUDA image) has the NVIDIA driver, the CUDA 13 and cuDNN 9
+# libraries as nvidia-* Python wheels, Python 3.12 with numpy and OpenCV, and a CPU-only
+# onnxruntime; it has no ffmpeg libraries, no ONNX Runtime with CUDA and no network.
+#   bundle/     `prelabel bundle` with ONNX Runtime 1.31.1's CUDA build (from the PyPI wheel
+#               onnxruntime-gpu, built for CUDA 13 / cuDNN 9): the program, libonnxruntime.so
+#               (CPU and CUDA providers: no separate CPU build), the CUDA provider with only its
+#               sm_90 (H100/H200) GPU code kept (scripts/fatbin_keep_arch.py), ffmpeg libraries,
+#               libvulkan.so.1, the default model (NanoDet-g)
+#   python/     the wheel's onnxruntime package for the Python baseline, without its copies of
+#               the libraries (the provider libraries are linked in from bundle/lib at run time)
+#   bin/        the shader benches (benches/shaders.rs, benches/nms.rs), without debug
+#               information; the ffmpeg and ffprobe programs (they run on the bundle's libraries)
+#   repo/       models/*.toml, the int8 SSD (the NMS bench decodes SSD outputs),
+#               scripts/baseline_python.py; data/ the TUD clips the benches read
+# An xz program is not needed on the node: without one, Python's lzma module unpacks.
 #
 # Steps on the node, each under its own time limit, a failed step recorded and the rest run:
 #   1 GPU, driver and CUDA libraries found; 2 shader benches on the real adapter; 3 two 1080p
 #   H.264 clips made with ffmpeg (8 videos in all); 4 prelabel on them (CUDA provider, shaders,
 #   NVDEC if the build has it, --jobs auto if it has that); 5 the same clip through prelabel
-#   alone and through Python onnxruntime-gpu (scripts/baseline_python.py), the ratio.
+#   alone and through Python onnxruntime-gpu (scripts/baseline_python.py, the same NanoDet-g
+#   at 768x448, what prelabel picks for 1080p), the ratio.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PIECE_BYTES=60000000
+# 60 MB a piece: with the repository (2 MB) it fits one device call's 64 MiB.
+PIECE_BYTES=${GPU_CHECK_PIECE_BYTES:-60000000}
 ORT_GPU_VERSION=1.31.1
 ORT_GPU_WHEEL=onnxruntime_gpu-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl
 ORT_GPU_SHA256=05d548956197b9d01f59b625de740e0d6be3593f874e241a12dc0362650ecdf7
+# The GPU architectures whose code the CUDA provider keeps: 90 = H100, H200.
+GPU_ARCHS=${GPU_CHECK_ARCHS:-90}
 # Seconds per step; together well inside 8 minutes (assembly and unpacking take ~30 s more).
 # The environment may lower them (a trial run on a slow machine).
 BUDGET_SHADERS=${BUDGET_SHADERS:-90} BUDGET_NMS=${BUDGET_NMS:-50} BUDGET_CLIPS=${BUDGET_CLIPS:-50}
@@ -73,6 +87,15 @@ check_pieces() { # parts
     ((bad == 0)) || die "the kit in $parts is incomplete or damaged (see above); nothing was unpacked"
 }
 
+# xz on stdin -> stdout: the xz program, else Python's lzma module (GPU_CHECK_UNXZ=python forces it).
+unxz_stream() {
+    if [[ ${GPU_CHECK_UNXZ:-} != python ]] && command -v xz >/dev/null; then
+        xz -dc
+    else
+        python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.LZMAFile(sys.stdin.buffer), sys.stdout.buffer, 1 << 20)'
+    fi
+}
+
 # Joins the pieces and unpacks them as DEST/gpu-kit: in a temp folder first, checked against
 # the kit's own SHA256SUMS, then renamed, so DEST/gpu-kit is either complete or absent.
 assemble() { # parts dest
@@ -83,7 +106,13 @@ assemble() { # parts dest
     tmp=$(mktemp -d "$dest/.gpu-kit.XXXXXX")
     # shellcheck disable=SC2064
     trap "rm -rf '$tmp'" EXIT
-    (cd "$parts" && cat "${PIECES[@]}") | tar -x -C "$tmp" || die "the pieces in $parts do not join into a tar"
+    local magic
+    magic=$(head -c 6 "$parts/${PIECES[0]}" | od -An -tx1 | tr -d ' \n')
+    if [[ $magic == fd377a585a00 ]]; then
+        (cd "$parts" && cat "${PIECES[@]}") | unxz_stream | tar -x -C "$tmp" || die "the pieces in $parts do not join into an xz-compressed tar"
+    else
+        (cd "$parts" && cat "${PIECES[@]}") | tar -x -C "$tmp" || die "the pieces in $parts do not join into a tar"
+    fi
     [[ -d $tmp/gpu-kit ]] || die "the pieces in $parts do not hold a gpu-kit/ folder"
     if [[ -f $tmp/gpu-kit/SHA256SUMS ]]; then
         (cd "$tmp/gpu-kit" && sha256sum --quiet -c SHA256SUMS) >&2 || die "the unpacked kit does not match its SHA256SUMS"
@@ -99,13 +128,15 @@ pack() { # parts
     local parts=$1 stage
     [[ -e $parts ]] && die "$parts already exists; remove it or choose another folder"
     local target=${CARGO_TARGET_DIR:-$ROOT/target}
-    [[ -f $ROOT/models/nanodet_g_coco.onnx && -f $ROOT/models/ssd_mobilenet_v2_coco.onnx ]] || die "run scripts/setup.sh first (no models)"
+    [[ -f $ROOT/models/nanodet_g_coco.onnx && -f $ROOT/models/ssd_mobilenet_v2_coco_int8.onnx ]] || die "run scripts/setup.sh first (no models)"
     local shared=${PRELABEL_SHARED:-$ROOT/../shared}
     [[ -f $shared/data/mot15/TUD-Stadtmitte/TUD-Stadtmitte.mp4 ]] || die "no MOTChallenge data in $shared/data/mot15 (set PRELABEL_SHARED)"
+    command -v xz >/dev/null || die "xz not installed (apt-get install xz-utils)"
     stage=$(mktemp -d "${TMPDIR:-/tmp}/gpu-kit-stage.XXXXXX")
-    trap "rm -rf '$stage'" EXIT
+    # shellcheck disable=SC2064
+    trap "rm -rf '$stage' '$parts.tmp'" EXIT
     local kit=$stage/gpu-kit
-    mkdir -p "$kit/bin" "$kit/wheels" "$kit/repo/scripts" "$kit/repo/models" "$kit/data/mot15"
+    mkdir -p "$kit/bin" "$kit/python" "$kit/repo/scripts" "$kit/repo/models" "$kit/data/mot15"
     say "building prelabel and the shader benches (release)"
     (cd "$ROOT" && cargo build --release -q) || die "cargo build failed"
     local bench
@@ -114,11 +145,11 @@ pack() { # parts
         exe=$(cd "$ROOT" && cargo bench --no-run --bench "$bench" --message-format=json 2>/dev/null \
             | grep '"kind":\["bench"\]' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
         [[ -x $exe ]] || die "cannot build the $bench bench"
-        # Without debug information: a third of the size, the same code.
-        strip --strip-debug -o "$kit/bin/bench-$bench" "$exe" || die "cannot copy $exe"
+        # Without debug information or symbols: 7 MB of 96 (8.9 with symbols), the same code.
+        strip --strip-all -o "$kit/bin/bench-$bench" "$exe" || die "cannot copy $exe"
     done
-    say "bundling prelabel (CPU ONNX Runtime; the CUDA one travels as the wheel)"
-    "$target/release/prelabel" bundle "$kit/bundle" -q || die "prelabel bundle failed"
+
+    # ONNX Runtime's CUDA build from the PyPI wheel, cut to what the node runs.
     local cache=${PRELABEL_CACHE:-$HOME/.cache/prelabel}/ort-gpu
     if [[ ! -f $cache/$ORT_GPU_WHEEL ]]; then
         say "downloading onnxruntime-gpu $ORT_GPU_VERSION from PyPI (256 MB, once)"
@@ -128,40 +159,60 @@ pack() { # parts
     fi
     [[ $(sha256sum "$cache/$ORT_GPU_WHEEL" | cut -d' ' -f1) == "$ORT_GPU_SHA256" ]] \
         || die "$cache/$ORT_GPU_WHEEL: sha256 mismatch; delete it and retry"
-    cp "$cache/$ORT_GPU_WHEEL" "$kit/wheels/"
+    local whl=$stage/wheel ort=$stage/ort
+    mkdir -p "$whl" "$ort"
+    python3 -m zipfile -e "$cache/$ORT_GPU_WHEEL" "$whl" || die "cannot unpack $ORT_GPU_WHEEL"
+    local capi=$whl/onnxruntime/capi
+    mv "$capi/libonnxruntime.so.$ORT_GPU_VERSION" "$capi/libonnxruntime_providers_shared.so" "$ort/"
+    # The CUDA provider: 219 of its 284 MB are GPU code for six architectures; the node's GPU
+    # runs one (sm_90), the others are blanked and compress to nothing.
+    local arch keep=()
+    for arch in $GPU_ARCHS; do keep+=(--keep "$arch"); done
+    python3 "$ROOT/scripts/fatbin_keep_arch.py" "$capi/libonnxruntime_providers_cuda.so" \
+        "$ort/libonnxruntime_providers_cuda.so" "${keep[@]}" 2>"$stage/fatbin.log" || { cat "$stage/fatbin.log" >&2; die "cannot cut the CUDA provider"; }
+    chmod +x "$ort"/*.so*
+    # Not loaded by prelabel or the baseline: the TensorRT provider; the CUDA provider comes from bundle/lib.
+    rm -f "$capi/libonnxruntime_providers_cuda.so" "$capi/libonnxruntime_providers_tensorrt.so"
+    mv "$whl/onnxruntime" "$whl"/onnxruntime_gpu-*.dist-info "$kit/python/"
+
+    say "bundling prelabel with the CUDA build of ONNX Runtime (it serves the CPU too)"
+    "$target/release/prelabel" bundle "$kit/bundle" --ort-lib "$ort/libonnxruntime.so.$ORT_GPU_VERSION" -q || die "prelabel bundle failed"
     cp "$(command -v ffmpeg)" "$(command -v ffprobe)" "$kit/bin/" || die "ffmpeg/ffprobe not installed (scripts/setup.sh)"
-    local vk
-    vk=$(ldconfig -p | awk '/libvulkan.so.1 .*x86-64/{print $NF; exit}')
-    [[ -n $vk ]] && mkdir -p "$kit/vulkan" && cp -L "$vk" "$kit/vulkan/libvulkan.so.1"
     cp "$ROOT/scripts/baseline_python.py" "$kit/repo/scripts/"
     cp "$ROOT"/models/*.toml "$kit/repo/models/"
-    # The bundle carries the default model (NanoDet-g); the Python baseline runs the SSD.
-    cp "$ROOT/models/ssd_mobilenet_v2_coco.onnx" "$kit/repo/models/"
+    # The bundle carries the default model (NanoDet-g), which the Python baseline runs too; the
+    # NMS bench decodes SSD outputs, which the int8 SSD gives at a quarter of the size.
+    cp "$ROOT/models/ssd_mobilenet_v2_coco_int8.onnx" "$kit/repo/models/"
     local seq
     for seq in TUD-Stadtmitte TUD-Campus; do
         mkdir -p "$kit/data/mot15/$seq"
         cp -r "$shared/data/mot15/$seq/." "$kit/data/mot15/$seq/"
     done
+    chmod -R u+w "$kit"
     (cd "$kit" && find . -type f ! -name SHA256SUMS -printf '%P\n' | sort | xargs -d '\n' sha256sum >SHA256SUMS)
+    local raw
+    raw=$(du -sb "$kit" | cut -f1)
+    say "compressing $raw bytes (xz -9, a few minutes)"
     rm -rf "$parts.tmp" && mkdir -p "$parts.tmp"
-    tar -C "$stage" -cf - gpu-kit | split -b "$PIECE_BYTES" -d -a 3 - "$parts.tmp/bundle.tar."
-    (cd "$parts.tmp" && sha256sum bundle.tar.* >SHA256SUMS)
+    tar -C "$stage" --owner=0 --group=0 --numeric-owner -cf - gpu-kit | xz -9 -T"${GPU_CHECK_XZ_THREADS:-2}" \
+        | split -b "$PIECE_BYTES" -d -a 3 - "$parts.tmp/gpu-kit.tar.xz."
+    (cd "$parts.tmp" && sha256sum gpu-kit.tar.xz.* >SHA256SUMS)
     mv "$parts.tmp" "$parts"
-    say "kit: $parts ($(ls "$parts"/bundle.tar.* | wc -l) pieces, $(du -sh "$parts" | cut -f1)); copy the folder and scripts/gpu-check.sh to the node"
+    say "kit: $parts ($(ls "$parts"/gpu-kit.tar.xz.* | wc -l) pieces, $(cat "$parts"/gpu-kit.tar.xz.* | wc -c) bytes; $raw unpacked); copy the folder and scripts/gpu-check.sh to the node"
 }
 
 # ------------------------------------------------------------------ run (GPU node)
 # The plan, as lines "budget|name|what": printed by --dry-run, followed by run.
 plan() {
     cat <<EOF
-20|assemble|check each piece's sha256, join, unpack the kit, check every file
+20|assemble|check each piece's sha256, join, unpack (xz) the kit, check every file
 10|gpu|nvidia-smi (GPU, driver), CUDA 13 / cuDNN 9 libraries from the nvidia-* wheels or ldconfig, Vulkan adapter
 $BUDGET_SHADERS|shaders|bench-shaders: preprocess shader vs CPU on the real adapter (TUD-Stadtmitte 640x480 and 1080p)
-$BUDGET_NMS|nms|bench-nms: SSD decode + NMS shaders vs CPU on the real adapter
+$BUDGET_NMS|nms|bench-nms: SSD decode + NMS shaders vs CPU on the real adapter (int8 SSD outputs)
 $BUDGET_CLIPS|clips|ffmpeg: 1080p H.264 clips from TUD-Stadtmitte and TUD-Campus, 4 videos of each
 $BUDGET_JOB|job|prelabel run on the 8 clips: --device gpu (CUDA provider, shaders), NVDEC and --jobs auto when this build has them
 $BUDGET_ONE|one|prelabel run on one 1080p clip, same settings, for the baseline comparison
-$BUDGET_PY|python|scripts/baseline_python.py on the same clip through Python onnxruntime-gpu (CUDA provider), batch 16
+$BUDGET_PY|python|scripts/baseline_python.py on the same clip, same model (NanoDet-g 768x448), Python onnxruntime-gpu (CUDA provider), batch 16
 EOF
 }
 
@@ -239,12 +290,13 @@ run_check() { # parts out work dry
     mkdir -p "$LOG"
     record assemble ok $((SECONDS - started)) "${#PIECES[@]} pieces, sha256 checked"
 
-    # ONNX Runtime's CUDA build: the wheel unpacked is both the Python package and the library.
-    local py=$work/python
-    mkdir -p "$py"
-    unzip -q -o "$kit"/wheels/onnxruntime_gpu-*.whl -d "$py" || die "cannot unpack the onnxruntime-gpu wheel"
-    local ort_lib
-    ort_lib=$(ls "$py"/onnxruntime/capi/libonnxruntime.so.* | head -1)
+    # ONNX Runtime's CUDA build: prelabel loads the bundle's; the Python package (python/) takes
+    # the same provider libraries, linked in beside its own extension module.
+    local py=$kit/python ort_lib so
+    ort_lib=$(ls "$kit"/bundle/lib/libonnxruntime.so.* | head -1)
+    for so in libonnxruntime_providers_shared.so libonnxruntime_providers_cuda.so; do
+        ln -sf "$kit/bundle/lib/$so" "$py/onnxruntime/capi/$so"
+    done
     # The CUDA libraries: the nvidia-* wheels' lib folders (CUDA 13 wheels put them under cu13/).
     local cuda_dirs
     cuda_dirs=$(python3 - <<'EOF' 2>/dev/null || true
@@ -258,11 +310,8 @@ print(":".join(sorted(dirs)))
 EOF
 )
     export LD_LIBRARY_PATH="${cuda_dirs:+$cuda_dirs:}${LD_LIBRARY_PATH:-}"
-    # The Vulkan loader wgpu opens, when the node has none.
-    if ! ldconfig -p | grep -q 'libvulkan.so.1 ' && [[ -d $kit/vulkan ]]; then
-        export LD_LIBRARY_PATH="$kit/vulkan:$LD_LIBRARY_PATH"
-    fi
-    # ffmpeg, ffprobe and the benches run on the bundle's libraries, which only they see: the
+    # ffmpeg, ffprobe and the benches run on the bundle's libraries (libvulkan.so.1, the loader
+    # wgpu opens, among them; prelabel's launcher does the same), which only they see: the
     # programs on PATH are wrappers, so Python and its extensions keep their own libraries.
     local libs="$kit/bundle/lib"
     mkdir -p "$work/bin"
@@ -287,7 +336,8 @@ EOF
 
     step shaders "$BUDGET_SHADERS" env LD_LIBRARY_PATH="$libs:$LD_LIBRARY_PATH" "$kit/bin/bench-shaders"
     record shaders "$STEP_STATUS" "$STEP_SECONDS" "$(grep -im1 'adapter' "$LOG/shaders.log" || tail -1 "$LOG/shaders.log")"
-    step nms "$BUDGET_NMS" env LD_LIBRARY_PATH="$libs:$LD_LIBRARY_PATH" "$kit/bin/bench-nms"
+    step nms "$BUDGET_NMS" env LD_LIBRARY_PATH="$libs:$LD_LIBRARY_PATH" \
+        PRELABEL_BENCH_MODEL="$kit/repo/models/ssd_mobilenet_v2_coco_int8.toml" "$kit/bin/bench-nms"
     record nms "$STEP_STATUS" "$STEP_SECONDS" "$(grep -im1 'adapter' "$LOG/nms.log" || tail -1 "$LOG/nms.log")"
 
     local clips=$work/clips
@@ -316,7 +366,7 @@ EOF
     step one "$BUDGET_ONE" "$kit/bundle/prelabel" run "$one" --out "$work/labels-one" "${common[@]}"
     record one "$STEP_STATUS" "$STEP_SECONDS" "$(report_summary "$work/labels-one/report.json")"
     step python "$BUDGET_PY" env PYTHONPATH="$py${PYTHONPATH:+:$PYTHONPATH}" \
-        python3 "$kit/repo/scripts/baseline_python.py" "$kit/repo/models/ssd_mobilenet_v2_coco.onnx" "$one" --device cuda --batch 16
+        python3 "$kit/repo/scripts/baseline_python.py" "$kit/bundle/models/nanodet_g_coco.onnx" "$one" --device cuda --batch 16 --size 768x448
     record python "$STEP_STATUS" "$STEP_SECONDS" "$(grep -m1 '^{' "$LOG/python.log" || tail -1 "$LOG/python.log")"
     record "prelabel / python" - - "$(ratio "$work/labels-one/report.json" "$LOG/python.log")"
 

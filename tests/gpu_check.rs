@@ -1,7 +1,8 @@
 //! The CPU-side steps of `scripts/gpu-check.sh`, the one-shot GPU check: argument handling,
-//! checking and assembling the kit's pieces (in `prelabel bundle --pieces`' format, made here
-//! with the same code), and the dry run that prints the plan. The GPU steps themselves only
-//! run on a GPU node.
+//! checking and assembling the kit's pieces (xz-compressed as `pack` writes them, unpacked by
+//! the xz program or, on a node without one, Python's lzma module; and uncompressed, in
+//! `prelabel bundle --pieces`' format, made here with the same code), and the dry run that
+//! prints the plan. The GPU steps themselves only run on a GPU node.
 
 mod common;
 
@@ -11,9 +12,18 @@ use std::process::{Command, Output};
 use prelabel::bundle::pieces::{write_manifest, write_pieces};
 
 fn script(args: &[&str]) -> Output {
+    script_env(args, &[])
+}
+
+fn script_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     // In a temp folder: a run writes its default results file into the current one.
     let cwd = tempfile::tempdir().unwrap();
-    let o = Command::new("bash").arg(common::repo().join("scripts/gpu-check.sh")).args(args).current_dir(cwd.path()).output();
+    let mut cmd = Command::new("bash");
+    cmd.arg(common::repo().join("scripts/gpu-check.sh")).args(args).current_dir(cwd.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output();
     let o = o.expect("bash runs");
     assert!(leftovers(cwd.path()).is_empty(), "{args:?} wrote {:?} before the kit was checked", leftovers(cwd.path()));
     o
@@ -41,6 +51,55 @@ fn fake_kit(dir: &Path) -> (PathBuf, Vec<(PathBuf, Vec<u8>)>) {
     std::fs::create_dir(&parts).unwrap();
     let names = write_pieces(&kit, "gpu-kit", &parts, 4096).unwrap();
     assert!(names.len() >= 4, "{names:?}");
+    (parts, files)
+}
+
+/// The same kit as `pack` writes it: one tar, xz-compressed, cut into 4 KiB pieces
+/// `gpu-kit.tar.xz.NNN` beside their SHA256SUMS.
+fn xz_kit(dir: &Path) -> (PathBuf, Vec<(PathBuf, Vec<u8>)>) {
+    let kit = dir.join("gpu-kit");
+    // Incompressible bytes, so that the compressed tar still spans several pieces.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    let files: Vec<(PathBuf, Vec<u8>)> = vec![
+        ("bundle/lib/libonnxruntime_providers_cuda.so".into(), noise(9000)),
+        ("python/onnxruntime/__init__.py".into(), b"# package\n".to_vec()),
+        ("bin/bench-nms".into(), noise(5000)),
+    ];
+    for (rel, data) in &files {
+        std::fs::create_dir_all(kit.join(rel).parent().unwrap()).unwrap();
+        std::fs::write(kit.join(rel), data).unwrap();
+    }
+    write_manifest(&kit).unwrap();
+    let xz = Command::new("bash")
+        .arg("-c")
+        .arg("tar -C \"$1\" -cf - gpu-kit | xz -1")
+        .arg("_")
+        .arg(dir)
+        .output()
+        .expect("tar and xz run");
+    assert!(xz.status.success() && xz.stdout.starts_with(b"\xfd7zXZ\0"), "{}", String::from_utf8_lossy(&xz.stderr));
+    let parts = dir.join("kit.parts");
+    std::fs::create_dir(&parts).unwrap();
+    let mut sums = String::new();
+    for (i, chunk) in xz.stdout.chunks(4096).enumerate() {
+        let name = format!("gpu-kit.tar.xz.{i:03}");
+        std::fs::write(parts.join(&name), chunk).unwrap();
+        let sum = Command::new("sha256sum").arg(parts.join(&name)).output().unwrap();
+        let sum = String::from_utf8(sum.stdout).unwrap();
+        sums.push_str(&format!("{}  {name}\n", sum.split_whitespace().next().unwrap()));
+    }
+    std::fs::write(parts.join("SHA256SUMS"), sums).unwrap();
+    assert!(xz.stdout.len() > 2 * 4096, "a kit of several pieces");
     (parts, files)
 }
 
@@ -164,4 +223,57 @@ fn dry_run_prints_the_plan_within_eight_minutes() {
     // A damaged piece fails the dry run too.
     std::fs::write(parts.join("bundle.tar.000"), b"x").unwrap();
     assert_eq!(script(&["run", parts.to_str().unwrap(), "--dry-run"]).status.code(), Some(1));
+}
+
+#[test]
+fn an_xz_kit_assembles_with_xz_or_with_python() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (parts, files) = xz_kit(tmp.path());
+    // The xz program where there is one; Python's lzma module where there is none.
+    for (i, unxz) in ["", "python"].into_iter().enumerate() {
+        let dest = tmp.path().join(format!("node{i}"));
+        let o = script_env(&["assemble", parts.to_str().unwrap(), dest.to_str().unwrap()], &[("GPU_CHECK_UNXZ", unxz)]);
+        assert!(o.status.success(), "{unxz:?}: {}", text(&o).1);
+        for (rel, data) in &files {
+            assert_eq!(&std::fs::read(dest.join("gpu-kit").join(rel)).unwrap(), data, "{unxz:?}: {}", rel.display());
+        }
+        assert_eq!(leftovers(&dest), ["gpu-kit"], "no temp folder left behind");
+    }
+    let (out, err) = text(&script(&["run", parts.to_str().unwrap(), "--dry-run"]));
+    let n = std::fs::read_dir(&parts).unwrap().count() - 1;
+    assert!(out.contains(&format!("pieces checked, {n} of them")), "{out}{err}");
+}
+
+#[test]
+fn a_damaged_xz_kit_assembles_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (parts, _) = xz_kit(tmp.path());
+    let dest = tmp.path().join("node");
+    // A piece whose sum is wrong is refused before anything is unpacked.
+    let piece = parts.join("gpu-kit.tar.xz.001");
+    let good = std::fs::read(&piece).unwrap();
+    let mut bad = good.clone();
+    bad[10] ^= 0xff;
+    std::fs::write(&piece, &bad).unwrap();
+    let (_, err) = text(&script(&["assemble", parts.to_str().unwrap(), dest.to_str().unwrap()]));
+    assert!(err.contains("piece gpu-kit.tar.xz.001 is corrupt"), "{err}");
+    assert!(leftovers(&dest).is_empty(), "{:?}", leftovers(&dest));
+    assert_eq!(script(&["run", parts.to_str().unwrap(), "--dry-run"]).status.code(), Some(1));
+    // Damage the sums do not catch (SHA256SUMS rewritten to match): xz's own check refuses it.
+    let sums = std::fs::read_to_string(parts.join("SHA256SUMS")).unwrap();
+    let new_sum = Command::new("sha256sum").arg(&piece).output().unwrap();
+    let new_sum = String::from_utf8(new_sum.stdout).unwrap();
+    let new_sum = new_sum.split_whitespace().next().unwrap();
+    let sums: String = sums
+        .lines()
+        .map(|l| if l.ends_with("gpu-kit.tar.xz.001") { format!("{new_sum}  gpu-kit.tar.xz.001\n") } else { format!("{l}\n") })
+        .collect();
+    std::fs::write(parts.join("SHA256SUMS"), sums).unwrap();
+    for unxz in ["", "python"] {
+        let o = script_env(&["assemble", parts.to_str().unwrap(), dest.to_str().unwrap()], &[("GPU_CHECK_UNXZ", unxz)]);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{unxz:?}: {err}");
+        assert!(err.contains("do not join into an xz-compressed tar") || err.contains("does not match its SHA256SUMS"), "{unxz:?}: {err}");
+        assert!(leftovers(&dest).is_empty(), "{unxz:?}: {:?}", leftovers(&dest));
+    }
 }
