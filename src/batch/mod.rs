@@ -5,11 +5,18 @@
 //! twice), into a [`staging`] folder renamed into place when complete, with the video's
 //! [`manifest`] written last. Keeps going past bad files, and keeps its report current after
 //! every video (in input order) so a killed job still says what it finished.
+//!
+//! A job is set up by a [`Labeler`], built once from [`JobSettings`] (the model, the devices,
+//! the settings, the report's template); `prelabel run`, `prelabel serve` and an embedding
+//! program all start there.
 
+mod calibration;
 pub mod claim;
 pub mod identity;
+mod labeler;
 pub mod manifest;
 pub mod report;
+mod settings;
 pub mod shard;
 pub mod staging;
 
@@ -24,8 +31,10 @@ use crate::export::Format;
 use crate::pipeline::{Pipeline, Stop, Videos};
 use crate::types::VideoInfo;
 pub use identity::Input;
+pub use labeler::Labeler;
 use manifest::{Manifest, ModelPrint, SettingsPrint, Source};
 use report::{lossless, RunReport, Status, VideoReport};
+pub use settings::JobSettings;
 use staging::Staging;
 
 /// File extensions picked up when a folder is given.

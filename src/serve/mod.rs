@@ -3,8 +3,8 @@
 //! writes into `labelstudio.json` for the task's video with the same options, limited to the
 //! labels of the project's labeling config and named after its controls.
 //!
-//! Takes a [`ServeConfig`] and a [`MakeLabeler`] (the command line's engine, which runs the
-//! same batch job as `prelabel run`); gives an HTTP server ([`Server`]) on tokio and axum.
+//! Takes a [`ServeConfig`] and a [`MakeLabeler`] (a [`crate::batch::Labeler`], set up as for
+//! `prelabel run`, which runs the same batch job); gives an HTTP server ([`Server`]) on tokio and axum.
 //!
 //! - [`routes`]: the protocol (health, setup, predict, webhook, versions, status);
 //! - [`request`]: checks of the request bodies, and the JSON errors of refused requests;
