@@ -41,7 +41,7 @@ impl Error {
     }
 
     /// Whether the disk (or a quota, or a file size limit) ran out: ENOSPC, EDQUOT, EFBIG.
-    pub fn is_full_disk(&self) -> bool {
+    pub(crate) fn is_full_disk(&self) -> bool {
         use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
         matches!(self, Error::Write { kind: StorageFull | QuotaExceeded | FileTooLarge, .. })
     }

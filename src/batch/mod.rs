@@ -108,7 +108,7 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
 /// followed). A FIFO would block the open until a writer comes, a device never ends; `stat`
 /// tells without opening. None for regular files and for paths that cannot be read (those fail
 /// when opened, with the reason).
-pub fn not_a_regular_file(path: &Path) -> Option<String> {
+pub(crate) fn not_a_regular_file(path: &Path) -> Option<String> {
     use std::os::unix::fs::FileTypeExt;
     let t = std::fs::metadata(path).ok()?.file_type();
     let what = if t.is_file() {
@@ -193,7 +193,7 @@ enum Plan {
 
 /// What every video of a job shares; read-only, so videos run on several threads, all
 /// labelling through one [`Videos`].
-pub struct VideoJob<'a> {
+pub(crate) struct VideoJob<'a> {
     pub out_dir: &'a Path,
     pub formats: &'a [Format],
     /// `preview.mp4` and `review.png` are outputs too (`--preview`).
@@ -424,7 +424,7 @@ impl BatchJob<'_> {
 /// writes the manifest there, and renames the folder into place while the claim is still
 /// its own. Returns its report entry, and the error that must stop the whole job (the model
 /// or runtime failing, a full disk), if any.
-pub fn label_video(
+pub(crate) fn label_video(
     videos: &Videos,
     job: &VideoJob,
     input: &Input,

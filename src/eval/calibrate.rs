@@ -75,7 +75,7 @@ pub struct Judged {
 /// Judges every draft track of `pred` against `gt` with CLEAR matches at IoU >= `iou`.
 /// `track_scores` gives a file's per-track scores by track id; tracks not in it score the
 /// mean of their rows' `conf`. Sorted by track id.
-pub fn judge(gt: &[MotRow], pred: &[MotRow], iou: f32, track_scores: &HashMap<i64, f64>) -> Vec<Judged> {
+pub(crate) fn judge(gt: &[MotRow], pred: &[MotRow], iou: f32, track_scores: &HashMap<i64, f64>) -> Vec<Judged> {
     let matches = score(gt, pred, iou).matches;
     let mut hits: HashMap<(i64, i64), usize> = HashMap::new();
     for m in &matches {

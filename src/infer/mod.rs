@@ -18,7 +18,8 @@ use ort::session::{builder::GraphOptimizationLevel, Session};
 use ort::value::{TensorRef, ValueType};
 
 use self::binding::{Bound, HostMemory};
-pub use self::runtime::{find_library, load_runtime, RuntimeInfo};
+pub use self::runtime::RuntimeInfo;
+pub(crate) use self::runtime::{find_library, load_runtime};
 use crate::error::{Error, Result};
 use crate::model::{Layout, ModelSpec};
 use crate::types::{Batch, RawOutputs};
@@ -35,14 +36,14 @@ pub enum DeviceChoice {
 }
 
 /// ONNX Runtime's names for the providers prelabel registers.
-pub const CUDA_PROVIDER: &str = "CUDAExecutionProvider";
-pub const CPU_PROVIDER: &str = "CPUExecutionProvider";
+pub(crate) const CUDA_PROVIDER: &str = "CUDAExecutionProvider";
+pub(crate) const CPU_PROVIDER: &str = "CPUExecutionProvider";
 
 /// Frames per inference call when the user does not say: on the CPU batching does not pay
 /// (measured: batch 1 is fastest), on a GPU 16 SSD-sized frames keep it busy while holding
 /// at most 32 decoded frames in flight (pipeline bound: 2 x batch).
-pub const AUTO_BATCH_CPU: usize = 1;
-pub const AUTO_BATCH_CUDA: usize = 16;
+pub(crate) const AUTO_BATCH_CPU: usize = 1;
+pub(crate) const AUTO_BATCH_CUDA: usize = 16;
 
 /// A loaded model, ready to run batches.
 pub struct Detector {

@@ -35,12 +35,12 @@ use crate::types::{Batch, Frame, FrameDetections, Region};
 
 /// Frames the job keeps between decoding and tracking: a batch in the model, one filling and
 /// being prepared, and for each video one waiting in the queue and one being tracked.
-pub fn frames_in_flight(batch_size: usize, jobs: usize) -> usize {
+pub(crate) fn frames_in_flight(batch_size: usize, jobs: usize) -> usize {
     2 * batch_size.max(1) + 2 * jobs.max(1)
 }
 
 /// The job-wide pool of frames in flight.
-pub struct Permits {
+pub(crate) struct Permits {
     free: Mutex<usize>,
     freed: Condvar,
     pub cap: usize,
@@ -72,7 +72,8 @@ impl Permits {
     }
 
     /// Places free now (for tests).
-    pub fn available(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn available(&self) -> usize {
         *self.free.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -130,7 +131,7 @@ pub struct BatchStats {
 }
 
 /// What the engine threads need besides their queues.
-pub struct Engine<'a> {
+pub(crate) struct Engine<'a> {
     pub preparer: &'a mut Preparer,
     pub detector: &'a mut Detector,
     pub post: &'a mut Postprocess,

@@ -35,7 +35,7 @@ impl TileChoice {
 
     /// For the decoder: whether the `sent`-th frame sent to the model (from 0) is tiled. Past
     /// the probe it waits for the choice; `None` when `quit()` turns true first.
-    pub fn tiles_for(&self, sent: u64, quit: &dyn Fn() -> bool) -> Option<bool> {
+    pub(crate) fn tiles_for(&self, sent: u64, quit: &dyn Fn() -> bool) -> Option<bool> {
         if !self.probing || sent < PROBE_FRAMES as u64 {
             return Some(true);
         }
@@ -81,7 +81,7 @@ impl<'c> Probe<'c> {
     }
 
     /// Whether frames are still held for the choice.
-    pub fn undecided(&self) -> bool {
+    pub(crate) fn undecided(&self) -> bool {
         self.choice.probing && self.chosen.is_none()
     }
 

@@ -22,7 +22,7 @@ pub mod auth;
 pub mod client;
 pub mod labeling;
 pub mod request;
-pub mod routes;
+pub(crate) mod routes;
 pub mod source;
 pub mod store;
 pub mod work;
@@ -136,7 +136,7 @@ async fn json_errors(resp: Response) -> Response {
 }
 
 /// The routes, with auth, the size limit and JSON errors.
-pub fn router(app: Arc<App>) -> Router {
+pub(crate) fn router(app: Arc<App>) -> Router {
     let auth = Arc::new(app.config.auth.clone());
     let max_body = app.config.max_body;
     Router::new()

@@ -153,7 +153,7 @@ impl Work {
     /// waiter gets its predictions through the API once it is done. Decided under the lock
     /// the worker finishes videos under, so a task is answered exactly once: here, or by
     /// the API.
-    pub fn settle(&self, key: &str, waiter: Option<Waiter>) -> Phase {
+    pub(crate) fn settle(&self, key: &str, waiter: Option<Waiter>) -> Phase {
         let mut t = self.lock();
         if self.store.has(key) {
             return Phase::Done;
@@ -202,7 +202,7 @@ impl Work {
     }
 
     /// The worker: takes what is queued as one batch, labels it, repeats until stopped.
-    pub fn run_worker(&self, labeler: &mut dyn Labeler) {
+    pub(crate) fn run_worker(&self, labeler: &mut dyn Labeler) {
         loop {
             let (n, batch) = {
                 let mut t = self.lock();

@@ -21,17 +21,17 @@
 //! not tell those two apart.
 
 /// Detector frames of each video seen both ways before the choice.
-pub const PROBE_FRAMES: usize = 16;
+pub(crate) const PROBE_FRAMES: usize = 16;
 
 /// Boxes counted: those the tracker starts tracks from (scores are the detector's own).
-pub const PROBE_MIN_SCORE: f32 = 0.5;
+pub(crate) const PROBE_MIN_SCORE: f32 = 0.5;
 
 /// Tiles are kept when they find at least this many times the whole frame's boxes...
-pub const PROBE_GAIN: f32 = 1.4;
+pub(crate) const PROBE_GAIN: f32 = 1.4;
 
 /// ...and at least this many boxes per probed frame in all: a nearly empty opening tells
 /// nothing, and the whole frame alone is the cheaper guess.
-pub const PROBE_MIN_BOXES_PER_FRAME: f32 = 0.5;
+pub(crate) const PROBE_MIN_BOXES_PER_FRAME: f32 = 0.5;
 
 /// Confident boxes counted over the probed frames.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,7 +53,7 @@ impl ProbeTally {
     }
 
     /// Whether the rest of the video is tiled.
-    pub fn tiles_pay(&self) -> bool {
+    pub(crate) fn tiles_pay(&self) -> bool {
         self.frames > 0
             && self.tiled as f32 >= PROBE_MIN_BOXES_PER_FRAME * self.frames as f32
             && self.tiled as f32 >= PROBE_GAIN * self.whole as f32

@@ -25,7 +25,7 @@ use crate::types::{BBox, Detection};
 pub const TOP_K: usize = 1024;
 const WORDS: usize = TOP_K / 32;
 /// Most candidates per item the GPU stores; items with more go to the CPU.
-pub const MAX_CAP: usize = 32768;
+pub(crate) const MAX_CAP: usize = 32768;
 
 /// One candidate as the shaders see it (32 bytes).
 #[repr(C)]
