@@ -85,7 +85,7 @@ impl DeviceRequest {
     }
 
     /// Decoding: NVDEC unless the CPU is asked for; `--decode-device gpu` (only) insists on a
-    /// CUDA device, checked at start ([`check_decode`]).
+    /// CUDA device, checked at start (`check_decode`).
     pub fn decode(&self) -> HwDecode {
         match (self.decode, self.all) {
             (Some(DeviceChoice::Cpu), _) => HwDecode::Off("--decode-device cpu"),

@@ -18,7 +18,7 @@ pub enum Error {
     #[error("output: {0}")]
     Output(String),
     /// Writing an output failed in the system: `kind` says how, so that a full disk
-    /// ([`Error::is_full_disk`]) is told by its kind, not by the message's text.
+    /// (`Error::is_full_disk`) is told by its kind, not by the message's text.
     #[error("output: {msg}")]
     Write { msg: String, kind: std::io::ErrorKind },
     #[error("{0}")]

@@ -1,7 +1,7 @@
 //! Output files as every stage that writes writes them (export's label files, render's
 //! contact sheet, the job's report and manifests): write-then-rename ([`AtomicFile`]), so
 //! readers see either nothing or the whole file, and the fixed names in a video's output
-//! folder that more than one stage knows ([`WEB_VIDEO`]). Shared: below export and render,
+//! folder that more than one stage knows (`WEB_VIDEO`). Shared: below export and render,
 //! so neither reaches into the other.
 
 use std::io::{BufWriter, Write};

@@ -64,7 +64,7 @@ pub enum Channels {
 
 /// For models whose input height and width are free (symbolic in the ONNX file): how each
 /// video's input size follows its frame size, so that a wide frame is not squashed into a
-/// square or padded by half. See [`InputSpec::for_frame`].
+/// square or padded by half. See `InputSpec::for_frame`.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FitSpec {
@@ -234,7 +234,7 @@ impl ModelSpec {
         self.classes.get(index as usize).map(String::as_str).unwrap_or("unknown")
     }
 
-    /// The classes a run keeps when not told otherwise: those of [`DEFAULT_CLASSES`] the model
+    /// The classes a run keeps when not told otherwise: those of `DEFAULT_CLASSES` the model
     /// has, or every class (empty) when it has none of them.
     pub fn default_class_indices(&self) -> Vec<u32> {
         DEFAULT_CLASSES.iter().filter_map(|name| self.classes.iter().position(|c| c == name).map(|i| i as u32)).collect()

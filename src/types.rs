@@ -325,8 +325,8 @@ pub struct VideoInfo {
     pub width: u32,
     pub height: u32,
     /// Frames per second: always positive and finite, so every stage uses it as it is. Decode
-    /// makes it so ([`VideoInfo::usable_fps`]): a container that gives no usable rate counts
-    /// as [`ASSUMED_FPS`].
+    /// makes it so (`VideoInfo::usable_fps`): a container that gives no usable rate counts
+    /// as `ASSUMED_FPS`.
     pub fps: f32,
     /// Frame count from the container; 0 when it does not say.
     pub frames_hint: u64,

@@ -10,7 +10,7 @@
 //!   here: `%`, `/`, `\`, control characters, bytes that are not UTF-8 (losslessly: `%FF`), a
 //!   leading `.` (so nothing is hidden, and `.`, `..`, `...mp4` stay inside), and names prelabel
 //!   itself writes (`report.json`, `manifest.json`, the label files): `%72eport.json`;
-//! - a component longer than [`MAX_COMPONENT`] bytes is cut and gets `~` and a short hash of
+//! - a component longer than `MAX_COMPONENT` bytes is cut and gets `~` and a short hash of
 //!   the whole name (the extension is kept);
 //! - inputs that still land on the same folder (`a/clip.mp4` and `b/clip.mp4` given by name)
 //!   each get `~` and a short hash of the path as given before the extension, whatever their

@@ -1,7 +1,7 @@
 //! A batch job over many videos: expands folders, gives each video its own output folder
 //! (named after what the video is, see [`identity`]), takes this worker's [`shard`] of them,
 //! and labels them `--jobs` at a time (their frames share model batches, see `pipeline`),
-//! each on its own thread ([`label_video`]): under a [`claim`] (so overlapping workers never label one video
+//! each on its own thread (`label_video`): under a [`claim`] (so overlapping workers never label one video
 //! twice), into a [`staging`] folder renamed into place when complete, with the video's
 //! [`manifest`] written last. Keeps going past bad files, and keeps its report current after
 //! every video (in input order) so a killed job still says what it finished.
@@ -44,7 +44,7 @@ pub const VIDEO_EXTENSIONS: &[&str] =
 /// Files given by name are taken as they are; folders are searched (recursively) for files
 /// with a video extension, in name order. A path that does not exist is kept, so that it is
 /// reported as a failed input rather than silently dropped. Each gets its output folder
-/// ([`identity::assign`]).
+/// (`identity::assign`).
 ///
 /// The walk visits each real file once, by device and inode: the same file spelled two ways
 /// (`a/clip.mp4`, `a/../a/clip.mp4`), a link beside its target or a hard link is labelled once,
@@ -52,7 +52,7 @@ pub const VIDEO_EXTENSIONS: &[&str] =
 /// enters `out` (the labels, previews and web copies of an earlier run are not videos to label);
 /// an input folder that is `out` itself is refused. What is not a regular file (a FIFO, a
 /// device, a socket) is kept, and refused without being opened when its turn comes
-/// ([`not_a_regular_file`]).
+/// (`not_a_regular_file`).
 pub fn expand_inputs(inputs: &[PathBuf], out: &Path) -> Result<Vec<Input>> {
     let out_id = file_id(out);
     let mut walk = Walk { out_id, out, visited: HashSet::new() };

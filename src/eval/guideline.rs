@@ -5,12 +5,12 @@
 //! switches, as MOTA counts them) and annotator hours ([`super::annotator`]).
 //!
 //! Each part is found on the sample, then **kept only when, applied on top of the parts kept
-//! before it, it lowers the errors on the sample by at least [`min_gain`] without raising the
+//! before it, it lowers the errors on the sample by at least `min_gain` without raising the
 //! annotator time** (or lowers the time by 1% without raising the errors). So a sample too
 //! small to show a difference learns nothing, and a profile is never worse than none on the
 //! videos it was learned from. A part must also cost nothing on each half of the videos (first
 //! and second half of the frames) on its own: a rule that helps only where it was found is not
-//! the guideline. With fewer than [`MIN_BOXES`] corrected boxes nothing is tried.
+//! the guideline. With fewer than `MIN_BOXES` corrected boxes nothing is tried.
 //!
 //! The parts, in the order they are tried and applied (as `refine::guideline` applies them):
 //! 1. **smallest box**: the draft-box height below which removing boxes removes more false

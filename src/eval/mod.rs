@@ -4,11 +4,11 @@
 //!
 //! - [`average_precision`]: the detector alone, VOC all-point AP at an IoU threshold (`ap.rs`);
 //! - [`score`]: the tracks, CLEAR MOT and identity metrics as the MOTChallenge evaluation
-//!   (TrackEval) computes them, or with py-motmetrics 1.4.0's CLEAR matching ([`score_by`];
+//!   (TrackEval) computes them, or with py-motmetrics 1.4.0's CLEAR matching (`score_by`;
 //!   `clear.rs`, `identity.rs`), with the per-frame matches;
-//! - [`hota_score`]: HOTA and its detection and association parts, as TrackEval computes
+//! - `hota_score`: HOTA and its detection and association parts, as TrackEval computes
 //!   them (`hota.rs`);
-//! - [`annotator::annotator_time`]: the human actions and seconds that turn the drafts into
+//! - `annotator::annotator_time`: the human actions and seconds that turn the drafts into
 //!   the ground truth in a keyframe tool, against labelling from scratch.
 //!
 //! [`calibrate`] judges draft tracks correct or not and picks review levels from them
@@ -164,7 +164,7 @@ fn decimal(v: f32) -> f64 {
 
 /// CLEAR MOT and identity scores of `pred` against `gt` (rows with conf 0 ignored), pairs
 /// matching at IoU >= `iou` as the MOTChallenge evaluation (TrackEval) matches them; with the
-/// per-frame matches for [`annotator::annotator_time`].
+/// per-frame matches for `annotator::annotator_time`.
 pub fn score(gt: &[MotRow], pred: &[MotRow], iou: f32) -> TrackScores {
     score_by(gt, pred, iou, Matching::TrackEval)
 }

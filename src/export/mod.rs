@@ -3,7 +3,7 @@
 //! import, plus `review.json`. Runs on the CPU, once per video, after routing; it decides
 //! nothing about which tracks to write, only how.
 //!
-//! [`write_labels`] writes each format behind the one [`LabelFormat`] trait into a hidden
+//! [`write_labels`] writes each format behind the one `LabelFormat` trait into a hidden
 //! staging folder ([`output::Output`]) and renames each finished file or folder into place
 //! only once all are complete: a crash, kill or full disk never leaves a partial file under a
 //! final name. Frame numbering lives in [`frames`].
@@ -40,7 +40,7 @@ pub struct ExportOptions {
     /// The model classes the run keeps (`--classes` resolved); None: every class the label
     /// set has. The Label Studio labeling config lists only their labels.
     pub kept_classes: Option<Vec<u32>>,
-    /// `--web-video`: a browser-playable copy of each video, [`WEB_VIDEO`](crate::files::WEB_VIDEO), goes
+    /// `--web-video`: a browser-playable copy of each video, `WEB_VIDEO`, goes
     /// beside its labels (written by `render::web`, after export), and the files name it.
     pub web_video: bool,
     /// `--video-url`: the files name the copy by URL, the prefix plus its path in `--out`.

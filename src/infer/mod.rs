@@ -52,7 +52,7 @@ pub struct Detector {
     input_name: String,
     /// Which execution provider runs the model, e.g. "cuda" or "cpu (CUDA provider failed: ...)".
     pub device: String,
-    /// ONNX Runtime's name for it: [`CUDA_PROVIDER`] or [`CPU_PROVIDER`].
+    /// ONNX Runtime's name for it: `CUDA_PROVIDER` or `CPU_PROVIDER`.
     pub execution_provider: &'static str,
     /// Why the CPU runs the model when `auto` was asked for; `None` on CUDA or with `--device cpu`.
     pub fallback_reason: Option<String>,

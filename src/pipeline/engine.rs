@@ -8,10 +8,10 @@
 //! Order: one queue, one batcher and one model thread, each first in first out, so a video's
 //! frames come back in the order its decoder sent them, which the tracker needs.
 //!
-//! Memory: each frame past its decoder holds a [`Permit`] from one job-wide [`Permits`]
+//! Memory: each frame past its decoder holds a [`Permit`] from one job-wide `Permits`
 //! pool: taken before the frame enters the queue, given back when the frame is dropped (by
 //! the video's tracker, or anywhere on the way when a video stops early), so the job holds at
-//! most [`Permits::cap`] frames in flight however many videos are open.
+//! most `Permits::cap` frames in flight however many videos are open.
 //!
 //! Batches: a full batch goes at once; a partial one only when the model has nothing to do,
 //! so batches fill while the model is busy and the model never waits for one to fill. Which

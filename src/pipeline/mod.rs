@@ -6,7 +6,7 @@
 //! `preview`, render (a second decode pass that draws the final tracks: `render`'s doc says
 //! why a second pass). A video's labels are the same whichever videos share its batches.
 //!
-//! Memory is bounded per job, not per video: at most [`engine::frames_in_flight`] frames
+//! Memory is bounded per job, not per video: at most `engine::frames_in_flight` frames
 //! between decoding and tracking (each decoder also holds the frame it is reading). With the
 //! tracker reading colours (`track::appearance`) those frames keep their pixels until tracked
 //! (at 1080p YUV, batch 16 and 8 videos, 48 frames: about 150 MB).

@@ -1,7 +1,7 @@
 //! Stage 2, preprocess: takes [`Frame`]s (and optionally a [`Region`] of each, for tiling),
 //! gives one [`Batch`]: each region resized (bilinear) to the model input (stretched, or
 //! letterboxed centred or at the top-left), normalised per channel, RGB or BGR, and laid out
-//! NHWC or NCHW. A model whose input size follows the frame ([`InputSpec::for_frame`]) gets
+//! NHWC or NCHW. A model whose input size follows the frame (`InputSpec::for_frame`) gets
 //! the size of the batch's frames: a batch holds frames of one size.
 //! Runs on the CPU; the items of a batch in parallel with rayon. This is the reference
 //! implementation that the GPU path must match.

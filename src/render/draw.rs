@@ -1,7 +1,7 @@
 //! Drawing on RGB frames with `imageproc` and DejaVu Sans (shipped inside the `dejavu`
 //! crate, read by `ab_glyph`): boxes in their review band's colour and their source's stroke,
 //! tags with the track id and label, the frame number. The preview video and the contact
-//! sheet draw with the same [`Painter`], so a track looks the same in both.
+//! sheet draw with the same `Painter`, so a track looks the same in both.
 
 use ab_glyph::{FontRef, PxScale};
 use image::{Rgb, RgbImage};

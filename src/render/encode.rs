@@ -89,7 +89,7 @@ pub struct Mp4Writer {
 
 impl Mp4Writer {
     /// Starts `dest` (its folder must exist) for `width` x `height` frames at `fps` frames a
-    /// second ([`Rate::from_fps`]).
+    /// second (`Rate::from_fps`).
     pub fn new(dest: &Path, width: u32, height: u32, fps: f64) -> Result<Mp4Writer> {
         let rate = Rate::from_fps(fps)
             .ok_or_else(|| Error::Output(format!("{}: cannot write a video at {fps} frames per second", dest.display())))?;

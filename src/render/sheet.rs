@@ -6,7 +6,7 @@
 //! [`MAX_THUMBNAILS`]; a line at the top says how many were left out (`review.json` lists all).
 //!
 //! The crops are taken from the clean frames during the preview's decode pass
-//! ([`SheetBuilder::offer`]), so the sheet costs no extra pass over the video and holds only
+//! (`SheetBuilder::offer`), so the sheet costs no extra pass over the video and holds only
 //! the small thumbnails, never whole frames.
 
 use std::collections::BTreeMap;

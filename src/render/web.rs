@@ -1,5 +1,5 @@
 //! `--web-video`: takes a video file and its output folder, gives
-//! [`WEB_VIDEO`] there, a copy browsers play, so Label
+//! `WEB_VIDEO` there, a copy browsers play, so Label
 //! Studio's editor (or any web page) shows the video the label files name. Runs on the CPU
 //! after export, once per video.
 //!
@@ -118,7 +118,7 @@ pub(crate) fn link_if_playable(video: &Path, dir: &Path) -> Result<Option<WebVid
     Ok(Some(WebVideo { path: dest, transcoded: false, frames: None }))
 }
 
-/// A web copy encoded from frames decoded elsewhere: by [`transcode`], or by the preview's pass
+/// A web copy encoded from frames decoded elsewhere: by `transcode`, or by the preview's pass
 /// ([`super::render`]) so that `--preview --web-video` decode the video once between them.
 /// Dropped before [`WebEncoder::finish`], it leaves nothing under the final name.
 pub struct WebEncoder {
@@ -126,7 +126,7 @@ pub struct WebEncoder {
 }
 
 impl WebEncoder {
-    /// Starts `dir/`[`WEB_VIDEO`] for frames of `width` x `height` at `fps`.
+    /// Starts `dir/``WEB_VIDEO` for frames of `width` x `height` at `fps`.
     pub fn new(dir: &Path, width: u32, height: u32, fps: f32) -> Result<WebEncoder> {
         Ok(WebEncoder { writer: Mp4Writer::new(&dir.join(WEB_VIDEO), width, height, fps as f64)? })
     }

@@ -1,6 +1,6 @@
 //! What the server asks of Label Studio, over its REST API with an API token: uploaded
 //! videos (`GET /data/upload/...`, saved whole or not at all) and predictions finished after
-//! their request was answered (`POST /api/predictions`, sent by [`poster`] in the
+//! their request was answered (`POST /api/predictions`, sent by `poster` in the
 //! background, with retries).
 
 use std::io::Write;

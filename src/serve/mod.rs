@@ -6,7 +6,7 @@
 //! Takes a [`ServeConfig`] and a [`MakeLabeler`] (a [`crate::batch::Labeler`], set up as for
 //! `prelabel run`, which runs the same batch job); gives an HTTP server ([`Server`]) on tokio and axum.
 //!
-//! - [`routes`]: the protocol (health, setup, predict, webhook, versions, status);
+//! - `routes`: the protocol (health, setup, predict, webhook, versions, status);
 //! - [`request`]: checks of the request bodies, and the JSON errors of refused requests;
 //! - [`labeling`]: what the project's labeling config asks of the regions;
 //! - [`source`]: which file a task's video URL names (never outside `--root`);

@@ -10,7 +10,7 @@
 //!   in the task.
 //!
 //! A path that could leave the root (`..`, an absolute path, a NUL, or a link out of it) is
-//! refused: lexically here, and again after links are resolved by [`resolve_local`].
+//! refused: lexically here, and again after links are resolved by `resolve_local`.
 
 use std::path::{Component, Path, PathBuf};
 

@@ -39,7 +39,7 @@ pub(crate) const MAX_GRID: u32 = 8;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TileMode {
     Off,
-    /// The first [`PROBE_FRAMES`] detector frames of each video are seen both whole and in
+    /// The first `PROBE_FRAMES` detector frames of each video are seen both whole and in
     /// tiles (a grid from the frame size, at least 2x2); the rest of the video is tiled only
     /// when the tiles found clearly more (see [`probe`]).
     Auto,

@@ -1,5 +1,5 @@
 //! `--tiles auto`: whether tiles pay on this video, measured on the video itself. Takes the
-//! detections of its first [`PROBE_FRAMES`] detector frames twice, from the whole frame alone
+//! detections of its first `PROBE_FRAMES` detector frames twice, from the whole frame alone
 //! and merged with the tiles; gives one answer for the rest of the video. Pure CPU counting.
 //!
 //! Why measured and not from the frame size: tiles pay where people are small at the model's

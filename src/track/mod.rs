@@ -2,7 +2,7 @@
 //! order, gives [`Track`]s with one box per frame from each track's first to last frame, ids
 //! from 1 in order of first appearance, and keyframes marked. Runs on the CPU.
 //!
-//! [`bytetrack`] links detections online; [`interpolate`] fills the frames between them (frames
+//! `bytetrack` links detections online; `interpolate` fills the frames between them (frames
 //! skipped by `--stride` and frames where the detector missed the object); [`keyframes`] marks
 //! the boxes a human would have to place.
 //!

@@ -7,7 +7,7 @@
 //! on the CPU would cost more transfer than it saves). Only `max_keep` boxes per item come
 //! back. An item goes to the CPU reference instead, which gives the same answer, when the GPU
 //! cannot promise it: an IoU within a hair of the threshold (WGSL division may be off by 2.5
-//! ULP), values in the denormal or non-finite range, more than [`MAX_CAP`] candidates, or
+//! ULP), values in the denormal or non-finite range, more than `MAX_CAP` candidates, or
 //! when the best [`TOP_K`] candidates run out before `max_keep` boxes are kept.
 //! [`GpuNms::fallbacks`] counts those items.
 
