@@ -62,7 +62,7 @@ impl InputTransform {
     }
 
     /// A box in model-input pixels, back in frame pixels.
-    pub(crate) fn to_frame(&self, b: BBox) -> BBox {
+    pub(crate) fn to_frame(self, b: BBox) -> BBox {
         BBox {
             x1: (b.x1 - self.pad_x) / self.scale_x + self.origin_x,
             y1: (b.y1 - self.pad_y) / self.scale_y + self.origin_y,
