@@ -36,7 +36,7 @@ impl Preparer {
             Preparer::Gpu(gpu) => gpu.make_region_batch(items),
         }
     }
-    pub fn on_gpu(&self) -> bool {
+    pub(crate) fn on_gpu(&self) -> bool {
         matches!(self, Preparer::Gpu(_))
     }
 }
@@ -85,7 +85,7 @@ impl DeviceRequest {
     }
 
     /// Decoding: NVDEC unless the CPU is asked for; `--decode-device gpu` (only) insists on a
-    /// CUDA device, checked at start ([`check_decode`]).
+    /// CUDA device, checked at start (`check_decode`).
     pub fn decode(&self) -> HwDecode {
         match (self.decode, self.all) {
             (Some(DeviceChoice::Cpu), _) => HwDecode::Off("--decode-device cpu"),
@@ -96,7 +96,7 @@ impl DeviceRequest {
 }
 
 /// `--decode-device gpu` without a CUDA device fails here, before any video, with the reason.
-pub fn check_decode(request: &DeviceRequest) -> Result<()> {
+pub(crate) fn check_decode(request: &DeviceRequest) -> Result<()> {
     if request.decode != Some(DeviceChoice::Gpu) {
         return Ok(());
     }

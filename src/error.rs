@@ -18,7 +18,7 @@ pub enum Error {
     #[error("output: {0}")]
     Output(String),
     /// Writing an output failed in the system: `kind` says how, so that a full disk
-    /// ([`Error::is_full_disk`]) is told by its kind, not by the message's text.
+    /// (`Error::is_full_disk`) is told by its kind, not by the message's text.
     #[error("output: {msg}")]
     Write { msg: String, kind: std::io::ErrorKind },
     #[error("{0}")]
@@ -41,7 +41,7 @@ impl Error {
     }
 
     /// Whether the disk (or a quota, or a file size limit) ran out: ENOSPC, EDQUOT, EFBIG.
-    pub fn is_full_disk(&self) -> bool {
+    pub(crate) fn is_full_disk(&self) -> bool {
         use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
         matches!(self, Error::Write { kind: StorageFull | QuotaExceeded | FileTooLarge, .. })
     }

@@ -1,7 +1,7 @@
 //! Output files as every stage that writes writes them (export's label files, render's
 //! contact sheet, the job's report and manifests): write-then-rename ([`AtomicFile`]), so
 //! readers see either nothing or the whole file, and the fixed names in a video's output
-//! folder that more than one stage knows ([`WEB_VIDEO`]). Shared: below export and render,
+//! folder that more than one stage knows (`WEB_VIDEO`). Shared: below export and render,
 //! so neither reaches into the other.
 
 use std::io::{BufWriter, Write};
@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 /// File name of the browser-playable copy in each video's output folder (`--web-video`),
 /// written by render and named in the label files by export: one fixed name, as for the
 /// label files, so it never clashes with them or with another video's folder.
-pub const WEB_VIDEO: &str = "video.mp4";
+pub(crate) const WEB_VIDEO: &str = "video.mp4";
 
 /// A file being written under a hidden name, renamed to its final name by [`AtomicFile::commit`].
 pub struct AtomicFile {

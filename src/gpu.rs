@@ -105,7 +105,7 @@ impl GpuContext {
     }
 
     /// Compiles the WGSL `source` and returns the compute pipeline for `entry`.
-    pub fn compute_pipeline(&self, label: &str, source: &str, entry: &str) -> wgpu::ComputePipeline {
+    pub(crate) fn compute_pipeline(&self, label: &str, source: &str, entry: &str) -> wgpu::ComputePipeline {
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(label),
             source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(source)),
@@ -126,7 +126,7 @@ impl GpuContext {
     }
 
     /// Copies `buffer` (which must have MAP_READ usage) back to the CPU.
-    pub fn read_buffer<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer) -> Result<Vec<T>> {
+    pub(crate) fn read_buffer<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer) -> Result<Vec<T>> {
         let slice = buffer.slice(..);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {

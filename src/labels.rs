@@ -94,7 +94,7 @@ impl LabelSet {
     }
 
     /// Model classes written as label `name`.
-    pub fn classes_of(&self, name: &str) -> Vec<u32> {
+    pub(crate) fn classes_of(&self, name: &str) -> Vec<u32> {
         let mut out: Vec<u32> = self.by_class.iter().filter(|(_, &i)| self.labels[i].name == name).map(|(&c, _)| c).collect();
         out.sort_unstable();
         out
@@ -102,7 +102,7 @@ impl LabelSet {
 }
 
 /// A model class by exact name; otherwise a usage error listing the nearest names.
-pub fn class_index(model: &ModelSpec, name: &str) -> Result<u32> {
+pub(crate) fn class_index(model: &ModelSpec, name: &str) -> Result<u32> {
     if let Some(i) = model.classes.iter().position(|c| c == name).filter(|&i| model.is_reportable(i as u32)) {
         return Ok(i as u32);
     }
@@ -111,7 +111,7 @@ pub fn class_index(model: &ModelSpec, name: &str) -> Result<u32> {
 }
 
 /// ` (did you mean a, b?)` with up to three names close to `name`, or nothing.
-pub fn near_matches<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+pub(crate) fn near_matches<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     let lower = name.to_lowercase();
     let mut scored: Vec<(f64, &str)> =
         candidates.map(|c| (strsim::jaro_winkler(&lower, &c.to_lowercase()), c)).filter(|(s, _)| *s >= 0.7).collect();

@@ -64,7 +64,7 @@ pub enum Channels {
 
 /// For models whose input height and width are free (symbolic in the ONNX file): how each
 /// video's input size follows its frame size, so that a wide frame is not squashed into a
-/// square or padded by half. See [`InputSpec::for_frame`].
+/// square or padded by half. See `InputSpec::for_frame`.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FitSpec {
@@ -129,7 +129,7 @@ impl InputSpec {
     /// (768x448 with a `max_shrink` of 2.5).
     /// Every region of a frame (its tiles too) is letterboxed into this one size, so one
     /// frame size is one batch shape.
-    pub fn for_frame(&self, frame_w: u32, frame_h: u32) -> InputSpec {
+    pub(crate) fn for_frame(&self, frame_w: u32, frame_h: u32) -> InputSpec {
         let Some(fit) = self.fit else { return self.clone() };
         let m = fit.multiple.max(1) as f64;
         let (fw, fh) = (frame_w.max(1) as f64, frame_h.max(1) as f64);
@@ -204,7 +204,7 @@ pub enum BoxOrder {
 /// detector also reports 74 other classes (ties, kites, sports balls, dining tables ...);
 /// on client footage they are mostly scenery it mistakes for objects (a truck on a billboard,
 /// a round sign as a ball), and every such track is one an annotator must find and delete.
-pub const DEFAULT_CLASSES: [&str; 6] = ["person", "bicycle", "car", "motorcycle", "bus", "truck"];
+pub(crate) const DEFAULT_CLASSES: [&str; 6] = ["person", "bicycle", "car", "motorcycle", "bus", "truck"];
 
 impl ModelSpec {
     /// Reads and checks a description file.
@@ -223,25 +223,25 @@ impl ModelSpec {
     }
 
     /// Whether class `index` is a real object class (not background, a gap, or out of range).
-    pub fn is_reportable(&self, index: u32) -> bool {
+    pub(crate) fn is_reportable(&self, index: u32) -> bool {
         match self.classes.get(index as usize) {
             Some(name) => !name.is_empty() && name != "background" && name != "N/A",
             None => false,
         }
     }
 
-    pub fn class_name(&self, index: u32) -> &str {
+    pub(crate) fn class_name(&self, index: u32) -> &str {
         self.classes.get(index as usize).map(String::as_str).unwrap_or("unknown")
     }
 
-    /// The classes a run keeps when not told otherwise: those of [`DEFAULT_CLASSES`] the model
+    /// The classes a run keeps when not told otherwise: those of `DEFAULT_CLASSES` the model
     /// has, or every class (empty) when it has none of them.
     pub fn default_class_indices(&self) -> Vec<u32> {
         DEFAULT_CLASSES.iter().filter_map(|name| self.classes.iter().position(|c| c == name).map(|i| i as u32)).collect()
     }
 
     /// Resolves class names or indices given on the command line to class indices.
-    pub fn class_indices(&self, wanted: &[String]) -> Result<Vec<u32>> {
+    pub(crate) fn class_indices(&self, wanted: &[String]) -> Result<Vec<u32>> {
         wanted
             .iter()
             .map(|w| {

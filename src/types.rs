@@ -153,7 +153,7 @@ impl BBox {
         self.clamp_to(0.0, 0.0, width, height)
     }
     /// Clamps the box into the rectangle from (`x0`, `y0`) to (`x1`, `y1`).
-    pub fn clamp_to(&self, x0: f32, y0: f32, x1: f32, y1: f32) -> BBox {
+    pub(crate) fn clamp_to(&self, x0: f32, y0: f32, x1: f32, y1: f32) -> BBox {
         BBox { x1: self.x1.clamp(x0, x1), y1: self.y1.clamp(y0, y1), x2: self.x2.clamp(x0, x1), y2: self.y2.clamp(y0, y1) }
     }
 }
@@ -236,7 +236,7 @@ pub struct Track {
 impl Track {
     /// For tests: class 0, accepted, one default detected box at each of `frames`.
     #[cfg(test)]
-    pub fn detected_at(id: u64, frames: impl IntoIterator<Item = u64>) -> Track {
+    pub(crate) fn detected_at(id: u64, frames: impl IntoIterator<Item = u64>) -> Track {
         let boxes = frames
             .into_iter()
             .map(|frame| TrackBox {
@@ -262,7 +262,7 @@ impl Track {
     }
     /// (mean, min) detector score over the detected boxes; over all boxes when none was
     /// detected (hand-made labels), (0, 0) for an empty track.
-    pub fn detected_scores(&self) -> (f32, f32) {
+    pub(crate) fn detected_scores(&self) -> (f32, f32) {
         let detected: Vec<f32> = self.boxes.iter().filter(|b| b.source == BoxSource::Detected).map(|b| b.score).collect();
         let scores = if detected.is_empty() { self.boxes.iter().map(|b| b.score).collect() } else { detected };
         if scores.is_empty() {
@@ -274,7 +274,7 @@ impl Track {
 }
 
 /// Bins of each half of an [`Appearance`] (8 x 8 x 8 RGB levels).
-pub const APPEARANCE_BINS: usize = 512;
+pub(crate) const APPEARANCE_BINS: usize = 512;
 const BINS: usize = APPEARANCE_BINS;
 
 /// Colour histograms of a box's upper and lower half, each summing to 1 (all zero when the
@@ -291,7 +291,7 @@ impl Appearance {
 
     /// Moves this descriptor towards `new` by `rate` (0: stay, 1: replace): a running average
     /// that follows slow changes (lighting, pose) without forgetting at one odd frame.
-    pub fn blend(&mut self, new: &Appearance, rate: f32) {
+    pub(crate) fn blend(&mut self, new: &Appearance, rate: f32) {
         for (a, b) in self.0.iter_mut().zip(new.0.iter()) {
             *a += (b - *a) * rate;
         }
@@ -325,8 +325,8 @@ pub struct VideoInfo {
     pub width: u32,
     pub height: u32,
     /// Frames per second: always positive and finite, so every stage uses it as it is. Decode
-    /// makes it so ([`VideoInfo::usable_fps`]): a container that gives no usable rate counts
-    /// as [`ASSUMED_FPS`].
+    /// makes it so (`VideoInfo::usable_fps`): a container that gives no usable rate counts
+    /// as `ASSUMED_FPS`.
     pub fps: f32,
     /// Frame count from the container; 0 when it does not say.
     pub frames_hint: u64,
@@ -335,11 +335,11 @@ pub struct VideoInfo {
 /// The frame rate of a video whose container gives none (or zero, or a non-number): 25, the
 /// rate of PAL video and of most of the MOT benchmark sequences. Tracking, refinement and
 /// the frame times written in the label files all count with it.
-pub const ASSUMED_FPS: f32 = 25.0;
+pub(crate) const ASSUMED_FPS: f32 = 25.0;
 
 impl VideoInfo {
     /// `fps` as the container gave it when it is positive and finite, else [`ASSUMED_FPS`].
-    pub fn usable_fps(fps: f32) -> f32 {
+    pub(crate) fn usable_fps(fps: f32) -> f32 {
         if fps.is_finite() && fps > 0.0 {
             fps
         } else {

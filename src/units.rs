@@ -4,7 +4,7 @@
 
 /// Seconds from the start of the video to the frame at decode index `index`, at `fps`
 /// ([`crate::types::VideoInfo::fps`]: positive and finite).
-pub fn time_s(index: u64, fps: f32) -> f64 {
+pub(crate) fn time_s(index: u64, fps: f32) -> f64 {
     index as f64 / fps as f64
 }
 

@@ -22,7 +22,7 @@ use crate::types::Frame;
 
 /// One pixel.
 #[inline]
-pub fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
+pub(crate) fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
     let c = 298 * (y as i32 - 16) + 128;
     let (d, e) = (u as i32 - 128, v as i32 - 128);
     let clamp = |x: i32| (x >> 8).clamp(0, 255) as u8;

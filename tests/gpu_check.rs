@@ -80,13 +80,7 @@ fn xz_kit(dir: &Path) -> (PathBuf, Vec<(PathBuf, Vec<u8>)>) {
         std::fs::write(kit.join(rel), data).unwrap();
     }
     write_manifest(&kit).unwrap();
-    let xz = Command::new("bash")
-        .arg("-c")
-        .arg("tar -C \"$1\" -cf - gpu-kit | xz -1")
-        .arg("_")
-        .arg(dir)
-        .output()
-        .expect("tar and xz run");
+    let xz = Command::new("bash").arg("-c").arg("tar -C \"$1\" -cf - gpu-kit | xz -1").arg("_").arg(dir).output().expect("tar and xz run");
     assert!(xz.status.success() && xz.stdout.starts_with(b"\xfd7zXZ\0"), "{}", String::from_utf8_lossy(&xz.stderr));
     let parts = dir.join("kit.parts");
     std::fs::create_dir(&parts).unwrap();

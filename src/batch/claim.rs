@@ -107,7 +107,7 @@ fn now_ms() -> u64 {
 }
 
 /// Text for a time in milliseconds since 1970: `2026-11-30 14:05:09 UTC`.
-pub fn utc(ms: u64) -> String {
+pub(crate) fn utc(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rem) = (secs / 86400, secs % 86400);
     // Civil date from days since 1970 (Howard Hinnant's algorithm).
@@ -343,7 +343,7 @@ impl Claim {
     }
 
     /// Whether the claim is still this attempt's (checked just before a video is put in place).
-    pub fn still_held(&self) -> bool {
+    pub(crate) fn still_held(&self) -> bool {
         !self.lost.load(Ordering::SeqCst) && still_ours(&self.path, &self.token)
     }
 }
@@ -377,7 +377,7 @@ impl Drop for Claim {
 
 /// The token of the live claim on the video with claim key `key`, if any (for telling live
 /// staging folders from debris).
-pub fn live_token(out: &Path, key: &str, timeout: Duration) -> Option<String> {
+pub(crate) fn live_token(out: &Path, key: &str, timeout: Duration) -> Option<String> {
     let path = out.join(DIR).join(format!("{key}.claim"));
     let me = Owner::me();
     match judge(&path, timeout, &me) {

@@ -10,7 +10,7 @@
 //!   here: `%`, `/`, `\`, control characters, bytes that are not UTF-8 (losslessly: `%FF`), a
 //!   leading `.` (so nothing is hidden, and `.`, `..`, `...mp4` stay inside), and names prelabel
 //!   itself writes (`report.json`, `manifest.json`, the label files): `%72eport.json`;
-//! - a component longer than [`MAX_COMPONENT`] bytes is cut and gets `~` and a short hash of
+//! - a component longer than `MAX_COMPONENT` bytes is cut and gets `~` and a short hash of
 //!   the whole name (the extension is kept);
 //! - inputs that still land on the same folder (`a/clip.mp4` and `b/clip.mp4` given by name)
 //!   each get `~` and a short hash of the path as given before the extension, whatever their
@@ -27,7 +27,7 @@ use std::path::{Component, Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 /// Longest folder name written, in bytes (file systems allow 255).
-pub const MAX_COMPONENT: usize = 200;
+pub(crate) const MAX_COMPONENT: usize = 200;
 
 /// Names prelabel writes itself, in `--out` or in a video's folder: an input component equal
 /// to one of them (ignoring case) is escaped.
@@ -46,7 +46,7 @@ const RESERVED: &[&str] = &[
 
 /// Whether prelabel writes a file or folder of this name itself (ignoring case): the names in
 /// `RESERVED` and shard reports (`report.shard-0-of-3.json`).
-pub fn is_prelabel_name(name: &str) -> bool {
+pub(crate) fn is_prelabel_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     RESERVED.contains(&lower.as_str()) || (lower.starts_with("report.shard-") && lower.ends_with(".json"))
 }
@@ -66,7 +66,7 @@ pub(crate) fn short_hash(bytes: &[u8], n: usize) -> String {
 
 /// One path component made safe as a folder name (see the module docs); never empty, never
 /// `.` or `..`, never hidden, at most [`MAX_COMPONENT`] bytes.
-pub fn sanitize_component(name: &OsStr) -> String {
+pub(crate) fn sanitize_component(name: &OsStr) -> String {
     let bytes = name.as_bytes();
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
@@ -150,7 +150,7 @@ fn lexical(path: &Path) -> PathBuf {
 
 /// Output folders for expanded inputs. `found` holds, per input, the file and the folder
 /// argument it was found in (None for a file given by name).
-pub fn assign(found: Vec<(PathBuf, Option<PathBuf>)>) -> Vec<Input> {
+pub(crate) fn assign(found: Vec<(PathBuf, Option<PathBuf>)>) -> Vec<Input> {
     let mut seen = std::collections::HashSet::new();
     let mut inputs: Vec<Input> = Vec::new();
     for (path, root) in found {

@@ -17,10 +17,10 @@ use crate::fingerprint::{hex, sha256_file as sha256_file_io};
 use crate::error::{Error, Result};
 use crate::files::AtomicFile;
 
-pub const FILE_NAME: &str = "manifest.json";
+pub(crate) const FILE_NAME: &str = "manifest.json";
 
 /// How [`Source::fingerprint`] is computed, recorded in every manifest.
-pub const FINGERPRINT_METHOD: &str = "sha256 of the size (8 bytes, little-endian), the first MiB and the last MiB";
+pub(crate) const FINGERPRINT_METHOD: &str = "sha256 of the size (8 bytes, little-endian), the first MiB and the last MiB";
 
 const MIB: u64 = 1 << 20;
 

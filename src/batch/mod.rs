@@ -1,15 +1,22 @@
 //! A batch job over many videos: expands folders, gives each video its own output folder
 //! (named after what the video is, see [`identity`]), takes this worker's [`shard`] of them,
 //! and labels them `--jobs` at a time (their frames share model batches, see `pipeline`),
-//! each on its own thread ([`label_video`]): under a [`claim`] (so overlapping workers never label one video
+//! each on its own thread (`label_video`): under a [`claim`] (so overlapping workers never label one video
 //! twice), into a [`staging`] folder renamed into place when complete, with the video's
 //! [`manifest`] written last. Keeps going past bad files, and keeps its report current after
 //! every video (in input order) so a killed job still says what it finished.
+//!
+//! A job is set up by a [`Labeler`], built once from [`JobSettings`] (the model, the devices,
+//! the settings, the report's template); `prelabel run`, `prelabel serve` and an embedding
+//! program all start there.
 
+mod calibration;
 pub mod claim;
 pub mod identity;
+mod labeler;
 pub mod manifest;
 pub mod report;
+mod settings;
 pub mod shard;
 pub mod staging;
 
@@ -24,8 +31,10 @@ use crate::export::Format;
 use crate::pipeline::{Pipeline, Stop, Videos};
 use crate::types::VideoInfo;
 pub use identity::Input;
+pub use labeler::Labeler;
 use manifest::{Manifest, ModelPrint, SettingsPrint, Source};
 use report::{lossless, RunReport, Status, VideoReport};
+pub use settings::JobSettings;
 use staging::Staging;
 
 /// File extensions picked up when a folder is given.
@@ -35,7 +44,7 @@ pub const VIDEO_EXTENSIONS: &[&str] =
 /// Files given by name are taken as they are; folders are searched (recursively) for files
 /// with a video extension, in name order. A path that does not exist is kept, so that it is
 /// reported as a failed input rather than silently dropped. Each gets its output folder
-/// ([`identity::assign`]).
+/// (`identity::assign`).
 ///
 /// The walk visits each real file once, by device and inode: the same file spelled two ways
 /// (`a/clip.mp4`, `a/../a/clip.mp4`), a link beside its target or a hard link is labelled once,
@@ -43,7 +52,7 @@ pub const VIDEO_EXTENSIONS: &[&str] =
 /// enters `out` (the labels, previews and web copies of an earlier run are not videos to label);
 /// an input folder that is `out` itself is refused. What is not a regular file (a FIFO, a
 /// device, a socket) is kept, and refused without being opened when its turn comes
-/// ([`not_a_regular_file`]).
+/// (`not_a_regular_file`).
 pub fn expand_inputs(inputs: &[PathBuf], out: &Path) -> Result<Vec<Input>> {
     let out_id = file_id(out);
     let mut walk = Walk { out_id, out, visited: HashSet::new() };
@@ -99,7 +108,7 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
 /// followed). A FIFO would block the open until a writer comes, a device never ends; `stat`
 /// tells without opening. None for regular files and for paths that cannot be read (those fail
 /// when opened, with the reason).
-pub fn not_a_regular_file(path: &Path) -> Option<String> {
+pub(crate) fn not_a_regular_file(path: &Path) -> Option<String> {
     use std::os::unix::fs::FileTypeExt;
     let t = std::fs::metadata(path).ok()?.file_type();
     let what = if t.is_file() {
@@ -184,7 +193,7 @@ enum Plan {
 
 /// What every video of a job shares; read-only, so videos run on several threads, all
 /// labelling through one [`Videos`].
-pub struct VideoJob<'a> {
+pub(crate) struct VideoJob<'a> {
     pub out_dir: &'a Path,
     pub formats: &'a [Format],
     /// `preview.mp4` and `review.png` are outputs too (`--preview`).
@@ -415,7 +424,7 @@ impl BatchJob<'_> {
 /// writes the manifest there, and renames the folder into place while the claim is still
 /// its own. Returns its report entry, and the error that must stop the whole job (the model
 /// or runtime failing, a full disk), if any.
-pub fn label_video(
+pub(crate) fn label_video(
     videos: &Videos,
     job: &VideoJob,
     input: &Input,

@@ -74,7 +74,7 @@ pub struct VideoReport {
 }
 
 impl VideoReport {
-    pub fn from_outcome(input: &Path, output_dir: &Path, o: &VideoOutcome) -> VideoReport {
+    pub(crate) fn from_outcome(input: &Path, output_dir: &Path, o: &VideoOutcome) -> VideoReport {
         let wall = o.wall.as_secs_f64();
         VideoReport {
             input: input.to_path_buf(),
@@ -299,7 +299,7 @@ pub struct Totals {
 }
 
 impl RunReport {
-    pub fn update_totals(&mut self, wall_s: f64) {
+    pub(crate) fn update_totals(&mut self, wall_s: f64) {
         let mut t = Totals { videos: self.videos.len(), wall_s, ..Totals::default() };
         for v in &self.videos {
             match v.status {

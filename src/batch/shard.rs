@@ -16,10 +16,10 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 /// Where the index may come from when `--shard-index` is absent, in this order.
-pub const INDEX_VARIABLES: &[&str] = &["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"];
+pub(crate) const INDEX_VARIABLES: &[&str] = &["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"];
 
 /// The report of an unsharded run.
-pub const REPORT: &str = "report.json";
+pub(crate) const REPORT: &str = "report.json";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shard {
@@ -81,7 +81,7 @@ impl Shard {
 }
 
 /// The shard (0..count) of the video whose output folder is `rel_out`.
-pub fn shard_of(rel_out: &Path, count: u32) -> u32 {
+pub(crate) fn shard_of(rel_out: &Path, count: u32) -> u32 {
     let d = Sha256::digest(rel_out.as_os_str().as_bytes());
     let h = u64::from_be_bytes(d[..8].try_into().expect("8 bytes"));
     (h % count.max(1) as u64) as u32

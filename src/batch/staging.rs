@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 /// The folder of attempts in `--out` (hidden: no input's folder can be named so).
 pub const DIR: &str = ".staging";
 
-pub struct Staging {
+pub(crate) struct Staging {
     dir: PathBuf,
     aside: PathBuf,
     dest: PathBuf,
@@ -54,11 +54,6 @@ impl Staging {
     /// Where the attempt writes.
     pub fn path(&self) -> &Path {
         &self.dir
-    }
-
-    /// Where the video's folder goes.
-    pub fn dest(&self) -> &Path {
-        &self.dest
     }
 
     /// Puts the finished folder in place, replacing an older one; returns its path.

@@ -105,7 +105,7 @@ pub fn ldd(elf: &Path) -> Result<Vec<Dependency>> {
 
 /// The libraries to carry for `elfs` (soname -> file), or an error naming one that `ldd`
 /// cannot find: a bundle missing it would fail on the node.
-pub fn closure(elfs: &[&Path]) -> Result<BTreeMap<String, PathBuf>> {
+pub(crate) fn closure(elfs: &[&Path]) -> Result<BTreeMap<String, PathBuf>> {
     let mut carry = BTreeMap::new();
     for elf in elfs {
         for dep in ldd(elf)? {
@@ -123,7 +123,7 @@ pub fn closure(elfs: &[&Path]) -> Result<BTreeMap<String, PathBuf>> {
 
 /// `libvulkan.so.1` from the loader cache, if this machine has it (wgpu opens it at run time,
 /// so `ldd` never lists it).
-pub fn vulkan_loader() -> Option<PathBuf> {
+pub(crate) fn vulkan_loader() -> Option<PathBuf> {
     let out = Command::new("ldconfig").arg("-p").output().or_else(|_| Command::new("/sbin/ldconfig").arg("-p").output()).ok()?;
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -135,7 +135,7 @@ pub fn vulkan_loader() -> Option<PathBuf> {
 /// The newest `PREFIX<version>` symbol version named in `files` (e.g. `GLIBC_2.` -> "2.36"):
 /// what the node's glibc / libstdc++ must provide. A byte scan, as the version names sit in
 /// each file's dynamic string table.
-pub fn newest_symbol_version(files: &[PathBuf], prefix: &str) -> Result<Option<String>> {
+pub(crate) fn newest_symbol_version(files: &[PathBuf], prefix: &str) -> Result<Option<String>> {
     let mut best: Option<Vec<u32>> = None;
     for f in files {
         let bytes = std::fs::read(f).map_err(|e| Error::Usage(format!("bundle: cannot read {}: {e}", f.display())))?;

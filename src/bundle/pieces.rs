@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 /// Largest piece: 60 MB (decimal, so also under 60 MiB).
-pub const PIECE_BYTES: u64 = 60_000_000;
+pub(crate) const PIECE_BYTES: u64 = 60_000_000;
 /// Piece file names: `bundle.tar.000`, `bundle.tar.001`, ...
 const PIECE_PREFIX: &str = "bundle.tar";
 
@@ -24,7 +24,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 }
 
 /// Every file under `root`, as paths relative to it, sorted.
-pub fn files_under(root: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn files_under(root: &Path) -> Result<Vec<PathBuf>> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
@@ -116,7 +116,7 @@ pub fn write_pieces(bundle: &Path, name: &str, out: &Path, limit: u64) -> Result
     Ok(names)
 }
 
-pub fn set_executable(path: &Path) -> Result<()> {
+pub(crate) fn set_executable(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(|e| io_err("cannot chmod", path, e))
 }

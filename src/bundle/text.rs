@@ -1,7 +1,7 @@
 //! The two texts a bundle carries: the launcher script and README.txt, filled in with what
 //! the bundle holds and what the node must provide. Pure string building.
 
-pub struct Facts<'a> {
+pub(crate) struct Facts<'a> {
     pub ort_file: &'a str,
     pub model_toml: &'a str,
     pub model_name: &'a str,

@@ -5,11 +5,9 @@ use std::path::PathBuf;
 use clap::builder::TypedValueParser as _;
 use clap::Args;
 use prelabel::error::{Error, Result};
-use prelabel::export::{ExportOptions, Format, VideoUrl};
+use prelabel::export::Format;
 use prelabel::infer::DeviceChoice;
-use prelabel::labels::LabelSet;
-use prelabel::model::ModelSpec;
-use prelabel::route::{Levels, RouteOptions, Thresholds, DEFAULT_ACCEPT, DEFAULT_DROP};
+use prelabel::route::{DEFAULT_ACCEPT, DEFAULT_DROP};
 use prelabel::tile::TileMode;
 use prelabel::track::TrackerConfig;
 
@@ -310,29 +308,6 @@ pub(crate) struct ExportArgs {
     /// Local Files: /data/local-files/?d=<OUT relative to its document root>/ (docs/src/import.md).
     #[arg(long, value_name = "PREFIX", requires = "web_video")]
     pub(crate) video_url: Option<String>,
-}
-
-impl ExportArgs {
-    pub(crate) fn route_options(&self, spec: &ModelSpec) -> Result<RouteOptions> {
-        let labels = match &self.labels {
-            Some(map) => LabelSet::parse(spec, map)?,
-            None => LabelSet::all(spec),
-        };
-        let default =
-            Levels::new(self.accept_score, self.drop_score).map_err(|e| Error::Usage(format!("--accept-score/--drop-score: {e}")))?;
-        let thresholds = Thresholds::parse(spec, &labels, default, &self.thresholds)?;
-        Ok(RouteOptions { labels, thresholds })
-    }
-
-    /// `classes`: the model classes the detector keeps (empty: all); `out`: `--out`.
-    pub(crate) fn export_options(&self, classes: &[u32], out: &std::path::Path) -> ExportOptions {
-        ExportOptions {
-            yolo_track_ids: self.yolo_track_ids,
-            kept_classes: (!classes.is_empty()).then(|| classes.to_vec()),
-            web_video: self.web_video,
-            video_url: self.video_url.clone().map(|prefix| VideoUrl { prefix, root: out.to_path_buf() }),
-        }
-    }
 }
 
 /// `prelabel eval`: which files to score and how.

@@ -9,10 +9,9 @@ use std::sync::Arc;
 mod args;
 mod calibrate;
 mod calibrate_profile;
-mod calibration;
 mod config;
-mod engine;
 mod eval;
+mod job;
 mod progress;
 mod refine_args;
 mod report;
@@ -23,10 +22,9 @@ use args::{BundleArgs, CalibrateArgs, EvalArgs, ReportArgs, RunArgs};
 use calibrate::calibrate;
 use clap::{Parser, Subcommand};
 pub(crate) use config::{parse_args, Parsed};
-use engine::Engine;
 use eval::eval;
-use prelabel::batch::expand_inputs;
-use prelabel::batch::report::OptionsReport;
+use prelabel::batch::shard::{report_name, Shard};
+use prelabel::batch::{expand_inputs, Labeler};
 use prelabel::error::{Error, Result};
 use progress::{print_summary, Bars};
 
@@ -152,13 +150,11 @@ fn model_path(arg: Option<&Path>) -> PathBuf {
 }
 
 fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
-    engine::check_settings(&args)?;
+    let settings = job::settings(&args)?;
     let inputs = expand_inputs(&args.inputs, &args.out)?;
-    let shard = prelabel::batch::shard::Shard::resolve(args.shards.shard_index, args.shards.shard_count, |v| std::env::var(v).ok())?;
+    let shard = Shard::resolve(args.shards.shard_index, args.shards.shard_count, |v| std::env::var(v).ok())?;
     check_writable(&args.out)?;
-    let mut engine = Engine::build(args)?;
-    let args = &engine.args;
-    let (out, overwrite, claim_timeout) = (args.out.clone(), args.overwrite, args.shards.claim_timeout);
+    let mut labeler = Labeler::build(settings)?;
 
     let cancel = Arc::new(AtomicBool::new(false));
     // The first signal stops after the current batch, a second at once (see `signals`).
@@ -167,10 +163,10 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     }
 
     let bars = Bars::new(quiet);
-    let report = engine.job(out.clone(), overwrite, shard.clone(), claim_timeout).run(&inputs, &cancel, &bars)?;
+    let report = labeler.job(args.out.clone(), args.overwrite, shard.clone()).run(&inputs, &cancel, &bars)?;
     bars.clear();
     if !quiet {
-        print_summary(&report, &out.join(prelabel::batch::shard::report_name(shard.as_ref())));
+        print_summary(&report, &args.out.join(report_name(shard.as_ref())));
     }
     let t = &report.totals;
     Ok(if cancel.load(Ordering::SeqCst) {
@@ -180,18 +176,6 @@ fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// report.json's account of the options in effect.
-fn options_report(e: &config::Effective) -> OptionsReport {
-    OptionsReport {
-        config_file: e.file.as_ref().map(|(p, _)| p.display().to_string()),
-        config_sha256: e.file.as_ref().map(|(_, sha)| sha.clone()),
-        calibration_sha256: None,
-        values: serde_json::to_value(&e.values).unwrap_or_default(),
-        from_config: e.from_file.clone(),
-        from_command_line: e.from_command_line.clone(),
-    }
 }
 
 /// Fails early, before any model loads, when the output folder cannot be written.

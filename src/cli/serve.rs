@@ -1,25 +1,23 @@
 //! `prelabel serve`: the arguments, and the glue from them to [`prelabel::serve`]. The
 //! labelling options are `prelabel run`'s own, given after `--` (and `--config` files work
-//! the same), parsed by the same parser and built into the same [`Engine`]: a video
-//! predicted by the server gets the regions `prelabel run` with those options writes.
+//! the same), parsed by the same parser and set up the same way ([`super::job::settings`],
+//! then [`Labeler::build`]): a video predicted by the server gets the regions `prelabel run`
+//! with those options writes.
 
-use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::builder::TypedValueParser as _;
 use clap::Args;
-use prelabel::batch::{expand_inputs, Progress};
+use prelabel::batch::Labeler;
 use prelabel::error::{Error, Result};
 use prelabel::export::Format;
-use prelabel::serve::{Access, Auth, Labeler, ServeConfig};
+use prelabel::serve::{Access, Auth, ServeConfig};
 
 use super::config::{parse_from, Parsed};
-use super::engine::Engine;
 
 #[derive(Args)]
 #[command(after_help = "Examples:
@@ -106,31 +104,6 @@ fn run_args(options: &[OsString], work: &Path) -> Result<super::args::RunArgs> {
     Ok(*args)
 }
 
-/// The engine as the worker's labeler: one batch job per call, as `prelabel run` runs it.
-struct ServeEngine(Engine);
-
-impl Labeler for ServeEngine {
-    fn label(&mut self, videos: &[PathBuf], out: &Path, cancel: &AtomicBool, progress: &dyn Progress) -> Result<()> {
-        let inputs = expand_inputs(videos, out)?;
-        let timeout = self.0.args.shards.claim_timeout;
-        self.0.job(out.to_path_buf(), true, None, timeout).run(&inputs, cancel, progress).map(|_| ())
-    }
-}
-
-/// The labels the engine writes: its label set's, limited to the classes it keeps.
-fn known_labels(engine: &Engine) -> BTreeSet<String> {
-    let labels = &engine.route.labels;
-    labels
-        .labels()
-        .iter()
-        .filter(|l| match &engine.export.kept_classes {
-            None => true,
-            Some(kept) => labels.classes_of(&l.name).iter().any(|c| kept.contains(c)),
-        })
-        .map(|l| l.name.clone())
-        .collect()
-}
-
 pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.cache).map_err(|e| Error::Output(format!("cannot create --cache {}: {e}", args.cache.display())))?;
     let cache = args.cache.canonicalize().map_err(|e| Error::Output(format!("--cache {}: {e}", args.cache.display())))?;
@@ -169,9 +142,9 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
     }
     let mut run = run_args(&options, &cache.join("work"))?;
     run.formats = vec![Format::LabelStudio];
-    let engine = Engine::build(run)?;
-    let settings = engine.settings_print();
-    let model = &engine.model;
+    let labeler = Labeler::build(super::job::settings(&run)?)?;
+    let settings = labeler.settings_print();
+    let model = labeler.model();
     let config = ServeConfig {
         listen: args.listen,
         root: args.root.clone(),
@@ -189,9 +162,9 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             &settings.sha256[..8]
         ),
         settings_sha256: settings.sha256.clone(),
-        known_labels: known_labels(&engine),
+        known_labels: labeler.known_labels(),
     };
     tracing::info!("labels prelabel draws: {:?}", config.known_labels);
-    prelabel::serve::run(config, Box::new(move || Ok(Box::new(ServeEngine(engine)) as Box<dyn Labeler>)))?;
+    prelabel::serve::run(config, Box::new(move || Ok(Box::new(labeler) as Box<dyn prelabel::serve::Labeler>)))?;
     Ok(ExitCode::SUCCESS)
 }

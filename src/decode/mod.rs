@@ -36,7 +36,7 @@ pub fn init() {
 
 /// Whether this process can decode on NVDEC: `Err` says why not (no driver, no device, an
 /// ffmpeg without CUDA). Makes the process's CUDA device on first use.
-pub fn cuda_available() -> std::result::Result<(), String> {
+pub(crate) fn cuda_available() -> std::result::Result<(), String> {
     init();
     nvdec::device().map(|_| ())
 }
@@ -118,7 +118,7 @@ impl VideoReader {
     }
 
     /// [`VideoReader::open_as`], on NVDEC first when `hw` says so.
-    pub fn open_with(path: &Path, output: PixelOutput, hw: HwDecode) -> Result<VideoReader> {
+    pub(crate) fn open_with(path: &Path, output: PixelOutput, hw: HwDecode) -> Result<VideoReader> {
         init();
         let meta = std::fs::metadata(path).map_err(|e| Error::video(path, format!("cannot read: {e}")))?;
         if !meta.is_file() {

@@ -236,7 +236,7 @@ fn scratch_track(frames: &[u64], k: u64) -> Actions {
 
 /// The annotator-time estimate of turning `pred` into `gt` (conf-0 ground-truth rows ignored),
 /// given `matches`, the CLEAR matches [`super::score`] found between them.
-pub fn annotator_time(gt: &[MotRow], pred: &[MotRow], matches: &[FrameMatch], p: &Params) -> AnnotatorTime {
+pub(crate) fn annotator_time(gt: &[MotRow], pred: &[MotRow], matches: &[FrameMatch], p: &Params) -> AnnotatorTime {
     let k = p.keyframe_step.max(1);
     let ok_iou = super::decimal(p.ok_iou);
     let mut gt_frames: BTreeMap<i64, Vec<u64>> = BTreeMap::new();

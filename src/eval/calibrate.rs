@@ -1,6 +1,6 @@
 //! Review levels learned from corrected videos (`prelabel calibrate`): takes ground truth and
 //! the drafts prelabel made for the same videos, judges every draft track correct or not
-//! ([`judge`]), and picks per class the accept and drop levels that `prelabel run
+//! (`judge`), and picks per class the accept and drop levels that `prelabel run
 //! --thresholds CLASS=ACCEPT:DROP` takes ([`choose`]), or reports what given levels do
 //! ([`bands`]). CPU only; one CLEAR pass ([`super::score`]) per video and class.
 //!
@@ -33,7 +33,7 @@ use super::report::is_mot;
 use super::{read_labels, read_track_scores, score, MotRow};
 use crate::error::Result;
 
-/// Reads one (ground truth, drafts) pair and judges the draft tracks of `label` ([`judge`]).
+/// Reads one (ground truth, drafts) pair and judges the draft tracks of `label` (`judge`).
 /// MOTChallenge text has no labels: its rows are all taken as `label`. Gives the tracks and
 /// where their scores came from ([`score_source`]).
 pub fn judge_files(gt: &Path, pred: &Path, label: &str, iou: f32) -> Result<(Vec<Judged>, &'static str)> {
@@ -75,7 +75,7 @@ pub struct Judged {
 /// Judges every draft track of `pred` against `gt` with CLEAR matches at IoU >= `iou`.
 /// `track_scores` gives a file's per-track scores by track id; tracks not in it score the
 /// mean of their rows' `conf`. Sorted by track id.
-pub fn judge(gt: &[MotRow], pred: &[MotRow], iou: f32, track_scores: &HashMap<i64, f64>) -> Vec<Judged> {
+pub(crate) fn judge(gt: &[MotRow], pred: &[MotRow], iou: f32, track_scores: &HashMap<i64, f64>) -> Vec<Judged> {
     let matches = score(gt, pred, iou).matches;
     let mut hits: HashMap<(i64, i64), usize> = HashMap::new();
     for m in &matches {

@@ -18,7 +18,7 @@ use super::clear::iou64;
 use super::{FrameMatch, MotRow};
 
 /// A draft box with less IoU than this with every person is "on nothing", not loose.
-pub const LOOSE_IOU: f64 = 0.3;
+pub(crate) const LOOSE_IOU: f64 = 0.3;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Diagnostics {

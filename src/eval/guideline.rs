@@ -5,12 +5,12 @@
 //! switches, as MOTA counts them) and annotator hours ([`super::annotator`]).
 //!
 //! Each part is found on the sample, then **kept only when, applied on top of the parts kept
-//! before it, it lowers the errors on the sample by at least [`min_gain`] without raising the
+//! before it, it lowers the errors on the sample by at least `min_gain` without raising the
 //! annotator time** (or lowers the time by 1% without raising the errors). So a sample too
 //! small to show a difference learns nothing, and a profile is never worse than none on the
 //! videos it was learned from. A part must also cost nothing on each half of the videos (first
 //! and second half of the frames) on its own: a rule that helps only where it was found is not
-//! the guideline. With fewer than [`MIN_BOXES`] corrected boxes nothing is tried.
+//! the guideline. With fewer than `MIN_BOXES` corrected boxes nothing is tried.
 //!
 //! The parts, in the order they are tried and applied (as `refine::guideline` applies them):
 //! 1. **smallest box**: the draft-box height below which removing boxes removes more false
@@ -35,12 +35,12 @@ use crate::error::{Error, Result};
 use crate::refine::profile::{ClassProfile, Geometry, RowMin};
 
 /// Fewest corrected (ground-truth) boxes of a class to learn anything from.
-pub const MIN_BOXES: usize = 50;
+pub(crate) const MIN_BOXES: usize = 50;
 /// Fewest matched pairs per size class for a geometry correction.
-pub const MIN_PAIRS: usize = 60;
+pub(crate) const MIN_PAIRS: usize = 60;
 /// Fewest draft tracks (and correct ones) to learn review levels from.
-pub const MIN_TRACKS: usize = 20;
-pub const MIN_CORRECT_TRACKS: usize = 5;
+pub(crate) const MIN_TRACKS: usize = 20;
+pub(crate) const MIN_CORRECT_TRACKS: usize = 5;
 
 /// One video's ground truth and drafts of one class.
 pub struct Sample {
@@ -186,7 +186,7 @@ pub fn outcome(samples: &[Sample], p: &ClassProfile, params: &Params) -> Outcome
 
 /// The drafts of `s` as `p` would leave them: tracks under the drop level removed, split where
 /// hidden too long, small ends trimmed, sides moved (as `refine::guideline` does in a run).
-pub fn apply_rows(s: &Sample, p: &ClassProfile) -> Vec<MotRow> {
+pub(crate) fn apply_rows(s: &Sample, p: &ClassProfile) -> Vec<MotRow> {
     let mut tracks: BTreeMap<i64, Vec<MotRow>> = BTreeMap::new();
     for r in &s.pred {
         tracks.entry(r.id).or_default().push(*r);
@@ -236,7 +236,7 @@ pub fn apply_rows(s: &Sample, p: &ClassProfile) -> Vec<MotRow> {
 }
 
 /// Errors a part must save on the sample to be kept: 3, or 0.2% of the corrected boxes.
-pub fn min_gain(objects: u64) -> u64 {
+pub(crate) fn min_gain(objects: u64) -> u64 {
     3.max(objects / 500)
 }
 
@@ -438,7 +438,7 @@ fn geometry_candidates(samples: &[Sample], p: &ClassProfile, notes: &mut Vec<Str
 }
 
 /// Fewest hidden runs a `max_hidden_s` must cut on the sample to be tried.
-pub const MIN_RUNS: usize = 10;
+pub(crate) const MIN_RUNS: usize = 10;
 
 /// Longest hidden runs to try, in seconds, each cutting at least [`MIN_RUNS`] runs of the
 /// sample; None when no sample says which boxes were hidden.

@@ -73,7 +73,7 @@ pub struct HotaScores {
 }
 
 impl HotaScores {
-    pub fn from_counts(c: HotaCounts) -> HotaScores {
+    pub(crate) fn from_counts(c: HotaCounts) -> HotaScores {
         let mean = |f: &dyn Fn(usize) -> f64| (0..ALPHAS).map(f).sum::<f64>() / ALPHAS as f64;
         let tp = |a: usize| c.tp[a] as f64;
         let div = |x: f64, y: f64| x / y.max(1.0);

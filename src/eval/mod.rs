@@ -4,11 +4,11 @@
 //!
 //! - [`average_precision`]: the detector alone, VOC all-point AP at an IoU threshold (`ap.rs`);
 //! - [`score`]: the tracks, CLEAR MOT and identity metrics as the MOTChallenge evaluation
-//!   (TrackEval) computes them, or with py-motmetrics 1.4.0's CLEAR matching ([`score_by`];
+//!   (TrackEval) computes them, or with py-motmetrics 1.4.0's CLEAR matching (`score_by`;
 //!   `clear.rs`, `identity.rs`), with the per-frame matches;
-//! - [`hota_score`]: HOTA and its detection and association parts, as TrackEval computes
+//! - `hota_score`: HOTA and its detection and association parts, as TrackEval computes
 //!   them (`hota.rs`);
-//! - [`annotator::annotator_time`]: the human actions and seconds that turn the drafts into
+//! - `annotator::annotator_time`: the human actions and seconds that turn the drafts into
 //!   the ground truth in a keyframe tool, against labelling from scratch.
 //!
 //! [`calibrate`] judges draft tracks correct or not and picks review levels from them
@@ -41,8 +41,10 @@ pub mod report;
 pub use ap::{average_precision, ApResult};
 pub use clear::{FrameMatch, Matching};
 pub use hota::{HotaCounts, HotaScores};
-pub use protocol::{read_ground_truth, GroundTruth, Prepared, Protocol};
-pub use read::{read_labels, read_mot, read_track_scores, MotRow};
+pub(crate) use protocol::read_ground_truth;
+pub use protocol::{GroundTruth, Prepared, Protocol};
+pub(crate) use read::read_track_scores;
+pub use read::{read_labels, read_mot, MotRow};
 
 /// Counts of one video (or summed over videos), named as in py-motmetrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize)]
@@ -127,7 +129,7 @@ fn ratio(a: f64, b: f64) -> f64 {
 
 impl TrackScores {
     /// The ratios of `counts`.
-    pub fn from_counts(counts: TrackCounts) -> TrackScores {
+    pub(crate) fn from_counts(counts: TrackCounts) -> TrackScores {
         let c = &counts;
         let det = c.num_detections as f64;
         TrackScores {
@@ -162,13 +164,13 @@ fn decimal(v: f32) -> f64 {
 
 /// CLEAR MOT and identity scores of `pred` against `gt` (rows with conf 0 ignored), pairs
 /// matching at IoU >= `iou` as the MOTChallenge evaluation (TrackEval) matches them; with the
-/// per-frame matches for [`annotator::annotator_time`].
+/// per-frame matches for `annotator::annotator_time`.
 pub fn score(gt: &[MotRow], pred: &[MotRow], iou: f32) -> TrackScores {
     score_by(gt, pred, iou, Matching::TrackEval)
 }
 
 /// As [`score`], with the CLEAR matching of the reference given.
-pub fn score_by(gt: &[MotRow], pred: &[MotRow], iou: f32, matching: Matching) -> TrackScores {
+pub(crate) fn score_by(gt: &[MotRow], pred: &[MotRow], iou: f32, matching: Matching) -> TrackScores {
     let gt_index: Vec<usize> = (0..gt.len()).filter(|&i| gt[i].conf != 0.0).collect();
     let scored: Vec<MotRow> = gt_index.iter().map(|&i| gt[i]).collect();
     let c = clear::clear(&scored, &gt_index, pred, 1.0 - decimal(iou), matching);
@@ -178,7 +180,7 @@ pub fn score_by(gt: &[MotRow], pred: &[MotRow], iou: f32, matching: Matching) ->
 }
 
 /// HOTA of `pred` against `gt` (rows with conf 0 ignored), over IoU thresholds 0.05..0.95.
-pub fn hota_score(gt: &[MotRow], pred: &[MotRow]) -> HotaScores {
+pub(crate) fn hota_score(gt: &[MotRow], pred: &[MotRow]) -> HotaScores {
     let scored: Vec<MotRow> = gt.iter().filter(|r| r.conf != 0.0).copied().collect();
     hota::hota(&scored, pred)
 }

@@ -99,7 +99,7 @@ pub struct Prepared {
 
 /// Reads ground truth from `path` (any format [`read_labels`] reads). `protocol` None: the
 /// file decides (see the module comment); a forced MOT16/20 needs the class column.
-pub fn read_ground_truth(path: &Path, label: Option<&str>, protocol: Option<Protocol>) -> Result<GroundTruth> {
+pub(crate) fn read_ground_truth(path: &Path, label: Option<&str>, protocol: Option<Protocol>) -> Result<GroundTruth> {
     if !super::report::is_mot(path) {
         let rows = read_labels(path, label)?;
         if let Some(p @ (Protocol::Mot16 | Protocol::Mot20)) = protocol {

@@ -21,10 +21,10 @@ pub struct MotRow {
 
 /// Highest frame number (MOT's, from 1) a label file may name: ten million frames, over 90
 /// hours at 30 fps. Larger ones are a broken or hostile file, and scoring works frame by frame.
-pub const MAX_FRAME: u64 = 10_000_000;
+pub(crate) const MAX_FRAME: u64 = 10_000_000;
 
 /// Most boxes one file may give (CVAT's interpolation makes one per frame between keyframes).
-pub const MAX_ROWS: usize = 10_000_000;
+pub(crate) const MAX_ROWS: usize = 10_000_000;
 
 /// The box at `x, y` of size `w` x `h`, or why these cannot be a box: a value that is not a
 /// finite number (also once made single precision), a negative width or height.
@@ -70,7 +70,7 @@ pub fn read_labels(path: &Path, label: Option<&str>) -> Result<Vec<MotRow>> {
 /// The per-track scores a draft file carries, by track id: COCO's `tracks[].score` (prelabel's
 /// `coco.json` writes the track's mean detected-box score there). Empty for MOT text and CVAT
 /// XML, which only have box scores, and for COCO files without a `tracks` list.
-pub fn read_track_scores(path: &Path) -> Result<std::collections::HashMap<i64, f64>> {
+pub(crate) fn read_track_scores(path: &Path) -> Result<std::collections::HashMap<i64, f64>> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if ext != "json" {
         return Ok(Default::default());

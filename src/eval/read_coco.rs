@@ -16,7 +16,7 @@ use super::MotRow;
 use crate::error::{Error, Result};
 
 /// Parses COCO JSON `text` (read from `path`, named in errors).
-pub fn read_coco(text: &str, path: &Path, label: Option<&str>) -> Result<Vec<MotRow>> {
+pub(crate) fn read_coco(text: &str, path: &Path, label: Option<&str>) -> Result<Vec<MotRow>> {
     let err = |msg: String| Error::Usage(format!("{}: {msg}", path.display()));
     let doc: Value = serde_json::from_str(text).map_err(|e| err(format!("not JSON: {e}")))?;
     let list = |key: &str| -> Result<&[Value]> {
@@ -105,7 +105,7 @@ pub fn read_coco(text: &str, path: &Path, label: Option<&str>) -> Result<Vec<Mot
 
 /// `tracks[].score` by `tracks[].id`, for the tracks that have both (see
 /// [`super::read_track_scores`]).
-pub fn track_scores(text: &str, path: &Path) -> Result<HashMap<i64, f64>> {
+pub(crate) fn track_scores(text: &str, path: &Path) -> Result<HashMap<i64, f64>> {
     let doc: Value = serde_json::from_str(text).map_err(|e| Error::Usage(format!("{}: not JSON: {e}", path.display())))?;
     let tracks = doc.get("tracks").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     Ok(tracks.iter().filter_map(|t| Some((t.get("id")?.as_i64()?, t.get("score")?.as_f64()?))).collect())

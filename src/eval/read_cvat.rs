@@ -131,7 +131,7 @@ impl State {
 
 /// Parses CVAT for video XML `text` (read from `path`, named in errors); `label` keeps only the
 /// tracks with that label.
-pub fn read_cvat(text: &str, path: &Path, label: Option<&str>) -> Result<Vec<MotRow>> {
+pub(crate) fn read_cvat(text: &str, path: &Path, label: Option<&str>) -> Result<Vec<MotRow>> {
     let line_at = |pos: u64| text.as_bytes()[..(pos as usize).min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1;
     let err = |line: usize, msg: String| Error::Usage(format!("{}:{line}: {msg}", path.display()));
     let mut reader = Reader::from_str(text);

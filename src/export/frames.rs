@@ -29,7 +29,7 @@ pub const fn number(format: Format, index: u64) -> u64 {
 
 /// Image name stem of a frame (`frame_000042`), shared by COCO and YOLO so that frames
 /// extracted once (`ffmpeg -i clip.mp4 -start_number 0 frame_%06d.jpg`) serve both.
-pub fn image_stem(index: u64) -> String {
+pub(crate) fn image_stem(index: u64) -> String {
     format!("frame_{index:06}")
 }
 

@@ -24,7 +24,7 @@ use crate::units::{round4, time_s};
 pub struct LabelStudio;
 
 /// Name of the labeling config written beside the tasks.
-pub const CONFIG_FILE: &str = "labelstudio_config.xml";
+pub(crate) const CONFIG_FILE: &str = "labelstudio_config.xml";
 
 impl LabelFormat for LabelStudio {
     fn write(&self, ctx: &ExportContext, labels: &VideoLabels, out: &mut Output) -> Result<()> {

@@ -3,7 +3,7 @@
 //! import, plus `review.json`. Runs on the CPU, once per video, after routing; it decides
 //! nothing about which tracks to write, only how.
 //!
-//! [`write_labels`] writes each format behind the one [`LabelFormat`] trait into a hidden
+//! [`write_labels`] writes each format behind the one `LabelFormat` trait into a hidden
 //! staging folder ([`output::Output`]) and renames each finished file or folder into place
 //! only once all are complete: a crash, kill or full disk never leaves a partial file under a
 //! final name. Frame numbering lives in [`frames`].
@@ -17,7 +17,7 @@ mod output;
 #[cfg(test)]
 mod streaming_tests;
 mod sweep;
-pub mod video_ref;
+pub(crate) mod video_ref;
 mod yolo;
 
 use std::path::{Path, PathBuf};
@@ -40,7 +40,7 @@ pub struct ExportOptions {
     /// The model classes the run keeps (`--classes` resolved); None: every class the label
     /// set has. The Label Studio labeling config lists only their labels.
     pub kept_classes: Option<Vec<u32>>,
-    /// `--web-video`: a browser-playable copy of each video, [`WEB_VIDEO`](crate::files::WEB_VIDEO), goes
+    /// `--web-video`: a browser-playable copy of each video, `WEB_VIDEO`, goes
     /// beside its labels (written by `render::web`, after export), and the files name it.
     pub web_video: bool,
     /// `--video-url`: the files name the copy by URL, the prefix plus its path in `--out`.
@@ -63,7 +63,7 @@ pub struct ExportContext<'a> {
 }
 
 /// One output format: writes a video's routed labels through `out`.
-pub trait LabelFormat {
+pub(crate) trait LabelFormat {
     /// Writes the format's file(s); `labels` are already routed (every track's class is in
     /// `ctx.label_set`, its band set).
     fn write(&self, ctx: &ExportContext, labels: &VideoLabels, out: &mut Output) -> Result<()>;
@@ -100,7 +100,7 @@ impl Format {
     }
 
     /// Whether a finished output of this format is in `dir` (outputs only appear whole).
-    pub fn output_exists(self, dir: &Path) -> bool {
+    pub(crate) fn output_exists(self, dir: &Path) -> bool {
         dir.join(self.file_name()).exists()
     }
 
@@ -116,7 +116,7 @@ impl Format {
 }
 
 /// Name of the review queue written beside the formats.
-pub const REVIEW_FILE: &str = "review.json";
+pub(crate) const REVIEW_FILE: &str = "review.json";
 
 /// Writes every format in `formats` and the review queue (`review.json`) of `routed` into
 /// `ctx.dir`, and returns the paths written, in `formats` order, then `review.json`. Nothing

@@ -49,7 +49,7 @@ impl ExportContext<'_> {
     /// What the files write where they name the video (Label Studio's `data.video`, CVAT's
     /// `<source>`, COCO's `videos[].file_name`): the URL of the web copy, the web copy's file
     /// name, or the source's name.
-    pub fn video_ref(&self) -> Result<String> {
+    pub(crate) fn video_ref(&self) -> Result<String> {
         match (&self.options.video_url, self.options.web_video) {
             (Some(url), _) => url.of(&self.final_dir.join(WEB_VIDEO)),
             (None, true) => Ok(WEB_VIDEO.to_string()),

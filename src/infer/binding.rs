@@ -25,7 +25,7 @@ use crate::types::{Batch, RawOutputs, RawTensor};
 
 /// Host memory the staging input and the outputs live in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HostMemory {
+pub(crate) enum HostMemory {
     /// Plain host memory (CPU execution provider, or CUDA when pinned memory is refused).
     Plain,
     /// Page-locked host memory from the CUDA provider's allocator.
@@ -42,7 +42,7 @@ impl HostMemory {
     }
 }
 
-pub struct Bound {
+pub(crate) struct Bound {
     binding: IoBinding,
     allocator: Allocator,
     staging: Option<Tensor<f32>>,

@@ -18,7 +18,8 @@ use ort::session::{builder::GraphOptimizationLevel, Session};
 use ort::value::{TensorRef, ValueType};
 
 use self::binding::{Bound, HostMemory};
-pub use self::runtime::{find_library, load_runtime, RuntimeInfo};
+pub use self::runtime::RuntimeInfo;
+pub(crate) use self::runtime::{find_library, load_runtime};
 use crate::error::{Error, Result};
 use crate::model::{Layout, ModelSpec};
 use crate::types::{Batch, RawOutputs};
@@ -35,14 +36,14 @@ pub enum DeviceChoice {
 }
 
 /// ONNX Runtime's names for the providers prelabel registers.
-pub const CUDA_PROVIDER: &str = "CUDAExecutionProvider";
-pub const CPU_PROVIDER: &str = "CPUExecutionProvider";
+pub(crate) const CUDA_PROVIDER: &str = "CUDAExecutionProvider";
+pub(crate) const CPU_PROVIDER: &str = "CPUExecutionProvider";
 
 /// Frames per inference call when the user does not say: on the CPU batching does not pay
 /// (measured: batch 1 is fastest), on a GPU 16 SSD-sized frames keep it busy while holding
 /// at most 32 decoded frames in flight (pipeline bound: 2 x batch).
-pub const AUTO_BATCH_CPU: usize = 1;
-pub const AUTO_BATCH_CUDA: usize = 16;
+pub(crate) const AUTO_BATCH_CPU: usize = 1;
+pub(crate) const AUTO_BATCH_CUDA: usize = 16;
 
 /// A loaded model, ready to run batches.
 pub struct Detector {
@@ -51,7 +52,7 @@ pub struct Detector {
     input_name: String,
     /// Which execution provider runs the model, e.g. "cuda" or "cpu (CUDA provider failed: ...)".
     pub device: String,
-    /// ONNX Runtime's name for it: [`CUDA_PROVIDER`] or [`CPU_PROVIDER`].
+    /// ONNX Runtime's name for it: `CUDA_PROVIDER` or `CPU_PROVIDER`.
     pub execution_provider: &'static str,
     /// Why the CPU runs the model when `auto` was asked for; `None` on CUDA or with `--device cpu`.
     pub fallback_reason: Option<String>,

@@ -22,7 +22,7 @@ static RUNTIME: std::sync::OnceLock<Loaded> = std::sync::OnceLock::new();
 
 /// Loads ONNX Runtime once per process. A missing, wrong or too old library is an error naming
 /// the file and what to do.
-pub fn load_runtime(explicit: Option<&Path>) -> Result<RuntimeInfo> {
+pub(crate) fn load_runtime(explicit: Option<&Path>) -> Result<RuntimeInfo> {
     let loaded = RUNTIME.get_or_init(|| {
         let library = locate(explicit)?;
         let builder = ort::init_from(&library).map_err(|e| match e {
@@ -56,7 +56,7 @@ fn library_version(path: &Path) -> String {
 }
 
 /// The library a run would load (without loading it): the search order in the module doc.
-pub fn find_library(explicit: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn find_library(explicit: Option<&Path>) -> Result<PathBuf> {
     locate(explicit).map_err(Error::Runtime)
 }
 

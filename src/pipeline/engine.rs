@@ -8,10 +8,10 @@
 //! Order: one queue, one batcher and one model thread, each first in first out, so a video's
 //! frames come back in the order its decoder sent them, which the tracker needs.
 //!
-//! Memory: each frame past its decoder holds a [`Permit`] from one job-wide [`Permits`]
+//! Memory: each frame past its decoder holds a [`Permit`] from one job-wide `Permits`
 //! pool: taken before the frame enters the queue, given back when the frame is dropped (by
 //! the video's tracker, or anywhere on the way when a video stops early), so the job holds at
-//! most [`Permits::cap`] frames in flight however many videos are open.
+//! most `Permits::cap` frames in flight however many videos are open.
 //!
 //! Batches: a full batch goes at once; a partial one only when the model has nothing to do,
 //! so batches fill while the model is busy and the model never waits for one to fill. Which
@@ -35,12 +35,12 @@ use crate::types::{Batch, Frame, FrameDetections, Region};
 
 /// Frames the job keeps between decoding and tracking: a batch in the model, one filling and
 /// being prepared, and for each video one waiting in the queue and one being tracked.
-pub fn frames_in_flight(batch_size: usize, jobs: usize) -> usize {
+pub(crate) fn frames_in_flight(batch_size: usize, jobs: usize) -> usize {
     2 * batch_size.max(1) + 2 * jobs.max(1)
 }
 
 /// The job-wide pool of frames in flight.
-pub struct Permits {
+pub(crate) struct Permits {
     free: Mutex<usize>,
     freed: Condvar,
     pub cap: usize,
@@ -72,7 +72,8 @@ impl Permits {
     }
 
     /// Places free now (for tests).
-    pub fn available(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn available(&self) -> usize {
         *self.free.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -130,7 +131,7 @@ pub struct BatchStats {
 }
 
 /// What the engine threads need besides their queues.
-pub struct Engine<'a> {
+pub(crate) struct Engine<'a> {
     pub preparer: &'a mut Preparer,
     pub detector: &'a mut Detector,
     pub post: &'a mut Postprocess,

@@ -6,7 +6,7 @@
 //! `preview`, render (a second decode pass that draws the final tracks: `render`'s doc says
 //! why a second pass). A video's labels are the same whichever videos share its batches.
 //!
-//! Memory is bounded per job, not per video: at most [`engine::frames_in_flight`] frames
+//! Memory is bounded per job, not per video: at most `engine::frames_in_flight` frames
 //! between decoding and tracking (each decoder also holds the frame it is reading). With the
 //! tracker reading colours (`track::appearance`) those frames keep their pixels until tracked
 //! (at 1080p YUV, batch 16 and 8 videos, 48 frames: about 150 MB).
@@ -94,14 +94,14 @@ impl Stop<'_> {
     pub fn new(user: &AtomicBool) -> Stop<'_> {
         Stop { user, job: AtomicBool::new(false) }
     }
-    pub fn requested(&self) -> bool {
+    pub(crate) fn requested(&self) -> bool {
         self.by_user() || self.job.load(Ordering::Relaxed)
     }
-    pub fn by_user(&self) -> bool {
+    pub(crate) fn by_user(&self) -> bool {
         self.user.load(Ordering::Relaxed)
     }
     /// Stops every video in flight (they end as interrupted).
-    pub fn halt(&self) {
+    pub(crate) fn halt(&self) {
         self.job.store(true, Ordering::Relaxed);
     }
 }
@@ -110,7 +110,7 @@ impl Stop<'_> {
 /// On the CPU the model takes most of the time: half the cores (2 to 8) decode, enough to keep
 /// it busy while one video opens or finishes (tracking, export), leaving ONNX Runtime the
 /// rest. With the model on CUDA, decoding is the limit: one video per core, up to 16.
-pub fn auto_jobs(model_on_cuda: bool, cores: usize) -> usize {
+pub(crate) fn auto_jobs(model_on_cuda: bool, cores: usize) -> usize {
     if model_on_cuda {
         cores.clamp(1, 16)
     } else {

@@ -5,7 +5,7 @@
 
 mod end2end;
 pub mod gpu;
-pub mod nanodet;
+pub(crate) mod nanodet;
 pub mod nms;
 pub mod ssd;
 mod yolo;

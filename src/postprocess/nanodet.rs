@@ -49,14 +49,14 @@ pub(super) fn decode(
 
 /// A cell: its centre in input pixels and its stride.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Cell {
+pub(crate) struct Cell {
     pub cx: f32,
     pub cy: f32,
     pub stride: f32,
 }
 
 /// Every cell of an `input_w` x `input_h` input, strides in order, row-major within each.
-pub fn grid_cells(input_w: usize, input_h: usize, strides: &[u32]) -> Vec<Cell> {
+pub(crate) fn grid_cells(input_w: usize, input_h: usize, strides: &[u32]) -> Vec<Cell> {
     let mut cells = Vec::new();
     for &s in strides {
         let s = s.max(1) as usize;
@@ -73,7 +73,7 @@ pub fn grid_cells(input_w: usize, input_h: usize, strides: &[u32]) -> Vec<Cell> 
 /// The box of one cell, in input pixels, from its four side distributions (left, top, right,
 /// bottom; `bins` logits each): each side is the softmax expectation of its bin index, in
 /// strides.
-pub fn decode_box(cell: Cell, dist: &[f32], bins: usize) -> BBox {
+pub(crate) fn decode_box(cell: Cell, dist: &[f32], bins: usize) -> BBox {
     let side = |k: usize| expectation(&dist[k * bins..(k + 1) * bins]) * cell.stride;
     BBox { x1: cell.cx - side(0), y1: cell.cy - side(1), x2: cell.cx + side(2), y2: cell.cy + side(3) }
 }

@@ -47,7 +47,7 @@ pub(super) fn decode(
 
 /// Centre-size box coder: anchor (ymin, xmin, ymax, xmax) and encoding (ty, tx, th, tw) give
 /// the box (ymin, xmin, ymax, xmax), all normalised.
-pub fn decode_box(anchor: &[f32], enc: &[f32], scales: [f32; 4]) -> [f32; 4] {
+pub(crate) fn decode_box(anchor: &[f32], enc: &[f32], scales: [f32; 4]) -> [f32; 4] {
     let (ha, wa) = (anchor[2] - anchor[0], anchor[3] - anchor[1]);
     let (ya, xa) = (anchor[0] + ha / 2.0, anchor[1] + wa / 2.0);
     let yc = enc[0] / scales[0] * ha + ya;

@@ -12,8 +12,8 @@ use crate::types::{Frame, PixelFormat, Region};
 
 /// Must equal `@workgroup_size` of the shader's entry points: `preprocess` (8x8 pixel pairs
 /// of one item) and `preprocess_f16_odd` (64 words).
-pub const TILE: u32 = 8;
-pub const WORKGROUP_ODD: u32 = 64;
+pub(crate) const TILE: u32 = 8;
+pub(crate) const WORKGROUP_ODD: u32 = 64;
 
 /// `Params` in the shader (uniform).
 #[repr(C)]
@@ -51,7 +51,7 @@ pub struct Item {
 
 /// Sizes of one batch on the GPU, checked against the adapter's limits before anything is
 /// allocated.
-pub struct Plan {
+pub(crate) struct Plan {
     /// Byte offset of each distinct frame in the upload, and which frame each item uses.
     pub frame_offsets: Vec<(usize, u64)>,
     pub item_frame: Vec<usize>,
@@ -61,7 +61,7 @@ pub struct Plan {
 }
 
 /// Everything a batch's layout depends on besides its items.
-pub struct Planner {
+pub(crate) struct Planner {
     pub input: InputSpec,
     pub limits: wgpu::Limits,
     /// f16 with an odd output width: the shader's per-word fallback entry point.
@@ -228,7 +228,7 @@ pub fn planes(frame: &Frame) -> Vec<&[u8]> {
 
 /// Where each of `planes(frame)` goes when the frame's upload starts at `start` (every
 /// plane on a word boundary, so plane sizes need not be multiples of 4).
-pub fn plane_offsets(frame: &Frame, start: u64) -> Vec<u64> {
+pub(crate) fn plane_offsets(frame: &Frame, start: u64) -> Vec<u64> {
     planes(frame)
         .iter()
         .scan(start, |at, p| {
@@ -239,7 +239,7 @@ pub fn plane_offsets(frame: &Frame, start: u64) -> Vec<u64> {
         .collect()
 }
 
-pub fn bytes_of_items(n: usize) -> u64 {
+pub(crate) fn bytes_of_items(n: usize) -> u64 {
     (n * std::mem::size_of::<Item>()) as u64
 }
 

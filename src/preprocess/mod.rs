@@ -1,7 +1,7 @@
 //! Stage 2, preprocess: takes [`Frame`]s (and optionally a [`Region`] of each, for tiling),
 //! gives one [`Batch`]: each region resized (bilinear) to the model input (stretched, or
 //! letterboxed centred or at the top-left), normalised per channel, RGB or BGR, and laid out
-//! NHWC or NCHW. A model whose input size follows the frame ([`InputSpec::for_frame`]) gets
+//! NHWC or NCHW. A model whose input size follows the frame (`InputSpec::for_frame`) gets
 //! the size of the batch's frames: a batch holds frames of one size.
 //! Runs on the CPU; the items of a batch in parallel with rayon. This is the reference
 //! implementation that the GPU path must match.
@@ -21,7 +21,7 @@ use crate::types::{BBox, Batch, Frame, Region};
 /// Maps between frame pixels and model-input pixels for one region of a frame:
 /// `input = (frame - origin) * scale + pad`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct InputTransform {
+pub(crate) struct InputTransform {
     pub scale_x: f32,
     pub scale_y: f32,
     pub pad_x: f32,
@@ -32,13 +32,14 @@ pub struct InputTransform {
 }
 
 impl InputTransform {
-    /// The transform for a whole `frame_w` x `frame_h` frame.
+    /// The transform for a whole `frame_w` x `frame_h` frame (the tests' shorthand).
+    #[cfg(test)]
     pub fn new(frame_w: u32, frame_h: u32, input: &InputSpec) -> InputTransform {
         InputTransform::for_region(Region { x: 0, y: 0, width: frame_w, height: frame_h }, input)
     }
 
     /// The transform for `region` of a frame.
-    pub fn for_region(region: Region, input: &InputSpec) -> InputTransform {
+    pub(crate) fn for_region(region: Region, input: &InputSpec) -> InputTransform {
         let sx = input.width as f32 / region.width as f32;
         let sy = input.height as f32 / region.height as f32;
         let (origin_x, origin_y) = (region.x as f32, region.y as f32);
@@ -61,7 +62,7 @@ impl InputTransform {
     }
 
     /// A box in model-input pixels, back in frame pixels.
-    pub fn to_frame(&self, b: BBox) -> BBox {
+    pub(crate) fn to_frame(self, b: BBox) -> BBox {
         BBox {
             x1: (b.x1 - self.pad_x) / self.scale_x + self.origin_x,
             y1: (b.y1 - self.pad_y) / self.scale_y + self.origin_y,

@@ -23,7 +23,7 @@ impl Default for BridgeConfig {
 }
 
 /// Splits tracks at long gaps; returns the number of cuts.
-pub fn cut_long_gaps(tracks: &mut Vec<Sparse>, cfg: &BridgeConfig, fps: f32, detector_frames: &BTreeSet<u64>) -> usize {
+pub(crate) fn cut_long_gaps(tracks: &mut Vec<Sparse>, cfg: &BridgeConfig, fps: f32, detector_frames: &BTreeSet<u64>) -> usize {
     let mut cuts = 0;
     let mut out = Vec::with_capacity(tracks.len());
     for t in tracks.drain(..) {

@@ -26,7 +26,7 @@ impl Default for EvidenceConfig {
 }
 
 /// Removes weak tracks; returns how many.
-pub fn drop_weak(tracks: &mut Vec<Sparse>, cfg: &EvidenceConfig, fps: f32, detector_frames: &BTreeSet<u64>) -> usize {
+pub(crate) fn drop_weak(tracks: &mut Vec<Sparse>, cfg: &EvidenceConfig, fps: f32, detector_frames: &BTreeSet<u64>) -> usize {
     let before = tracks.len();
     // Detector frames in one second: with --stride the detector sees fewer frames.
     let per_s = detector_frames.len() as f32 / (detector_frames.last().map_or(1, |l| l + 1) as f32 / fps).max(1.0 / fps);

@@ -69,7 +69,7 @@ fn turn(dets: &[Det], at: f64, window: f64, fps: f32, frame: (u32, u32), cfg: &E
 
 /// Cuts tracks that turn back at an edge of the `frame` (width, height); returns the number
 /// of cuts. A track may be cut more than once (several people in turn at one edge).
-pub fn cut_turns_at_edges(tracks: &mut Vec<Sparse>, cfg: &ExitConfig, fps: f32, frame: (u32, u32)) -> usize {
+pub(crate) fn cut_turns_at_edges(tracks: &mut Vec<Sparse>, cfg: &ExitConfig, fps: f32, frame: (u32, u32)) -> usize {
     if frame.0 == 0 || frame.1 == 0 {
         return 0;
     }

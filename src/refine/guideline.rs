@@ -31,7 +31,7 @@ pub struct GuidelineStats {
 }
 
 impl GuidelineStats {
-    pub fn is_zero(&self) -> bool {
+    pub(crate) fn is_zero(&self) -> bool {
         *self == GuidelineStats::default()
     }
 }
@@ -39,7 +39,7 @@ impl GuidelineStats {
 /// Applies `classes` (model class -> its profile) to the sparse tracks; tracks of other
 /// classes pass unchanged. `fps` turns seconds into frames; boxes are kept inside `frame`
 /// (width, height; (0, 0): unknown).
-pub fn apply(sparse: &mut Vec<Sparse>, classes: &BTreeMap<u32, ClassProfile>, fps: f32, frame: (u32, u32)) -> GuidelineStats {
+pub(crate) fn apply(sparse: &mut Vec<Sparse>, classes: &BTreeMap<u32, ClassProfile>, fps: f32, frame: (u32, u32)) -> GuidelineStats {
     let mut stats = GuidelineStats::default();
     if !classes.values().any(ClassProfile::changes_boxes) {
         return stats;

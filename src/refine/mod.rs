@@ -20,7 +20,7 @@
 //!
 //! Steps work on *sparse* tracks (the detected boxes only); afterwards each track is filled
 //! again frame by frame and its keyframes placed, exactly as the tracker does
-//! ([`crate::track::interpolate`], [`crate::track::keyframes`]), and ids are renumbered 1..n
+//! (`crate::track::interpolate`, [`crate::track::keyframes`]), and ids are renumbered 1..n
 //! in order of first frame.
 
 pub mod bridge;

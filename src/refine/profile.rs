@@ -123,12 +123,12 @@ impl ClassProfile {
     }
 
     /// Frames a track may go unseen at `fps` before it is split (None: any).
-    pub fn max_hidden_frames(&self, fps: f32) -> Option<u64> {
+    pub(crate) fn max_hidden_frames(&self, fps: f32) -> Option<u64> {
         self.max_hidden_s.map(|s| (s * fps).round().max(0.0) as u64)
     }
 
     /// Whether any part changes boxes or tracks (the levels are routing's).
-    pub fn changes_boxes(&self) -> bool {
+    pub(crate) fn changes_boxes(&self) -> bool {
         self.min_height.is_some() || !self.min_height_by_row.is_empty() || self.max_hidden_s.is_some() || !self.geometry.is_empty()
     }
 }

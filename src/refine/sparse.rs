@@ -16,7 +16,7 @@ pub struct Sparse {
 }
 
 impl Sparse {
-    pub fn from_track(t: &Track) -> Sparse {
+    pub(crate) fn from_track(t: &Track) -> Sparse {
         let dets = t.boxes.iter().filter(|b| b.source == BoxSource::Detected).map(|b| (b.frame, b.bbox, b.score)).collect();
         Sparse { class: t.class, dets, order: t.id, stationary: t.stationary, looks: t.looks.clone() }
     }
@@ -35,17 +35,17 @@ impl Sparse {
 }
 
 /// Centre x, centre y, width, height.
-pub fn cxcywh(b: &BBox) -> [f32; 4] {
+pub(crate) fn cxcywh(b: &BBox) -> [f32; 4] {
     [(b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0, b.width(), b.height()]
 }
 
-pub fn from_cxcywh(v: [f32; 4]) -> BBox {
+pub(crate) fn from_cxcywh(v: [f32; 4]) -> BBox {
     let (hw, hh) = (v[2].max(0.0) / 2.0, v[3].max(0.0) / 2.0);
     BBox { x1: v[0] - hw, y1: v[1] - hh, x2: v[0] + hw, y2: v[1] + hh }
 }
 
 /// Least-squares line through (t, v) points: value at `t0` and slope per frame. One point: flat.
-pub fn fit_line(points: &[(f64, [f32; 4])], t0: f64) -> ([f32; 4], [f32; 4]) {
+pub(crate) fn fit_line(points: &[(f64, [f32; 4])], t0: f64) -> ([f32; 4], [f32; 4]) {
     let n = points.len() as f64;
     let mt = points.iter().map(|p| p.0).sum::<f64>() / n;
     let var: f64 = points.iter().map(|p| (p.0 - mt).powi(2)).sum();
@@ -62,7 +62,7 @@ pub fn fit_line(points: &[(f64, [f32; 4])], t0: f64) -> ([f32; 4], [f32; 4]) {
 
 /// A straight-line fit of one side of a moment in a track: the box at that moment (centre x,
 /// centre y, width, height) and its change per frame.
-pub struct Side {
+pub(crate) struct Side {
     pub at: [f32; 4],
     pub slope: [f32; 4],
 }

@@ -20,7 +20,7 @@ impl Default for StaticConfig {
 }
 
 /// Sets `stationary` on tracks that never moved; returns how many.
-pub fn mark(tracks: &mut [Sparse], cfg: &StaticConfig, fps: f32) -> usize {
+pub(crate) fn mark(tracks: &mut [Sparse], cfg: &StaticConfig, fps: f32) -> usize {
     let mut n = 0;
     for t in tracks.iter_mut() {
         let Some(first) = t.dets.first().map(|d| d.1) else { continue };

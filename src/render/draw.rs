@@ -1,7 +1,7 @@
 //! Drawing on RGB frames with `imageproc` and DejaVu Sans (shipped inside the `dejavu`
 //! crate, read by `ab_glyph`): boxes in their review band's colour and their source's stroke,
 //! tags with the track id and label, the frame number. The preview video and the contact
-//! sheet draw with the same [`Painter`], so a track looks the same in both.
+//! sheet draw with the same `Painter`, so a track looks the same in both.
 
 use ab_glyph::{FontRef, PxScale};
 use image::{Rgb, RgbImage};
@@ -13,11 +13,11 @@ use crate::types::{BBox, BoxSource, ReviewBand};
 /// Accepted tracks: green, the usual "fine" colour.
 pub const ACCEPT: Rgb<u8> = Rgb([40, 200, 80]);
 /// Tracks to review: orange, what the eye finds first.
-pub const REVIEW: Rgb<u8> = Rgb([255, 140, 0]);
-pub const BLACK: Rgb<u8> = Rgb([0, 0, 0]);
-pub const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
+pub(crate) const REVIEW: Rgb<u8> = Rgb([255, 140, 0]);
+pub(crate) const BLACK: Rgb<u8> = Rgb([0, 0, 0]);
+pub(crate) const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
 
-pub fn band_colour(band: ReviewBand) -> Rgb<u8> {
+pub(crate) fn band_colour(band: ReviewBand) -> Rgb<u8> {
     match band {
         ReviewBand::Accept => ACCEPT,
         ReviewBand::Review => REVIEW,
@@ -28,7 +28,7 @@ pub fn band_colour(band: ReviewBand) -> Rgb<u8> {
 /// what the tracker guessed is lighter, so a reviewer sees at a glance which boxes are
 /// evidence and which are filled in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stroke {
+pub(crate) enum Stroke {
     /// Detected: a solid line this many pixels wide.
     Solid(u32),
     /// Predicted through a miss or occlusion: dashes.
@@ -49,7 +49,7 @@ impl Stroke {
 }
 
 /// The font at one size.
-pub struct Painter {
+pub(crate) struct Painter {
     font: FontRef<'static>,
     scale: PxScale,
     /// Room around text in a tag, pixels.
@@ -67,12 +67,12 @@ impl Painter {
 
     /// A painter sized for frames `height` pixels tall: text about 1/40 of the height, at
     /// least 12 px so it stays readable on small videos.
-    pub fn for_frame(height: u32) -> Painter {
+    pub(crate) fn for_frame(height: u32) -> Painter {
         Painter::new((height as f32 / 40.0).max(12.0))
     }
 
     /// Width and height of `text` with its tag padding.
-    pub fn tag_size(&self, text: &str) -> (u32, u32) {
+    pub(crate) fn tag_size(&self, text: &str) -> (u32, u32) {
         let (w, _) = text_size(self.scale, &self.font, text);
         let h = self.scale.y.ceil() as u32;
         (w + 2 * self.pad as u32, h + 2 * self.pad as u32)
@@ -80,7 +80,7 @@ impl Painter {
 
     /// `text` in `fg` on a filled `bg` rectangle whose top-left corner is (`x`, `y`), moved
     /// inside the image where it would stick out.
-    pub fn tag(&self, img: &mut RgbImage, x: i32, y: i32, text: &str, fg: Rgb<u8>, bg: Rgb<u8>) {
+    pub(crate) fn tag(&self, img: &mut RgbImage, x: i32, y: i32, text: &str, fg: Rgb<u8>, bg: Rgb<u8>) {
         let (w, h) = self.tag_size(text);
         let x = x.min(img.width() as i32 - w as i32).max(0);
         let y = y.min(img.height() as i32 - h as i32).max(0);
@@ -91,7 +91,7 @@ impl Painter {
 
     /// A box outline in `colour` with `stroke`, clipped to the image, and above it (or inside
     /// its top when there is no room above) the tag `text`.
-    pub fn labelled_box(&self, img: &mut RgbImage, bbox: &BBox, stroke: Stroke, colour: Rgb<u8>, text: &str) {
+    pub(crate) fn labelled_box(&self, img: &mut RgbImage, bbox: &BBox, stroke: Stroke, colour: Rgb<u8>, text: &str) {
         let Some(r) = outline(img, bbox, stroke, colour) else { return };
         let (_, th) = self.tag_size(text);
         let y = if r.top() >= th as i32 { r.top() - th as i32 } else { r.top() };
@@ -101,14 +101,14 @@ impl Painter {
 
     /// "frame N / TOTAL" in the top-left corner, white on black (decode index from 0, as
     /// CVAT and review.json number frames).
-    pub fn frame_number(&self, img: &mut RgbImage, index: u64, total: u64) {
+    pub(crate) fn frame_number(&self, img: &mut RgbImage, index: u64, total: u64) {
         self.tag(img, 0, 0, &format!("frame {index} / {total}"), WHITE, BLACK);
     }
 }
 
 /// Draws the outline of `bbox` (clipped to the image); returns the rectangle drawn, None when
 /// the box lies outside the image or is empty.
-pub fn outline(img: &mut RgbImage, bbox: &BBox, stroke: Stroke, colour: Rgb<u8>) -> Option<Rect> {
+pub(crate) fn outline(img: &mut RgbImage, bbox: &BBox, stroke: Stroke, colour: Rgb<u8>) -> Option<Rect> {
     let b = bbox.clamp(img.width() as f32, img.height() as f32);
     let (x1, y1) = (b.x1.round() as i32, b.y1.round() as i32);
     let (x2, y2) = ((b.x2.round() as i32).min(img.width() as i32 - 1), (b.y2.round() as i32).min(img.height() as i32 - 1));

@@ -39,7 +39,7 @@ impl Rate {
     /// The fraction a decoder's floating-point rate stands for: the NTSC rates (24000/1001,
     /// 30000/1001, 60000/1001...) and whole rates exactly, anything else to 1/1000 fps.
     /// None for a rate that is not a positive number (up to 1000 fps).
-    pub fn from_fps(fps: f64) -> Option<Rate> {
+    pub(crate) fn from_fps(fps: f64) -> Option<Rate> {
         if !(fps.is_finite() && fps > 0.0 && fps <= 1000.0) {
             return None;
         }
@@ -89,7 +89,7 @@ pub struct Mp4Writer {
 
 impl Mp4Writer {
     /// Starts `dest` (its folder must exist) for `width` x `height` frames at `fps` frames a
-    /// second ([`Rate::from_fps`]).
+    /// second (`Rate::from_fps`).
     pub fn new(dest: &Path, width: u32, height: u32, fps: f64) -> Result<Mp4Writer> {
         let rate = Rate::from_fps(fps)
             .ok_or_else(|| Error::Output(format!("{}: cannot write a video at {fps} frames per second", dest.display())))?;
@@ -97,7 +97,7 @@ impl Mp4Writer {
     }
 
     /// [`Mp4Writer::new`] with the rate as an exact fraction.
-    pub fn with_rate(dest: &Path, width: u32, height: u32, rate: Rate) -> Result<Mp4Writer> {
+    pub(crate) fn with_rate(dest: &Path, width: u32, height: u32, rate: Rate) -> Result<Mp4Writer> {
         crate::decode::init();
         let fail = |what: &str, e: &dyn std::fmt::Display| Error::Output(format!("cannot write {}: {what}: {e}", dest.display()));
         if width == 0 || height == 0 || width > 16384 || height > 16384 {

@@ -43,12 +43,12 @@ use draw::{band_colour, Painter, Stroke};
 use sheet::SheetBuilder;
 
 /// The annotated video, in the video's output folder.
-pub const PREVIEW_FILE: &str = "preview.mp4";
+pub(crate) const PREVIEW_FILE: &str = "preview.mp4";
 /// The contact sheet of the review queue, beside it.
-pub const SHEET_FILE: &str = "review.png";
+pub(crate) const SHEET_FILE: &str = "review.png";
 
 /// Whether both files of a finished render are in `dir` (they only appear whole).
-pub fn outputs_exist(dir: &Path) -> bool {
+pub(crate) fn outputs_exist(dir: &Path) -> bool {
     dir.join(PREVIEW_FILE).is_file() && dir.join(SHEET_FILE).is_file()
 }
 

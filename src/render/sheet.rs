@@ -6,7 +6,7 @@
 //! [`MAX_THUMBNAILS`]; a line at the top says how many were left out (`review.json` lists all).
 //!
 //! The crops are taken from the clean frames during the preview's decode pass
-//! ([`SheetBuilder::offer`]), so the sheet costs no extra pass over the video and holds only
+//! (`SheetBuilder::offer`), so the sheet costs no extra pass over the video and holds only
 //! the small thumbnails, never whole frames.
 
 use std::collections::BTreeMap;
@@ -69,7 +69,7 @@ impl Layout {
 
 /// The frame and box a thumbnail shows for one queue entry.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Pick {
+pub(crate) struct Pick {
     pub frame: u64,
     pub bbox: BBox,
     /// The detector's score of that box.
@@ -78,7 +78,7 @@ pub struct Pick {
 
 /// A track's least certain frame: its lowest-scoring detected box (the first of equals); a
 /// track with no detected box (not written by prelabel) shows its first box.
-pub fn least_certain(track: &Track) -> Option<Pick> {
+pub(crate) fn least_certain(track: &Track) -> Option<Pick> {
     let detected = track.boxes.iter().filter(|b| b.source == BoxSource::Detected);
     let best = detected.fold(None, |low: Option<&crate::types::TrackBox>, b| match low {
         Some(l) if l.score <= b.score => Some(l),
@@ -88,7 +88,7 @@ pub fn least_certain(track: &Track) -> Option<Pick> {
 }
 
 /// Collects the thumbnails while the frames go by, then draws the sheet.
-pub struct SheetBuilder {
+pub(crate) struct SheetBuilder {
     video: String,
     layout: Layout,
     /// Per shown queue entry: the entry, its pick, and the thumbnail once its frame was seen.
@@ -118,12 +118,8 @@ impl SheetBuilder {
         SheetBuilder { video: video.to_string(), layout, slots, wanted }
     }
 
-    pub fn layout(&self) -> &Layout {
-        &self.layout
-    }
-
     /// Takes the thumbnails that frame `index` (clean, before any drawing) holds.
-    pub fn offer(&mut self, index: u64, frame: &RgbImage) {
+    pub(crate) fn offer(&mut self, index: u64, frame: &RgbImage) {
         let Some(slots) = self.wanted.remove(&index) else { return };
         for i in slots {
             if let (_, Some(pick), thumb) = &mut self.slots[i] {

@@ -1,5 +1,5 @@
 //! `--web-video`: takes a video file and its output folder, gives
-//! [`WEB_VIDEO`] there, a copy browsers play, so Label
+//! `WEB_VIDEO` there, a copy browsers play, so Label
 //! Studio's editor (or any web page) shows the video the label files name. Runs on the CPU
 //! after export, once per video.
 //!
@@ -39,7 +39,7 @@ pub struct WebVideo {
 /// variable-rate file (phones write them) that is another frame than the labels' frame `n`,
 /// so such a file is encoded again at a constant rate. Probes the container, the codec and
 /// every packet's time; decodes nothing.
-pub fn is_browser_playable(path: &Path) -> Result<bool> {
+pub(crate) fn is_browser_playable(path: &Path) -> Result<bool> {
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     if !matches!(ext.as_deref(), Some("mp4" | "m4v")) {
         return Ok(false);
@@ -80,7 +80,7 @@ fn constant_rate(mut pts: Vec<i64>, time_base: Rational, rate: Rational) -> bool
 /// Writes `dir/`[`WEB_VIDEO`] for `video` by decoding and encoding it again, for a source
 /// [`link_if_playable`] did not link (without `--preview`, whose decode would serve). `cancel`
 /// stops it between frames, leaving nothing under the final name.
-pub fn transcode(video: &Path, dir: &Path, cancel: &AtomicBool) -> Result<WebVideo> {
+pub(crate) fn transcode(video: &Path, dir: &Path, cancel: &AtomicBool) -> Result<WebVideo> {
     let mut reader = VideoReader::open(video)?;
     let info = reader.info().clone();
     let mut copy = WebEncoder::new(dir, info.width, info.height, info.fps)?;
@@ -103,7 +103,7 @@ pub fn transcode(video: &Path, dir: &Path, cancel: &AtomicBool) -> Result<WebVid
 
 /// Links (or copies) `video` to `dir/`[`WEB_VIDEO`] when browsers play it as it is; None
 /// when it has to be encoded again ([`WebEncoder`]).
-pub fn link_if_playable(video: &Path, dir: &Path) -> Result<Option<WebVideo>> {
+pub(crate) fn link_if_playable(video: &Path, dir: &Path) -> Result<Option<WebVideo>> {
     if !is_browser_playable(video)? {
         return Ok(None);
     }
@@ -118,7 +118,7 @@ pub fn link_if_playable(video: &Path, dir: &Path) -> Result<Option<WebVideo>> {
     Ok(Some(WebVideo { path: dest, transcoded: false, frames: None }))
 }
 
-/// A web copy encoded from frames decoded elsewhere: by [`transcode`], or by the preview's pass
+/// A web copy encoded from frames decoded elsewhere: by `transcode`, or by the preview's pass
 /// ([`super::render`]) so that `--preview --web-video` decode the video once between them.
 /// Dropped before [`WebEncoder::finish`], it leaves nothing under the final name.
 pub struct WebEncoder {
@@ -126,7 +126,7 @@ pub struct WebEncoder {
 }
 
 impl WebEncoder {
-    /// Starts `dir/`[`WEB_VIDEO`] for frames of `width` x `height` at `fps`.
+    /// Starts `dir/``WEB_VIDEO` for frames of `width` x `height` at `fps`.
     pub fn new(dir: &Path, width: u32, height: u32, fps: f32) -> Result<WebEncoder> {
         Ok(WebEncoder { writer: Mp4Writer::new(&dir.join(WEB_VIDEO), width, height, fps as f64)? })
     }

@@ -60,7 +60,7 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
-    pub fn uniform(default: Levels) -> Thresholds {
+    pub(crate) fn uniform(default: Levels) -> Thresholds {
         Thresholds { default, per_class: HashMap::new(), named: BTreeMap::new() }
     }
 
@@ -103,7 +103,7 @@ impl Thresholds {
         Ok(t)
     }
 
-    pub fn for_class(&self, class: u32) -> Levels {
+    pub(crate) fn for_class(&self, class: u32) -> Levels {
         self.per_class.get(&class).copied().unwrap_or(self.default)
     }
 }
@@ -200,7 +200,7 @@ pub fn route(input: &VideoLabels, labels: &LabelSet, thresholds: &Thresholds) ->
 
 /// [`route`], taking the tracks instead of copying them (a long video's tracks are its
 /// biggest allocation at this point: they should not exist twice).
-pub fn route_owned(input: VideoLabels, labels: &LabelSet, thresholds: &Thresholds) -> Routed {
+pub(crate) fn route_owned(input: VideoLabels, labels: &LabelSet, thresholds: &Thresholds) -> Routed {
     let VideoLabels { video, frames, tracks } = input;
     let fps = video.fps;
     let mut counts = Counts { tracks_in: tracks.len(), ..Counts::default() };

@@ -26,7 +26,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 impl Auth {
     /// Whether a request with this `Authorization` header may pass.
-    pub fn allows(&self, authorization: Option<&str>) -> bool {
+    pub(crate) fn allows(&self, authorization: Option<&str>) -> bool {
         if self.basic.is_none() && self.token.is_none() {
             return true;
         }

@@ -1,6 +1,6 @@
 //! What the server asks of Label Studio, over its REST API with an API token: uploaded
 //! videos (`GET /data/upload/...`, saved whole or not at all) and predictions finished after
-//! their request was answered (`POST /api/predictions`, sent by [`poster`] in the
+//! their request was answered (`POST /api/predictions`, sent by `poster` in the
 //! background, with retries).
 
 use std::io::Write;
@@ -56,7 +56,7 @@ impl Default for Client {
 impl Client {
     /// Fetches `upload` (`/data/upload/...`) from `access` into `dest`: a temporary file in
     /// its folder, renamed into place once complete. Gives a one-line error.
-    pub async fn download(&self, access: &Access, upload: &str, dest: &Path) -> Result<(), String> {
+    pub(crate) async fn download(&self, access: &Access, upload: &str, dest: &Path) -> Result<(), String> {
         let url = format!("{}{upload}", access.url);
         let mut resp = self
             .http
@@ -84,7 +84,7 @@ impl Client {
     }
 
     /// Creates one prediction in Label Studio.
-    pub async fn post_prediction(&self, post: &Post) -> Result<(), String> {
+    pub(crate) async fn post_prediction(&self, post: &Post) -> Result<(), String> {
         let url = format!("{}/api/predictions/", post.access.url);
         let resp = self
             .http
@@ -106,7 +106,7 @@ impl Client {
 
 /// Sends the predictions `rx` brings, each tried up to 4 times (1, 2, 4 s apart), until the
 /// channel closes and is empty.
-pub async fn poster(client: Client, mut rx: mpsc::UnboundedReceiver<Post>) {
+pub(crate) async fn poster(client: Client, mut rx: mpsc::UnboundedReceiver<Post>) {
     while let Some(post) = rx.recv().await {
         let task = post.prediction["task"].clone();
         let mut wait = Duration::from_secs(1);

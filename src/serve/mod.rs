@@ -3,10 +3,10 @@
 //! writes into `labelstudio.json` for the task's video with the same options, limited to the
 //! labels of the project's labeling config and named after its controls.
 //!
-//! Takes a [`ServeConfig`] and a [`MakeLabeler`] (the command line's engine, which runs the
-//! same batch job as `prelabel run`); gives an HTTP server ([`Server`]) on tokio and axum.
+//! Takes a [`ServeConfig`] and a [`MakeLabeler`] (a [`crate::batch::Labeler`], set up as for
+//! `prelabel run`, which runs the same batch job); gives an HTTP server ([`Server`]) on tokio and axum.
 //!
-//! - [`routes`]: the protocol (health, setup, predict, webhook, versions, status);
+//! - `routes`: the protocol (health, setup, predict, webhook, versions, status);
 //! - [`request`]: checks of the request bodies, and the JSON errors of refused requests;
 //! - [`labeling`]: what the project's labeling config asks of the regions;
 //! - [`source`]: which file a task's video URL names (never outside `--root`);
@@ -22,7 +22,7 @@ pub mod auth;
 pub mod client;
 pub mod labeling;
 pub mod request;
-pub mod routes;
+pub(crate) mod routes;
 pub mod source;
 pub mod store;
 pub mod work;
@@ -136,7 +136,7 @@ async fn json_errors(resp: Response) -> Response {
 }
 
 /// The routes, with auth, the size limit and JSON errors.
-pub fn router(app: Arc<App>) -> Router {
+pub(crate) fn router(app: Arc<App>) -> Router {
     let auth = Arc::new(app.config.auth.clone());
     let max_body = app.config.max_body;
     Router::new()

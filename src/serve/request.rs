@@ -18,7 +18,7 @@ use super::source::{self, VideoRef};
 
 /// Most tasks in one predict request (Label Studio sends its "Retrieve predictions"
 /// selection in one request).
-pub const MAX_TASKS: usize = 10_000;
+pub(crate) const MAX_TASKS: usize = 10_000;
 
 /// A request refused: its status and a one-line reason, sent as `{"error": reason}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,7 @@ impl ApiError {
         ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
     }
 
-    pub fn unprocessable(message: impl Into<String>) -> ApiError {
+    pub(crate) fn unprocessable(message: impl Into<String>) -> ApiError {
         ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, message: message.into() }
     }
 }

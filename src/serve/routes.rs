@@ -213,7 +213,7 @@ pub async fn predict(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Va
     Ok(Json(json!({"results": results, "model_version": mv})))
 }
 
-pub async fn not_found() -> ApiError {
+pub(crate) async fn not_found() -> ApiError {
     ApiError {
         status: axum::http::StatusCode::NOT_FOUND,
         message: "no such route: the ML backend answers /health, /setup, /predict, /webhook, /versions and /status".into(),

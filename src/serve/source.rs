@@ -10,7 +10,7 @@
 //!   in the task.
 //!
 //! A path that could leave the root (`..`, an absolute path, a NUL, or a link out of it) is
-//! refused: lexically here, and again after links are resolved by [`resolve_local`].
+//! refused: lexically here, and again after links are resolved by `resolve_local`.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -104,7 +104,7 @@ fn relative(p: &str) -> Result<PathBuf, String> {
 
 /// The file `rel` names under `root`, links resolved; Err(Refused) when it resolves outside
 /// `root`, Ok(Err(message)) when it is missing or not a file (that task fails, not the request).
-pub fn resolve_local(root: &Path, rel: &Path) -> Result<Result<PathBuf, String>, Refused> {
+pub(crate) fn resolve_local(root: &Path, rel: &Path) -> Result<Result<PathBuf, String>, Refused> {
     let root = match root.canonicalize() {
         Ok(r) => r,
         Err(e) => return Ok(Err(format!("the video root {} cannot be read: {e}", root.display()))),

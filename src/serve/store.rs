@@ -88,7 +88,7 @@ impl Store {
 
     /// Where an upload (`/data/upload/...`) is kept: a hash of its path, plus the file's
     /// extension (ffmpeg guesses some containers by it).
-    pub fn upload_path(&self, upload: &str) -> PathBuf {
+    pub(crate) fn upload_path(&self, upload: &str) -> PathBuf {
         let ext = Path::new(upload)
             .extension()
             .and_then(|e| e.to_str())
@@ -99,7 +99,7 @@ impl Store {
     }
 
     /// A fresh folder for batch number `n`.
-    pub fn work_dir(&self, n: u64) -> PathBuf {
+    pub(crate) fn work_dir(&self, n: u64) -> PathBuf {
         self.root.join("work").join(format!("batch-{n}"))
     }
 }

@@ -20,17 +20,27 @@ use super::client::{Access, Post};
 use super::labeling::Project;
 use super::store::Store;
 use crate::batch::report::{Status, VideoReport};
-use crate::batch::Progress;
+use crate::batch::{expand_inputs, Progress};
 use crate::error::Result;
 use crate::types::VideoInfo;
 
-/// Labels videos as `prelabel run` does (the command line builds it from the run options).
+/// Labels videos as `prelabel run` does: [`crate::batch::Labeler`], built from the run
+/// options, or a stand-in in tests.
 pub trait Labeler {
     /// Labels `videos` into `out`, a fresh folder; `progress` hears of each video as
     /// `prelabel run`'s progress bars do, and `video_finished` gets each video's report entry
     /// (its `output_dir` holds its `labelstudio.json`). An error is a failure of the whole
     /// batch; a video's own failure is in its entry.
     fn label(&mut self, videos: &[PathBuf], out: &Path, cancel: &AtomicBool, progress: &dyn Progress) -> Result<()>;
+}
+
+/// The job set-up `prelabel run` uses: one batch job per call, over a fresh folder (so
+/// `overwrite`, and no shard: this server labels every video it is given).
+impl Labeler for crate::batch::Labeler {
+    fn label(&mut self, videos: &[PathBuf], out: &Path, cancel: &AtomicBool, progress: &dyn Progress) -> Result<()> {
+        let inputs = expand_inputs(videos, out)?;
+        self.job(out.to_path_buf(), true, None).run(&inputs, cancel, progress).map(|_| ())
+    }
 }
 
 /// Makes the labeler on the worker thread (the model is loaded there, and stays there).
@@ -143,7 +153,7 @@ impl Work {
     /// waiter gets its predictions through the API once it is done. Decided under the lock
     /// the worker finishes videos under, so a task is answered exactly once: here, or by
     /// the API.
-    pub fn settle(&self, key: &str, waiter: Option<Waiter>) -> Phase {
+    pub(crate) fn settle(&self, key: &str, waiter: Option<Waiter>) -> Phase {
         let mut t = self.lock();
         if self.store.has(key) {
             return Phase::Done;
@@ -192,7 +202,7 @@ impl Work {
     }
 
     /// The worker: takes what is queued as one batch, labels it, repeats until stopped.
-    pub fn run_worker(&self, labeler: &mut dyn Labeler) {
+    pub(crate) fn run_worker(&self, labeler: &mut dyn Labeler) {
         loop {
             let (n, batch) = {
                 let mut t = self.lock();

@@ -33,7 +33,7 @@ pub struct MergeParams {
 impl MergeParams {
     /// Merge settings for `spec`: its own NMS IoU (0.5 for models that run NMS inside, whose
     /// threshold is not known).
-    pub fn for_model(spec: &ModelSpec, max_detections: usize) -> MergeParams {
+    pub(crate) fn for_model(spec: &ModelSpec, max_detections: usize) -> MergeParams {
         let nms_iou = match &spec.output {
             OutputSpec::Ssd { nms_iou, .. }
             | OutputSpec::Nanodet { nms_iou, .. }
@@ -95,7 +95,7 @@ pub fn merge(frame: FrameInfo, parts: &[(Region, Vec<Detection>)], p: &MergePara
 
 /// The postprocessor's per-item detections of a batch (`items[i]` from `regions[i]`), merged
 /// into one entry per frame, in order. A frame's regions are consecutive items.
-pub fn merge_batch(items: Vec<FrameDetections>, regions: &[Region], p: &MergeParams) -> Vec<FrameDetections> {
+pub(crate) fn merge_batch(items: Vec<FrameDetections>, regions: &[Region], p: &MergeParams) -> Vec<FrameDetections> {
     let mut out: Vec<FrameDetections> = Vec::new();
     let mut parts: Vec<(Region, Vec<Detection>)> = Vec::new();
     let mut current: Option<FrameInfo> = None;

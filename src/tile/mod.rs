@@ -15,29 +15,31 @@ use std::str::FromStr;
 
 use crate::types::Region;
 
-pub use merge::{merge, merge_batch, MergeParams};
-pub use probe::{ProbeTally, PROBE_EVERY, PROBE_FRAMES};
+pub(crate) use merge::merge_batch;
+pub use merge::{merge, MergeParams};
+pub(crate) use probe::PROBE_FRAMES;
+pub use probe::{ProbeTally, PROBE_EVERY};
 
 /// `auto` tiles only frames shrunk by more than this to fit the model input (along the
 /// more-shrunk axis). Measured (person AP50, SSD 300x300, see the branch notes): at 2.1x
 /// (640x480 MOT15 sequences) 2x2 tiles gain nothing (-0.03 and +0.004); at 3.2x (the same
 /// sequences halved into 960x720) tiles lift AP50 from 0.40 to 0.60 and 0.30 to 0.59.
-pub const AUTO_TILE_ABOVE: f32 = 2.5;
+pub(crate) const AUTO_TILE_ABOVE: f32 = 2.5;
 
 /// `auto` cuts tiles each shrunk by at most this much: on people shrunk 3x into a 1920x1080
 /// frame, tiles shrunk 2.5x (2x3 grid) reached AP50 0.40, 2.0x (2x4) 0.55, 1.9x/1.4x (3x4,
 /// 13 model calls a frame instead of 9) 0.56.
-pub const AUTO_TILE_DOWNSCALE: f32 = 2.0;
+pub(crate) const AUTO_TILE_DOWNSCALE: f32 = 2.0;
 
 /// Largest grid side accepted from `--tiles RxC`: beyond it a frame becomes dozens of model
 /// calls for objects no detector input can resolve anyway.
-pub const MAX_GRID: u32 = 8;
+pub(crate) const MAX_GRID: u32 = 8;
 
 /// `--tiles`: no tiles, tiles where a probe of each video finds they pay, or a fixed grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TileMode {
     Off,
-    /// The first [`PROBE_FRAMES`] detector frames of each video are seen both whole and in
+    /// The first `PROBE_FRAMES` detector frames of each video are seen both whole and in
     /// tiles (a grid from the frame size, at least 2x2); the rest of the video is tiled only
     /// when the tiles found clearly more (see [`probe`]).
     Auto,
@@ -79,7 +81,7 @@ pub struct TileConfig {
 }
 
 impl TileConfig {
-    pub const OFF: TileConfig = TileConfig { mode: TileMode::Off, overlap: 0.2, probe_every: PROBE_EVERY };
+    pub(crate) const OFF: TileConfig = TileConfig { mode: TileMode::Off, overlap: 0.2, probe_every: PROBE_EVERY };
 
     pub fn new(mode: TileMode, overlap: f32) -> Result<TileConfig, String> {
         if !(0.0..=0.9).contains(&overlap) {

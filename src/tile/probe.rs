@@ -1,5 +1,5 @@
 //! `--tiles auto`: whether tiles pay on this video, measured on the video itself. Takes the
-//! detections of its first [`PROBE_FRAMES`] detector frames twice, from the whole frame alone
+//! detections of its first `PROBE_FRAMES` detector frames twice, from the whole frame alone
 //! and merged with the tiles; gives one answer for the rest of the video. Pure CPU counting.
 //!
 //! A probe that sees almost nobody (an empty street at dawn, a camera switched on before the
@@ -26,7 +26,7 @@
 //! not tell those two apart.
 
 /// Detector frames of each video seen both ways before the choice.
-pub const PROBE_FRAMES: usize = 16;
+pub(crate) const PROBE_FRAMES: usize = 16;
 
 /// Detector frames from the start of one probe to the next while none has answered: about a
 /// minute at 25 frames/s. On a video nobody ever enters that costs 4 model calls on 16 frames
@@ -34,14 +34,14 @@ pub const PROBE_FRAMES: usize = 16;
 pub const PROBE_EVERY: u64 = 1500;
 
 /// Boxes counted: those the tracker starts tracks from (scores are the detector's own).
-pub const PROBE_MIN_SCORE: f32 = 0.5;
+pub(crate) const PROBE_MIN_SCORE: f32 = 0.5;
 
 /// Tiles are kept when they find at least this many times the whole frame's boxes...
-pub const PROBE_GAIN: f32 = 1.4;
+pub(crate) const PROBE_GAIN: f32 = 1.4;
 
 /// ...and at least this many boxes per probed frame in all: a nearly empty opening tells
 /// nothing, and the whole frame alone is the cheaper guess.
-pub const PROBE_MIN_BOXES_PER_FRAME: f32 = 0.5;
+pub(crate) const PROBE_MIN_BOXES_PER_FRAME: f32 = 0.5;
 
 /// Confident boxes counted over the probed frames.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,12 +63,12 @@ impl ProbeTally {
     }
 
     /// Whether the probe saw enough people to answer either way.
-    pub fn conclusive(&self) -> bool {
+    pub(crate) fn conclusive(&self) -> bool {
         self.frames > 0 && self.tiled as f32 >= PROBE_MIN_BOXES_PER_FRAME * self.frames as f32
     }
 
     /// Whether the rest of the video is tiled.
-    pub fn tiles_pay(&self) -> bool {
+    pub(crate) fn tiles_pay(&self) -> bool {
         self.conclusive() && self.tiled as f32 >= PROBE_GAIN * self.whole as f32
     }
 

@@ -27,13 +27,13 @@ pub struct Item<'a> {
 
 /// How appearance takes part in an assignment.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Gate {
+pub(crate) struct Gate {
     pub use_appearance: bool,
     pub min_similarity: f32,
 }
 
 impl Gate {
-    pub const OFF: Gate = Gate { use_appearance: false, min_similarity: 0.0 };
+    pub(crate) const OFF: Gate = Gate { use_appearance: false, min_similarity: 0.0 };
 }
 
 fn widen(b: &BBox, k: f32) -> BBox {
@@ -68,7 +68,7 @@ fn weight(a: &Item, b: &Item, min_iou: f32, gate: Gate) -> i64 {
 
 /// Pairs `(track index, detection index)` of a best assignment; pairs of different classes or
 /// with IoU below `min_iou` are never returned. Sorted by track index.
-pub fn assign(tracks: &[Item], dets: &[Item], min_iou: f32, gate: Gate) -> Vec<(usize, usize)> {
+pub(crate) fn assign(tracks: &[Item], dets: &[Item], min_iou: f32, gate: Gate) -> Vec<(usize, usize)> {
     if tracks.is_empty() || dets.is_empty() {
         return Vec::new();
     }

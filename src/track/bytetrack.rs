@@ -49,7 +49,7 @@ enum State {
 
 /// What the online tracker found for one confirmed track: its class and matched detections.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RawTrack {
+pub(crate) struct RawTrack {
     /// Order of creation; only used to break ties deterministically.
     pub serial: u64,
     pub class: u32,
@@ -129,11 +129,6 @@ impl ByteTrack {
     pub fn new(cfg: TrackerConfig, fps: f32) -> ByteTrack {
         let max_lost = (cfg.buffer_s * fps).round().max(0.0) as u64;
         ByteTrack { cfg, max_lost, fps, live: Vec::new(), ended: Vec::new(), last_frame: None, serial: 0 }
-    }
-
-    /// Frames seen so far, or None before the first.
-    pub fn last_frame(&self) -> Option<u64> {
-        self.last_frame
     }
 
     /// Feeds the detections of one detector frame. Frames must come in increasing order; a

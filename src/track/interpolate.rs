@@ -10,7 +10,7 @@
 use crate::types::{BBox, BoxSource, TrackBox};
 
 /// Linear blend: `a` at `t = 0`, `b` at `t = 1`.
-pub fn lerp(a: &BBox, b: &BBox, t: f32) -> BBox {
+pub(crate) fn lerp(a: &BBox, b: &BBox, t: f32) -> BBox {
     let m = |p: f32, q: f32| p + (q - p) * t;
     BBox { x1: m(a.x1, b.x1), y1: m(a.y1, b.y1), x2: m(a.x2, b.x2), y2: m(a.y2, b.y2) }
 }
@@ -18,7 +18,7 @@ pub fn lerp(a: &BBox, b: &BBox, t: f32) -> BBox {
 /// `detections`: (frame, box, score) in increasing frame order, at least one.
 /// `is_detector_frame(f)`: whether the detector ran on frame `f`.
 /// Keyframes are left unset (see `keyframes`).
-pub fn densify(detections: &[(u64, BBox, f32)], is_detector_frame: impl Fn(u64) -> bool) -> Vec<TrackBox> {
+pub(crate) fn densify(detections: &[(u64, BBox, f32)], is_detector_frame: impl Fn(u64) -> bool) -> Vec<TrackBox> {
     let Some(&(first, b0, s0)) = detections.first() else { return Vec::new() };
     let mut out = vec![TrackBox { frame: first, bbox: b0, score: s0, source: BoxSource::Detected, keyframe: false, occluded: false }];
     for pair in detections.windows(2) {

@@ -46,7 +46,7 @@ impl Axis {
 
 /// The filter state of one track.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Kalman {
+pub(crate) struct Kalman {
     /// x, y, aspect, height.
     axes: [Axis; 4],
 }

@@ -11,10 +11,10 @@ use super::interpolate::lerp;
 use crate::types::TrackBox;
 
 /// IoU every box must keep with its interpolation between keyframes, unless told otherwise.
-pub const DEFAULT_MIN_IOU: f32 = 0.9;
+pub(crate) const DEFAULT_MIN_IOU: f32 = 0.9;
 
 /// Sets `keyframe` on `boxes` (dense, consecutive frames, one track) and clears it elsewhere.
-pub fn mark_keyframes(boxes: &mut [TrackBox], min_iou: f32) {
+pub(crate) fn mark_keyframes(boxes: &mut [TrackBox], min_iou: f32) {
     let n = boxes.len();
     if n == 0 {
         return;
@@ -63,8 +63,9 @@ fn worst_box(boxes: &[TrackBox], a: usize, b: usize, min_iou: f32) -> Option<usi
 }
 
 /// What a tool rebuilds from the keyframes alone: every box linearly interpolated between the
-/// keyframes around it (keyframes themselves as they are).
-pub fn replay(boxes: &[TrackBox]) -> Vec<crate::types::BBox> {
+/// keyframes around it (keyframes themselves as they are). The tests check keyframes with it.
+#[cfg(test)]
+pub(crate) fn replay(boxes: &[TrackBox]) -> Vec<crate::types::BBox> {
     let keys: Vec<usize> = (0..boxes.len()).filter(|&i| boxes[i].keyframe).collect();
     let mut out = Vec::with_capacity(boxes.len());
     for (i, b) in boxes.iter().enumerate() {

@@ -2,7 +2,7 @@
 //! order, gives [`Track`]s with one box per frame from each track's first to last frame, ids
 //! from 1 in order of first appearance, and keyframes marked. Runs on the CPU.
 //!
-//! [`bytetrack`] links detections online; [`interpolate`] fills the frames between them (frames
+//! `bytetrack` links detections online; `interpolate` fills the frames between them (frames
 //! skipped by `--stride` and frames where the detector missed the object); [`keyframes`] marks
 //! the boxes a human would have to place.
 //!
@@ -11,8 +11,8 @@
 
 pub mod appearance;
 mod assign;
-pub mod bytetrack;
-pub mod interpolate;
+pub(crate) mod bytetrack;
+pub(crate) mod interpolate;
 mod kalman;
 pub mod keyframes;
 
@@ -115,7 +115,7 @@ impl Tracker {
     /// [`Tracker::update`] with the colours of each detection (`appearance::describe`), which
     /// keeps ids apart where people cross. `looks` must have one entry per detection (else it
     /// is ignored).
-    pub fn update_seen(&mut self, detections: &FrameDetections, looks: &[Appearance]) {
+    pub(crate) fn update_seen(&mut self, detections: &FrameDetections, looks: &[Appearance]) {
         if self.detector_frames.last().is_some_and(|&l| detections.frame.index <= l) {
             return;
         }
@@ -206,7 +206,7 @@ impl Tracker {
 /// A whole track from its detected boxes `(frame, box, score)`: the frames between filled in
 /// ([`interpolate::densify`]), keyframes placed, scores taken from the detected boxes. Not
 /// stationary and without colours; the tracker and the refine stage set those.
-pub fn dense_track(
+pub(crate) fn dense_track(
     id: u64,
     class: u32,
     detections: &[(u64, crate::types::BBox, f32)],

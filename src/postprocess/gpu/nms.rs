@@ -7,7 +7,7 @@
 //! on the CPU would cost more transfer than it saves). Only `max_keep` boxes per item come
 //! back. An item goes to the CPU reference instead, which gives the same answer, when the GPU
 //! cannot promise it: an IoU within a hair of the threshold (WGSL division may be off by 2.5
-//! ULP), values in the denormal or non-finite range, more than [`MAX_CAP`] candidates, or
+//! ULP), values in the denormal or non-finite range, more than `MAX_CAP` candidates, or
 //! when the best [`TOP_K`] candidates run out before `max_keep` boxes are kept.
 //! [`GpuNms::fallbacks`] counts those items.
 
@@ -25,7 +25,7 @@ use crate::types::{BBox, Detection};
 pub const TOP_K: usize = 1024;
 const WORDS: usize = TOP_K / 32;
 /// Most candidates per item the GPU stores; items with more go to the CPU.
-pub const MAX_CAP: usize = 32768;
+pub(crate) const MAX_CAP: usize = 32768;
 
 /// One candidate as the shaders see it (32 bytes).
 #[repr(C)]

@@ -1,6 +1,7 @@
-//! `prelabel run --calibration FILE` (or `calibration = "FILE"` in a `--config` file): takes
+//! A job's calibration profile (`prelabel run --calibration FILE`, or `calibration = "FILE"` in
+//! a `--config` file; [`super::JobSettings::calibration`]): takes
 //! the profile `prelabel calibrate --profile` wrote, the model and the job's labels; gives the
-//! refine stage its rules by model class ([`prelabel::refine::RefineConfig::guideline`]) and
+//! refine stage its rules by model class ([`crate::refine::RefineConfig::guideline`]) and
 //! routing the profile's review levels, as `--thresholds` entries placed before the command
 //! line's (so a class named on the command line keeps the command line's levels). Without
 //! `--calibration` nothing here runs and the labels are exactly those of a run without it.
@@ -8,10 +9,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use prelabel::error::{Error, Result};
-use prelabel::labels::{class_index, LabelSet};
-use prelabel::model::ModelSpec;
-use prelabel::refine::profile::{ClassProfile, Profile};
+use crate::error::{Error, Result};
+use crate::labels::{class_index, LabelSet};
+use crate::model::ModelSpec;
+use crate::refine::profile::{ClassProfile, Profile};
 
 /// The profile's review levels as `--thresholds` entries, `NAME=ACCEPT[:DROP]`.
 pub(crate) fn level_specs(profile: &Profile) -> Vec<String> {
@@ -55,7 +56,7 @@ pub(crate) fn rules_by_class(profile: &Profile, path: &Path, spec: &ModelSpec, l
 /// Reads the profile at `path` and its sha256 (for report.json).
 pub(crate) fn load(path: &Path) -> Result<(Profile, String)> {
     let profile = Profile::load(path)?;
-    let sha = prelabel::fingerprint::sha256_file(path)
-        .map_err(|e| Error::Usage(format!("--calibration {}: cannot read: {e}", path.display())))?;
+    let sha =
+        crate::fingerprint::sha256_file(path).map_err(|e| Error::Usage(format!("--calibration {}: cannot read: {e}", path.display())))?;
     Ok((profile, sha))
 }
