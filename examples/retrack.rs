@@ -18,7 +18,7 @@ use std::path::Path;
 use prelabel::eval::read_mot;
 use prelabel::refine::{refine, RefineConfig, VideoTiming};
 use prelabel::track::{Tracker, TrackerConfig};
-use prelabel::types::{Detection, FrameDetections, FrameInfo};
+use prelabel::types::{CameraMotion, Detection, FrameDetections, FrameInfo};
 use serde_json::Value;
 
 fn set(v: &mut Value, path: &str, raw: &str) {
@@ -41,8 +41,13 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (dets, out) = (Path::new(&args[0]), Path::new(&args[1]));
     let mut cfg = serde_json::json!({ "tracker": TrackerConfig::default(), "refine": RefineConfig::default() });
+    let mut camera: Option<std::path::PathBuf> = None;
     for kv in &args[2..] {
         let (k, v) = kv.split_once('=').expect("key=value");
+        if k == "camera" {
+            camera = Some(v.into());
+            continue;
+        }
         set(&mut cfg, k, v);
     }
     let tracker: TrackerConfig = serde_json::from_value(cfg["tracker"].clone()).unwrap();
@@ -68,7 +73,23 @@ fn main() {
         let (width, height) = if size.len() == 2 { (size[0], size[1]) } else { (1920, 1080) };
         let mut t = Tracker::new(tracker, fps);
         t.keep_usable(refine_cfg.on(prelabel::refine::Step::Extend));
+        // camera=DIR: DIR/<seq>.txt, one line a frame, `a -b tx b a ty` from the frame before.
+        let motion: Vec<CameraMotion> = camera
+            .as_ref()
+            .and_then(|dir| std::fs::read_to_string(dir.join(format!("{seq}.txt"))).ok())
+            .map(|s| {
+                s.lines()
+                    .map(|l| {
+                        let v: Vec<f32> = l.split_whitespace().map(|x| x.parse().unwrap()).collect();
+                        CameraMotion { a: v[0], b: v[3], tx: v[2], ty: v[5] }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         for (f, d) in by_frame {
+            if let Some(m) = motion.get(f as usize) {
+                t.camera_moved(f, *m);
+            }
             t.update(&FrameDetections { frame: FrameInfo { index: f, width, height }, detections: d });
         }
         let tracked = t.finish_all();

@@ -117,6 +117,42 @@ pub struct RawTensor {
 /// The model's outputs for one batch, by output name.
 pub type RawOutputs = std::collections::HashMap<String, RawTensor>;
 
+/// How the camera moved between two frames: the similarity (scale, rotation, shift) that takes
+/// a point of the earlier frame to where the same piece of background is in the later one,
+/// `x' = a x - b y + tx`, `y' = b x + a y + ty`, in pixels. The identity for a still camera.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CameraMotion {
+    pub a: f32,
+    pub b: f32,
+    pub tx: f32,
+    pub ty: f32,
+}
+
+impl CameraMotion {
+    pub const STILL: CameraMotion = CameraMotion { a: 1.0, b: 0.0, tx: 0.0, ty: 0.0 };
+
+    /// Where the point (x, y) of the earlier frame is in the later one.
+    pub fn apply(&self, x: f32, y: f32) -> (f32, f32) {
+        (self.a * x - self.b * y + self.tx, self.b * x + self.a * y + self.ty)
+    }
+
+    /// A vector (a velocity) of the earlier frame turned and scaled as the picture was.
+    pub fn turn(&self, x: f32, y: f32) -> (f32, f32) {
+        (self.a * x - self.b * y, self.b * x + self.a * y)
+    }
+
+    /// How much bigger things look in the later frame.
+    pub fn scale(&self) -> f32 {
+        self.a.hypot(self.b)
+    }
+
+    /// First `self`, then `next`.
+    pub fn then(&self, next: &CameraMotion) -> CameraMotion {
+        let (tx, ty) = next.apply(self.tx, self.ty);
+        CameraMotion { a: next.a * self.a - next.b * self.b, b: next.a * self.b + next.b * self.a, tx, ty }
+    }
+}
+
 /// An axis-aligned box in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct BBox {

@@ -243,6 +243,10 @@ pub(crate) struct TrackingArgs {
     /// (which keep ids apart where people cross).
     #[arg(long)]
     pub(crate) no_appearance: bool,
+    /// Take the camera as still: do not measure how the picture moves between frames (on by
+    /// default, it keeps people tracked when the camera pans, walks or drives).
+    #[arg(long)]
+    pub(crate) no_camera_motion: bool,
     /// Colour similarity (0-1) below which a detection never continues a track.
     #[arg(long, default_value_t = TrackerConfig::default().min_similarity, value_parser = fraction)]
     pub(crate) min_similarity: f32,
@@ -270,6 +274,7 @@ impl TrackingArgs {
             keyframe_iou: self.keyframe_iou,
             off: self.no_track,
             appearance: !self.no_appearance,
+            camera_motion: !self.no_camera_motion,
             min_similarity: self.min_similarity,
             ..TrackerConfig::default()
         })

@@ -36,6 +36,7 @@ use crate::refine::{refine, RefineConfig, RefineStats, VideoTiming};
 use crate::route::{route_owned, RouteOptions};
 use crate::tile::{TileMode, Tiling};
 use crate::track::appearance::describe;
+use crate::track::camera::CameraFollower;
 use crate::track::{Tracked, Tracker, TrackerConfig};
 use crate::types::{Appearance, FrameDetections, VideoInfo, VideoLabels};
 
@@ -266,8 +267,9 @@ impl<'a> Pipeline<'a> {
         let batch_size = self.batch_size.max(1);
         let permits = Permits::new(engine::frames_in_flight(batch_size, jobs));
         let (queue, queued) = std::sync::mpsc::sync_channel::<Work>(permits.cap);
-        // The tracker reads each box's colours only with appearance on; else no frame is kept.
-        let keep_frames = self.tracker.appearance && !self.tracker.off;
+        // The tracker reads the frame for each box's colours and for the camera's motion;
+        // with neither, no frame is kept.
+        let keep_frames = (self.tracker.appearance || self.tracker.camera_motion) && !self.tracker.off;
         let yuv = self.preparer.on_gpu();
         let engine = Engine {
             preparer: &mut *self.preparer,
@@ -441,7 +443,8 @@ impl Videos<'_> {
     ) -> Result<Seen> {
         let mut seen = Seen::default();
         let mut last: Option<u64> = None;
-        let mut feed = |seen: &mut Seen, fd: &FrameDetections, looks: &[Appearance]| {
+        let mut camera = (self.tracker.camera_motion && !self.tracker.off).then(CameraFollower::new);
+        let feed = |tracker: &mut Tracker, seen: &mut Seen, fd: &FrameDetections, looks: &[Appearance]| {
             seen.detections += fd.detections.len() as u64;
             tracker.update_seen(fd, looks);
             seen.detector_frames += 1;
@@ -461,8 +464,14 @@ impl Videos<'_> {
             stages.infer_s += d.infer_s;
             stages.postprocess_s += d.postprocess_s;
             let t = Instant::now();
-            // The colours of each box, when the tracker reads them (an empty list: it does not).
             let frame = d.frame.as_ref().filter(|f| f.index == index);
+            // Measured on every frame as it comes, in order, even while the probe holds its
+            // detections: the tracker applies it when the frame is tracked.
+            if let (Some(camera), Some(f)) = (camera.as_mut(), frame) {
+                tracker.camera_moved(index, camera.follow(f, &d.detections.detections));
+            }
+            // The colours of each box, when the tracker reads them (an empty list: it does not).
+            let frame = frame.filter(|_| self.tracker.appearance);
             let looks = |fd: &FrameDetections| {
                 frame.map(|f| describe(f, &fd.detections.iter().map(|d| d.bbox).collect::<Vec<_>>())).unwrap_or_default()
             };
@@ -485,13 +494,13 @@ impl Videos<'_> {
                 }
             };
             for (fd, looks) in &ready {
-                feed(&mut seen, fd, looks);
+                feed(tracker, &mut seen, fd, looks);
             }
             stages.track_s += t.elapsed().as_secs_f64();
         }
         // A video shorter than the probe: choose on what it had.
         for (fd, looks) in &probe.choose() {
-            feed(&mut seen, fd, looks);
+            feed(tracker, &mut seen, fd, looks);
         }
         seen.tiles = probe.chosen;
         Ok(seen)

@@ -13,7 +13,7 @@
 use super::assign::{assign, Gate, Item};
 use super::kalman::Kalman;
 use super::TrackerConfig;
-use crate::types::{Appearance, BBox, FrameDetections, Looks};
+use crate::types::{Appearance, BBox, CameraMotion, FrameDetections, Looks};
 
 /// Minimum IoU between a track's prediction and a detection, per stage (ByteTrack's
 /// `match_thresh` 0.8 as a distance, then its fixed 0.5 and 0.7 distances).
@@ -231,6 +231,14 @@ impl ByteTrack {
             self.serial += 1;
             let state = if first || self.cfg.min_hits <= 1 { State::Tracked } else { State::Tentative };
             self.live.push(Live { raw, kalman: Kalman::new(&det.bbox), state, hits: 1 });
+        }
+    }
+
+    /// The camera moved by `m` since the last detector frame: every live track's state moves
+    /// with the picture, so the next frame's matching compares like with like.
+    pub fn follow_camera(&mut self, m: &CameraMotion) {
+        for t in &mut self.live {
+            t.kalman.follow_camera(m);
         }
     }
 

@@ -7,7 +7,7 @@
 //! own velocity, the measurement only sees positions, and every covariance starts and stays
 //! block-diagonal. So each coordinate keeps a 2x2 covariance and no matrix inverse is needed.
 
-use crate::types::BBox;
+use crate::types::{BBox, CameraMotion};
 
 const STD_POSITION: f32 = 1.0 / 20.0;
 const STD_VELOCITY: f32 = 1.0 / 160.0;
@@ -85,6 +85,20 @@ impl Kalman {
         let r = (STD_POSITION * h).powi(2);
         for (i, a) in self.axes.iter_mut().enumerate() {
             a.update(z[i], if i == 2 { 1e-2 } else { r });
+        }
+    }
+
+    /// Moves the state with the camera: the box's centre goes where the background under it
+    /// went, its height and speeds scale and turn with the picture (the aspect does not change).
+    pub fn follow_camera(&mut self, m: &CameraMotion) {
+        let [x, y, _, h] = &mut self.axes;
+        (x.p, y.p) = m.apply(x.p, y.p);
+        (x.v, y.v) = m.turn(x.v, y.v);
+        let s = m.scale();
+        h.p *= s;
+        h.v *= s;
+        for a in [x, y, h] {
+            a.cov = a.cov.map(|c| c * s * s);
         }
     }
 

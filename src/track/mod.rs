@@ -11,6 +11,7 @@
 
 pub mod appearance;
 mod assign;
+pub mod camera;
 pub(crate) mod bytetrack;
 pub(crate) mod interpolate;
 mod kalman;
@@ -18,11 +19,12 @@ pub mod keyframes;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::types::{Appearance, BoxSource, Detection, FrameDetections, ReviewBand, Track, TrackBox};
+use crate::types::{Appearance, BoxSource, CameraMotion, Detection, FrameDetections, ReviewBand, Track, TrackBox};
 use bytetrack::ByteTrack;
 
 /// Tracker settings; the defaults are tuned for the bundled SSD MobileNet v2 on MOT15.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct TrackerConfig {
     /// Detections scoring at least this are matched first and may start tracks.
     pub high: f32,
@@ -43,6 +45,9 @@ pub struct TrackerConfig {
     /// Colour similarity (Bhattacharyya, 0..1) below which a track and a detection are never
     /// matched.
     pub min_similarity: f32,
+    /// Measure how the camera moves between detector frames (from the pixels) and move the
+    /// tracks' predictions with it.
+    pub camera_motion: bool,
     /// No linking: every detection becomes a one-frame track of its own (the detector's raw
     /// output, for scoring the detector alone with `prelabel eval`).
     pub off: bool,
@@ -60,6 +65,7 @@ impl Default for TrackerConfig {
             keyframe_iou: keyframes::DEFAULT_MIN_IOU,
             appearance: true,
             min_similarity: 0.5,
+            camera_motion: true,
             off: false,
         }
     }
@@ -90,6 +96,8 @@ pub struct Tracker {
     keep_usable: bool,
     /// With `cfg.off`: the one-frame tracks so far.
     singles: Vec<Track>,
+    /// Camera motions given for frames not tracked yet ([`Tracker::camera_moved`]).
+    camera: BTreeMap<u64, CameraMotion>,
 }
 
 impl Tracker {
@@ -103,6 +111,7 @@ impl Tracker {
             usable: BTreeMap::new(),
             keep_usable: false,
             singles: Vec::new(),
+            camera: BTreeMap::new(),
         }
     }
 
@@ -120,6 +129,15 @@ impl Tracker {
             return;
         }
         self.detector_frames.insert(detections.frame.index);
+        // The camera's motion up to this frame, in order (more than one motion where frames
+        // were given motions but no detections).
+        let mut moved = CameraMotion::STILL;
+        while let Some(entry) = self.camera.first_entry().filter(|e| *e.key() <= detections.frame.index) {
+            moved = moved.then(&entry.remove());
+        }
+        if moved != CameraMotion::STILL {
+            self.online.follow_camera(&moved);
+        }
         if self.keep_usable && !self.cfg.off {
             let usable: Vec<Detection> = detections.detections.iter().filter(|d| d.score >= self.cfg.low).copied().collect();
             if !usable.is_empty() {
@@ -130,6 +148,16 @@ impl Tracker {
             self.push_singles(detections);
         } else {
             self.online.update(detections, looks);
+        }
+    }
+
+    /// The camera moved by `m` from the detector frame before `frame` to `frame`. Give it
+    /// before or after `frame`'s detections are held back (the tile probe holds some), but
+    /// before they are given to [`Tracker::update`]: the tracks' predictions move with the
+    /// picture just before that frame is matched.
+    pub fn camera_moved(&mut self, frame: u64, m: CameraMotion) {
+        if !self.cfg.off && m != CameraMotion::STILL {
+            self.camera.insert(frame, m);
         }
     }
 
