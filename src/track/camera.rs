@@ -18,9 +18,9 @@ use crate::types::{CameraMotion, Detection, Frame};
 
 /// Frames wider than this are averaged down by a whole factor first.
 pub const MAX_WIDTH: u32 = 640;
-/// One corner at most per cell of this many pixels (of the grey copy), and at most
+/// One corner at most per cell of this many pixels (of the level corners are picked on), and at most
 /// [`MAX_CORNERS`] of them, the strongest: plenty for a fit that needs two.
-const CELL: usize = 32;
+const CELL: usize = 16;
 const MAX_CORNERS: usize = 120;
 /// A corner's window for Lucas-Kanade reaches this far each side (15 x 15 pixels).
 const HALF_WINDOW: isize = 6;
@@ -88,6 +88,7 @@ impl Grey {
     }
 
     /// Bilinear sample; coordinates outside are clamped to the edge.
+    #[cfg(test)]
     fn sample(&self, x: f32, y: f32) -> f32 {
         let x = x.clamp(0.0, (self.w - 1) as f32);
         let y = y.clamp(0.0, (self.h - 1) as f32);
@@ -97,6 +98,26 @@ impl Grey {
         let top = self.at(x0, y0) * (1.0 - fx) + self.at(x1, y0) * fx;
         let bottom = self.at(x0, y1) * (1.0 - fx) + self.at(x1, y1) * fx;
         top * (1.0 - fy) + bottom * fy
+    }
+
+    /// The (2 half + 1)^2 samples around (cx, cy), a pixel apart, row by row, into `out`: as
+    /// [`Grey::sample`] at each, but the bilinear weights are the same for the whole window.
+    fn window(&self, cx: f32, cy: f32, half: isize, out: &mut Vec<f32>) {
+        out.clear();
+        let (x0, y0) = (cx.floor(), cy.floor());
+        let (fx, fy) = (cx - x0, cy - y0);
+        let clamp = |v: isize, size: usize| v.clamp(0, size as isize - 1) as usize;
+        let cols: Vec<(usize, usize)> =
+            (-half..=half).map(|i| (clamp(x0 as isize + i, self.w), clamp(x0 as isize + i + 1, self.w))).collect();
+        for j in -half..=half {
+            let (r0, r1) = (clamp(y0 as isize + j, self.h) * self.w, clamp(y0 as isize + j + 1, self.h) * self.w);
+            let (top, bottom) = (&self.px[r0..r0 + self.w], &self.px[r1..r1 + self.w]);
+            out.extend(cols.iter().map(|&(c0, c1)| {
+                let t = top[c0] + fx * (top[c1] - top[c0]);
+                let b = bottom[c0] + fx * (bottom[c1] - bottom[c0]);
+                t + fy * (b - t)
+            }));
+        }
     }
 
     /// Half the size, each pixel the mean of a 2 x 2 block.
@@ -142,16 +163,19 @@ fn follow(from: &[Grey], to: &[Grey], p: (f32, f32), guess: (f32, f32)) -> Optio
     let scale = (1u32 << (levels - 1)) as f32;
     let mut d = (guess.0 / scale, guess.1 / scale);
     let n = (2 * HALF_WINDOW + 1) as usize;
+    let (mut around, mut moved) = (Vec::with_capacity((n + 2) * (n + 2)), Vec::with_capacity(n * n));
     let mut template = vec![(0f32, 0f32, 0f32); n * n];
     for level in (0..levels).rev() {
         let (a, b) = (&from[level], &to[level]);
         let (px, py) = at[level];
+        // The window one pixel wider, for the gradients at its edge.
+        a.window(px, py, HALF_WINDOW + 1, &mut around);
         let (mut gxx, mut gxy, mut gyy) = (0f32, 0f32, 0f32);
         for (k, t) in template.iter_mut().enumerate() {
-            let (x, y) = (px + (k % n) as f32 - HALF_WINDOW as f32, py + (k / n) as f32 - HALF_WINDOW as f32);
-            let gx = 0.5 * (a.sample(x + 1.0, y) - a.sample(x - 1.0, y));
-            let gy = 0.5 * (a.sample(x, y + 1.0) - a.sample(x, y - 1.0));
-            *t = (a.sample(x, y), gx, gy);
+            let i = (k / n + 1) * (n + 2) + k % n + 1;
+            let gx = 0.5 * (around[i + 1] - around[i - 1]);
+            let gy = 0.5 * (around[i + n + 2] - around[i - n - 2]);
+            *t = (around[i], gx, gy);
             gxx += gx * gx;
             gxy += gx * gy;
             gyy += gy * gy;
@@ -161,10 +185,10 @@ fn follow(from: &[Grey], to: &[Grey], p: (f32, f32), guess: (f32, f32)) -> Optio
             return None;
         }
         for _ in 0..ITERATIONS {
+            b.window(px + d.0, py + d.1, HALF_WINDOW, &mut moved);
             let (mut bx, mut by) = (0f32, 0f32);
-            for (k, &(t, gx, gy)) in template.iter().enumerate() {
-                let (x, y) = (px + (k % n) as f32 - HALF_WINDOW as f32, py + (k / n) as f32 - HALF_WINDOW as f32);
-                let diff = t - b.sample(x + d.0, y + d.1);
+            for (&(t, gx, gy), &m) in template.iter().zip(&moved) {
+                let diff = t - m;
                 bx += diff * gx;
                 by += diff * gy;
             }
@@ -344,19 +368,27 @@ impl CameraFollower {
             }
             _ => CameraMotion::STILL,
         };
-        let base = &levels[0];
-        let mut masked = vec![false; base.w * base.h];
+        // Corners are picked on the level above the grey copy where there is one (a quarter
+        // of the work; Lucas-Kanade places them to a fraction of a pixel below anyway).
+        let (pick, k) = match levels.get(1) {
+            Some(half) => (half, 2.0),
+            None => (&levels[0], 1.0),
+        };
+        // A pixel of `pick` at (x, y) is centred on (k f x + (k f - 1) / 2) in the frame, and
+        // on (k x + (k - 1) / 2) in the grey copy.
+        let (kf, kc) = (k * f, (k * f - 1.0) / 2.0);
+        let mut masked = vec![false; pick.w * pick.h];
         for d in detections.iter().filter(|d| d.score >= MASK_SCORE) {
             let b = d.bbox;
             let (gx, gy) = (MASK_GROW * b.width(), MASK_GROW * b.height());
-            let to_grey = |v: f32, size: usize| (((v - c) / f).max(0.0) as usize).min(size);
-            let (x1, x2) = (to_grey(b.x1 - gx, base.w), to_grey(b.x2 + gx + f, base.w));
-            let (y1, y2) = (to_grey(b.y1 - gy, base.h), to_grey(b.y2 + gy + f, base.h));
+            let to_pick = |v: f32, size: usize| (((v - kc) / kf).max(0.0) as usize).min(size);
+            let (x1, x2) = (to_pick(b.x1 - gx, pick.w), to_pick(b.x2 + gx + kf, pick.w));
+            let (y1, y2) = (to_pick(b.y1 - gy, pick.h), to_pick(b.y2 + gy + kf, pick.h));
             for y in (x1 < x2).then_some(y1..y2).into_iter().flatten() {
-                masked[y * base.w + x1..y * base.w + x2].fill(true);
+                masked[y * pick.w + x1..y * pick.w + x2].fill(true);
             }
         }
-        let corners = corners(base, &masked);
+        let corners = corners(pick, &masked).into_iter().map(|(x, y)| (k * x + (k - 1.0) / 2.0, k * y + (k - 1.0) / 2.0)).collect();
         self.previous = Some(Previous { pyramid: levels, corners, size });
         motion
     }
