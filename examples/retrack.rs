@@ -99,6 +99,7 @@ fn main() {
             usable: &tracked.usable,
             keyframe_iou: tracker.keyframe_iou,
             frame: (width, height),
+            camera: &tracked.camera,
         };
         let (tracks, _stats) = refine(tracked.tracks, &refine_cfg, &timing);
         let mut w = std::io::BufWriter::new(std::fs::File::create(out.join(format!("{seq}.txt"))).unwrap());

@@ -146,11 +146,84 @@ impl CameraMotion {
         self.a.hypot(self.b)
     }
 
+    /// The motion back (`m.then(&m.inverse())` is still).
+    pub fn inverse(&self) -> CameraMotion {
+        let d = self.a * self.a + self.b * self.b;
+        let (a, b) = (self.a / d, -self.b / d);
+        CameraMotion { a, b, tx: -(a * self.tx - b * self.ty), ty: -(b * self.tx + a * self.ty) }
+    }
+
     /// First `self`, then `next`.
     pub fn then(&self, next: &CameraMotion) -> CameraMotion {
         let (tx, ty) = next.apply(self.tx, self.ty);
         CameraMotion { a: next.a * self.a - next.b * self.b, b: next.a * self.b + next.b * self.a, tx, ty }
     }
+}
+
+/// Where the camera looked over a video, for the refine stage's motion fits: for each
+/// detector frame, the camera's motion from the first detector frame to it (the product of
+/// the motions the tracker was given). Empty for a still camera.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CameraPath {
+    from_start: std::collections::BTreeMap<u64, CameraMotion>,
+    /// The last frame pushed.
+    last: Option<u64>,
+}
+
+impl CameraPath {
+    /// The camera moved by `step` from the last frame pushed to `frame` (frames in order).
+    pub fn push(&mut self, frame: u64, step: &CameraMotion) {
+        let last = std::mem::replace(&mut self.last, Some(frame));
+        if self.from_start.is_empty() {
+            if *step == CameraMotion::STILL {
+                return;
+            }
+            // Still until the frame before, so the frames in between move by straight lines.
+            if let Some(l) = last {
+                self.from_start.insert(l, CameraMotion::STILL);
+            }
+        }
+        let so_far = self.from_start.last_key_value().map_or(CameraMotion::STILL, |(_, m)| *m);
+        self.from_start.insert(frame, so_far.then(step));
+    }
+
+    pub fn is_still(&self) -> bool {
+        self.from_start.is_empty()
+    }
+
+    /// The motion from the start to `frame`, in between two known frames by straight lines.
+    fn at(&self, frame: u64) -> CameraMotion {
+        let before = self.from_start.range(..=frame).next_back();
+        let after = self.from_start.range(frame..).next();
+        match (before, after) {
+            (Some((&f0, m0)), Some((&f1, m1))) if f1 > f0 => {
+                let t = (frame - f0) as f32 / (f1 - f0) as f32;
+                let mix = |a: f32, b: f32| a + t * (b - a);
+                CameraMotion { a: mix(m0.a, m1.a), b: mix(m0.b, m1.b), tx: mix(m0.tx, m1.tx), ty: mix(m0.ty, m1.ty) }
+            }
+            (Some((_, m)), _) => *m,
+            // Before the camera first moved.
+            (None, _) => CameraMotion::STILL,
+        }
+    }
+
+    /// `b`, seen in `frame`, where the first frame would have shown it (its centre moved, its
+    /// size scaled; the camera's small turns do not turn the box).
+    pub fn to_start(&self, frame: u64, b: &BBox) -> BBox {
+        map_box(&self.at(frame).inverse(), b)
+    }
+
+    /// [`CameraPath::to_start`] undone.
+    pub fn to_frame(&self, frame: u64, b: &BBox) -> BBox {
+        map_box(&self.at(frame), b)
+    }
+}
+
+fn map_box(m: &CameraMotion, b: &BBox) -> BBox {
+    let (cx, cy) = m.apply((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
+    let s = m.scale();
+    let (hw, hh) = (s * b.width() / 2.0, s * b.height() / 2.0);
+    BBox { x1: cx - hw, y1: cy - hh, x2: cx + hw, y2: cy + hh }
 }
 
 /// An axis-aligned box in pixels.
@@ -404,5 +477,32 @@ mod tests {
         for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
             assert_eq!(VideoInfo::usable_fps(bad), ASSUMED_FPS);
         }
+    }
+
+    #[test]
+    fn a_camera_path_maps_boxes_to_the_start_and_back_and_fills_in_between_frames() {
+        let mut path = CameraPath::default();
+        path.push(0, &CameraMotion::STILL);
+        assert!(path.is_still(), "a still start is no path");
+        path.push(1, &CameraMotion { a: 1.1, b: 0.0, tx: 5.0, ty: -3.0 });
+        let b = BBox { x1: 100.0, y1: 50.0, x2: 140.0, y2: 150.0 };
+        assert_eq!(path.to_frame(0, &b), b, "frame 0 is where the path starts");
+        path.push(3, &CameraMotion { tx: 10.0, ..CameraMotion::STILL });
+        for frame in 0..5 {
+            let back = path.to_frame(frame, &path.to_start(frame, &b));
+            assert!((back.x1 - b.x1).abs() < 1e-3 && (back.y2 - b.y2).abs() < 1e-3, "{frame}: {back:?}");
+        }
+        // Frame 1: zoomed 1.1 about the origin and shifted; the box grows by 1.1.
+        let at1 = path.to_frame(1, &b);
+        assert!((at1.x1 - 115.0).abs() < 1e-3 && (at1.width() - 44.0).abs() < 1e-3, "{at1:?}");
+        // Frame 2, between 1 and 3: half way.
+        let at3 = path.to_frame(3, &b);
+        let at2 = path.to_frame(2, &b);
+        assert!((at2.x1 - (at1.x1 + at3.x1) / 2.0).abs() < 1e-3, "{at2:?}");
+        // After the last known frame the camera stays where it was.
+        assert_eq!(path.to_frame(9, &b), at3);
+        let m = CameraMotion { a: 0.9, b: 0.2, tx: 3.0, ty: -7.0 };
+        let still = m.then(&m.inverse());
+        assert!((still.a - 1.0).abs() < 1e-5 && still.b.abs() < 1e-5 && still.tx.abs() < 1e-4 && still.ty.abs() < 1e-4);
     }
 }

@@ -517,7 +517,7 @@ impl Videos<'_> {
         stop: &Stop,
     ) -> Result<(u64, RefineStats, Vec<PathBuf>)> {
         let t = Instant::now();
-        let Tracked { tracks, detector_frames: seen_frames, usable } = tracker.finish_all();
+        let Tracked { tracks, detector_frames: seen_frames, usable, camera } = tracker.finish_all();
         stages.track_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let timing = VideoTiming {
@@ -526,6 +526,7 @@ impl Videos<'_> {
             usable: &usable,
             keyframe_iou: self.tracker.keyframe_iou,
             frame: (info.width, info.height),
+            camera: &camera,
         };
         let (tracks, refined) = if self.tracker.off { (tracks, Default::default()) } else { refine(tracks, self.refine, &timing) };
         tracing::debug!("{}: refine {refined:?}", info.name);

@@ -41,7 +41,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use profile::ClassProfile;
 
 use crate::track::dense_track;
-use crate::types::{Detection, Track};
+use crate::types::{CameraPath, Detection, Track};
 pub use sparse::Sparse;
 
 /// One refinement step, as `--refine` names it.
@@ -149,6 +149,9 @@ pub struct VideoTiming<'a> {
     pub keyframe_iou: f32,
     /// The picture's width and height in pixels (0, 0 when unknown: `exit` then does nothing).
     pub frame: (u32, u32),
+    /// Where the camera looked (`track::Tracked::camera`): the boxes filled in between a
+    /// track's detections move with it.
+    pub camera: &'a CameraPath,
 }
 
 /// Runs the switched-on steps in a fixed order (bridge, stitch, exit, dedupe, evidence, uncross,
@@ -206,10 +209,9 @@ fn densify(mut sparse: Vec<Sparse>, video: &VideoTiming) -> Vec<Track> {
     sparse
         .into_iter()
         .enumerate()
-        .map(|(n, s)| Track {
-            stationary: s.stationary,
-            looks: s.looks,
-            ..dense_track(n as u64 + 1, s.class, &s.dets, |f| frames.contains(&f), video.keyframe_iou)
+        .map(|(n, s)| {
+            let t = dense_track(n as u64 + 1, s.class, &s.dets, |f| frames.contains(&f), video.keyframe_iou, video.camera);
+            Track { stationary: s.stationary, looks: s.looks, ..t }
         })
         .collect()
 }

@@ -19,7 +19,7 @@ pub mod keyframes;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::types::{Appearance, BoxSource, CameraMotion, Detection, FrameDetections, ReviewBand, Track, TrackBox};
+use crate::types::{Appearance, BoxSource, CameraMotion, CameraPath, Detection, FrameDetections, ReviewBand, Track, TrackBox};
 use bytetrack::ByteTrack;
 
 /// Tracker settings; the defaults are tuned for the bundled SSD MobileNet v2 on MOT15.
@@ -79,6 +79,8 @@ pub struct Tracked {
     /// Detections scoring at least `--track-low`, by frame (empty unless
     /// [`Tracker::keep_usable`] asked for them).
     pub usable: BTreeMap<u64, Vec<Detection>>,
+    /// Where the camera looked (still unless [`Tracker::camera_moved`] said otherwise).
+    pub camera: CameraPath,
 }
 
 /// Tracks one video. Feed it every detector frame with [`Tracker::update`], then
@@ -98,6 +100,8 @@ pub struct Tracker {
     singles: Vec<Track>,
     /// Camera motions given for frames not tracked yet ([`Tracker::camera_moved`]).
     camera: BTreeMap<u64, CameraMotion>,
+    /// The camera's motion from the first detector frame, per detector frame.
+    path: CameraPath,
 }
 
 impl Tracker {
@@ -112,6 +116,7 @@ impl Tracker {
             keep_usable: false,
             singles: Vec::new(),
             camera: BTreeMap::new(),
+            path: CameraPath::default(),
         }
     }
 
@@ -138,6 +143,7 @@ impl Tracker {
         if moved != CameraMotion::STILL {
             self.online.follow_camera(&moved);
         }
+        self.path.push(detections.frame.index, &moved);
         if self.keep_usable && !self.cfg.off {
             let usable: Vec<Detection> = detections.detections.iter().filter(|d| d.score >= self.cfg.low).copied().collect();
             if !usable.is_empty() {
@@ -176,7 +182,8 @@ impl Tracker {
     pub fn finish_all(mut self) -> Tracked {
         let detector_frames = self.detector_frames.clone();
         let usable = std::mem::take(&mut self.usable);
-        Tracked { tracks: self.finish(), detector_frames, usable }
+        let camera = std::mem::take(&mut self.path);
+        Tracked { tracks: self.finish(), detector_frames, usable, camera }
     }
 
     fn push_singles(&mut self, detections: &FrameDetections) {
@@ -225,7 +232,7 @@ impl Tracker {
             .enumerate()
             .map(|(n, raw)| Track {
                 looks: raw.looks.map(Box::new),
-                ..dense_track(n as u64 + 1, raw.class, &raw.detections, |f| frames.contains(&f), self.cfg.keyframe_iou)
+                ..dense_track(n as u64 + 1, raw.class, &raw.detections, |f| frames.contains(&f), self.cfg.keyframe_iou, &self.path)
             })
             .collect()
     }
@@ -234,14 +241,33 @@ impl Tracker {
 /// A whole track from its detected boxes `(frame, box, score)`: the frames between filled in
 /// ([`interpolate::densify`]), keyframes placed, scores taken from the detected boxes. Not
 /// stationary and without colours; the tracker and the refine stage set those.
+///
+/// Where the camera moved (`camera`), the boxes between two detections are filled in as the
+/// first frame would have shown them and put back into each frame's picture, so they follow
+/// a pan that speeds up or turns. Keyframes are placed on the boxes as shown: annotation tools
+/// interpolate in the picture.
 pub(crate) fn dense_track(
     id: u64,
     class: u32,
     detections: &[(u64, crate::types::BBox, f32)],
     is_detector_frame: impl Fn(u64) -> bool,
     keyframe_iou: f32,
+    camera: &CameraPath,
 ) -> Track {
-    let mut boxes = interpolate::densify(detections, is_detector_frame);
+    let mut boxes = if camera.is_still() {
+        interpolate::densify(detections, is_detector_frame)
+    } else {
+        let at_start: Vec<_> = detections.iter().map(|&(f, b, s)| (f, camera.to_start(f, &b), s)).collect();
+        let mut boxes = interpolate::densify(&at_start, is_detector_frame);
+        for b in &mut boxes {
+            // Detected boxes stay exactly as detected.
+            b.bbox = match detections.binary_search_by_key(&b.frame, |d| d.0) {
+                Ok(i) if b.source == BoxSource::Detected => detections[i].1,
+                _ => camera.to_frame(b.frame, &b.bbox),
+            };
+        }
+        boxes
+    };
     keyframes::mark_keyframes(&mut boxes, keyframe_iou);
     let mut track = Track { id, class, boxes, mean_score: 0.0, min_score: 0.0, band: ReviewBand::Accept, stationary: false, looks: None };
     (track.mean_score, track.min_score) = track.detected_scores();

@@ -1,7 +1,7 @@
 //! Scenario tests of the whole tracker on synthetic detections.
 
 use super::*;
-use crate::types::{BBox, BoxSource, Detection, FrameInfo};
+use crate::types::{BBox, BoxSource, CameraMotion, CameraPath, Detection, FrameInfo};
 
 fn det(x: f32, y: f32, score: f32, class: u32) -> Detection {
     Detection { bbox: BBox { x1: x, y1: y, x2: x + 40.0, y2: y + 100.0 }, class, score }
@@ -188,4 +188,50 @@ fn a_new_track_keeps_a_walker_who_moved_far_by_the_next_frame_at_a_low_frame_rat
     assert!(slow[0].boxes.iter().all(|b| b.source == BoxSource::Detected));
     let fast = run(TrackerConfig::default(), 25.0, frames);
     assert!(fast.iter().all(|t| t.boxes.len() < 8), "{fast:?}");
+}
+
+/// A person standing still while a hand-held camera shakes 30 px left and right each frame;
+/// after two confident frames the detector is unsure of them (0.3). Each frame's shake is
+/// given to the tracker, or not.
+fn shaken(tell_the_tracker: bool) -> Vec<Track> {
+    let mut t = Tracker::new(TrackerConfig::default(), 25.0);
+    let pan = |f: u64| if f % 2 == 0 { 0.0 } else { 30.0 };
+    for f in 0..20u64 {
+        if tell_the_tracker && f > 0 {
+            t.camera_moved(f, CameraMotion { tx: pan(f) - pan(f - 1), ..CameraMotion::STILL });
+        }
+        let score = if f < 2 { 0.9 } else { 0.3 };
+        t.update(&frame(f, vec![det(300.0 + pan(f), 200.0, score, 0)]));
+    }
+    t.finish()
+}
+
+#[test]
+fn a_shaking_camera_told_to_the_tracker_keeps_an_unsure_person_tracked() {
+    let told = shaken(true);
+    assert_eq!(told.len(), 1);
+    assert!(told[0].boxes.iter().all(|b| b.source == BoxSource::Detected), "every frame's box is the detection");
+    assert_eq!(told[0].last_frame(), 19);
+    // Untold, the prediction lands 30 px off each frame and the 0.3 boxes are not taken.
+    let untold = shaken(false);
+    assert!(untold.iter().all(|t| t.last_frame() < 19), "{:?}", untold.iter().map(|t| t.last_frame()).collect::<Vec<_>>());
+}
+
+#[test]
+fn boxes_filled_in_between_detections_follow_the_camera() {
+    // Detected in frames 0 and 4 only; the camera pans 20 px right, right, then back, back.
+    let mut path = CameraPath::default();
+    for (f, tx) in [(0, 0.0), (1, 20.0), (2, 20.0), (3, -20.0), (4, -20.0)] {
+        path.push(f, &CameraMotion { tx, ..CameraMotion::STILL });
+    }
+    let b = BBox { x1: 100.0, y1: 50.0, x2: 140.0, y2: 150.0 };
+    let track = dense_track(1, 0, &[(0, b, 0.9), (4, b, 0.9)], |_| true, 0.9, &path);
+    let x1: Vec<f32> = track.boxes.iter().map(|b| b.bbox.x1).collect();
+    let want = [100.0, 120.0, 140.0, 120.0, 100.0];
+    assert!(x1.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-3), "{x1:?}");
+    assert_eq!(track.boxes[0].bbox, b, "detected boxes stay as detected");
+    assert_eq!(track.boxes[4].bbox, b);
+    // A still camera: a straight line, as before.
+    let still = dense_track(1, 0, &[(0, b, 0.9), (4, b, 0.9)], |_| true, 0.9, &CameraPath::default());
+    assert!(still.boxes.iter().all(|x| x.bbox == b));
 }
