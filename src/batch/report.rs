@@ -68,6 +68,9 @@ pub struct VideoReport {
     /// With `--tiles auto`: what the probe of the first frames chose, and the counts why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tiles: Option<String>,
+    /// How much the camera moved between detector frames, as measured for the tracker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub camera: Option<String>,
     pub wall_s: f64,
     pub frames_per_s: f64,
     pub stages: StageTimes,
@@ -97,6 +100,7 @@ impl VideoReport {
             decoder: o.decoder.kind,
             decoder_reason: o.decoder.reason.clone(),
             tiles: o.tiles.clone(),
+            camera: o.camera.clone(),
             wall_s: wall,
             frames_per_s: if wall > 0.0 { o.frames as f64 / wall } else { 0.0 },
             stages: o.stages,
@@ -131,6 +135,7 @@ impl VideoReport {
             decoder: "",
             decoder_reason: None,
             tiles: None,
+            camera: None,
             wall_s: 0.0,
             frames_per_s: 0.0,
             stages: StageTimes::default(),

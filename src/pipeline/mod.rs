@@ -83,6 +83,8 @@ pub struct VideoOutcome {
     pub stages: StageTimes,
     /// With `--tiles auto`: what the probe of the first frames chose, and why.
     pub tiles: Option<String>,
+    /// How much the camera moved ([`CameraFollower::summary`]); none with `--no-camera-motion`.
+    pub camera: Option<String>,
 }
 
 /// When to stop: the user's cancel (Ctrl-C, SIGTERM), or the job giving up (the model failed).
@@ -342,6 +344,7 @@ struct Seen {
     reported: u64,
     /// What `--tiles auto` chose.
     tiles: Option<String>,
+    camera: Option<String>,
 }
 
 impl Videos<'_> {
@@ -425,6 +428,7 @@ impl Videos<'_> {
             wall: start.elapsed(),
             stages,
             tiles: seen.tiles,
+            camera: seen.camera,
         })
     }
 
@@ -503,6 +507,7 @@ impl Videos<'_> {
             feed(tracker, &mut seen, fd, looks);
         }
         seen.tiles = probe.chosen;
+        seen.camera = camera.map(|c| c.summary());
         Ok(seen)
     }
 

@@ -30,7 +30,11 @@ fn run(tracks: Vec<Track>, cfg: &RefineConfig, frames: u64) -> (Vec<Track>, Refi
 
 fn run_with(tracks: Vec<Track>, cfg: &RefineConfig, frames: u64, usable: &BTreeMap<u64, Vec<Detection>>) -> (Vec<Track>, RefineStats) {
     let all: BTreeSet<u64> = (0..frames).collect();
-    refine(tracks, cfg, &VideoTiming { fps: 25.0, detector_frames: &all, usable, keyframe_iou: 0.9, frame: (640, 480), camera: &Default::default() })
+    refine(
+        tracks,
+        cfg,
+        &VideoTiming { fps: 25.0, detector_frames: &all, usable, keyframe_iou: 0.9, frame: (640, 480), camera: &Default::default() },
+    )
 }
 
 #[test]

@@ -126,7 +126,8 @@ impl Grey {
         let mut px = vec![0f32; w * h];
         for y in 0..h {
             for x in 0..w {
-                px[y * w + x] = 0.25 * (self.at(2 * x, 2 * y) + self.at(2 * x + 1, 2 * y) + self.at(2 * x, 2 * y + 1) + self.at(2 * x + 1, 2 * y + 1));
+                px[y * w + x] =
+                    0.25 * (self.at(2 * x, 2 * y) + self.at(2 * x + 1, 2 * y) + self.at(2 * x, 2 * y + 1) + self.at(2 * x + 1, 2 * y + 1));
             }
         }
         Grey { w, h, px }
@@ -324,6 +325,10 @@ struct Previous {
 #[derive(Default)]
 pub struct CameraFollower {
     previous: Option<Previous>,
+    /// How far the picture's centre moved, per frame measured.
+    shifts: Vec<f32>,
+    /// Frames after the first where too few points agreed (taken as still).
+    unmeasured: u64,
 }
 
 impl std::fmt::Debug for CameraFollower {
@@ -335,6 +340,22 @@ impl std::fmt::Debug for CameraFollower {
 impl CameraFollower {
     pub fn new() -> CameraFollower {
         CameraFollower::default()
+    }
+
+    /// For the report: how far the picture moved between detector frames, e.g. "median 3.1 px a
+    /// frame, largest 14.9; 2 of 353 frames too uncertain to measure (taken as still)".
+    pub fn summary(&self) -> String {
+        let mut s = self.shifts.clone();
+        s.sort_by(f32::total_cmp);
+        let mut line = match s.len() {
+            0 => "not measured".to_string(),
+            n => format!("median {:.1} px a frame, largest {:.1}", s[n / 2], s[n - 1]),
+        };
+        if self.unmeasured > 0 {
+            let all = self.unmeasured + s.len() as u64;
+            line += &format!("; {} of {all} frames too uncertain to measure (taken as still)", self.unmeasured);
+        }
+        line
     }
 
     /// How the camera moved from the frame given last to `frame` (still for the first frame,
@@ -352,6 +373,7 @@ impl CameraFollower {
         let (f, c) = (factor as f32, (factor as f32 - 1.0) / 2.0);
         let motion = match &self.previous {
             Some(prev) if prev.size == size => {
+                let centre = (frame.width as f32 / 2.0, frame.height as f32 / 2.0);
                 let (mut p, mut q) = (Vec::new(), Vec::new());
                 for &start in &prev.corners {
                     let Some(end) = follow(&prev.pyramid, &levels, start, (0.0, 0.0)) else { continue };
@@ -364,7 +386,17 @@ impl CameraFollower {
                     p.push((f * start.0 + c, f * start.1 + c));
                     q.push((f * end.0 + c, f * end.1 + c));
                 }
-                consensus(&p, &q, INLIER_PX * f).unwrap_or(CameraMotion::STILL)
+                match consensus(&p, &q, INLIER_PX * f) {
+                    Some(m) => {
+                        let (x, y) = m.apply(centre.0, centre.1);
+                        self.shifts.push((x - centre.0).hypot(y - centre.1));
+                        m
+                    }
+                    None => {
+                        self.unmeasured += 1;
+                        CameraMotion::STILL
+                    }
+                }
             }
             _ => CameraMotion::STILL,
         };

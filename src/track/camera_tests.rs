@@ -49,7 +49,10 @@ fn frame(tex: &[f32], tw: usize, m: &CameraMotion, w: u32, h: u32) -> Frame {
 }
 
 fn close(got: &CameraMotion, want: &CameraMotion, shift_px: f32) -> bool {
-    (got.a - want.a).abs() < 2e-3 && (got.b - want.b).abs() < 2e-3 && (got.tx - want.tx).abs() < shift_px && (got.ty - want.ty).abs() < shift_px
+    (got.a - want.a).abs() < 2e-3
+        && (got.b - want.b).abs() < 2e-3
+        && (got.tx - want.tx).abs() < shift_px
+        && (got.ty - want.ty).abs() < shift_px
 }
 
 #[test]
@@ -66,6 +69,7 @@ fn a_pan_a_turn_and_a_zoom_are_measured_to_a_fraction_of_a_pixel() {
         assert_eq!(follower.follow(&frame(&tex, 700, &first, 640, 480), &[]), CameraMotion::STILL, "the first frame");
         let got = follower.follow(&frame(&tex, 700, &first.then(&want), 640, 480), &[]);
         assert!(close(&got, &want, 0.15), "{got:?} for {want:?}");
+        assert!(follower.summary().starts_with("median "), "{}", follower.summary());
     }
 }
 
@@ -96,7 +100,8 @@ fn people_moving_on_a_still_background_do_not_move_the_camera() {
         }
         f
     };
-    let det = |left: usize| Detection { bbox: BBox { x1: left as f32, y1: 40.0, x2: (left + 440) as f32, y2: 440.0 }, class: 0, score: 0.9 };
+    let det =
+        |left: usize| Detection { bbox: BBox { x1: left as f32, y1: 40.0, x2: (left + 440) as f32, y2: 440.0 }, class: 0, score: 0.9 };
     let mut follower = CameraFollower::new();
     follower.follow(&render(60), &[det(60)]);
     let got = follower.follow(&render(72), &[det(72)]);
@@ -109,6 +114,7 @@ fn a_cut_a_blank_wall_and_odd_frames_read_as_a_still_camera() {
     let mut follower = CameraFollower::new();
     follower.follow(&frame(&a, 640, &CameraMotion::STILL, 640, 480), &[]);
     assert_eq!(follower.follow(&frame(&b, 640, &CameraMotion::STILL, 640, 480), &[]), CameraMotion::STILL, "a cut");
+    assert_eq!(follower.summary(), "not measured; 1 of 1 frames too uncertain to measure (taken as still)");
     let flat = Frame::from_rgb(0, 640, 480, vec![128; 640 * 480 * 3]);
     assert_eq!(follower.follow(&flat, &[]), CameraMotion::STILL);
     assert_eq!(follower.follow(&flat, &[]), CameraMotion::STILL, "a blank wall");

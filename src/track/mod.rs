@@ -11,8 +11,8 @@
 
 pub mod appearance;
 mod assign;
-pub mod camera;
 pub(crate) mod bytetrack;
+pub mod camera;
 pub(crate) mod interpolate;
 mod kalman;
 pub mod keyframes;
