@@ -10,8 +10,8 @@
 //! How: corners (Shi-Tomasi) are picked one per cell of a grid, outside the detections (people
 //! move on their own); each is followed into the next frame with pyramidal Lucas-Kanade; a
 //! similarity (shift, turn, zoom) is fitted to them with RANSAC, which sets aside the points
-//! that went astray (checking each point by following it back cost twice the time and changed
-//! nothing measurable on the shared sequences). Where too few points agree (a bare
+//! that went astray (an earlier version that also checked each point by following it back
+//! took twice the time and scored no better on the shared sequences). Where too few points agree (a bare
 //! wall, a scene cut, a crowd filling the picture) the camera is taken as still, which is
 //! what the tracker assumed before.
 
