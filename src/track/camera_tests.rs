@@ -163,3 +163,32 @@ fn motions_compose_in_order() {
     assert!((got.0 - want.0).abs() < 1e-4 && (got.1 - want.1).abs() < 1e-4);
     assert_eq!(CameraMotion::STILL.then(&a), a);
 }
+
+#[test]
+fn a_still_camera_is_measured_every_fourth_frame_until_it_moves() {
+    let tex = texture(760, 560, 13);
+    let at = |x: f32| frame(&tex, 760, &CameraMotion { tx: -x, ty: -20.0, ..CameraMotion::STILL }, 640, 480);
+    let mut follower = CameraFollower::new();
+    for _ in 0..1 + STILL_RUN as usize + 12 {
+        assert!(close(&follower.follow(&at(20.0), &[]), &CameraMotion::STILL, 0.05));
+    }
+    // 12 frames after the camera was found still: 3 of each 4 passed over.
+    assert_eq!(follower.passed_over, 9, "{}", follower.summary());
+    // It starts to pan 3 px a frame: the pan is measured at the next measured frame, against
+    // the last one measured, so the motions given add up to the pan.
+    let mut moved = 0.0;
+    let mut x = 20.0;
+    for _ in 0..8 {
+        x += 3.0;
+        moved += follower.follow(&at(x), &[]).tx;
+    }
+    assert!((moved + 24.0).abs() < 0.3, "the picture moved 24 px left, the motions add up to {moved}");
+    let before = follower.passed_over;
+    for _ in 0..4 {
+        x += 3.0;
+        let m = follower.follow(&at(x), &[]);
+        assert!((m.tx + 3.0).abs() < 0.15, "{m:?}");
+    }
+    assert_eq!(follower.passed_over, before, "a moving camera is measured every frame");
+    assert!(follower.summary().contains("frames passed over while the camera stood still"));
+}
