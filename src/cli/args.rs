@@ -243,10 +243,11 @@ pub(crate) struct TrackingArgs {
     /// (which keep ids apart where people cross).
     #[arg(long)]
     pub(crate) no_appearance: bool,
-    /// Take the camera as still: do not measure how the picture moves between frames (on by
-    /// default, it keeps people tracked when the camera pans, walks or drives).
+    /// For footage from moving cameras (walking, driving, panning): measure how the picture
+    /// moves between frames and move the tracks with it, which keeps people tracked through
+    /// the shake. Off by default: on still cameras it only adds the measurement's noise.
     #[arg(long)]
-    pub(crate) no_camera_motion: bool,
+    pub(crate) camera_motion: bool,
     /// Colour similarity (0-1) below which a detection never continues a track.
     #[arg(long, default_value_t = TrackerConfig::default().min_similarity, value_parser = fraction)]
     pub(crate) min_similarity: f32,
@@ -274,7 +275,7 @@ impl TrackingArgs {
             keyframe_iou: self.keyframe_iou,
             off: self.no_track,
             appearance: !self.no_appearance,
-            camera_motion: !self.no_camera_motion,
+            camera_motion: self.camera_motion,
             min_similarity: self.min_similarity,
             ..TrackerConfig::default()
         })

@@ -83,7 +83,7 @@ pub struct VideoOutcome {
     pub stages: StageTimes,
     /// With `--tiles auto`: what the probe of the first frames chose, and why.
     pub tiles: Option<String>,
-    /// How much the camera moved ([`CameraFollower::summary`]); none with `--no-camera-motion`.
+    /// How much the camera moved ([`CameraFollower::summary`]); none without `--camera-motion`.
     pub camera: Option<String>,
 }
 

@@ -46,7 +46,9 @@ pub struct TrackerConfig {
     /// matched.
     pub min_similarity: f32,
     /// Measure how the camera moves between detector frames (from the pixels) and move the
-    /// tracks' predictions with it.
+    /// tracks' predictions with it. Off by default: it gains on moving cameras, but on the
+    /// far-away variants of still ones (a small picture, little texture) the measurement's
+    /// noise cost more than it gave (docs/src/tracking.md, "Moving cameras").
     pub camera_motion: bool,
     /// No linking: every detection becomes a one-frame track of its own (the detector's raw
     /// output, for scoring the detector alone with `prelabel eval`).
@@ -65,7 +67,7 @@ impl Default for TrackerConfig {
             keyframe_iou: keyframes::DEFAULT_MIN_IOU,
             appearance: true,
             min_similarity: 0.5,
-            camera_motion: true,
+            camera_motion: false,
             off: false,
         }
     }
