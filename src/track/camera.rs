@@ -41,10 +41,10 @@ const MIN_INLIER_SHARE: f32 = 0.25;
 const MASK_SCORE: f32 = 0.3;
 const MASK_GROW: f32 = 0.1;
 /// A camera whose picture's centre moved less than this (pixels of the grey copy: about what
-/// the measurement can tell from nothing) in each of [`STILL_RUN`]
-/// measurements in a row stands still; then only every [`STILL_EVERY`]th frame is measured
-/// (against the last one measured), until one shows motion. Most footage comes from fixed
-/// cameras, and this saves them three quarters of the work.
+/// the measurement can tell from nothing) in each of [`STILL_RUN`] measurements in a row
+/// stands still; then only every [`STILL_EVERY`]th frame is measured (against the last one
+/// measured), until one shows motion. Most footage comes from fixed cameras, and this saves
+/// them three quarters of the work.
 const STILL_PX: f32 = 0.1;
 const STILL_RUN: u32 = 8;
 const STILL_EVERY: u32 = 4;
