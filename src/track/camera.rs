@@ -68,17 +68,21 @@ impl Grey {
     fn of(frame: &Frame, factor: usize) -> Grey {
         let (fw, fh) = (frame.width as usize, frame.height as usize);
         let (w, h) = (fw / factor, fh / factor);
-        let mut px = vec![0f32; w * h];
-        let luma = |x: usize, y: usize| -> f32 {
-            match &frame.yuv {
-                Some(p) => p.y[y * fw + x] as f32,
-                None => {
-                    let i = (y * fw + x) * 3;
-                    0.299 * frame.rgb[i] as f32 + 0.587 * frame.rgb[i + 1] as f32 + 0.114 * frame.rgb[i + 2] as f32
-                }
-            }
+        // One loop per pixel layout, so the layout is not asked again at every pixel.
+        let px = match &frame.yuv {
+            Some(p) => Grey::averaged(w, h, factor, |x, y| p.y[y * fw + x] as f32),
+            None => Grey::averaged(w, h, factor, |x, y| {
+                let i = (y * fw + x) * 3;
+                0.299 * frame.rgb[i] as f32 + 0.587 * frame.rgb[i + 1] as f32 + 0.114 * frame.rgb[i + 2] as f32
+            }),
         };
+        Grey { w, h, px }
+    }
+
+    /// `w` x `h` means of `factor` x `factor` blocks of `luma`.
+    fn averaged(w: usize, h: usize, factor: usize, luma: impl Fn(usize, usize) -> f32) -> Vec<f32> {
         let norm = 1.0 / (factor * factor) as f32;
+        let mut px = vec![0f32; w * h];
         for y in 0..h {
             for x in 0..w {
                 let mut s = 0.0;
@@ -90,7 +94,7 @@ impl Grey {
                 px[y * w + x] = s * norm;
             }
         }
-        Grey { w, h, px }
+        px
     }
 
     fn at(&self, x: usize, y: usize) -> f32 {
@@ -117,12 +121,12 @@ impl Grey {
         let (x0, y0) = (cx.floor(), cy.floor());
         let (fx, fy) = (cx - x0, cy - y0);
         let clamp = |v: isize, size: usize| v.clamp(0, size as isize - 1) as usize;
-        let cols: Vec<(usize, usize)> =
-            (-half..=half).map(|i| (clamp(x0 as isize + i, self.w), clamp(x0 as isize + i + 1, self.w))).collect();
+        // Called for every point at every Lucas-Kanade step: no allocation here.
+        let cols = (-half..=half).map(|i| (clamp(x0 as isize + i, self.w), clamp(x0 as isize + i + 1, self.w)));
         for j in -half..=half {
             let (r0, r1) = (clamp(y0 as isize + j, self.h) * self.w, clamp(y0 as isize + j + 1, self.h) * self.w);
             let (top, bottom) = (&self.px[r0..r0 + self.w], &self.px[r1..r1 + self.w]);
-            out.extend(cols.iter().map(|&(c0, c1)| {
+            out.extend(cols.clone().map(|(c0, c1)| {
                 let t = top[c0] + fx * (top[c1] - top[c0]);
                 let b = bottom[c0] + fx * (bottom[c1] - bottom[c0]);
                 t + fy * (b - t)
