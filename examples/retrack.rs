@@ -9,7 +9,9 @@
 //! `refine.stitch.max_gap_s=2`, `refine.steps=stitch,smooth` (empty: none). The frame rate of
 //! a sequence is DETS/<seq>/fps where given, else 6.25 when its name contains `sub4`, else 25;
 //! the frame count comes from DETS/<seq>/frames (one number), the picture's size from
-//! DETS/<seq>/size (`WIDTH HEIGHT`, else 1920x1080).
+//! DETS/<seq>/size (`WIDTH HEIGHT`, else 1920x1080). `camera=DIR` gives the camera's motion
+//! (`examples/camera_motion`, DIR/<seq>.txt); `looks=1` the detections' colours, as the
+//! pipeline gives them to the tracker (`examples/looks`, DETS/<seq>/looks.bin).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,7 +20,7 @@ use std::path::Path;
 use prelabel::eval::read_mot;
 use prelabel::refine::{refine, RefineConfig, VideoTiming};
 use prelabel::track::{Tracker, TrackerConfig};
-use prelabel::types::{CameraMotion, Detection, FrameDetections, FrameInfo};
+use prelabel::types::{Appearance, CameraMotion, Detection, FrameDetections, FrameInfo};
 use serde_json::Value;
 
 fn set(v: &mut Value, path: &str, raw: &str) {
@@ -42,10 +44,15 @@ fn main() {
     let (dets, out) = (Path::new(&args[0]), Path::new(&args[1]));
     let mut cfg = serde_json::json!({ "tracker": TrackerConfig::default(), "refine": RefineConfig::default() });
     let mut camera: Option<std::path::PathBuf> = None;
+    let mut with_looks = false;
     for kv in &args[2..] {
         let (k, v) = kv.split_once('=').expect("key=value");
         if k == "camera" {
             camera = Some(v.into());
+            continue;
+        }
+        if k == "looks" {
+            with_looks = v == "1";
             continue;
         }
         set(&mut cfg, k, v);
@@ -62,9 +69,18 @@ fn main() {
         };
         let frames: u64 = std::fs::read_to_string(dets.join(&seq).join("frames")).unwrap().trim().parse().unwrap();
         let rows = read_mot(&dets.join(&seq).join(&seq).join("mot.txt")).unwrap();
-        let mut by_frame: BTreeMap<u64, Vec<Detection>> = (0..frames).map(|f| (f, Vec::new())).collect();
+        // One descriptor a row, in the file's order, where asked for.
+        let mut looks = with_looks.then(|| {
+            let bytes = std::fs::read(dets.join(&seq).join("looks.bin")).expect("DETS/<seq>/looks.bin (examples/looks)");
+            let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+            let len = values.len() / rows.len().max(1);
+            values.chunks_exact(len).map(|c| Appearance(c.try_into().expect("1,024 values a row"))).collect::<Vec<_>>().into_iter()
+        });
+        let mut by_frame: BTreeMap<u64, (Vec<Detection>, Vec<Appearance>)> = (0..frames).map(|f| (f, Default::default())).collect();
         for r in rows {
-            by_frame.get_mut(&(r.frame - 1)).unwrap().push(Detection { bbox: r.bbox, class: 0, score: r.conf });
+            let (dets, seen) = by_frame.get_mut(&(r.frame - 1)).unwrap();
+            dets.push(Detection { bbox: r.bbox, class: 0, score: r.conf });
+            seen.extend(looks.as_mut().and_then(Iterator::next));
         }
         // The picture's size: DETS/<seq>/size ("WIDTH HEIGHT") where given, else 1920x1080.
         let size: Vec<u32> = std::fs::read_to_string(dets.join(&seq).join("size"))
@@ -86,11 +102,11 @@ fn main() {
                     .collect()
             })
             .unwrap_or_default();
-        for (f, d) in by_frame {
+        for (f, (d, seen)) in by_frame {
             if let Some(m) = motion.get(f as usize) {
                 t.camera_moved(f, *m);
             }
-            t.update(&FrameDetections { frame: FrameInfo { index: f, width, height }, detections: d });
+            t.update_seen(&FrameDetections { frame: FrameInfo { index: f, width, height }, detections: d }, &seen);
         }
         let tracked = t.finish_all();
         let timing = VideoTiming {

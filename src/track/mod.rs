@@ -131,7 +131,7 @@ impl Tracker {
     /// [`Tracker::update`] with the colours of each detection (`appearance::describe`), which
     /// keeps ids apart where people cross. `looks` must have one entry per detection (else it
     /// is ignored).
-    pub(crate) fn update_seen(&mut self, detections: &FrameDetections, looks: &[Appearance]) {
+    pub fn update_seen(&mut self, detections: &FrameDetections, looks: &[Appearance]) {
         if self.detector_frames.last().is_some_and(|&l| detections.frame.index <= l) {
             return;
         }
