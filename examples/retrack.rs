@@ -73,13 +73,12 @@ fn main() {
         let mut looks = with_looks.then(|| {
             let bytes = std::fs::read(dets.join(&seq).join("looks.bin")).expect("DETS/<seq>/looks.bin (examples/looks)");
             let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
-            let len = values.len() / rows.len().max(1);
-            values.chunks_exact(len).map(|c| Appearance(c.try_into().expect("1,024 values a row"))).collect::<Vec<_>>().into_iter()
+            values.chunks_exact(1024).map(|c| Appearance(c.try_into().unwrap())).collect::<Vec<_>>().into_iter()
         });
         let mut by_frame: BTreeMap<u64, (Vec<Detection>, Vec<Appearance>)> = (0..frames).map(|f| (f, Default::default())).collect();
         for r in rows {
-            let (dets, seen) = by_frame.get_mut(&(r.frame - 1)).unwrap();
-            dets.push(Detection { bbox: r.bbox, class: 0, score: r.conf });
+            let (found, seen) = by_frame.get_mut(&(r.frame - 1)).unwrap();
+            found.push(Detection { bbox: r.bbox, class: 0, score: r.conf });
             seen.extend(looks.as_mut().and_then(Iterator::next));
         }
         // The picture's size: DETS/<seq>/size ("WIDTH HEIGHT") where given, else 1920x1080.
