@@ -23,6 +23,14 @@ pub(crate) struct RefineArgs {
     /// stitch: longest gap, in seconds, across which two tracks are joined.
     #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().stitch.max_gap_s, value_parser = super::args::seconds)]
     pub(crate) stitch_gap: f32,
+    /// stitch, second pass: longest gap, in seconds, across which tracks with colours at least
+    /// --stitch-long-similarity alike are joined (a person hidden by a group); 0 or not over
+    /// --stitch-gap: no second pass.
+    #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().stitch.long_gap_s, value_parser = super::args::seconds)]
+    pub(crate) stitch_long_gap: f32,
+    /// stitch, second pass: least colour similarity (0-1) of a join over more than --stitch-gap.
+    #[arg(long, default_value_t = RefineConfig::default().stitch.long_min_similarity, value_parser = super::args::fraction)]
+    pub(crate) stitch_long_similarity: f32,
     /// bridge: longest run of missed detections, in seconds, still filled by interpolation
     /// (longer ones cut the track).
     #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().bridge.max_gap_s, value_parser = super::args::seconds)]
@@ -76,13 +84,15 @@ impl RefineArgs {
             }
         }
         let seconds_ok = |v: f32| v >= 0.0 && v.is_finite();
-        if ![self.stitch_gap, self.bridge_gap, self.smooth_window].into_iter().all(seconds_ok) {
-            return Err(Error::Usage("--stitch-gap, --bridge-gap and --smooth-window are seconds, 0 or more".into()));
+        if ![self.stitch_gap, self.stitch_long_gap, self.bridge_gap, self.smooth_window].into_iter().all(seconds_ok) {
+            return Err(Error::Usage("--stitch-gap, --stitch-long-gap, --bridge-gap and --smooth-window are seconds, 0 or more".into()));
         }
         if !(0.0..=1.0).contains(&self.min_track_score) {
             return Err(Error::Usage(format!("--min-track-score {} is outside 0..1", self.min_track_score)));
         }
         cfg.stitch.max_gap_s = self.stitch_gap;
+        cfg.stitch.long_gap_s = self.stitch_long_gap;
+        cfg.stitch.long_min_similarity = self.stitch_long_similarity;
         cfg.bridge.max_gap_s = self.bridge_gap;
         cfg.evidence.min_mean_score = self.min_track_score;
         cfg.smooth.half_window_s = self.smooth_window;

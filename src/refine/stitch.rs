@@ -9,6 +9,12 @@
 //! joined to at most one before and one after it, so chains A-B-C form when each link is good.
 //! When the tracker saw the pixels, A's colours at its end must also resemble B's at its start
 //! (`min_similarity`), and the more alike they are the earlier the pair is taken.
+//!
+//! Two passes: first gaps up to `max_gap_s` (a person passing behind another), then, among the
+//! chains the first pass made, gaps up to `long_gap_s` (a person hidden by a group, a pillar)
+//! with colours at least `long_min_similarity` alike. Over a long gap the straight-line motion
+//! says less, so the colours must say more; run as one pass with the long gap, the loose colour
+//! gate joined different people that happened to walk on where the first one went.
 
 use super::sparse::{cxcywh, fit_line};
 use super::Sparse;
@@ -28,11 +34,27 @@ pub struct StitchConfig {
     pub max_height_ratio: f32,
     /// Least colour similarity (0..1) between A's end and B's start, where both are known.
     pub min_similarity: f32,
+    /// Longest gap of the second pass, in seconds (no second pass when not over `max_gap_s`).
+    #[serde(default)]
+    pub long_gap_s: f32,
+    /// Least colour similarity of a join over more than `max_gap_s`. Only tracks with colours
+    /// are joined over such gaps: motion alone says too little there.
+    #[serde(default)]
+    pub long_min_similarity: f32,
 }
 
 impl Default for StitchConfig {
     fn default() -> Self {
-        StitchConfig { max_gap_s: 1.0, fit_s: 1.0, max_dist: 0.4, dist_per_s: 0.3, max_height_ratio: 1.4, min_similarity: 0.6 }
+        StitchConfig {
+            max_gap_s: 1.0,
+            fit_s: 1.0,
+            max_dist: 0.4,
+            dist_per_s: 0.3,
+            max_height_ratio: 1.4,
+            min_similarity: 0.6,
+            long_gap_s: 3.0,
+            long_min_similarity: 0.8,
+        }
     }
 }
 
@@ -64,6 +86,16 @@ fn miss(from: &End, to: &End, dt: f64) -> f32 {
 
 /// Joins tracks in place; returns the number of joins.
 pub fn stitch(tracks: &mut Vec<Sparse>, cfg: &StitchConfig, fps: f32) -> usize {
+    let mut joins = join_pass(tracks, cfg, fps, cfg.max_gap_s, None);
+    if cfg.long_gap_s > cfg.max_gap_s {
+        joins += join_pass(tracks, cfg, fps, cfg.long_gap_s, Some(cfg.long_min_similarity));
+    }
+    joins
+}
+
+/// One pass over gaps up to `max_gap_s`; `long`: the colour gate of a gap over
+/// `cfg.max_gap_s` (pairs without colours are then not joined over such gaps).
+fn join_pass(tracks: &mut Vec<Sparse>, cfg: &StitchConfig, fps: f32, max_gap_s: f32, long: Option<f32>) -> usize {
     let fit = (cfg.fit_s * fps) as f64;
     let heads: Vec<End> = tracks.iter().map(|t| end_of(t, true, fit)).collect();
     let tails: Vec<End> = tracks.iter().map(|t| end_of(t, false, fit)).collect();
@@ -72,7 +104,7 @@ pub fn stitch(tracks: &mut Vec<Sparse>, cfg: &StitchConfig, fps: f32) -> usize {
     // after its end (hours of video hold tens of thousands of tracks).
     let mut by_start: Vec<usize> = (0..tracks.len()).collect();
     by_start.sort_by_key(|&i| tracks[i].first());
-    let max_gap_frames = (cfg.max_gap_s * fps).ceil().max(0.0) as u64;
+    let max_gap_frames = (max_gap_s * fps).ceil().max(0.0) as u64;
     for (a, ta) in tracks.iter().enumerate() {
         let from = by_start.partition_point(|&i| tracks[i].first() <= ta.last());
         let to = by_start.partition_point(|&i| tracks[i].first() <= ta.last() + max_gap_frames);
@@ -83,7 +115,7 @@ pub fn stitch(tracks: &mut Vec<Sparse>, cfg: &StitchConfig, fps: f32) -> usize {
             }
             let gap = (tb.first() - ta.last()) as f64;
             let gap_s = gap as f32 / fps;
-            if gap_s > cfg.max_gap_s {
+            if gap_s > max_gap_s {
                 continue;
             }
             let (ha, hb) = (tails[a].at[3].max(1.0), heads[b].at[3].max(1.0));
@@ -93,9 +125,14 @@ pub fn stitch(tracks: &mut Vec<Sparse>, cfg: &StitchConfig, fps: f32) -> usize {
             let d = miss(&tails[a], &heads[b], gap).max(miss(&heads[b], &tails[a], -gap));
             let alike = match (&ta.looks, &tb.looks) {
                 (Some(x), Some(y)) => x.tail.similarity(&y.head),
+                _ if long.is_some() && gap_s > cfg.max_gap_s => continue,
                 _ => 1.0,
             };
-            if d <= cfg.max_dist + cfg.dist_per_s * gap_s && alike >= cfg.min_similarity {
+            let need = match long {
+                Some(s) if gap_s > cfg.max_gap_s => s,
+                _ => cfg.min_similarity,
+            };
+            if d <= cfg.max_dist + cfg.dist_per_s * gap_s && alike >= need {
                 pairs.push((d + (1.0 - alike), a, b));
             }
         }

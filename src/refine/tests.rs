@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::types::{BBox, BoxSource, Detection, ReviewBand, TrackBox};
+use crate::types::{Appearance, BBox, BoxSource, Detection, Looks, ReviewBand, TrackBox};
 
 /// A person 100 px tall walking right at `speed` px/frame, detected on `frames`.
 fn walker(id: u64, x0: f32, speed: f32, frames: impl Iterator<Item = u64>) -> Track {
@@ -58,6 +58,39 @@ fn stitch_refuses_a_track_that_starts_where_the_motion_does_not_lead() {
     let b = walker(2, 300.0, 2.0, 40..90); // 240 px (2.4 heights) off the line
     let (out, stats) = run(vec![a, b], &only(Step::Stitch), 90);
     assert_eq!((stats.stitched, out.len()), (0, 2));
+}
+
+/// Colours whose similarity to `colours(1.0)` is `alike` (mass split over two bins).
+fn colours(alike: f32) -> Option<Box<Looks>> {
+    let mut a = Appearance([0.0; 2 * crate::types::APPEARANCE_BINS]);
+    let half = crate::types::APPEARANCE_BINS;
+    for start in [0, half] {
+        a.0[start] = alike * alike;
+        a.0[start + 1] = 1.0 - alike * alike;
+    }
+    Some(Box::new(Looks { head: a.clone(), tail: a }))
+}
+
+#[test]
+fn stitch_joins_over_a_long_hiding_only_colours_that_agree() {
+    // One walker hidden for frames 30..80 (2 s: longer than the first pass's 1 s gap).
+    let hidden = |alike: Option<f32>| {
+        let mut a = walker(1, 0.0, 2.0, 0..30);
+        let mut b = walker(2, 0.0, 2.0, 80..120);
+        if let Some(alike) = alike {
+            (a.looks, b.looks) = (colours(1.0), colours(alike));
+        }
+        run(vec![a, b], &only(Step::Stitch), 120).1.stitched
+    };
+    assert_eq!(hidden(Some(0.95)), 1);
+    // 0.75 would do over a short gap (0.6), not over a long one (0.8)...
+    assert_eq!(hidden(Some(0.75)), 0);
+    // ...and without colours motion alone never joins over a long gap.
+    assert_eq!(hidden(None), 0);
+    let no_long = RefineConfig { stitch: stitch::StitchConfig { long_gap_s: 0.0, ..Default::default() }, ..only(Step::Stitch) };
+    let (a, b) = (walker(1, 0.0, 2.0, 0..30), walker(2, 0.0, 2.0, 80..120));
+    let (a, b) = (Track { looks: colours(1.0), ..a }, Track { looks: colours(0.95), ..b });
+    assert_eq!(run(vec![a, b], &no_long, 120).1.stitched, 0);
 }
 
 #[test]
