@@ -19,7 +19,8 @@
 //!    when it beats the single height;
 //! 2. **geometry**: per size class (by draft height, up to three with enough pairs), the median
 //!    offset of each side between a draft box and the corrected box it matches at IoU 0.3, as
-//!    a share of the draft box's width or height;
+//!    a share of the draft box's width or height; a split into classes is tried only where,
+//!    learned on one half of the frames, it costs no errors on the other (both ways);
 //! 3. **hidden**: the longest run of frames a track is kept where the detector did not see it
 //!    (from prelabel's `coco.json`, whose boxes say `source`; other files do not tell);
 //! 4. **drop level**: [`super::calibrate::choose`]'s drop level for the track score with no
@@ -316,6 +317,16 @@ pub fn learn(samples: &[Sample], levels: Option<(f64, f64)>, tracks: (usize, usi
     let candidates = min_height_candidates(samples, &p);
     keep(&mut p, &mut best, candidates, "smallest box", &mut notes);
     let candidates = geometry_candidates(samples, &p, &mut notes);
+    // Offsets are medians of a few hundred boxes: a split into size classes must also hold
+    // when learned on one half of the frames and applied to the other (both ways).
+    let held_out = |classes: usize| {
+        (0..2).all(|i| {
+            let (learn_on, score_on) = (&halves[i], &halves[1 - i]);
+            let Some(c) = geometry_candidates(learn_on, &p, &mut Vec::new()).into_iter().nth(classes - 1) else { return false };
+            outcome(score_on, &c, params).errors() <= outcome(score_on, &p, params).errors()
+        })
+    };
+    let candidates = candidates.into_iter().enumerate().filter(|(i, _)| held_out(i + 1)).map(|(_, c)| c).collect();
     keep(&mut p, &mut best, candidates, "geometry", &mut notes);
     match hidden_candidates(samples, &p) {
         Some(c) => keep(&mut p, &mut best, c, "hidden", &mut notes),
