@@ -12,10 +12,10 @@
 //!
 //! Optionally two passes (`long_gap_s`, off by default): first gaps up to `max_gap_s` (a person
 //! passing behind another), then, among the chains the first pass made, gaps up to `long_gap_s`
-//! (a person hidden by a group, a pillar)
-//! with colours at least `long_min_similarity` alike. Over a long gap the straight-line motion
-//! says less, so the colours must say more; run as one pass with the long gap, the loose colour
-//! gate joined different people that happened to walk on where the first one went.
+//! (a person hidden by a group, a pillar) with colours at least `long_min_similarity` alike.
+//! Over a long gap the straight-line motion says less, so the colours must say more; run as one
+//! pass with the long gap, the loose colour gate joined different people that happened to walk
+//! on where the first one went.
 
 use super::sparse::{cxcywh, fit_line};
 use super::Sparse;
