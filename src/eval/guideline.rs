@@ -319,11 +319,12 @@ pub fn learn(samples: &[Sample], levels: Option<(f64, f64)>, tracks: (usize, usi
     let candidates = geometry_candidates(samples, &p, &mut notes);
     // Offsets are medians of a few hundred boxes: a split into size classes must also hold
     // when learned on one half of the frames and applied to the other (both ways).
+    // Per half: the candidates learned on it, and the other half's errors without geometry.
+    let crossed: Vec<(Vec<ClassProfile>, u64)> =
+        (0..2).map(|i| (geometry_candidates(&halves[i], &p, &mut Vec::new()), outcome(&halves[1 - i], &p, params).errors())).collect();
     let held_out = |classes: usize| {
-        (0..2).all(|i| {
-            let (learn_on, score_on) = (&halves[i], &halves[1 - i]);
-            let Some(c) = geometry_candidates(learn_on, &p, &mut Vec::new()).into_iter().nth(classes - 1) else { return false };
-            outcome(score_on, &c, params).errors() <= outcome(score_on, &p, params).errors()
+        crossed.iter().enumerate().all(|(i, (learned, without))| {
+            learned.get(classes - 1).is_some_and(|c| outcome(&halves[1 - i], c, params).errors() <= *without)
         })
     };
     let candidates = candidates.into_iter().enumerate().filter(|(i, _)| held_out(i + 1)).map(|(_, c)| c).collect();
