@@ -1,5 +1,6 @@
-//! int8 against fp32 on the CPU: the default model and its int8 copy
-//! (`models/ssd_mobilenet_v2_coco_int8.toml`, made by scripts/setup.sh) in one process, on the
+//! int8 against fp32 on the CPU: a bundled model (the default, NanoDet-g, unless
+//! PRELABEL_BENCH_MODEL names another) and its int8 copy (`models/<name>_int8.toml`, made by
+//! scripts/setup.sh) in one process, on the
 //! same prepared batches of the sample video, with the threads a run uses by default
 //! (`--threads 0`: ONNX Runtime's choice, one per core). Rounds alternate the two models so
 //! that load on the machine hits both alike; prints the median frames/s of each and the ratio.
@@ -7,6 +8,10 @@
 //!
 //!   cargo bench --bench int8
 //!   PRELABEL_BENCH_FRAMES=64 PRELABEL_BENCH_ROUNDS=7 PRELABEL_BENCH_THREADS=2 cargo bench --bench int8
+//!   PRELABEL_BENCH_MODEL=ssd_mobilenet_v2_coco cargo bench --bench int8
+//!
+//! Whether int8 pays depends on the CPU: it needs int8 dot-product instructions (VNNI), so
+//! the bench says whether this one has them.
 
 use std::path::Path;
 use std::time::Instant;
@@ -39,15 +44,20 @@ fn main() {
             .unwrap_or_else(|e| panic!("{toml}: {e} (scripts/setup.sh makes both models)"));
         (spec, detector)
     };
-    let (spec, mut fp32) = load("ssd_mobilenet_v2_coco.toml");
-    let (spec8, mut int8) = load("ssd_mobilenet_v2_coco_int8.toml");
+    let model = std::env::var("PRELABEL_BENCH_MODEL").unwrap_or_else(|_| "nanodet_g_coco".to_string());
+    let (spec, mut fp32) = load(&format!("{model}.toml"));
+    let (spec8, mut int8) = load(&format!("{model}_int8.toml"));
     assert_eq!(spec.input.name, spec8.input.name, "the two descriptions must take the same input");
     let batch_size = env_or("PRELABEL_BENCH_BATCH", fp32.auto_batch_size());
     let frames = first_frames(&repo.join(".deps/vtest.avi"), frames_wanted);
     let batches: Vec<_> = frames.chunks(batch_size).map(|c| make_batch(c, &spec.input)).collect();
     let n = frames.len();
+    let vnni = std::fs::read_to_string("/proc/cpuinfo").map(|c| c.contains("vnni")).unwrap_or(false);
     println!(
-        "bench int8: {n} frames of the sample, batch {batch_size}, {rounds} rounds, CPU, threads {}",
+        "bench int8: {model} at {}x{}, {n} frames of the sample, batch {batch_size}, {rounds} rounds, CPU ({}), threads {}",
+        spec.input.width,
+        spec.input.height,
+        if vnni { "with VNNI" } else { "no VNNI: int8 is not expected to gain" },
         if threads == 0 { "auto".to_string() } else { threads.to_string() }
     );
     // One untimed pass each: first runs allocate and plan.
