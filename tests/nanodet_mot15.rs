@@ -61,14 +61,17 @@ fn nanodet_int8_within_0_02_ap50_of_fp32() {
 /// (issue 20's targets): a moving camera at 14 fps, and a car's wide 1224x370 view at 10 fps.
 /// Measured when NanoDet-g became the default: ETH-Sunnyday MOTA 0.772, IDF1 0.858 (SSD 0.194 /
 /// 0.508); KITTI-17 0.791 / 0.865 (SSD -0.307 / 0.476). With the 0.7 colour gate (2026-12-06):
-/// ETH-Sunnyday 0.767 / 0.858, KITTI-17 0.773 / 0.823; the floors sit a little under.
+/// ETH-Sunnyday 0.767 / 0.858, KITTI-17 0.773 / 0.823. With stitch's long-hiding pass on by
+/// default (2026-12-06): KITTI-17 0.794 / 0.893, and TUD-Stadtmitte (whose people are hidden
+/// by others for seconds) 0.889 / 0.882 against 0.862 / 0.859 without it; the floors sit a
+/// little under, so losing that pass fails here.
 ///
 /// On ETH-Sunnyday (filmed walking) `--camera-motion` must pay: measured with it, 0.776 / 0.875
 /// against 0.765 / 0.857 without; and the report must say the camera moved (and nothing when
 /// it was not measured).
 #[test]
-fn default_detector_tracks_a_moving_camera_and_a_wide_view() {
-    for (seq, mota, idf1) in [("ETH-Sunnyday", 0.75, 0.85), ("KITTI-17", 0.75, 0.80)] {
+fn default_detector_tracks_a_moving_camera_a_wide_view_and_long_hidings() {
+    for (seq, mota, idf1) in [("ETH-Sunnyday", 0.75, 0.85), ("KITTI-17", 0.77, 0.87), ("TUD-Stadtmitte", 0.87, 0.87)] {
         let Some(dir) = common::mot15(seq) else { return };
         let tmp = tempfile::tempdir().unwrap();
         let gt = read_mot(&dir.join("gt/gt.txt")).unwrap();

@@ -24,9 +24,8 @@ pub(crate) struct RefineArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().stitch.max_gap_s, value_parser = super::args::seconds)]
     pub(crate) stitch_gap: f32,
     /// stitch, second pass: longest gap, in seconds, across which tracks with colours at least
-    /// --stitch-long-similarity alike are joined (a person hidden by a group for seconds); 0 or
-    /// not over --stitch-gap: no second pass. Try 3 on footage with long occlusions: it gained
-    /// IDF1 on three of six shared sequences and lost on two cases (docs: tracking.md).
+    /// --stitch-long-similarity alike, moving alike and of one shape are joined (a person hidden
+    /// by a group for seconds); 0 or not over --stitch-gap: no second pass.
     #[arg(long, value_name = "SECONDS", default_value_t = RefineConfig::default().stitch.long_gap_s, value_parser = super::args::seconds)]
     pub(crate) stitch_long_gap: f32,
     /// stitch, second pass: least colour similarity (0-1) of a join over more than --stitch-gap.

@@ -10,9 +10,10 @@
 //! When the tracker saw the pixels, A's colours at its end must also resemble B's at its start
 //! (`min_similarity`), and the more alike they are the earlier the pair is taken.
 //!
-//! Optionally two passes (`long_gap_s`, off by default): first gaps up to `max_gap_s` (a person
-//! passing behind another), then, among the chains the first pass made, gaps up to `long_gap_s`
-//! (a person hidden by a group, a pillar) with colours at least `long_min_similarity` alike.
+//! Two passes: first gaps up to `max_gap_s` (a person passing behind another), then, among
+//! the chains the first pass made, gaps up to `long_gap_s` (a person hidden by a group, a
+//! pillar) with colours at least `long_min_similarity` alike, velocities within
+//! `long_max_speed_change` and shapes within `long_max_shape_ratio` of each other.
 //! Over a long gap the straight-line motion says less, so the colours must say more; run as one
 //! pass with the long gap, the loose colour gate joined different people that happened to walk
 //! on where the first one went.
@@ -36,15 +37,29 @@ pub struct StitchConfig {
     /// Least colour similarity (0..1) between A's end and B's start, where both are known.
     pub min_similarity: f32,
     /// Longest gap of the second pass, in seconds (no second pass when not over `max_gap_s`).
-    /// Off (0) by default: at 3 s it gained IDF1 on KITTI-17, MOT16-09 and TUD-Stadtmitte with
-    /// NanoDet-g, but lost on TUD-Stadtmitte far away and, with the SSD, on TUD-Stadtmitte
-    /// itself (IDF1 0.849 -> 0.792): docs/src/tracking.md.
+    /// 3 s: it gains IDF1 on KITTI-17, MOT16-09 and TUD-Stadtmitte with NanoDet-g (through the
+    /// pipeline +0.02 to +0.07) and changes the other three by at most 0.006
+    /// (docs/src/tracking.md). Without the speed and shape gates below it also joined a box
+    /// over a group far away and, with the SSD, two people at a picture's edge.
     #[serde(default)]
     pub long_gap_s: f32,
     /// Least colour similarity of a join over more than `max_gap_s`. Only tracks with colours
     /// are joined over such gaps: motion alone says too little there.
     #[serde(default)]
     pub long_min_similarity: f32,
+    /// Largest change of velocity across a join over more than `max_gap_s`, in box heights
+    /// per second (0: no limit). A person hidden by a group walks on as before; one who left
+    /// and another who came in where the first went rarely move alike. 0.6, about three
+    /// quarters of a walking pace (0.8 heights a second): stopping or slowing is allowed,
+    /// turning back or breaking into a run is not.
+    #[serde(default)]
+    pub long_max_speed_change: f32,
+    /// Largest ratio between the two ends' shapes (width over height) across a join over more
+    /// than `max_gap_s` (0: no limit). A box over a group is wider than one over a person.
+    /// 1.6, chosen by replay on the shared sequences: the right joins there change shape by
+    /// less (one of them by 1.5 to 1.6), the wrong one far away by 1.6 to 1.8. A narrow margin.
+    #[serde(default)]
+    pub long_max_shape_ratio: f32,
 }
 
 impl Default for StitchConfig {
@@ -56,8 +71,10 @@ impl Default for StitchConfig {
             dist_per_s: 0.3,
             max_height_ratio: 1.4,
             min_similarity: 0.6,
-            long_gap_s: 0.0,
+            long_gap_s: 3.0,
             long_min_similarity: 0.8,
+            long_max_speed_change: 0.6,
+            long_max_shape_ratio: 1.6,
         }
     }
 }
@@ -86,6 +103,17 @@ fn miss(from: &End, to: &End, dt: f64) -> f32 {
     let dx = from.at[0] + from.slope[0] * dt as f32 - to.at[0];
     let dy = from.at[1] + from.slope[1] * dt as f32 - to.at[1];
     (dx * dx + dy * dy).sqrt() / h
+}
+
+/// Whether two ends across a long gap keep one walk: velocity (box heights per second) and shape
+/// (width over height) within the second pass's limits.
+fn moves_alike(a: &End, b: &End, cfg: &StitchConfig, fps: f32) -> bool {
+    let h = a.at[3].max(b.at[3]).max(1.0);
+    let dv = ((a.slope[0] - b.slope[0]).powi(2) + (a.slope[1] - b.slope[1]).powi(2)).sqrt() * fps / h;
+    let shape = |e: &End| e.at[2].max(1.0) / e.at[3].max(1.0);
+    let (sa, sb) = (shape(a), shape(b));
+    (cfg.long_max_speed_change <= 0.0 || dv <= cfg.long_max_speed_change)
+        && (cfg.long_max_shape_ratio <= 0.0 || sa.max(sb) / sa.min(sb) <= cfg.long_max_shape_ratio)
 }
 
 /// Joins tracks in place; returns the number of joins.
@@ -136,6 +164,9 @@ fn join_pass(tracks: &mut Vec<Sparse>, cfg: &StitchConfig, fps: f32, max_gap_s: 
                 Some(s) if gap_s > cfg.max_gap_s => s,
                 _ => cfg.min_similarity,
             };
+            if long.is_some() && gap_s > cfg.max_gap_s && !moves_alike(&tails[a], &heads[b], cfg, fps) {
+                continue;
+            }
             if d <= cfg.max_dist + cfg.dist_per_s * gap_s && alike >= need {
                 pairs.push((d + (1.0 - alike), a, b));
             }

@@ -74,24 +74,47 @@ fn colours(alike: f32) -> Option<Box<Looks>> {
 #[test]
 fn stitch_joins_over_a_long_hiding_only_colours_that_agree() {
     // One walker hidden for frames 30..80 (2 s: longer than the first pass's 1 s gap).
-    let hidden = |alike: Option<f32>| {
+    let hidden = |alike: Option<f32>, long_gap_s: f32| {
         let mut a = walker(1, 0.0, 2.0, 0..30);
         let mut b = walker(2, 0.0, 2.0, 80..120);
         if let Some(alike) = alike {
             (a.looks, b.looks) = (colours(1.0), colours(alike));
         }
-        let long = RefineConfig { stitch: stitch::StitchConfig { long_gap_s: 3.0, ..Default::default() }, ..only(Step::Stitch) };
+        let long = RefineConfig { stitch: stitch::StitchConfig { long_gap_s, ..Default::default() }, ..only(Step::Stitch) };
         run(vec![a, b], &long, 120).1.stitched
     };
-    assert_eq!(hidden(Some(0.95)), 1);
+    assert_eq!(hidden(Some(0.95), 3.0), 1);
     // 0.75 would do over a short gap (0.6), not over a long one (0.8)...
-    assert_eq!(hidden(Some(0.75)), 0);
+    assert_eq!(hidden(Some(0.75), 3.0), 0);
     // ...and without colours motion alone never joins over a long gap.
-    assert_eq!(hidden(None), 0);
-    // Off by default.
-    let (a, b) = (walker(1, 0.0, 2.0, 0..30), walker(2, 0.0, 2.0, 80..120));
-    let (a, b) = (Track { looks: colours(1.0), ..a }, Track { looks: colours(0.95), ..b });
-    assert_eq!(run(vec![a, b], &only(Step::Stitch), 120).1.stitched, 0);
+    assert_eq!(hidden(None, 3.0), 0);
+    // On by default (3 s); 0 turns the second pass off.
+    assert_eq!(stitch::StitchConfig::default().long_gap_s, 3.0);
+    assert_eq!(hidden(Some(0.95), 0.0), 0);
+}
+
+#[test]
+fn stitch_over_a_long_hiding_wants_the_same_walk_and_shape() {
+    // Hidden for frames 30..60 (1.2 s: the second pass), colours alike; the second piece
+    // changes how it moves or looks. 1 px a frame is 0.25 box heights a second.
+    let join = |b: Track| {
+        let a = Track { looks: colours(1.0), ..walker(1, 0.0, 2.0, 0..30) };
+        run(vec![a, Track { looks: colours(0.95), ..b }], &only(Step::Stitch), 100).1.stitched
+    };
+    assert_eq!(join(walker(2, 0.0, 2.0, 60..100)), 1);
+    // Stopping (a change of 0.5 heights a second, under the 0.6 allowed) or speeding up a
+    // little is the same walker...
+    assert_eq!(join(walker(2, 90.0, 0.0, 60..100)), 1);
+    assert_eq!(join(walker(2, -90.0, 4.0, 60..100)), 1);
+    // ...breaking into a run (a change of 0.75) is someone else, though both ends' motion
+    // still lands on the other's box.
+    assert_eq!(join(walker(2, -150.0, 5.0, 60..100)), 0);
+    // A box twice as wide where the walk led (a group, not the walker) is not joined.
+    let mut wide = walker(2, -20.0, 2.0, 60..100);
+    for b in &mut wide.boxes {
+        b.bbox.x2 += 40.0;
+    }
+    assert_eq!(join(wide), 0);
 }
 
 #[test]
