@@ -265,7 +265,7 @@ impl ModelSpec {
             return bad("input std must not be 0".into());
         }
         if let Some(fit) = self.input.fit {
-            if fit.multiple == 0 || fit.pixels < fit.multiple * fit.multiple || !(fit.max_shrink >= 1.0) {
+            if fit.multiple == 0 || fit.pixels < fit.multiple * fit.multiple || fit.max_shrink.is_nan() || fit.max_shrink < 1.0 {
                 return bad("input fit needs a multiple above 0, pixels of at least one multiple squared, max_shrink of 1 or more".into());
             }
         }

@@ -173,7 +173,7 @@ pub struct CameraPath {
 impl CameraPath {
     /// The camera moved by `step` from the last frame pushed to `frame` (frames in order).
     pub fn push(&mut self, frame: u64, step: &CameraMotion) {
-        let last = std::mem::replace(&mut self.last, Some(frame));
+        let last = self.last.replace(frame);
         if self.from_start.is_empty() {
             if *step == CameraMotion::STILL {
                 return;

@@ -5,6 +5,7 @@
 //! - close up: the 640x480 sequences as they are: `auto` must not lose accuracy against `off`
 //!   (and where its probe of the first frames chose the whole frame only, report.json says so
 //!   and its output must be the same bytes as `off`'s).
+//!
 //! These run the SSD (300x300, a fixed input): tiling is the mechanism under test. What the
 //! probe chooses with the default NanoDet-g on the six sequences and their variants is in
 //! docs/src/quality.md (`src/tile/probe.rs` says how the level was chosen).

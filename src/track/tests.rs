@@ -195,7 +195,7 @@ fn a_new_track_keeps_a_walker_who_moved_far_by_the_next_frame_at_a_low_frame_rat
 /// given to the tracker, or not.
 fn shaken(tell_the_tracker: bool) -> Vec<Track> {
     let mut t = Tracker::new(TrackerConfig::default(), 25.0);
-    let pan = |f: u64| if f % 2 == 0 { 0.0 } else { 30.0 };
+    let pan = |f: u64| if f.is_multiple_of(2) { 0.0 } else { 30.0 };
     for f in 0..20u64 {
         if tell_the_tracker && f > 0 {
             t.camera_moved(f, CameraMotion { tx: pan(f) - pan(f - 1), ..CameraMotion::STILL });
