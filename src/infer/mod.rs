@@ -112,8 +112,9 @@ impl Detector {
         if detector.execution_provider == CPU_PROVIDER {
             if let Some(int8) = int8_copy_worth_it(spec) {
                 tracing::info!(
-                    "this CPU has int8 dot-product instructions (VNNI): `--model {int8}` runs the model about 2x faster at \
-                     person AP50 within 0.01 (docs: models.md, int8 on CPU-only machines)"
+                    "this CPU has int8 dot-product instructions (VNNI): `--model {int8}` runs the model about 2x faster; \
+                     its boxes score within 0.01 AP50, but its tracks can differ more: check it on your footage \
+                     (docs: models.md, int8 on CPU-only machines)"
                 );
             }
         }
