@@ -21,7 +21,9 @@
 use super::sparse::{cxcywh, fit_line};
 use super::Sparse;
 
+/// Settings missing from a saved configuration take their defaults (`#[serde(default)]`).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct StitchConfig {
     /// Longest gap, in seconds, between the end of one track and the start of the next.
     pub max_gap_s: f32,
@@ -41,24 +43,20 @@ pub struct StitchConfig {
     /// pipeline +0.02 to +0.07) and changes the other three by at most 0.006
     /// (docs/src/tracking.md). Without the speed and shape gates below it also joined a box
     /// over a group far away and, with the SSD, two people at a picture's edge.
-    #[serde(default)]
     pub long_gap_s: f32,
     /// Least colour similarity of a join over more than `max_gap_s`. Only tracks with colours
     /// are joined over such gaps: motion alone says too little there.
-    #[serde(default)]
     pub long_min_similarity: f32,
     /// Largest change of velocity across a join over more than `max_gap_s`, in box heights
     /// per second (0: no limit). A person hidden by a group walks on as before; one who left
     /// and another who came in where the first went rarely move alike. 0.6, about three
     /// quarters of a walking pace (0.8 heights a second): stopping or slowing is allowed,
     /// turning back or breaking into a run is not.
-    #[serde(default)]
     pub long_max_speed_change: f32,
     /// Largest ratio between the two ends' shapes (width over height) across a join over more
     /// than `max_gap_s` (0: no limit). A box over a group is wider than one over a person.
     /// 1.6, chosen by replay on the shared sequences: the right joins there change shape by
     /// less (one of them by 1.5 to 1.6), the wrong one far away by 1.6 to 1.8. A narrow margin.
-    #[serde(default)]
     pub long_max_shape_ratio: f32,
 }
 

@@ -209,3 +209,10 @@ fn no_steps_give_the_tracks_unchanged() {
     let t = vec![walker(1, 0.0, 1.0, 0..10)];
     assert_eq!(run(t.clone(), &RefineConfig::none(), 10).0, t);
 }
+
+#[test]
+fn stitch_settings_saved_before_a_field_existed_read_with_its_default() {
+    let old: stitch::StitchConfig = serde_json::from_str(r#"{"max_gap_s": 2.0}"#).unwrap();
+    assert_eq!(old, stitch::StitchConfig { max_gap_s: 2.0, ..Default::default() });
+    assert_eq!(old.long_gap_s, 3.0);
+}
