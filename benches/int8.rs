@@ -52,7 +52,7 @@ fn main() {
     let frames = first_frames(&repo.join(".deps/vtest.avi"), frames_wanted);
     let batches: Vec<_> = frames.chunks(batch_size).map(|c| make_batch(c, &spec.input)).collect();
     let n = frames.len();
-    let vnni = std::fs::read_to_string("/proc/cpuinfo").map(|c| c.contains("vnni")).unwrap_or(false);
+    let vnni = prelabel::infer::cpu_has_int8_dot_product();
     println!(
         "bench int8: {model} at {}x{}, {n} frames of the sample, batch {batch_size}, {rounds} rounds, CPU ({}), threads {}",
         spec.input.width,

@@ -39,16 +39,20 @@ pub enum DeviceChoice {
 pub(crate) const CUDA_PROVIDER: &str = "CUDAExecutionProvider";
 pub(crate) const CPU_PROVIDER: &str = "CPUExecutionProvider";
 
-/// The name of `spec`'s int8 copy when there is one beside it and this CPU runs int8 fast
-/// (VNNI: on AVX2 alone ONNX Runtime's int8 kernels are no faster than fp32).
-fn int8_copy_worth_it(spec: &ModelSpec) -> Option<String> {
+/// Whether this CPU has int8 dot-product instructions (VNNI), without which ONNX Runtime's
+/// int8 kernels are no faster than fp32 (AVX2 alone: measured, docs/src/models.md).
+pub fn cpu_has_int8_dot_product() -> bool {
     #[cfg(target_arch = "x86_64")]
-    let vnni = std::arch::is_x86_feature_detected!("avx512vnni") || std::arch::is_x86_feature_detected!("avxvnni");
+    return std::arch::is_x86_feature_detected!("avx512vnni") || std::arch::is_x86_feature_detected!("avxvnni");
     #[cfg(not(target_arch = "x86_64"))]
-    let vnni = false;
+    return false;
+}
+
+/// The name of `spec`'s int8 copy when there is one beside it and this CPU runs int8 fast.
+fn int8_copy_worth_it(spec: &ModelSpec) -> Option<String> {
     let name = format!("{}_int8", spec.name);
     let beside = spec.path.with_file_name(format!("{name}.toml"));
-    (vnni && !spec.name.ends_with("_int8") && beside.is_file()).then_some(name)
+    (cpu_has_int8_dot_product() && !spec.name.ends_with("_int8") && beside.is_file()).then_some(name)
 }
 
 /// Frames per inference call when the user does not say: on the CPU batching does not pay
