@@ -11,28 +11,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use prelabel::eval::{read_mot, score};
-
-/// Makes `variant` of TUD-Campus under `tmp`; returns its folder (video + gt/gt.txt).
-fn make(variant: &str, tmp: &Path) -> Option<PathBuf> {
-    let dir = common::mot15("TUD-Campus")?;
-    let shared = dir.parent()?.parent()?.parent()?;
-    let ok = Command::new("python3")
-        .arg(common::repo().join("scripts/make_variants.py"))
-        .arg(tmp)
-        .args(["--shared", shared.to_str().unwrap(), "--seq", "TUD-Campus", "--only", variant])
-        .status()
-        .expect("python3 runs");
-    assert!(ok.success(), "make_variants.py failed");
-    Some(tmp.join(format!("TUD-Campus-{variant}")))
-}
 
 fn mota_of(variant: &str, floor: f64) {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(dir) = make(variant, tmp.path()) else { return };
+    let Some(dir) = common::mot15_variant("TUD-Campus", variant, tmp.path()) else { return };
     let name = format!("TUD-Campus-{variant}");
     // The SSD, as the floors were measured (tests/nanodet_mot15.rs holds the default detector's).
     let out = common::label_people(&dir.join(format!("{name}.mp4")), &tmp.path().join("out"), &["--model", "ssd_mobilenet_v2_coco"]);

@@ -91,8 +91,10 @@ pub(crate) struct RunArgs {
     /// Tiles for small, far-away objects: off; auto (the first 16 frames of each video are
     /// seen whole and in tiles, 2x2 or more for frames shrunk over 2.5x into the model input,
     /// again later if nearly nobody was there, see --tile-probe-every; the rest is tiled only
-    /// when the tiles found at least 1.4x the boxes scored >= 0.5:
-    /// far or crowded scenes, not close-ups, whose labels then equal --tiles off); or RxC rows
+    /// when the tiles found at least 1.4x the boxes scored >= 0.5, or the people the whole
+    /// frame found are under 40 px tall at the model's input, who then get finer tiles of about
+    /// the frame's own pixels, 3x3 on 1080p: far or crowded scenes, not close-ups, whose labels
+    /// then equal --tiles off); or RxC rows
     /// x columns (2x2) everywhere. The whole frame is always looked at too. Each tile costs one
     /// more model call per frame. report.json and the log say what auto chose for each video.
     #[arg(long, default_value = "auto")]

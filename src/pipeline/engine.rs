@@ -93,6 +93,8 @@ pub struct Work {
     /// Whether the model sees this frame's tiles too (where `--tiles` makes any): false once
     /// `--tiles auto`'s probe found that they do not pay on this video.
     pub tiles: bool,
+    /// With `tiles`: the finer grid `--tiles auto` keeps for small people (its probe said so).
+    pub fine: bool,
     /// One of the first frames `--tiles auto` probes: its whole-frame detections are kept
     /// apart too (only these; later tiled frames skip that second merge).
     pub probe: bool,
@@ -192,8 +194,8 @@ fn batch_loop(
     stop: &Stop,
 ) -> BatchStats {
     let mut stats = BatchStats::default();
-    // One tile plan per frame size (videos differ in size) and tiles on or off.
-    let mut plans: HashMap<(u32, u32, bool), TilePlan> = HashMap::new();
+    // One tile plan per frame size (videos differ in size), tiles on or off, and grid.
+    let mut plans: HashMap<(u32, u32, bool, bool), TilePlan> = HashMap::new();
     let probing = tiles.config.mode == TileMode::Auto;
     // A frame whose input size differs from the batch being formed starts the next one.
     let mut carried: Option<Work> = None;
@@ -240,9 +242,13 @@ fn batch_loop(
         let mut counts = Vec::with_capacity(works.len());
         for w in &works {
             let (width, height) = (w.frame.width, w.frame.height);
-            let plan = plans.entry((width, height, w.tiles)).or_insert_with(|| {
-                let config = if w.tiles { tiles.config } else { TileConfig::OFF };
+            let plan = plans.entry((width, height, w.tiles, w.fine)).or_insert_with(|| {
                 let fitted = input.for_frame(width, height);
+                let config = match (w.tiles, w.fine) {
+                    (false, _) => TileConfig::OFF,
+                    (true, false) => tiles.config,
+                    (true, true) => tiles.config.fine(width, height, fitted.width, fitted.height),
+                };
                 let p = TilePlan::new(width, height, fitted.width, fitted.height, &config);
                 if p.is_tiled() && !probing {
                     tracing::info!(

@@ -374,14 +374,17 @@ impl Videos<'_> {
 
         let (reply, replies) = channel::<Result<Detected>>();
         let choice = TileChoice::new(self.tiles.config.mode == TileMode::Auto, self.tiles.config.probe_every);
-        let grid = self.tiles.plan(info.width, info.height, &self.spec.input.for_frame(info.width, info.height)).grid();
+        let input = self.spec.input.for_frame(info.width, info.height);
+        let grids = (self.tiles.plan(info.width, info.height, &input).grid(), self.tiles.fine_plan(info.width, info.height, &input).grid());
+        let whole = crate::types::Region { x: 0, y: 0, width: info.width, height: info.height };
+        let input_scale = crate::preprocess::InputTransform::for_region(whole, &input).scale_y;
         // Set when this video's tracking stops early: its decoder stops waiting for room.
         let gave_up = AtomicBool::new(false);
         let quit = || stop.requested() || gave_up.load(Ordering::Relaxed);
         let (seen, decoded) = std::thread::scope(|s| {
             let to = Queue { video: self.numbered.fetch_add(1, Ordering::Relaxed), queue: &self.queue, reply, permits: &self.permits };
             let decoder = s.spawn(|| decode_loop(reader, to, &quit, self.stride, &choice));
-            let seen = self.track(replies, &mut tracker, &mut stages, on_frames, Probe::new(&choice, grid));
+            let seen = self.track(replies, &mut tracker, &mut stages, on_frames, Probe::new(&choice, grids, input_scale));
             if seen.is_err() {
                 gave_up.store(true, Ordering::Relaxed);
             }
@@ -610,8 +613,10 @@ fn decode_loop(mut reader: VideoReader, to: Queue, quit: &dyn Fn() -> bool, stri
     let mut send = |frame: crate::types::Frame| -> bool {
         let Some(how) = choice.sending(sent, quit) else { return false };
         let Some(permit) = to.permits.acquire(quit) else { return false };
-        let ok =
-            to.queue.send(Work { video: to.video, frame, tiles: how.tiles, probe: how.probe, reply: to.reply.clone(), permit }).is_ok();
+        let ok = to
+            .queue
+            .send(Work { video: to.video, frame, tiles: how.tiles, fine: how.fine, probe: how.probe, reply: to.reply.clone(), permit })
+            .is_ok();
         sent += ok as u64;
         ok
     };

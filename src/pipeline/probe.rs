@@ -27,8 +27,8 @@ pub(super) struct TileChoice {
 
 #[derive(Default)]
 struct Answers {
-    /// The answer for the rest of the video, once a probe gave one.
-    tiles: Option<bool>,
+    /// The answer for the rest of the video, once a probe gave one: tiles, and the finer grid.
+    tiles: Option<(bool, bool)>,
     /// Probes that ended without an answer: the next one is probe number `unanswered`.
     unanswered: u64,
 }
@@ -36,6 +36,8 @@ struct Answers {
 /// How the decoder sends one frame.
 pub(super) struct Sending {
     pub tiles: bool,
+    /// With `tiles`: the finer grid, for small people.
+    pub fine: bool,
     /// A frame the probe compares: seen whole and tiled.
     pub probe: bool,
 }
@@ -61,20 +63,20 @@ impl TileChoice {
     /// probe's frames it waits for that probe's answer; `None` when `quit()` turns true first.
     pub fn sending(&self, sent: u64, quit: &dyn Fn() -> bool) -> Option<Sending> {
         if !self.probing {
-            return Some(Sending { tiles: true, probe: false });
+            return Some(Sending { tiles: true, fine: false, probe: false });
         }
         let (probe, inside) = self.probe_of(sent);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(tiles) = state.tiles {
-                return Some(Sending { tiles, probe: false });
+            if let Some((tiles, fine)) = state.tiles {
+                return Some(Sending { tiles, fine, probe: false });
             }
             if probe < state.unanswered {
                 // Between probes (an earlier one could not answer): the whole frame.
-                return Some(Sending { tiles: false, probe: false });
+                return Some(Sending { tiles: false, fine: false, probe: false });
             }
             if probe == state.unanswered && inside {
-                return Some(Sending { tiles: true, probe: true });
+                return Some(Sending { tiles: true, fine: false, probe: true });
             }
             if quit() {
                 return None;
@@ -83,8 +85,8 @@ impl TileChoice {
         }
     }
 
-    fn decide(&self, tiles: bool) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).tiles = Some(tiles);
+    fn decide(&self, tiles: bool, fine: bool) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).tiles = Some((tiles, fine));
         self.set.notify_all();
     }
 
@@ -111,13 +113,22 @@ pub(super) struct Probe<'c> {
     last: Option<String>,
     /// The log's line once chosen.
     pub chosen: Option<String>,
+    /// The probe's grid and the finer one, as `--tiles` writes them (for the log).
     grid: String,
+    fine_grid: String,
+    /// Model-input pixels per frame pixel, vertically, for the whole frame.
+    input_scale: f32,
 }
 
 impl<'c> Probe<'c> {
-    /// `grid`: the tiles a probed frame is seen in, as `--tiles` writes them (for the log).
-    pub fn new(choice: &'c TileChoice, grid: String) -> Probe<'c> {
-        Probe { choice, held: Vec::new(), tally: ProbeTally::default(), unanswered: 0, last: None, chosen: None, grid }
+    /// `grids`: the tiles a probed frame is seen in, and the finer ones kept for small people,
+    /// as `--tiles` writes them (for the log). `input_scale`: model-input pixels per frame
+    /// pixel, vertically, when the whole frame is the model's input (the probe weighs how tall
+    /// people are there).
+    pub fn new(choice: &'c TileChoice, grids: (String, String), input_scale: f32) -> Probe<'c> {
+        let (grid, fine_grid) = grids;
+        let tally = ProbeTally::default();
+        Probe { choice, held: Vec::new(), tally, unanswered: 0, last: None, chosen: None, grid, fine_grid, input_scale }
     }
 
     /// Whether the rest of the video still waits for an answer.
@@ -134,8 +145,8 @@ impl<'c> Probe<'c> {
     /// Holds a probed frame. Returns the held frames, in order, with the chosen detections
     /// once the probe is complete; else nothing yet.
     pub fn hold(&mut self, held: Held) -> Vec<(FrameDetections, Vec<Appearance>)> {
-        let scores = |fd: &FrameDetections| fd.detections.iter().map(|d| d.score).collect::<Vec<_>>();
-        self.tally.add(scores(&held.whole.0), scores(&held.tiled.0));
+        let whole = held.whole.0.detections.iter().map(|d| (d.score, d.bbox.height() * self.input_scale));
+        self.tally.add(whole, held.tiled.0.detections.iter().map(|d| d.score));
         self.held.push(held);
         if self.tally.frames >= PROBE_FRAMES {
             self.end(false)
@@ -159,6 +170,7 @@ impl<'c> Probe<'c> {
         }
         let answers = self.tally.conclusive() || last || self.choice.every == 0;
         let tiles = answers && self.tally.tiles_pay();
+        let fine = tiles && self.tally.fine_pays();
         if answers {
             let start = self.unanswered * self.choice.every;
             self.chosen = Some(match self.tally.frames {
@@ -166,11 +178,12 @@ impl<'c> Probe<'c> {
                     Some(last) => format!("{last}: too few people to answer, and no later probe before the end"),
                     None => "whole frame only: no frame could be tiled".into(),
                 },
-                _ => self.tally.describe(&self.grid, start, self.unanswered),
+                _ => self.tally.describe((&self.grid, &self.fine_grid), start, self.unanswered),
             });
-            self.choice.decide(tiles);
+            self.choice.decide(tiles, fine);
         } else {
-            self.last = Some(self.tally.describe(&self.grid, self.unanswered * self.choice.every, self.unanswered));
+            let grids = (self.grid.as_str(), self.fine_grid.as_str());
+            self.last = Some(self.tally.describe(grids, self.unanswered * self.choice.every, self.unanswered));
             self.unanswered += 1;
             self.tally = ProbeTally::default();
             self.choice.no_answer();
@@ -204,7 +217,7 @@ mod tests {
     #[test]
     fn an_unanswered_probe_sends_frames_whole_until_the_next_probe_answers() {
         let choice = TileChoice::new(true, 32);
-        let mut probe = Probe::new(&choice, "2x2".into());
+        let mut probe = Probe::new(&choice, ("2x2".into(), "3x3".into()), 1.0);
         (0..16).for_each(|sent| assert_eq!(how(&choice, sent), (true, true)));
         // The decoder waits past the probe's frames (and gives up when told to quit).
         assert!(choice.sending(16, &|| true).is_none());
@@ -225,14 +238,19 @@ mod tests {
         assert_eq!(how(&choice, 48), (true, false));
         assert_eq!(how(&choice, 4000), (true, false));
         let chosen = probe.chosen.clone().unwrap();
-        assert!(chosen.starts_with("tiles 2x2: in 16 frames from detector frame 32, 48 boxes"), "{chosen}");
+        // Their boxes are 20 px tall at the model's input: the finer grid.
+        assert!(
+            chosen.starts_with("tiles 3x3, finer than the probe's for small people: in 16 frames from detector frame 32, 48 boxes"),
+            "{chosen}"
+        );
+        assert!(choice.sending(48, &|| true).is_some_and(|s| s.fine));
         assert!(probe.choose().is_empty() && !probe.undecided());
     }
 
     #[test]
     fn probing_once_answers_on_the_first_probe_even_with_nobody_there() {
         let choice = TileChoice::new(true, 0);
-        let mut probe = Probe::new(&choice, "2x2".into());
+        let mut probe = Probe::new(&choice, ("2x2".into(), "3x3".into()), 1.0);
         let back: Vec<_> = (0..16).flat_map(|i| probe.hold(held(i, 0, 0))).collect();
         assert_eq!(back.len(), 16);
         assert_eq!(
@@ -246,7 +264,7 @@ mod tests {
     #[test]
     fn a_video_ending_between_probes_says_none_answered() {
         let choice = TileChoice::new(true, 32);
-        let mut probe = Probe::new(&choice, "2x2".into());
+        let mut probe = Probe::new(&choice, ("2x2".into(), "3x3".into()), 1.0);
         (0..16).for_each(|i| drop(probe.hold(held(i, 0, 0))));
         assert!(probe.choose().is_empty());
         assert_eq!(

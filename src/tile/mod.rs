@@ -31,6 +31,10 @@ pub(crate) const AUTO_TILE_ABOVE: f32 = 2.5;
 /// 13 model calls a frame instead of 9) 0.56.
 pub(crate) const AUTO_TILE_DOWNSCALE: f32 = 2.0;
 
+/// `auto`, once its probe found people small at the model's input ([`probe`]): tiles each
+/// shrunk at most this much for the rest of the video (1.0: about the frame's own pixels).
+pub(crate) const FINE_TILE_DOWNSCALE: f32 = 1.0;
+
 /// Largest grid side accepted from `--tiles RxC`: beyond it a frame becomes dozens of model
 /// calls for objects no detector input can resolve anyway.
 pub(crate) const MAX_GRID: u32 = 8;
@@ -90,6 +94,18 @@ impl TileConfig {
         Ok(TileConfig { mode, overlap, probe_every: PROBE_EVERY })
     }
 
+    /// With `auto`, the fixed grid of [`fine_grid`] for these frame and input sizes; other
+    /// modes as they are.
+    pub(crate) fn fine(self, frame_w: u32, frame_h: u32, input_w: u32, input_h: u32) -> TileConfig {
+        match self.mode {
+            TileMode::Auto => {
+                let (rows, cols) = fine_grid(frame_w, frame_h, input_w, input_h, self.overlap);
+                TileConfig { mode: TileMode::Grid { rows, cols }, ..self }
+            }
+            _ => self,
+        }
+    }
+
     /// Probes again every `frames` detector frames while none has answered (0: never again;
     /// else at least [`PROBE_FRAMES`], so that probes do not overlap).
     pub fn with_probe_every(self, frames: u64) -> Result<TileConfig, String> {
@@ -116,6 +132,12 @@ impl Tiling {
     /// The plan for one frame of `frame_w` x `frame_h` under `spec`'s input size.
     pub fn plan(&self, frame_w: u32, frame_h: u32, input: &crate::model::InputSpec) -> TilePlan {
         TilePlan::new(frame_w, frame_h, input.width, input.height, &self.config)
+    }
+
+    /// With `auto`: the plan for the rest of a video whose probe found people small
+    /// ([`fine_grid`]); otherwise the same as [`Tiling::plan`].
+    pub fn fine_plan(&self, frame_w: u32, frame_h: u32, input: &crate::model::InputSpec) -> TilePlan {
+        TilePlan::new(frame_w, frame_h, input.width, input.height, &self.config.fine(frame_w, frame_h, input.width, input.height))
     }
 }
 
@@ -176,6 +198,20 @@ fn auto_grid(frame_w: u32, frame_h: u32, input_w: u32, input_h: u32, overlap: f3
     // the smallest n that makes t <= AUTO_TILE_DOWNSCALE * input.
     let count = |s: f32| (((s / AUTO_TILE_DOWNSCALE - overlap) / (1.0 - overlap)).ceil().max(1.0) as u32).min(MAX_GRID);
     (count(sy), count(sx))
+}
+
+/// Grid `auto` tiles the rest of a video with once its probe found people small at the
+/// model's input: enough tiles per axis that each is shrunk by at most
+/// [`FINE_TILE_DOWNSCALE`], but at most one more per axis than the probe's grid (a 300x300
+/// model would need dozens on 1080p), and never fewer. 1080p into NanoDet-g's 768x448: 3x3.
+pub(crate) fn fine_grid(frame_w: u32, frame_h: u32, input_w: u32, input_h: u32, overlap: f32) -> (u32, u32) {
+    let (rows, cols) = auto_grid(frame_w, frame_h, input_w, input_h, overlap);
+    let count = |len: u32, input: u32| {
+        let s = len as f32 / input.max(1) as f32;
+        ((s / FINE_TILE_DOWNSCALE - overlap) / (1.0 - overlap)).ceil().max(1.0) as u32
+    };
+    let fit = |n: u32, probe: u32, len: u32| n.clamp(probe, (probe + 1).min(MAX_GRID)).min(len.max(1));
+    (fit(count(frame_h, input_h), rows, frame_h), fit(count(frame_w, input_w), cols, frame_w))
 }
 
 /// `n` spans of whole pixels covering `0..len`, each of the same length, consecutive ones
@@ -265,5 +301,30 @@ mod tests {
         // 4K into 300x300 is capped at MAX_GRID tiles per side.
         let p = TilePlan::new(7680, 4320, 300, 300, &auto);
         assert!(p.cols <= MAX_GRID && p.rows <= MAX_GRID && p.is_tiled());
+    }
+
+    #[test]
+    fn the_finer_grid_cuts_tiles_of_about_the_frames_own_pixels_one_more_a_side_at_most() {
+        let auto = cfg("auto", 0.2);
+        let grid = |w, h, iw, ih| {
+            let c = auto.fine(w, h, iw, ih);
+            let p = TilePlan::new(w, h, iw, ih, &c);
+            (p.rows, p.cols)
+        };
+        // NanoDet-g: 1080p into 768x448 is probed in 2x2 and then cut 3x3.
+        assert_eq!(auto_grid(1920, 1080, 768, 448, 0.2), (2, 2));
+        assert_eq!(grid(1920, 1080, 768, 448), (3, 3));
+        let tile = TilePlan::new(1920, 1080, 768, 448, &auto.fine(1920, 1080, 768, 448)).regions[1];
+        assert!(tile.width as f32 <= 1.05 * 768.0 && tile.height as f32 <= 1.05 * 448.0, "{tile:?}");
+        // The SSD's 300x300 would need 5x8 on 1080p: one more per side than its probe's 2x4.
+        assert_eq!(auto_grid(1920, 1080, 300, 300, 0.2), (2, 4));
+        assert_eq!(grid(1920, 1080, 300, 300), (3, 5));
+        // A frame that fits the input whole keeps the probe's grid; tiny frames never get
+        // more tiles than pixels.
+        assert_eq!(grid(640, 480, 640, 480), (2, 2));
+        assert_eq!(grid(3, 1, 300, 300), (1, 2));
+        // A fixed grid stays as asked.
+        let fixed = cfg("2x5", 0.2);
+        assert_eq!(fixed.fine(1920, 1080, 768, 448), fixed);
     }
 }

@@ -23,6 +23,22 @@ pub fn mot15(seq: &str) -> Option<PathBuf> {
     sequence("mot15", seq)
 }
 
+/// Makes `variant` (far, sub4, ...) of MOT15 sequence `seq` under `tmp` with
+/// scripts/make_variants.py; returns its folder (`<seq>-<variant>.mp4` + gt/gt.txt), or None
+/// when the shared data is absent.
+pub fn mot15_variant(seq: &str, variant: &str, tmp: &Path) -> Option<PathBuf> {
+    let dir = mot15(seq)?;
+    let shared = dir.parent()?.parent()?.parent()?;
+    let ok = Command::new("python3")
+        .arg(repo().join("scripts/make_variants.py"))
+        .arg(tmp)
+        .args(["--shared", shared.to_str().unwrap(), "--seq", seq, "--only", variant])
+        .status()
+        .expect("python3 runs");
+    assert!(ok.success(), "make_variants.py failed");
+    Some(tmp.join(format!("{seq}-{variant}")))
+}
+
 /// `../shared/data/<benchmark>/<seq>` (mot15, mot16, mot20), or None (said loudly, and
 /// recorded as skipped) when the shared data is absent.
 pub fn sequence(benchmark: &str, seq: &str) -> Option<PathBuf> {
