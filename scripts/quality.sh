@@ -9,7 +9,7 @@
 # picks others) under $PRELABEL_CACHE/variants, labels all of them with `prelabel run --classes
 # person` plus your options into OUT/, and prints `prelabel eval`'s table per video with the
 # OVERALL row (counts summed over all, each sequence by its benchmark's rules), the
-# diagnostics, annotator time, and OUT/eval.json. About 15 minutes on 2 cores once the
+# diagnostics, annotator time, and OUT/eval.json. About 20 minutes on 2 cores once the
 # variants are made. E.g. `scripts/quality.sh /tmp/q --refine none` shows what refinement is worth.
 # Needs ../shared/data (or $PRELABEL_SHARED) and a release build ($PRELABEL_BIN to use another).
 set -euo pipefail
