@@ -1,6 +1,7 @@
 //! The bundled detectors against each other on the sample video, each with its own default
-//! settings (the SSD with its tiles, NanoDet-g untiled at its fitted input size), through the
-//! whole binary on the CPU, as a user runs them. Rounds alternate the models so that load on
+//! settings (tiles as `--tiles auto` chooses for each: the SSD 1x2, NanoDet-g 3x3 since
+//! 2026-12-06, its people being 33 px tall at its input), through the whole binary on the CPU,
+//! as a user runs them. Rounds alternate the models so that load on
 //! the machine hits both alike; the best round of each is compared, as a ratio to the SSD
 //! measured in the same run (issue 20's target: NanoDet-g at least 1.5x).
 //!
