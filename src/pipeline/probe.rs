@@ -12,7 +12,7 @@
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use crate::tile::{ProbeTally, PROBE_FRAMES};
+use crate::tile::{ProbeTally, TileAnswer, PROBE_FRAMES};
 use crate::types::Appearance;
 use crate::types::FrameDetections;
 
@@ -27,8 +27,8 @@ pub(super) struct TileChoice {
 
 #[derive(Default)]
 struct Answers {
-    /// The answer for the rest of the video, once a probe gave one: tiles, and the finer grid.
-    tiles: Option<(bool, bool)>,
+    /// The answer for the rest of the video, once a probe gave one.
+    answer: Option<TileAnswer>,
     /// Probes that ended without an answer: the next one is probe number `unanswered`.
     unanswered: u64,
 }
@@ -68,7 +68,8 @@ impl TileChoice {
         let (probe, inside) = self.probe_of(sent);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some((tiles, fine)) = state.tiles {
+            if let Some(answer) = state.answer {
+                let (tiles, fine) = (answer != TileAnswer::Whole, answer == TileAnswer::Finer);
                 return Some(Sending { tiles, fine, probe: false });
             }
             if probe < state.unanswered {
@@ -85,8 +86,8 @@ impl TileChoice {
         }
     }
 
-    fn decide(&self, tiles: bool, fine: bool) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).tiles = Some((tiles, fine));
+    fn decide(&self, answer: TileAnswer) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).answer = Some(answer);
         self.set.notify_all();
     }
 
@@ -169,8 +170,8 @@ impl<'c> Probe<'c> {
             return Vec::new();
         }
         let answers = self.tally.conclusive() || last || self.choice.every == 0;
-        let tiles = answers && self.tally.tiles_pay();
-        let fine = tiles && self.tally.fine_pays();
+        let answer = if answers { self.tally.answer() } else { TileAnswer::Whole };
+        let tiles = answer != TileAnswer::Whole;
         if answers {
             let start = self.unanswered * self.choice.every;
             self.chosen = Some(match self.tally.frames {
@@ -180,7 +181,7 @@ impl<'c> Probe<'c> {
                 },
                 _ => self.tally.describe((&self.grid, &self.fine_grid), start, self.unanswered),
             });
-            self.choice.decide(tiles, fine);
+            self.choice.decide(answer);
         } else {
             let grids = (self.grid.as_str(), self.fine_grid.as_str());
             self.last = Some(self.tally.describe(grids, self.unanswered * self.choice.every, self.unanswered));

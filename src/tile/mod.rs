@@ -18,7 +18,7 @@ use crate::types::Region;
 pub(crate) use merge::merge_batch;
 pub use merge::{merge, MergeParams};
 pub(crate) use probe::PROBE_FRAMES;
-pub use probe::{ProbeTally, PROBE_EVERY};
+pub use probe::{ProbeTally, TileAnswer, PROBE_EVERY};
 
 /// `auto` tiles only frames shrunk by more than this to fit the model input (along the
 /// more-shrunk axis). Measured (person AP50, SSD 300x300, see the branch notes): at 2.1x

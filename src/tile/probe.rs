@@ -68,6 +68,17 @@ pub(crate) const PROBE_SMALL_PX: f32 = 40.0;
 /// nothing, and the whole frame alone is the cheaper guess.
 pub(crate) const PROBE_MIN_BOXES_PER_FRAME: f32 = 0.5;
 
+/// How a probe answers for the rest of its video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TileAnswer {
+    /// The whole frame alone.
+    Whole,
+    /// The whole frame and the probe's tiles.
+    Tiles,
+    /// The whole frame and the finer tiles, for small people.
+    Finer,
+}
+
 /// Confident boxes counted over the probed frames.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProbeTally {
@@ -106,17 +117,33 @@ impl ProbeTally {
         self.frames > 0 && self.tiled as f32 >= PROBE_MIN_BOXES_PER_FRAME * self.frames as f32
     }
 
-    /// Whether the rest of the video is tiled.
-    pub(crate) fn tiles_pay(&self) -> bool {
-        let small = self.median_height().is_some_and(|h| h < PROBE_SMALL_PX);
-        self.conclusive() && (self.tiled as f32 >= PROBE_GAIN * self.whole as f32 || small)
+    /// What the rest of the video gets: the finer grid (`super::fine_grid`) when the whole
+    /// frame's people are small at the model's input ([`PROBE_SMALL_PX`]) or it found none of
+    /// those the tiles found; the probe's grid when the tiles found clearly more
+    /// ([`PROBE_GAIN`]); else the whole frame alone. An inconclusive probe answers whole.
+    pub fn answer(&self) -> TileAnswer {
+        if !self.conclusive() {
+            return TileAnswer::Whole;
+        }
+        if self.median_height().is_none_or(|h| h < PROBE_SMALL_PX) {
+            TileAnswer::Finer
+        } else if self.tiled as f32 >= PROBE_GAIN * self.whole as f32 {
+            TileAnswer::Tiles
+        } else {
+            TileAnswer::Whole
+        }
     }
 
-    /// Whether the tiles that pay should be the finer grid (`super::fine_grid`): the whole
-    /// frame's people are small at the model's input ([`PROBE_SMALL_PX`]), or it found none
-    /// that the tiles found.
-    pub(crate) fn fine_pays(&self) -> bool {
-        self.tiles_pay() && self.median_height().is_none_or(|h| h < PROBE_SMALL_PX)
+    /// Whether the rest of the video is tiled (in either grid).
+    #[cfg(test)]
+    fn tiles_pay(&self) -> bool {
+        self.answer() != TileAnswer::Whole
+    }
+
+    /// Whether the tiles that pay are the finer grid.
+    #[cfg(test)]
+    fn fine_pays(&self) -> bool {
+        self.answer() == TileAnswer::Finer
     }
 
     /// One line for the log and the report. `start`: the detector frame the probe began at;
@@ -124,10 +151,10 @@ impl ProbeTally {
     /// `grids`: the probe's grid and the finer one.
     pub fn describe(&self, grids: (&str, &str), start: u64, earlier: u64) -> String {
         let (grid, fine) = grids;
-        let choice = match (self.tiles_pay(), self.fine_pays()) {
-            (true, true) => format!("tiles {fine}, finer than the probe's for small people"),
-            (true, false) => format!("tiles {grid}"),
-            _ => "whole frame only".into(),
+        let choice = match self.answer() {
+            TileAnswer::Finer => format!("tiles {fine}, finer than the probe's for small people"),
+            TileAnswer::Tiles => format!("tiles {grid}"),
+            TileAnswer::Whole => "whole frame only".into(),
         };
         let frames = match start {
             0 => format!("the first {} frames", self.frames),
