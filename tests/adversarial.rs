@@ -359,6 +359,27 @@ fn ground_truth_that_cannot_be_boxes_is_refused_by_eval_and_calibrate_alike() {
 }
 
 #[test]
+fn least_visibility_needs_ground_truth_that_says_how_visible_people_are() {
+    let t = tempfile::tempdir().unwrap();
+    let (mot15, mot16, pred) = (t.path().join("a.txt"), t.path().join("b.txt"), t.path().join("pred.txt"));
+    std::fs::write(&mot15, "1,1,10,10,20,40,1,-1,-1,-1\n").unwrap();
+    // Two pedestrians, one 30% visible: at 0.5 only the other is scored.
+    std::fs::write(&mot16, "1,1,10,10,20,40,1,1,0.9\n1,2,100,10,20,40,1,1,0.3\n").unwrap();
+    std::fs::write(&pred, "1,1,10,10,20,40,0.9,-1,-1,-1\n").unwrap();
+    let o = prelabel_cmd(&["eval", "--gt", s(&mot15), "--pred", s(&pred), "--min-visibility", "0.5"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--min-visibility needs MOT16/17/20") && stderr(&o).contains("a.txt"), "{}", stderr(&o));
+    let recall = |extra: &[&str]| {
+        let o = prelabel_cmd(&[&["eval", "--gt", s(&mot16), "--pred", s(&pred), "--json"][..], extra].concat());
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["videos"][0]["tracking"]["recall"].as_f64().unwrap()
+    };
+    assert_eq!(recall(&[]), 0.5);
+    assert_eq!(recall(&["--min-visibility", "0.5"]), 1.0);
+}
+
+#[test]
 fn options_out_of_their_documented_range_are_refused_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
     let video = clip(&tmp.path().join("v.mp4"), 5);
@@ -392,8 +413,13 @@ fn options_out_of_their_documented_range_are_refused_before_any_work() {
         assert!(start.elapsed() < Duration::from_secs(5), "{opt} {value}: refused late");
         assert!(!out.exists(), "{opt} {value}: nothing is written for a bad option");
     }
-    for (cmd, opt, value) in [("eval", "--iou", "0"), ("eval", "--iou", "7"), ("eval", "--ok-iou", "-1"), ("calibrate", "--max-lost", "2")]
-    {
+    for (cmd, opt, value) in [
+        ("eval", "--iou", "0"),
+        ("eval", "--iou", "7"),
+        ("eval", "--ok-iou", "-1"),
+        ("eval", "--min-visibility", "1.5"),
+        ("calibrate", "--max-lost", "2"),
+    ] {
         let o = prelabel_cmd(&[cmd, "--gt", "a.txt", "--pred", "b.txt", &format!("{opt}={value}")]);
         assert!(!o.status.success() && stderr(&o).contains(opt), "{cmd} {opt} {value}: {}", stderr(&o));
     }

@@ -344,6 +344,12 @@ pub(crate) struct EvalArgs {
     /// a class column is MOT16/20; MOT20 by its seqinfo.ini or folder name).
     #[arg(long, value_name = "NAME", value_parser = parse_protocol)]
     pub(crate) protocol: Option<prelabel::eval::Protocol>,
+    /// Score only people at least this visible (0-1), as many labelling guidelines skip people
+    /// mostly hidden: MOT16/17/20 ground truth gives each person's visibility, and drafts on
+    /// people less visible are removed unscored, as drafts on distractors are. Shows how much
+    /// of a crowd's loss is people behind others.
+    #[arg(long, value_name = "V", value_parser = fraction)]
+    pub(crate) min_visibility: Option<f32>,
     /// Whose CLEAR matching MOTA follows: trackeval (the MOTChallenge evaluation) or motmetrics
     /// (py-motmetrics 1.4.0, which keeps an object's last match after a gap). They differ in a
     /// few id switches.

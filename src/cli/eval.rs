@@ -21,6 +21,7 @@ pub(crate) fn eval(args: EvalArgs) -> Result<ExitCode> {
         iou: args.iou,
         label: args.label.clone(),
         protocol: args.protocol,
+        min_visibility: args.min_visibility,
         matching: args.matching,
         annotator: Params { keyframe_step: args.keyframe_step, ok_iou: args.ok_iou.unwrap_or(args.iou), costs: Costs::parse(&args.costs)? },
     };
@@ -170,9 +171,10 @@ fn print_diagnostics(r: &EvalReport) {
         line("OVERALL", &r.overall.diagnostics);
     }
     println!("(ids/pers: draft ids per person found; multi: draft tracks on two or more people; unmatched draft boxes: duplicate, loose (IoU 0.3 to the match level), on nothing; missed people: never detected or dropped by tracking (with --det))");
+    let hidden = r.settings.min_visibility.map(|v| format!(" or on people under {:.0}% visible", v * 100.0)).unwrap_or_default();
     for v in r.videos.iter().filter(|v| v.removed_on_distractors > 0) {
         println!(
-            "{}: scored by {} rules, {} draft boxes on distractors not scored",
+            "{}: scored by {} rules, {} draft boxes on distractors{hidden} not scored",
             v.pair.name,
             v.protocol.name(),
             v.removed_on_distractors

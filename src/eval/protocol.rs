@@ -12,6 +12,10 @@
 //!   Without this step a correct box on one of MOT20-01's 2,574 static people is a false
 //!   positive.
 //!
+//! - **`--min-visibility V`** (MOT16/17/20 only, whose ground truth says how visible each
+//!   person is): pedestrians less visible than V are treated as distractors are, so drafts on
+//!   people a guideline leaves unlabelled (mostly hidden) neither count nor cost.
+//!
 //! The benchmark is read from the ground truth: nine fields with a class in the eighth is
 //! MOT16/17/20, and MOT20 when the sequence's `seqinfo.ini` or a folder of its path says so.
 
@@ -83,6 +87,10 @@ pub struct GroundTruth {
     pub rows: Vec<MotRow>,
     /// Each row's MOTChallenge class (MOT16/20), or None.
     classes: Vec<Option<u32>>,
+    /// Each row's visibility, 0-1 (MOT16/20), or None.
+    visibility: Vec<Option<f32>>,
+    /// Pedestrians less visible than this are not scored ([`GroundTruth::min_visibility`]).
+    min_visibility: Option<f32>,
     pub protocol: Protocol,
 }
 
@@ -105,8 +113,7 @@ pub(crate) fn read_ground_truth(path: &Path, label: Option<&str>, protocol: Opti
         if let Some(p @ (Protocol::Mot16 | Protocol::Mot20)) = protocol {
             return Err(Error::Usage(format!("{}: {} scoring needs MOTChallenge gt.txt with a class column", path.display(), p.name())));
         }
-        let classes = vec![None; rows.len()];
-        return Ok(GroundTruth { rows, classes, protocol: Protocol::Mot15 });
+        return Ok(GroundTruth::mot15(rows));
     }
     let lines = read_mot_lines(path)?;
     let has_classes = !lines.is_empty() && lines.iter().all(is_mot16_line);
@@ -124,7 +131,8 @@ pub(crate) fn read_ground_truth(path: &Path, label: Option<&str>, protocol: Opti
         None => Protocol::Mot16,
     };
     let classes = lines.iter().map(|l| if has_classes { l.eighth.map(|c| c as u32) } else { None }).collect();
-    Ok(GroundTruth { rows: lines.iter().map(|l| l.row).collect(), classes, protocol })
+    let visibility = lines.iter().map(|l| if has_classes { l.ninth.map(|v| v as f32) } else { None }).collect();
+    Ok(GroundTruth { rows: lines.iter().map(|l| l.row).collect(), classes, visibility, min_visibility: None, protocol })
 }
 
 /// A MOT16/17/20 ground-truth line: nine fields, the eighth a class from 1 to 12.
@@ -148,7 +156,28 @@ fn names_mot20(path: &Path) -> bool {
 impl GroundTruth {
     /// Ground truth scored as MOT15 (rows with conf 0 not scored), from rows in hand.
     pub fn mot15(rows: Vec<MotRow>) -> GroundTruth {
-        GroundTruth { classes: vec![None; rows.len()], rows, protocol: Protocol::Mot15 }
+        GroundTruth { classes: vec![None; rows.len()], visibility: vec![None; rows.len()], min_visibility: None, rows, protocol: Protocol::Mot15 }
+    }
+
+    /// Scores only pedestrians at least `min` visible; the others are treated as the
+    /// benchmark treats distractors (drafts on them removed, unscored). `path` names the
+    /// ground truth in the error: only MOT16/17/20 ground truth says how visible people are.
+    pub fn min_visibility(mut self, min: f32, path: &Path) -> Result<GroundTruth> {
+        if self.protocol == Protocol::Mot15 {
+            return Err(Error::Usage(format!(
+                "{}: --min-visibility needs MOT16/17/20 ground truth, whose ninth field is each person's visibility \
+                 (this file is scored as {})",
+                path.display(),
+                self.protocol.name()
+            )));
+        }
+        self.min_visibility = Some(min);
+        Ok(self)
+    }
+
+    /// Whether row `i` is a pedestrian under `--min-visibility`.
+    fn hidden(&self, i: usize) -> bool {
+        self.min_visibility.is_some_and(|min| self.classes[i] == Some(PEDESTRIAN) && self.visibility[i].is_some_and(|v| v < min))
     }
 
     /// The rows of the frames `keep` keeps, scored by the same rules.
@@ -157,6 +186,8 @@ impl GroundTruth {
         GroundTruth {
             rows: i.iter().map(|&i| self.rows[i]).collect(),
             classes: i.iter().map(|&i| self.classes[i]).collect(),
+            visibility: i.iter().map(|&i| self.visibility[i]).collect(),
+            min_visibility: self.min_visibility,
             protocol: self.protocol,
         }
     }
@@ -165,7 +196,7 @@ impl GroundTruth {
     pub fn prepare(&self, pred: &[MotRow]) -> Prepared {
         let scored = |i: usize| {
             let r = &self.rows[i];
-            r.conf != 0.0 && (self.protocol == Protocol::Mot15 || self.classes[i] == Some(PEDESTRIAN))
+            r.conf != 0.0 && (self.protocol == Protocol::Mot15 || self.classes[i] == Some(PEDESTRIAN)) && !self.hidden(i)
         };
         let gt = (0..self.rows.len()).filter(|&i| scored(i)).map(|i| self.rows[i]).collect();
         let remove = self.on_distractors(pred);
@@ -174,7 +205,7 @@ impl GroundTruth {
     }
 
     /// For each draft row, whether the benchmark removes it: matched, in its frame, to a
-    /// ground-truth box of a distractor class.
+    /// ground-truth box of a distractor class (or to a pedestrian under `--min-visibility`).
     fn on_distractors(&self, pred: &[MotRow]) -> Vec<bool> {
         let mut remove = vec![false; pred.len()];
         let distractors = self.protocol.distractors();
@@ -203,7 +234,7 @@ impl GroundTruth {
             };
             for (a, b) in best_pairs(rows.len(), cols.len(), iou) {
                 let class = self.classes[rows[a]].unwrap_or(PEDESTRIAN);
-                if iou(a, b) > eps && distractors.contains(&class) {
+                if iou(a, b) > eps && (distractors.contains(&class) || self.hidden(rows[a])) {
                     remove[cols[b]] = true;
                 }
             }
@@ -222,7 +253,14 @@ mod tests {
     }
 
     fn mot16(rows: Vec<(MotRow, u32)>, protocol: Protocol) -> GroundTruth {
-        GroundTruth { classes: rows.iter().map(|r| Some(r.1)).collect(), rows: rows.into_iter().map(|r| r.0).collect(), protocol }
+        let n = rows.len();
+        GroundTruth {
+            classes: rows.iter().map(|r| Some(r.1)).collect(),
+            visibility: vec![Some(1.0); n],
+            min_visibility: None,
+            rows: rows.into_iter().map(|r| r.0).collect(),
+            protocol,
+        }
     }
 
     #[test]
@@ -259,6 +297,26 @@ mod tests {
     }
 
     #[test]
+    fn people_under_the_least_visibility_are_scored_as_distractors() {
+        let mut gt = mot16(vec![(row(1, 1, 0.0, 1.0), PEDESTRIAN), (row(1, 2, 100.0, 1.0), PEDESTRIAN)], Protocol::Mot20);
+        gt.visibility = vec![Some(0.9), Some(0.3)];
+        // A draft on each person and one on nothing.
+        let pred = [row(1, 7, 1.0, 0.9), row(1, 8, 101.0, 0.9), row(1, 9, 300.0, 0.9)];
+        let all = gt.prepare(&pred);
+        assert_eq!((all.gt.len(), all.pred.len(), all.removed), (2, 3, 0));
+        let path = Path::new("MOT20-01/gt/gt.txt");
+        let visible = gt.clone().min_visibility(0.5, path).unwrap().prepare(&pred);
+        assert_eq!(visible.gt.iter().map(|r| r.id).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(visible.pred.iter().map(|r| r.id).collect::<Vec<_>>(), vec![7, 9], "the draft on the hidden person is removed, not a false positive");
+        assert_eq!(visible.removed, 1);
+        // At or above the level, a person counts.
+        assert_eq!(gt.clone().min_visibility(0.3, path).unwrap().prepare(&pred).gt.len(), 2);
+        // MOT15 ground truth says nothing of visibility.
+        let e = GroundTruth::mot15(vec![row(1, 1, 0.0, 1.0)]).min_visibility(0.5, path).unwrap_err().to_string();
+        assert!(e.contains("--min-visibility needs MOT16/17/20") && e.contains("MOT20-01/gt/gt.txt"), "{e}");
+    }
+
+    #[test]
     fn the_file_decides_the_benchmark() {
         let dir = tempfile::tempdir().unwrap();
         let write = |rel: &str, text: &str| {
@@ -277,6 +335,9 @@ mod tests {
         assert_eq!(p(&m16, None).unwrap(), Protocol::Mot16);
         assert_eq!(p(&m20, None).unwrap(), Protocol::Mot20);
         assert_eq!(p(&m20b, None).unwrap(), Protocol::Mot20);
+        let visibility = read_ground_truth(&m16, None, None).unwrap().visibility;
+        assert_eq!(visibility, vec![Some(0.9), Some(1.0)], "MOT16's ninth field");
+        assert_eq!(read_ground_truth(&m15, None, None).unwrap().visibility, vec![None], "MOT15's ninth is world y");
         assert_eq!(p(&m16, Some(Protocol::Mot15)).unwrap(), Protocol::Mot15);
         let e = p(&m15, Some(Protocol::Mot16)).unwrap_err().to_string();
         assert!(e.contains("class"), "{e}");

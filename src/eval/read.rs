@@ -97,6 +97,8 @@ pub(crate) struct MotLine {
     /// The 8th field: MOT16/20 ground truth's class (1 pedestrian, 7 static person, ...), or
     /// MOT15's world x (-1).
     pub eighth: Option<f64>,
+    /// The 9th field: MOT16/20 ground truth's visibility (0-1), or MOT15's world y (-1).
+    pub ninth: Option<f64>,
 }
 
 /// Reads a MOTChallenge file with each line's field count and 8th field, which
@@ -134,7 +136,8 @@ fn parse_mot(text: &str, path: &Path) -> Result<Vec<MotLine>> {
             return Err(bad(&format!("more than {MAX_ROWS} boxes")));
         }
         let row = MotRow { frame: f[0] as u64, id: f[1] as i64, bbox, conf: f[6] as f32 };
-        rows.push(MotLine { row, fields: f.len(), eighth: f.get(7).copied().filter(|v| v.is_finite()) });
+        let field = |i: usize| f.get(i).copied().filter(|v| v.is_finite());
+        rows.push(MotLine { row, fields: f.len(), eighth: field(7), ninth: field(8) });
     }
     Ok(rows)
 }

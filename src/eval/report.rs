@@ -35,6 +35,10 @@ pub struct EvalSettings {
     /// The benchmark rules every video is scored by; None: each ground-truth file decides
     /// ([`super::protocol`]).
     pub protocol: Option<Protocol>,
+    /// Only pedestrians at least this visible are scored (MOT16/17/20); drafts on the others
+    /// are removed as drafts on distractors are ([`super::protocol`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_visibility: Option<f32>,
     /// Whose CLEAR matching to follow (TrackEval's by default).
     pub matching: Matching,
     #[serde(flatten)]
@@ -61,7 +65,8 @@ pub struct VideoScores {
     pub pair: Pair,
     /// The benchmark rules this video was scored by.
     pub protocol: Protocol,
-    /// Draft boxes not scored because they matched a distractor (MOT16/20).
+    /// Draft boxes not scored because they matched a distractor (MOT16/20), or a person under
+    /// `--min-visibility`.
     pub removed_on_distractors: u64,
     #[serde(flatten)]
     pub scores: Scores,
@@ -82,6 +87,10 @@ pub fn evaluate(pairs: &[Pair], settings: &EvalSettings) -> Result<EvalReport> {
     for (n, pair) in pairs.iter().enumerate() {
         // MOT ground truth has no labels: the filter applies to what can carry them.
         let truth = read_ground_truth(&pair.gt, if is_mot(&pair.gt) { None } else { label }, settings.protocol)?;
+        let truth = match settings.min_visibility {
+            Some(min) => truth.min_visibility(min, &pair.gt)?,
+            None => truth,
+        };
         let pred = read_labels(&pair.pred, if is_mot(&pair.pred) { None } else { label })?;
         let prepared = truth.prepare(&pred);
         let (gt, pred) = (prepared.gt, prepared.pred);
