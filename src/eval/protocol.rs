@@ -156,7 +156,13 @@ fn names_mot20(path: &Path) -> bool {
 impl GroundTruth {
     /// Ground truth scored as MOT15 (rows with conf 0 not scored), from rows in hand.
     pub fn mot15(rows: Vec<MotRow>) -> GroundTruth {
-        GroundTruth { classes: vec![None; rows.len()], visibility: vec![None; rows.len()], min_visibility: None, rows, protocol: Protocol::Mot15 }
+        GroundTruth {
+            classes: vec![None; rows.len()],
+            visibility: vec![None; rows.len()],
+            min_visibility: None,
+            rows,
+            protocol: Protocol::Mot15,
+        }
     }
 
     /// Scores only pedestrians at least `min` visible; the others are treated as the
@@ -307,7 +313,11 @@ mod tests {
         let path = Path::new("MOT20-01/gt/gt.txt");
         let visible = gt.clone().min_visibility(0.5, path).unwrap().prepare(&pred);
         assert_eq!(visible.gt.iter().map(|r| r.id).collect::<Vec<_>>(), vec![1]);
-        assert_eq!(visible.pred.iter().map(|r| r.id).collect::<Vec<_>>(), vec![7, 9], "the draft on the hidden person is removed, not a false positive");
+        assert_eq!(
+            visible.pred.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![7, 9],
+            "the draft on the hidden person is removed, not a false positive"
+        );
         assert_eq!(visible.removed, 1);
         // At or above the level, a person counts.
         assert_eq!(gt.clone().min_visibility(0.3, path).unwrap().prepare(&pred).gt.len(), 2);

@@ -12,7 +12,7 @@
 //! | `exit` | cuts a track that walks out at an edge of the picture and straight back in: the person left, and the track slid onto someone entering there | [`exit`] |
 //! | `dedupe` | removes a track that mostly sits on top of a longer one (a second box on a person already boxed) | [`dedupe`] |
 //! | `evidence` | drops tracks the detector confirmed too rarely or never surely enough to be worth a human's time | [`evidence`] |
-//! | `uncross` | where two tracks met and the tracker handed each one's future to the other (people crossing), exchanges their tails back when both walks then continue better; adds and removes no detection | [`uncross`] |
+//! | `uncross` | where two tracks met and the tracker handed each one's future to the other (people crossing), exchanges their tails back when both walks then continue better and the colours agree; adds and removes no detection | [`uncross`] |
 //! | `extend` (off by default) | takes detections no track took where a track's motion says its object was: before its first and after its last sure detection, and inside its gaps | [`extend`] |
 //! | `smooth` | fits each track's detected boxes to a local straight line in time, taking the detector's jitter out | [`smooth`] |
 //! | `static` | marks tracks that never move (scenery: a sign, a parked object) so routing sends them to review | [`stationary`] |
