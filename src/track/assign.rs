@@ -33,8 +33,6 @@ pub(crate) struct Gate {
 }
 
 impl Gate {
-    /// Position alone (the tests' plain assignments).
-    #[cfg(test)]
     pub(crate) const OFF: Gate = Gate { use_appearance: false, min_similarity: 0.0 };
 }
 

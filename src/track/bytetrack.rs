@@ -175,14 +175,10 @@ impl ByteTrack {
             high_used[d] = true;
         }
 
-        // Stage 2: low-score detections keep tracks that were visible last time alive, when
-        // their colours pass the same gate as confident ones. An unsure box is often someone
-        // else walking into the track's place (ByteTrack matches these by position alone):
-        // replayed over the 18 videos of scripts/quality.sh the gate gained on five sequences
-        // (MOT16-09 +0.016 MOTA, ETH-Sunnyday +0.013) and lost 0.003 on far TUD-Campus.
+        // Stage 2: low-score detections keep tracks that were visible last time alive.
         let pool: Vec<usize> = (0..self.live.len()).filter(|&i| !matched[i] && self.live[i].state == State::Tracked).collect();
         let items: Vec<Item> = pool.iter().map(|&i| self.live[i].item(frame, self.fps)).collect();
-        let pairs = assign(&items, &as_items(&low), MATCH_IOU_LOW, gate);
+        let pairs = assign(&items, &as_items(&low), MATCH_IOU_LOW, Gate::OFF);
         drop(items);
         for (p, d) in pairs {
             self.live[pool[p]].take(frame, low[d].1.bbox, low[d].1.score, None);

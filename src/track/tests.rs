@@ -235,26 +235,3 @@ fn boxes_filled_in_between_detections_follow_the_camera() {
     let still = dense_track(1, 0, &[(0, b, 0.9), (4, b, 0.9)], |_| true, 0.9, &CameraPath::default());
     assert!(still.boxes.iter().all(|x| x.bbox == b));
 }
-
-/// A red person seen confidently for ten frames, then five unsure boxes (0.3) in the same
-/// place, whose colours are `later`'s. Returns the last frame of the first track.
-fn unsure_after_sure(later: Appearance, use_looks: bool) -> u64 {
-    let red = look(0);
-    let mut t = Tracker::new(TrackerConfig { appearance: use_looks, ..TrackerConfig::default() }, 25.0);
-    for f in 0..15u64 {
-        let (score, seen) = if f < 10 { (0.9, red.clone()) } else { (0.3, later.clone()) };
-        let looks = if use_looks { vec![seen] } else { Vec::new() };
-        t.update_seen(&frame(f, vec![det(100.0 + f as f32, 100.0, score, 0)]), &looks);
-    }
-    t.finish()[0].last_frame()
-}
-
-#[test]
-fn unsure_boxes_continue_a_track_only_in_its_colours() {
-    // The same person, unsure behind something: kept.
-    assert_eq!(unsure_after_sure(look(0), true), 14);
-    // Someone else in the track's place: the track is not carried onto them.
-    assert_eq!(unsure_after_sure(look(100), true), 9);
-    // Without colours, position decides, as in ByteTrack.
-    assert_eq!(unsure_after_sure(look(100), false), 14);
-}
