@@ -24,8 +24,8 @@ boxes the merge keeps, so a lower level scores a little apart from the pipeline:
 0.4526), where the earlier cache at 0.1 read 0.6150 / 0.7059 and 0.3630 / 0.4481; 13 of the
 18 videos were exact either way. Use a lower level only to replay `tracker.low` under 0.2.
 The level is kept in DIR/dets.level (a cache without one was made at 0.1), and a cache made
-at another level is refused. Until then it detected with `--tiles off` and could not see the videos the
-pipeline tiles; that cache lived in target/replay, this one in target/replay-tiles. Confirm a
+at another level is refused. Until then it detected with `--tiles off` and could not see
+the videos the pipeline tiles; that cache lived in target/replay, this one in target/replay-tiles. Confirm a
 choice with `scripts/quality.sh` before making it a default. Needs a release build with its
 examples (`cargo build --release --examples`).
 """
