@@ -104,9 +104,10 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value_t = 0.2, value_parser = |s: &str| in_range(s, 0.0, 0.9, "a fraction from 0 to 0.9"))]
     pub(crate) tile_overlap: f32,
     /// With --tiles auto: a probe that sees almost nobody (fewer than 0.5 boxes scored >= 0.5 a
-    /// frame) cannot answer, so the frames go on whole and the video is probed again this many
-    /// detector frames after the last probe began, until one answers (0: decide on the first
-    /// probe). For footage that opens empty: CCTV switched on before anyone arrives.
+    /// frame) cannot answer. If it saw anyone it goes on, 16 frames at a time, up to 64; then
+    /// the frames go on whole and the video is probed again this many detector frames after
+    /// the last probe began, until one answers (0: decide on the first probe). For footage
+    /// that opens empty: CCTV switched on before anyone arrives.
     #[arg(long, default_value_t = prelabel::tile::PROBE_EVERY, value_name = "FRAMES")]
     pub(crate) tile_probe_every: u64,
     #[command(flatten)]

@@ -1,9 +1,16 @@
 //! `--tiles auto` inside one video: its decoder sends [`PROBE_FRAMES`] detector frames with
 //! tiles, then waits for the answer; its tracking thread holds those frames' results back,
 //! counts what the tiles added ([`ProbeTally`]), and gives the held frames to the tracker with
-//! the chosen detections. A probe that saw too few people to answer lets the frames go on
-//! whole, and the decoder sends the next probe `probe_every` detector frames after the last
-//! one began, until one answers. CPU only.
+//! the chosen detections. A probe that saw people, but too few to answer, goes on for another
+//! [`PROBE_FRAMES`] (up to [`PROBE_MAX_BLOCKS`] times that in all), adding up what it sees; one
+//! that still cannot answer lets the frames go on whole, and the decoder sends the next probe
+//! `probe_every` detector frames after the last one began, until one answers. CPU only.
+//!
+//! Why go on: far people seen by a detector less sure than the default (a team's own model)
+//! can give a few confident boxes a frame, all from the tiles. 16 frames of ETH-Sunnyday shrunk
+//! 3x into 1080p gave Ultralytics YOLO11n 7 such boxes, one under the 8 that answer, and the
+//! whole video went untiled: MOTA 0.000 where the tiles find its people (issue 20 note). A
+//! probe that sees nobody at all does not go on, so an empty opening costs no more than before.
 //!
 //! Why wait instead of choosing on the fly: the choice must not depend on how fast the model
 //! answers, or a video's labels would change with `--jobs` and the machine. Holding the probed
@@ -13,6 +20,9 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use crate::tile::{ProbeTally, TileAnswer, PROBE_FRAMES};
+
+/// The longest a probe goes on, in blocks of [`PROBE_FRAMES`]: 64 frames, 2.6 s at 25 frames/s.
+pub(super) const PROBE_MAX_BLOCKS: u64 = 4;
 use crate::types::Appearance;
 use crate::types::FrameDetections;
 
@@ -31,6 +41,8 @@ struct Answers {
     answer: Option<TileAnswer>,
     /// Probes that ended without an answer: the next one is probe number `unanswered`.
     unanswered: u64,
+    /// Blocks of [`PROBE_FRAMES`] the probe under way has gone on for, beyond its first.
+    more: u64,
 }
 
 /// How the decoder sends one frame.
@@ -51,11 +63,20 @@ impl TileChoice {
     }
 
     /// Which probe the `sent`-th frame sent to the model (from 0) would belong to, and whether
-    /// it lies inside that probe's frames.
-    fn probe_of(&self, sent: u64) -> (u64, bool) {
+    /// it lies inside that probe's frames, for a probe of `blocks` blocks of [`PROBE_FRAMES`].
+    fn probe_of(&self, sent: u64, blocks: u64) -> (u64, bool) {
+        let len = PROBE_FRAMES as u64 * blocks;
         match self.every {
-            0 => (0, sent < PROBE_FRAMES as u64),
-            n => (sent / n, sent % n < PROBE_FRAMES as u64),
+            0 => (0, sent < len),
+            n => (sent / n, sent % n < len),
+        }
+    }
+
+    /// The most blocks a probe may span: [`PROBE_MAX_BLOCKS`], and never into the next probe.
+    fn max_blocks(&self) -> u64 {
+        match self.every {
+            0 => PROBE_MAX_BLOCKS,
+            n => PROBE_MAX_BLOCKS.min(n / PROBE_FRAMES as u64).max(1),
         }
     }
 
@@ -65,9 +86,9 @@ impl TileChoice {
         if !self.probing {
             return Some(Sending { tiles: true, fine: false, probe: false });
         }
-        let (probe, inside) = self.probe_of(sent);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
+            let (probe, inside) = self.probe_of(sent, 1 + state.more);
             if let Some(answer) = state.answer {
                 let (tiles, fine) = (answer != TileAnswer::Whole, answer == TileAnswer::Finer);
                 return Some(Sending { tiles, fine, probe: false });
@@ -92,7 +113,14 @@ impl TileChoice {
     }
 
     fn no_answer(&self) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).unanswered += 1;
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.unanswered += 1;
+        state.more = 0;
+        self.set.notify_all();
+    }
+
+    fn go_on(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).more += 1;
         self.set.notify_all();
     }
 }
@@ -111,6 +139,8 @@ pub(super) struct Probe<'c> {
     tally: ProbeTally,
     /// Probes that ended without an answer, and what the last one saw.
     unanswered: u64,
+    /// Blocks of [`PROBE_FRAMES`] the probe under way spans so far.
+    blocks: u64,
     last: Option<String>,
     /// The log's line once chosen.
     pub chosen: Option<String>,
@@ -129,7 +159,7 @@ impl<'c> Probe<'c> {
     pub fn new(choice: &'c TileChoice, grids: (String, String), input_scale: f32) -> Probe<'c> {
         let (grid, fine_grid) = grids;
         let tally = ProbeTally::default();
-        Probe { choice, held: Vec::new(), tally, unanswered: 0, last: None, chosen: None, grid, fine_grid, input_scale }
+        Probe { choice, held: Vec::new(), tally, unanswered: 0, blocks: 1, last: None, chosen: None, grid, fine_grid, input_scale }
     }
 
     /// Whether the rest of the video still waits for an answer.
@@ -140,7 +170,7 @@ impl<'c> Probe<'c> {
     /// Whether the `received`-th result from the model (from 0) is one the probe under way
     /// should have been sent with tiles (when it was not, the frame cannot be tiled).
     pub fn expects(&self, received: u64) -> bool {
-        self.undecided() && self.choice.probe_of(received) == (self.unanswered, true)
+        self.undecided() && self.choice.probe_of(received, self.blocks) == (self.unanswered, true)
     }
 
     /// Holds a probed frame. Returns the held frames, in order, with the chosen detections
@@ -149,7 +179,7 @@ impl<'c> Probe<'c> {
         let whole = held.whole.0.detections.iter().map(|d| (d.score, d.bbox.height() * self.input_scale));
         self.tally.add(whole, held.tiled.0.detections.iter().map(|d| d.score));
         self.held.push(held);
-        if self.tally.frames >= PROBE_FRAMES {
+        if self.tally.frames as u64 >= PROBE_FRAMES as u64 * self.blocks {
             self.end(false)
         } else {
             Vec::new()
@@ -162,11 +192,18 @@ impl<'c> Probe<'c> {
         self.end(true)
     }
 
-    /// Ends the probe under way. It answers for the rest of the video when it saw enough
-    /// people, or when it is the last (`last`, or no probe follows); otherwise its frames go on
-    /// whole and the decoder sends the next probe later.
+    /// Ends the probe under way, or lets it go on. It answers for the rest of the video when it
+    /// saw enough people, or when it is the last (`last`, or no probe follows); it goes on
+    /// when it saw someone and may still grow; otherwise its frames go on whole and the
+    /// decoder sends the next probe later.
     fn end(&mut self, last: bool) -> Vec<(FrameDetections, Vec<Appearance>)> {
         if !self.undecided() {
+            return Vec::new();
+        }
+        let saw_someone = self.tally.tiled > 0;
+        if !self.tally.conclusive() && !last && saw_someone && self.blocks < self.choice.max_blocks() {
+            self.blocks += 1;
+            self.choice.go_on();
             return Vec::new();
         }
         let answers = self.tally.conclusive() || last || self.choice.every == 0;
@@ -186,6 +223,7 @@ impl<'c> Probe<'c> {
             let grids = (self.grid.as_str(), self.fine_grid.as_str());
             self.last = Some(self.tally.describe(grids, self.unanswered * self.choice.every, self.unanswered));
             self.unanswered += 1;
+            self.blocks = 1;
             self.tally = ProbeTally::default();
             self.choice.no_answer();
         }
@@ -222,11 +260,10 @@ mod tests {
         (0..16).for_each(|sent| assert_eq!(how(&choice, sent), (true, true)));
         // The decoder waits past the probe's frames (and gives up when told to quit).
         assert!(choice.sending(16, &|| true).is_none());
-        // Nobody there: no answer; the held frames come back whole.
+        // Nobody there: no answer, and no reason to go on; the held frames come back whole.
         for i in 0..16 {
-            let back = probe.hold(held(i, 0, if i == 3 { 2 } else { 0 }));
+            let back = probe.hold(held(i, 0, 0));
             assert_eq!(back.len(), if i == 15 { 16 } else { 0 });
-            assert!(back.iter().all(|(fd, _)| fd.detections.is_empty()), "frame 3's tiled boxes were given back");
         }
         assert!(probe.undecided() && probe.chosen.is_none());
         (16..32).for_each(|sent| assert_eq!(how(&choice, sent), (false, false)));
@@ -246,6 +283,50 @@ mod tests {
         );
         assert!(choice.sending(48, &|| true).is_some_and(|s| s.fine));
         assert!(probe.choose().is_empty() && !probe.undecided());
+    }
+
+    /// Feeds frames `range` to `probe`, frame `i` with `tiled(i)` confident boxes from the tiles
+    /// and none from the whole frame; returns what came back.
+    fn feed(probe: &mut Probe, range: std::ops::Range<u64>, tiled: impl Fn(u64) -> usize) -> Vec<(FrameDetections, Vec<Appearance>)> {
+        range.flat_map(|i| probe.hold(held(i, 0, tiled(i)))).collect()
+    }
+
+    #[test]
+    fn a_probe_that_saw_a_few_people_goes_on_and_answers_on_all_it_saw() {
+        let choice = TileChoice::new(true, 1500);
+        let mut probe = Probe::new(&choice, ("2x2".into(), "3x3".into()), 1.0);
+        // 7 far people in 16 frames, all from the tiles: one short of an answer, so it goes on.
+        assert!(feed(&mut probe, 0..16, |i| usize::from(i < 7)).is_empty());
+        assert!(probe.undecided() && probe.expects(16) && probe.expects(31) && !probe.expects(32));
+        (16..32).for_each(|sent| assert_eq!(how(&choice, sent), (true, true)));
+        assert!(choice.sending(32, &|| true).is_none(), "the decoder waits for the longer probe");
+        // More arrive: 17 in 32 frames answer, and the whole frame saw none of them: the finer grid.
+        let back = feed(&mut probe, 16..32, |i| usize::from(i < 26));
+        assert_eq!(back.len(), 32);
+        assert_eq!(back.iter().map(|(fd, _)| fd.detections.len()).sum::<usize>(), 17, "the held frames come back tiled");
+        let chosen = probe.chosen.clone().unwrap();
+        assert!(chosen.starts_with("tiles 3x3, finer than the probe's for small people: in the first 32 frames, 17 boxes"), "{chosen}");
+        assert_eq!(how(&choice, 32), (true, false));
+    }
+
+    #[test]
+    fn a_probe_goes_on_at_most_four_blocks_and_never_into_the_next_probe() {
+        let choice = TileChoice::new(true, 1500);
+        let mut probe = Probe::new(&choice, ("2x2".into(), "3x3".into()), 1.0);
+        // One box in 64 frames: still no answer; the 64 held frames come back whole.
+        let back = feed(&mut probe, 0..64, |i| usize::from(i == 3));
+        assert_eq!(back.len(), 64);
+        assert!(back.iter().all(|(fd, _)| fd.detections.is_empty()), "frame 3's tiled box was given back");
+        assert!(probe.undecided() && !probe.expects(64) && probe.expects(1500) && !probe.expects(1516));
+        assert_eq!(how(&choice, 64), (false, false));
+        assert_eq!(how(&choice, 1500), (true, true));
+        assert!(choice.sending(1516, &|| true).is_none(), "the next probe starts one block long again");
+        // Probes 32 frames apart: a probe spans two blocks at most.
+        let choice = TileChoice::new(true, 32);
+        let mut probe = Probe::new(&choice, ("2x2".into(), "3x3".into()), 1.0);
+        assert!(feed(&mut probe, 0..16, |i| usize::from(i == 3)).is_empty());
+        assert_eq!(feed(&mut probe, 16..32, |_| 0).len(), 32);
+        assert_eq!(how(&choice, 32), (true, true));
     }
 
     #[test]

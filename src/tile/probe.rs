@@ -3,8 +3,9 @@
 //! and merged with the tiles; gives one answer for the rest of the video. Pure CPU counting.
 //!
 //! A probe that sees almost nobody (an empty street at dawn, a camera switched on before the
-//! doors open) cannot answer: the frames go on whole, and the video is probed again every
-//! [`PROBE_EVERY`] detector frames until a probe answers. A batch of CCTV dumps opens empty
+//! doors open) cannot answer. One that saw anyone goes on for a few more blocks of
+//! `PROBE_FRAMES` first (`crate::pipeline`'s probe says why); then the frames go on whole,
+//! and the video is probed again every [`PROBE_EVERY`] detector frames until a probe answers. A batch of CCTV dumps opens empty
 //! often enough that deciding once on the first frames would leave whole hours untiled.
 //!
 //! Why measured and not from the frame size: tiles pay where people are small at the model's
