@@ -302,7 +302,7 @@ mod tests {
         assert!(probe.undecided() && probe.expects(16) && probe.expects(31) && !probe.expects(32));
         (16..32).for_each(|sent| assert_eq!(how(&choice, sent), (true, true)));
         assert!(choice.sending(32, &|| true).is_none(), "the decoder waits for the longer probe");
-        // More arrive: 17 in 32 frames answer, and the whole frame saw none of them: the finer grid.
+        // More arrive: 17 in 32 frames answer; the whole frame saw none of them: the finer grid.
         let back = feed(&mut probe, 16..32, |i| usize::from(i < 26));
         assert_eq!(back.len(), 32);
         assert_eq!(back.iter().map(|(fd, _)| fd.detections.len()).sum::<usize>(), 17, "the held frames come back tiled");
