@@ -25,9 +25,9 @@ boxes the merge keeps, so a lower level scores a little apart from the pipeline:
 18 videos were exact either way. Use a lower level only to replay `tracker.low` under 0.2.
 The level is kept in DIR/dets.level (a cache without one was made at 0.1), and a cache made
 at another level is refused. Until then it detected with `--tiles off` and could not see
-the videos the pipeline tiles; that cache lived in target/replay, this one in target/replay-tiles. Confirm a
-choice with `scripts/quality.sh` before making it a default. Needs a release build with its
-examples (`cargo build --release --examples`).
+the videos the pipeline tiles; that cache lived in target/replay, this one in
+target/replay-tiles. Confirm a choice with `scripts/quality.sh` before making it a default.
+Needs a release build with its examples (`cargo build --release --examples`).
 """
 import argparse, json, os, shutil, subprocess, sys
 

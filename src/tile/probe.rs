@@ -5,8 +5,9 @@
 //! A probe that sees almost nobody (an empty street at dawn, a camera switched on before the
 //! doors open) cannot answer. One that saw anyone goes on for a few more blocks of
 //! `PROBE_FRAMES` first (`crate::pipeline`'s probe says why); then the frames go on whole,
-//! and the video is probed again every [`PROBE_EVERY`] detector frames until a probe answers. A batch of CCTV dumps opens empty
-//! often enough that deciding once on the first frames would leave whole hours untiled.
+//! and the video is probed again every [`PROBE_EVERY`] detector frames until a probe answers.
+//! A batch of CCTV dumps opens empty often enough that deciding once on the first frames would
+//! leave whole hours untiled.
 //!
 //! Why measured and not from the frame size: tiles pay where people are small at the model's
 //! input, and that depends on the camera, not the resolution (a 640x480 camera 60 m away, a
